@@ -1,0 +1,2 @@
+// Importing "askwell/sw" registers Askwell's service-worker listeners; it exports nothing.
+export {};

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+//! ## Crate map
+//!
+//! The pure core below has no web-sys, no clock and no I/O: the browser glue
+//! (`web`, wasm32 only) feeds it signals and `now_ms`, and acts on its answers.
+
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod policy;
+pub mod rules;
+pub mod template;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use error::{Error, Result};

@@ -1,0 +1,148 @@
+//! Prompt copy with placeholders: `"Want to know when {entity.name} replies?"`.
+//!
+//! Rendering produces plain text only; the glue sets it with `textContent`, so
+//! no entity name can ever become markup. A placeholder whose field is missing
+//! renders as nothing (and the spaces around it collapse) rather than as `{…}`.
+
+/// One piece of a parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Field(String),
+}
+
+/// A parsed copy template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parses `{field.path}` placeholders; an unclosed `{` stays literal text.
+    pub fn parse(source: &str) -> Self {
+        let mut parts = Vec::new();
+        let mut rest = source;
+        while let Some(open) = rest.find('{') {
+            let Some(close) = rest[open..].find('}') else { break };
+            if open > 0 {
+                parts.push(Part::Literal(rest[..open].to_owned()));
+            }
+            parts.push(Part::Field(rest[open + 1..open + close].trim().to_owned()));
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_owned()));
+        }
+        Self { parts }
+    }
+
+    /// Number of characters of fixed copy, for length checks.
+    pub fn literal_chars(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Literal(text) => text.chars().count(),
+                Part::Field(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Renders with `lookup(field)`; missing fields vanish, whitespace is tidied.
+    pub fn render<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Field(name) => out.push_str(lookup(name).unwrap_or("")),
+            }
+        }
+        tidy_whitespace(&out)
+    }
+}
+
+/// Collapses runs of whitespace and removes space before punctuation left by a
+/// missing field (`"when  replies ?"` → `"when replies?"`).
+fn tidy_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        let glues_left = word.starts_with(['?', '!', '.', ',', ';', ':']);
+        if !out.is_empty() && !glues_left {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Whether `url` may be used as an image source: http(s) or relative only, so
+/// no `javascript:`, `data:` or other scheme reaches the DOM.
+pub fn is_safe_image_url(url: &str) -> bool {
+    let lower = url.trim_start().to_ascii_lowercase();
+    match lower.split_once(':') {
+        // A colon before any '/', '?' or '#' means a scheme.
+        Some((scheme, _)) if !scheme.contains(['/', '?', '#']) => scheme == "https" || scheme == "http",
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(source: &str, name: Option<&'static str>) -> String {
+        Template::parse(source).render(|field| if field == "entity.name" { name } else { None })
+    }
+
+    #[test]
+    fn fills_a_placeholder() {
+        assert_eq!(
+            render("Want to know when {entity.name} replies?", Some("Bill")),
+            "Want to know when Bill replies?"
+        );
+    }
+
+    #[test]
+    fn renders_a_missing_field_as_nothing() {
+        assert_eq!(render("Get alerts about {entity.name}?", None), "Get alerts about?");
+        assert_eq!(render("Hi {nope} there", None), "Hi there");
+    }
+
+    #[test]
+    fn keeps_markup_as_literal_text() {
+        let html = "<img src=x onerror=alert(1)>";
+        assert_eq!(render("{entity.name}", Some(html)), html);
+    }
+
+    #[test]
+    fn leaves_an_unclosed_brace_literal() {
+        assert_eq!(render("a {b", None), "a {b");
+    }
+
+    #[test]
+    fn counts_only_fixed_copy() {
+        assert_eq!(Template::parse("ab{entity.name}cd").literal_chars(), 4);
+    }
+
+    #[test]
+    fn allows_only_http_and_relative_image_urls() {
+        for ok in [
+            "https://x.test/a.png",
+            "HTTP://x/a",
+            "/img/a.png",
+            "a.png",
+            "./a?b=c:d",
+            "//cdn.test/a.png",
+        ] {
+            assert!(is_safe_image_url(ok), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "data:image/png;base64,AA",
+            "blob:x",
+            "file:///etc/passwd",
+        ] {
+            assert!(!is_safe_image_url(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! `cargo xtask test`: every check and test layer, then the size report and a
+//! plain `N passed, N failed` line. A failing step does not stop the others.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::run::tee;
+use crate::{package, root, setup};
+
+/// Passed/failed counts over all steps.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    failed_steps: Vec<String>,
+}
+
+impl Tally {
+    /// Runs one step and adds its test counts (or 1 for a check without counts).
+    fn step(&mut self, name: &str, cmd: &mut Command) {
+        println!("\n==> {name}");
+        let (ok, output) = tee(cmd).unwrap_or_else(|err| (false, err));
+        let (passed, failed) = count_results(&output);
+        let counted = passed + failed > 0;
+        self.passed += if counted { passed } else { u64::from(ok) };
+        self.failed += if counted { failed } else { u64::from(!ok) };
+        if !ok && counted && failed == 0 {
+            self.failed += 1; // exited non-zero beyond its counted tests (e.g. a build error)
+        }
+        if !ok {
+            self.failed_steps.push(name.to_owned());
+        }
+    }
+
+    fn fail(&mut self, name: &str, err: &str) {
+        println!("\n==> {name}\nerror: {err}");
+        self.failed += 1;
+        self.failed_steps.push(name.to_owned());
+    }
+}
+
+/// Sums libtest / wasm-bindgen-test (`test result: … N passed; M failed`) and
+/// node's test runner (`ℹ pass N`, `ℹ fail M`) counts.
+fn count_results(output: &str) -> (u64, u64) {
+    let (mut passed, mut failed) = (0, 0);
+    for line in output.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += number_before(rest, " passed");
+            failed += number_before(rest, " failed");
+        } else if let Some(n) = line.strip_prefix("ℹ pass ") {
+            passed += n.trim().parse().unwrap_or(0);
+        } else if let Some(n) = line.strip_prefix("ℹ fail ") {
+            failed += n.trim().parse().unwrap_or(0);
+        }
+    }
+    (passed, failed)
+}
+
+fn number_before(text: &str, label: &str) -> u64 {
+    text.find(label)
+        .and_then(|end| text[..end].rsplit([' ', '.', ';']).next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn cargo(root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(root).args(args);
+    cmd
+}
+
+const WASM_TEST: [&str; 10] = [
+    "test",
+    "--package",
+    "askwell",
+    "--target",
+    "wasm32-unknown-unknown",
+    "--features",
+    "page,sw",
+    "--test",
+    "browser",
+    "--test=service_worker",
+];
+
+/// Runs everything; fails if any step failed.
+pub fn run() -> Result<(), String> {
+    setup::ensure(setup::Needs::TEST)?;
+    let root = root();
+    let mut tally = Tally::default();
+    tally.step("rustfmt", &mut cargo(&root, &["fmt", "--all", "--check"]));
+    tally.step(
+        "clippy (native)",
+        &mut cargo(
+            &root,
+            &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        ),
+    );
+    tally.step(
+        "clippy (wasm32)",
+        &mut cargo(
+            &root,
+            &[
+                "clippy",
+                "--package",
+                "askwell",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--features",
+                "page,sw",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+    );
+    tally.step(
+        "native tests (core, server, xtask, doc tests)",
+        &mut cargo(&root, &["test", "--workspace"]),
+    );
+    tally.step(
+        "browser tests in headless Chromium",
+        cargo(&root, &WASM_TEST).env("CHROMEDRIVER", "/usr/bin/chromedriver"),
+    );
+    tally.step(
+        "browser tests in headless Firefox",
+        cargo(&root, &WASM_TEST).env("GECKODRIVER", "geckodriver"),
+    );
+    let report = match package::build() {
+        Ok(report) => Some(report),
+        Err(err) => {
+            tally.fail("npm package build", &err);
+            None
+        }
+    };
+    if report.is_some() {
+        end_to_end(&root, &mut tally);
+    }
+    if let Some(report) = report {
+        report.print();
+    }
+    if !tally.failed_steps.is_empty() {
+        println!("\nfailed steps: {}", tally.failed_steps.join(", "));
+    }
+    println!("\n{} passed, {} failed", tally.passed, tally.failed);
+    if tally.failed == 0 {
+        Ok(())
+    } else {
+        Err("some checks or tests failed".into())
+    }
+}
+
+/// Starts the demo server on a free port with a fresh data dir and drives it
+/// with the end-to-end tests in `tests/e2e` (Playwright + Debian Chromium).
+fn end_to_end(root: &Path, tally: &mut Tally) {
+    let built = Command::new("cargo")
+        .current_dir(root)
+        .args(["build", "--quiet", "--package", "askwell-server"])
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        return tally.fail("end-to-end", "cannot build askwell-server");
+    }
+    let data = root.join("target/e2e-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let (mut server, url) = match start_server(root, &data) {
+        Ok(started) => started,
+        Err(err) => return tally.fail("end-to-end", &err),
+    };
+    let output_dir = root.join("test-output");
+    let _ = std::fs::create_dir_all(&output_dir);
+    tally.step(
+        "end-to-end (demo in headless Chromium)",
+        Command::new("node")
+            .current_dir(root)
+            .args(["--test", "--test-reporter=spec", "tests/e2e/"])
+            .env("ASKWELL_URL", &url)
+            .env("ASKWELL_TEST_OUTPUT", &output_dir),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// Runs askwell-server on an ephemeral port and waits for its "listening" line.
+fn start_server(root: &Path, data: &PathBuf) -> Result<(Child, String), String> {
+    let mut child = Command::new(root.join("target/debug/askwell-server"))
+        .current_dir(root)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--site",
+            "www",
+            "--pkg",
+            "pkg",
+            "--data-dir",
+        ])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("cannot start askwell-server: {err}"))?;
+    let stdout = child.stdout.take().ok_or("askwell-server has no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = lines.by_ref().map_while(Result::ok).find_map(|line| {
+        line.split_once("listening on ")
+            .map(|(_, url)| url.trim_end_matches('/').to_owned())
+    });
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    match url {
+        Some(url) => Ok((child, url)),
+        None => {
+            let _ = child.kill();
+            Err("askwell-server exited before listening".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_results;
+
+    #[test]
+    fn counts_libtest_wasm_bindgen_test_and_node_results() {
+        let output = "test result: ok. 12 passed; 0 failed; 0 ignored\n\
+                      test result: FAILED. 3 passed; 2 failed; 0 ignored\n\
+                      ℹ pass 4\nℹ fail 1\n";
+        assert_eq!(count_results(output), (19, 3));
+    }
+}
