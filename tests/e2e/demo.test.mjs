@@ -39,7 +39,7 @@ test("sending Bill a message asks in context, and Not now cools off", async () =
   assert.equal(await prompt.locator("[part~=message]").textContent(), "Want to know when Bill replies?");
   const dialog = page.getByRole("dialog", { name: "Want to know when Bill replies?" });
   assert.equal(await dialog.count(), 1, "the prompt is a labelled dialog");
-  await page.screenshot({ path: join(outputDir, "chat-prompt.png") });
+  await page.screenshot({ path: join(outputDir, "chat-prompt.png"), animations: "disabled" });
 
   await page.getByRole("button", { name: "Not now" }).click();
   await prompt.waitFor({ state: "detached" });

@@ -93,9 +93,11 @@ fn compile(root: &Path, binary: &Binary) -> Result<PathBuf, String> {
         "--features",
         binary.feature,
     ]))?;
-    let target = root.join("target/wasm32-unknown-unknown/wasm-release");
-    let copy_path = target.join(format!("{}.wasm", binary.name));
-    copy(&target.join("askwell.wasm"), &copy_path)?;
+    let built = root.join("target/wasm32-unknown-unknown/wasm-release/askwell.wasm");
+    let kept = root.join("target/askwell-wasm");
+    fs::create_dir_all(&kept).map_err(|err| format!("{}: {err}", kept.display()))?;
+    let copy_path = kept.join(format!("{}.wasm", binary.name));
+    copy(&built, &copy_path)?;
     Ok(copy_path)
 }
 
