@@ -1,166 +1,430 @@
-//! The JSON configuration a host page passes to `Askwell.start(config)`.
+//! The configuration a host page passes to `Askwell.start(config)`.
 //!
-//! Deserialisation only checks shapes; [`Config::validate`] checks meaning and
-//! reports every bad field by path in one error, so a developer fixes a config
-//! in one round trip instead of one field at a time.
+//! [`Config::read`] reads a JSON-like [`Value`] and reports *every* bad field
+//! by path in one error (`rules[2].when.count: expected a positive integer`),
+//! so a developer fixes a config in one round trip.
+//!
+//! ```json
+//! { "server": "https://push.example.com",
+//!   "prompts": [{ "id": "reply", "message": "Want to know when {entity.name} replies?",
+//!                 "accept": "Yes", "decline": "Not now", "topic": "thread:{entity.id}" }],
+//!   "rules": [{ "prompt": "reply", "when": { "action": "message_sent", "nth": 1 } }],
+//!   "policy": { "coolOffDays": [3, 7, 30] },
+//!   "user": { "traits": { "plan": "pro" } } }
+//! ```
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
 
 use crate::error::{FieldProblems, Result};
-use crate::policy::Policy;
-use crate::template::Template;
+use crate::policy::{Kind, Policy};
+use crate::rules::{days, minutes, Condition, Occurrence, Permission, Rule};
+use crate::template::{is_confirm_shaming, Template, MAX_BUTTON_CHARS, MAX_MESSAGE_CHARS};
+use crate::value::{ObjectReader, Value};
 
-/// Longest message copy we accept, in characters (DESIGN §4: short, specific asks convert).
-pub const MAX_MESSAGE_CHARS: usize = 90;
-/// Longest button label we accept, in characters.
-pub const MAX_BUTTON_CHARS: usize = 15;
-
-/// The whole configuration of one Askwell instance.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Base URL of askwell-server (`""` = same origin).
-    #[serde(default)]
     pub server: String,
-    /// The soft prompts this page may show.
-    pub prompts: Vec<PromptConfig>,
-    /// When to offer which prompt.
-    #[serde(default)]
-    pub rules: Vec<RuleConfig>,
-    /// Cool-offs and budgets; defaults follow DESIGN §4.
-    #[serde(default)]
+    /// The prompts this page may show.
+    pub prompts: Vec<Prompt>,
+    /// When to offer which prompt, in priority order.
+    pub rules: Vec<Rule>,
+    /// Cool-offs, budgets and the accept-rate guard.
     pub policy: Policy,
+    /// The signed-in user's id, sent with subscriptions (optional).
+    pub user_id: Option<String>,
+    /// User traits for segment conditions.
+    pub traits: BTreeMap<String, String>,
+    /// Copy problems accepted because `policy.copyChecks` is `"warn"`.
+    pub warnings: FieldProblems,
 }
 
-/// One soft prompt: its id and copy.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PromptConfig {
-    /// Stable id, used in state, events and experiments.
+/// Where a prompt appears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// A slide-down banner at the top of the viewport (non-modal).
+    Banner,
+    /// A centred modal dialog that keeps focus inside.
+    Modal,
+    /// Next to an anchor element (CSS selector), like a tooltip.
+    Inline(String),
+}
+
+/// One copy variant of a prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// Variant id, reported in every event.
     pub id: String,
-    /// Message template, e.g. `"Want to know when {entity.name} replies?"`.
+    /// Relative weight in the experiment.
+    pub weight: f64,
+    /// Message template.
     pub message: String,
-    /// Label of the accepting button.
-    #[serde(default = "default_accept")]
+    /// Accept label.
     pub accept: String,
-    /// Label of the declining button; plain, never confirm-shaming.
-    #[serde(default = "default_decline")]
+    /// Decline label.
     pub decline: String,
 }
 
-/// When to offer a prompt.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RuleConfig {
-    /// Id of the prompt to offer.
-    pub prompt: String,
-    /// Name of the action that triggers it (`"message_sent"`).
-    pub on: String,
+/// One soft prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    /// Stable id, used in state, events and experiments.
+    pub id: String,
+    /// What accepting does.
+    pub kind: Kind,
+    /// Where it appears.
+    pub placement: Placement,
+    /// Copy variants (one, `"default"`, when the prompt has plain copy).
+    pub variants: Vec<Variant>,
+    /// Share of users (0–1) who never see it, as the experiment's control.
+    pub holdout: f64,
+    /// Push topic template (`"thread:{entity.id}"`); the tracked topic wins.
+    pub topic: Option<String>,
+    /// For action prompts: URL opened on accept (else only the event fires).
+    pub url: Option<String>,
+    /// For push prompts: the help prompt offered instead when permission is denied.
+    pub help: Option<String>,
+    /// This prompt's own cool-off steps, if not the global ones.
+    pub cool_off_days: Option<Vec<u64>>,
 }
 
-fn default_accept() -> String {
-    "Yes".into()
-}
-
-fn default_decline() -> String {
-    "Not now".into()
-}
+const CONFIG_FIELDS: &[&str] = &["server", "prompts", "rules", "policy", "user"];
+const PROMPT_FIELDS: &[&str] = &[
+    "id", "kind", "placement", "anchor", "message", "accept", "decline", "variants", "holdout", "topic", "url", "help",
+    "coolOffDays",
+];
+const VARIANT_FIELDS: &[&str] = &["id", "weight", "message", "accept", "decline"];
+const POLICY_FIELDS: &[&str] =
+    &["coolOffDays", "minGapSeconds", "perSession", "perWeek", "acceptRateFloor", "acceptRateWindow", "copyChecks"];
 
 impl Config {
-    /// Checks everything serde cannot: references, lengths, copy rules.
+    /// Reads and validates a config.
     ///
     /// # Errors
     /// [`crate::Error::InvalidConfig`] listing every bad field by path.
-    pub fn validate(&self) -> Result<()> {
+    pub fn read(value: &Value) -> Result<Config> {
         let mut problems = FieldProblems::default();
-        for (i, prompt) in self.prompts.iter().enumerate() {
-            validate_prompt(prompt, &format!("prompts[{i}]"), &mut problems);
-            if self.prompts[..i].iter().any(|p| p.id == prompt.id) {
-                problems.push(format!("prompts[{i}].id"), "duplicate prompt id");
-            }
-        }
-        for (i, rule) in self.rules.iter().enumerate() {
-            if !self.prompts.iter().any(|p| p.id == rule.prompt) {
-                problems.push(format!("rules[{i}].prompt"), "no prompt has this id");
-            }
-            if rule.on.trim().is_empty() {
-                problems.push(format!("rules[{i}].on"), "expected an action name");
-            }
-        }
-        self.policy.validate("policy", &mut problems);
-        problems.into_result()
+        let config = read_config(value, &mut problems);
+        problems.into_result()?;
+        config.ok_or_else(|| crate::Error::InvalidConfig(FieldProblems::default()))
     }
 
     /// The prompt with this id.
-    pub fn prompt(&self, id: &str) -> Option<&PromptConfig> {
+    pub fn prompt(&self, id: &str) -> Option<&Prompt> {
         self.prompts.iter().find(|p| p.id == id)
     }
 }
 
-fn validate_prompt(prompt: &PromptConfig, path: &str, problems: &mut FieldProblems) {
-    if prompt.id.trim().is_empty() {
-        problems.push(format!("{path}.id"), "expected a non-empty id");
+fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
+    let mut root = ObjectReader::new(value, "", CONFIG_FIELDS, problems)?;
+    let server = root.optional_string("server").unwrap_or_default();
+    let (policy, copy_checks_warn) = match root.get("policy") {
+        Some(policy) => read_policy(policy, root.problems()),
+        None => (Policy::default(), false),
+    };
+    let (user_id, traits) = root.get("user").map(|user| read_user(user, root.problems())).unwrap_or_default();
+    let prompts = match root.get("prompts") {
+        Some(_) => root.array("prompts", read_prompt).unwrap_or_default(),
+        None => {
+            root.problems().push("prompts", "required: at least one prompt");
+            Vec::new()
+        }
+    };
+    let rules = root.array("rules", read_rule).unwrap_or_default();
+    let mut warnings = FieldProblems::default();
+    check_references(&prompts, &rules, problems);
+    let copy_sink = if copy_checks_warn { &mut warnings } else { &mut *problems };
+    for (i, prompt) in prompts.iter().enumerate() {
+        check_copy(prompt, i, copy_sink);
     }
-    let message_chars = Template::parse(&prompt.message).literal_chars();
-    if message_chars == 0 {
-        problems.push(format!("{path}.message"), "expected message copy");
-    } else if message_chars > MAX_MESSAGE_CHARS {
-        problems.push(
-            format!("{path}.message"),
-            format!("expected at most {MAX_MESSAGE_CHARS} characters, got {message_chars}"),
-        );
+    Some(Config { server, prompts, rules, policy, user_id, traits, warnings })
+}
+
+fn read_policy(value: &Value, problems: &mut FieldProblems) -> (Policy, bool) {
+    let mut policy = Policy::default();
+    let Some(mut r) = ObjectReader::new(value, "policy", POLICY_FIELDS, problems) else { return (policy, false) };
+    if let Some(steps) = r.array("coolOffDays", read_days) {
+        policy.cool_off_days = steps;
     }
-    for (field, label) in [("accept", &prompt.accept), ("decline", &prompt.decline)] {
-        let chars = label.chars().count();
-        if chars == 0 || chars > MAX_BUTTON_CHARS {
-            problems.push(
-                format!("{path}.{field}"),
-                format!("expected 1 to {MAX_BUTTON_CHARS} characters, got {chars}"),
-            );
+    if let Some(seconds) = r.number_in("minGapSeconds", 0.0, 1.0e9, "a number of seconds >= 0") {
+        policy.min_gap_ms = (seconds * 1000.0) as u64;
+    }
+    if let Some(n) = r.positive_integer("perSession") {
+        policy.per_session = n.min(u64::from(u32::MAX)) as u32;
+    }
+    if let Some(n) = r.positive_integer("perWeek") {
+        policy.per_week = n.min(u64::from(u32::MAX)) as u32;
+    }
+    if let Some(floor) = r.number_in("acceptRateFloor", 0.0, 1.0, "a share between 0 and 1") {
+        policy.accept_rate_floor = floor;
+    }
+    if let Some(n) = r.positive_integer("acceptRateWindow") {
+        policy.accept_rate_window = n.min(1000) as usize;
+    }
+    let warn = r.choice("copyChecks", &["reject", "warn"]).is_some_and(|c| c == "warn");
+    (policy, warn)
+}
+
+fn read_days(value: &Value, path: String, problems: &mut FieldProblems) -> Option<u64> {
+    match value.as_f64() {
+        Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= 36_500.0 => Some(n as u64),
+        _ => {
+            problems.push(path, "expected a positive whole number of days");
+            None
+        }
+    }
+}
+
+fn read_user(value: &Value, problems: &mut FieldProblems) -> (Option<String>, BTreeMap<String, String>) {
+    let Some(mut r) = ObjectReader::new(value, "user", &["id", "traits"], problems) else { return Default::default() };
+    let id = r.optional_string("id");
+    let mut traits = BTreeMap::new();
+    match r.get("traits") {
+        None => {}
+        Some(Value::Object(members)) => {
+            for (key, value) in members {
+                match scalar_text(value) {
+                    Some(text) => {
+                        traits.insert(key.clone(), text);
+                    }
+                    None => r.problems().push(format!("user.traits.{key}"), "expected a string, number or boolean"),
+                }
+            }
+        }
+        Some(_) => r.problems().push("user.traits", "expected an object"),
+    }
+    (id, traits)
+}
+
+/// Trait values compare as text, so `{ "plan": "pro" }` and `{ "age": 30 }` both work.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(if *b { "true" } else { "false" }.to_owned()),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some((*n as i64).to_string()),
+        _ => None,
+    }
+}
+
+fn read_prompt(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Prompt> {
+    let mut r = ObjectReader::new(value, path.clone(), PROMPT_FIELDS, problems)?;
+    let id = r.string("id");
+    let kind = match r.choice("kind", &["push", "action", "help"]).as_deref() {
+        Some("action") => Kind::Action,
+        Some("help") => Kind::Help,
+        _ => Kind::Push,
+    };
+    let placement = read_placement(&mut r);
+    let variants = read_variants(&mut r, &path);
+    let holdout = r.number_in("holdout", 0.0, 0.99, "a share from 0 to 0.99").unwrap_or(0.0);
+    let topic = r.optional_string("topic");
+    let url = r.optional_string("url");
+    let help = r.optional_string("help");
+    let cool_off_days = r.array("coolOffDays", read_days);
+    if kind != Kind::Push && (topic.is_some() || help.is_some()) {
+        let field = if topic.is_some() { "topic" } else { "help" };
+        let at = r.path_of(field);
+        r.problems().push(at, "only push prompts have this");
+    }
+    Some(Prompt { id: id?, kind, placement, variants, holdout, topic, url, help, cool_off_days })
+}
+
+fn read_placement(r: &mut ObjectReader<'_, '_>) -> Placement {
+    let anchor = r.optional_string("anchor");
+    match r.choice("placement", &["banner", "modal", "inline"]).as_deref() {
+        Some("modal") => Placement::Modal,
+        Some("inline") => match anchor {
+            Some(selector) => Placement::Inline(selector),
+            None => {
+                let at = r.path_of("anchor");
+                r.problems().push(at, "required for placement \"inline\": a CSS selector");
+                Placement::Banner
+            }
+        },
+        _ => Placement::Banner,
+    }
+}
+
+fn read_variants(r: &mut ObjectReader<'_, '_>, path: &str) -> Vec<Variant> {
+    if r.get("variants").is_some() {
+        if r.get("message").is_some() {
+            let at = r.path_of("message");
+            r.problems().push(at, "give either message or variants, not both");
+        }
+        let variants = r.array("variants", read_variant).unwrap_or_default();
+        if variants.is_empty() {
+            let at = r.path_of("variants");
+            r.problems().push(at, "expected at least one variant");
+        }
+        for (i, v) in variants.iter().enumerate() {
+            if variants[..i].iter().any(|w| w.id == v.id) {
+                r.problems().push(format!("{path}.variants[{i}].id"), "duplicate variant id");
+            }
+        }
+        return variants;
+    }
+    let message = r.string("message").unwrap_or_default();
+    let accept = r.optional_string("accept").unwrap_or_else(|| "Yes".into());
+    let decline = r.optional_string("decline").unwrap_or_else(|| "Not now".into());
+    vec![Variant { id: "default".into(), weight: 1.0, message, accept, decline }]
+}
+
+fn read_variant(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Variant> {
+    let mut r = ObjectReader::new(value, path, VARIANT_FIELDS, problems)?;
+    let id = r.string("id");
+    let weight = r.number_in("weight", 0.0, 1.0e6, "a weight >= 0").unwrap_or(1.0);
+    let message = r.string("message");
+    let accept = r.optional_string("accept").unwrap_or_else(|| "Yes".into());
+    let decline = r.optional_string("decline").unwrap_or_else(|| "Not now".into());
+    Some(Variant { id: id?, weight, message: message?, accept, decline })
+}
+
+fn read_rule(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Rule> {
+    let mut r = ObjectReader::new(value, path.clone(), &["prompt", "on", "when"], problems)?;
+    let prompt = r.string("prompt");
+    let when = match (r.get("on"), r.get("when")) {
+        (Some(_), None) => r.optional_string("on").map(|name| Condition::Action { name, occurrence: Occurrence::Each }),
+        (None, Some(when)) => read_condition(when, r.path_of("when"), r.problems()),
+        _ => {
+            r.problems().push(format!("{path}.when"), "give exactly one of on (an action name) or when (a condition)");
+            None
+        }
+    };
+    if let Some(condition) = &when {
+        if !condition.has_event() {
+            let at = r.path_of("when");
+            r.problems().push(at, "needs an action, pageViews, timeOnPageSeconds or returnAfterDays to fire on");
+        }
+    }
+    Some(Rule { prompt: prompt?, when: when? })
+}
+
+/// Reads one condition: an object with exactly one defining key.
+fn read_condition(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Condition> {
+    const KINDS: &[&str] =
+        &["action", "pageViews", "timeOnPageSeconds", "returnAfterDays", "path", "trait", "permission", "all", "any", "not"];
+    let Value::Object(members) = value else {
+        problems.push(path, "expected a condition object");
+        return None;
+    };
+    let kinds: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).filter(|k| KINDS.contains(k)).collect();
+    match kinds.as_slice() {
+        ["action"] => read_action(value, path, problems),
+        ["all" | "any"] => read_group(value, path, kinds[0], problems),
+        ["not"] => {
+            let mut r = ObjectReader::new(value, path, &["not"], problems)?;
+            let inner = r.get("not")?;
+            let at = r.path_of("not");
+            read_condition(inner, at, r.problems()).map(|c| Condition::Not(Box::new(c)))
+        }
+        ["trait"] => read_trait(value, path, problems),
+        [kind] => read_simple(value, path, kind, problems),
+        _ => {
+            problems.push(path, format!("expected exactly one of: {}", KINDS.join(", ")));
+            None
+        }
+    }
+}
+
+fn read_action(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Condition> {
+    let fields = ["action", "nth", "every", "count", "withinMinutes", "milestone"];
+    let mut r = ObjectReader::new(value, path.clone(), &fields, problems)?;
+    let name = r.string("action");
+    let nth = r.positive_integer("nth").map(Occurrence::Nth);
+    let every = r.positive_integer("every").map(Occurrence::Every);
+    let milestone = r.positive_integer("milestone").map(Occurrence::Milestone);
+    let count = r.positive_integer("count");
+    let within = r.positive_integer("withinMinutes");
+    let windowed = match (count, within) {
+        (Some(count), Some(m)) => Some(Occurrence::CountWithin { count, within_ms: minutes(m) }),
+        (None, None) => None,
+        _ => {
+            r.problems().push(format!("{path}.withinMinutes"), "count and withinMinutes go together");
+            None
+        }
+    };
+    let chosen: Vec<Occurrence> = [nth, every, milestone, windowed].into_iter().flatten().collect();
+    if chosen.len() > 1 {
+        r.problems().push(path, "use at most one of nth, every, count/withinMinutes, milestone");
+    }
+    let occurrence = chosen.into_iter().next().unwrap_or(Occurrence::Each);
+    Some(Condition::Action { name: name?, occurrence })
+}
+
+fn read_group(value: &Value, path: String, kind: &str, problems: &mut FieldProblems) -> Option<Condition> {
+    let mut r = ObjectReader::new(value, path, &[kind], problems)?;
+    let items = r.array(kind, read_condition)?;
+    if items.is_empty() {
+        let at = r.path_of(kind);
+        r.problems().push(at, "expected at least one condition");
+    }
+    Some(if kind == "all" { Condition::All(items) } else { Condition::Any(items) })
+}
+
+fn read_trait(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Condition> {
+    let mut r = ObjectReader::new(value, path.clone(), &["trait", "equals", "in"], problems)?;
+    let name = r.string("trait");
+    let values = match (r.get("equals"), r.get("in")) {
+        (Some(v), None) => scalar_text(v).map(|v| vec![v]),
+        (None, Some(Value::Array(items))) => items.iter().map(scalar_text).collect(),
+        _ => None,
+    };
+    if values.is_none() {
+        r.problems().push(path, "expected equals (a value) or in (an array of values)");
+    }
+    Some(Condition::Trait { name: name?, values: values? })
+}
+
+fn read_simple(value: &Value, path: String, kind: &str, problems: &mut FieldProblems) -> Option<Condition> {
+    let mut r = ObjectReader::new(value, path, &[kind], problems)?;
+    match kind {
+        "pageViews" => r.positive_integer(kind).map(Condition::PageViews),
+        "timeOnPageSeconds" => r.positive_integer(kind).map(|s| Condition::TimeOnPage(s.saturating_mul(1000))),
+        "returnAfterDays" => r.positive_integer(kind).map(|d| Condition::ReturnAfter(days(d))),
+        "path" => r.optional_string(kind).map(Condition::Path),
+        _ => r.choice(kind, &["default", "granted", "denied", "unsupported"]).and_then(|p| Permission::parse(&p)).map(Condition::Permission),
+    }
+}
+
+fn check_references(prompts: &[Prompt], rules: &[Rule], problems: &mut FieldProblems) {
+    for (i, prompt) in prompts.iter().enumerate() {
+        if prompts[..i].iter().any(|p| p.id == prompt.id) {
+            problems.push(format!("prompts[{i}].id"), "duplicate prompt id");
+        }
+        if let Some(help) = &prompt.help {
+            if !prompts.iter().any(|p| &p.id == help && p.kind == Kind::Help) {
+                problems.push(format!("prompts[{i}].help"), "expected the id of a prompt with kind \"help\"");
+            }
+        }
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        if !prompts.iter().any(|p| p.id == rule.prompt) {
+            problems.push(format!("rules[{i}].prompt"), "no prompt has this id");
+        }
+    }
+}
+
+fn check_copy(prompt: &Prompt, index: usize, problems: &mut FieldProblems) {
+    let single = prompt.variants.len() == 1 && prompt.variants[0].id == "default";
+    for (v, variant) in prompt.variants.iter().enumerate() {
+        let at = if single { format!("prompts[{index}]") } else { format!("prompts[{index}].variants[{v}]") };
+        let chars = Template::parse(&variant.message).literal_chars();
+        if chars > MAX_MESSAGE_CHARS {
+            problems.push(format!("{at}.message"), format!("expected at most {MAX_MESSAGE_CHARS} characters, got {chars}"));
+        }
+        for (field, label) in [("accept", &variant.accept), ("decline", &variant.decline)] {
+            let chars = label.chars().count();
+            if chars > MAX_BUTTON_CHARS {
+                problems.push(format!("{at}.{field}"), format!("expected at most {MAX_BUTTON_CHARS} characters, got {chars}"));
+            }
+        }
+        if is_confirm_shaming(&variant.decline) {
+            problems.push(format!("{at}.decline"), "a decline must be plain (\"Not now\"), never confirm-shaming");
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(json: &str) -> Config {
-        serde_json::from_str(json).expect("test config parses")
-    }
-
-    #[test]
-    fn accepts_a_minimal_config_with_defaults() {
-        let c = config(r#"{"prompts":[{"id":"reply","message":"Hi?"}],"rules":[{"prompt":"reply","on":"sent"}]}"#);
-        assert_eq!(c.validate(), Ok(()));
-        assert_eq!(c.prompts[0].decline, "Not now");
-    }
-
-    #[test]
-    fn names_every_bad_field_by_path() {
-        let c = config(
-            r#"{"prompts":[{"id":"","message":"","accept":"Yes please, absolutely"}],
-                "rules":[{"prompt":"nope","on":" "}]}"#,
-        );
-        let err = c.validate().expect_err("config is invalid").to_string();
-        for path in [
-            "prompts[0].id",
-            "prompts[0].message",
-            "prompts[0].accept",
-            "rules[0].prompt",
-            "rules[0].on",
-        ] {
-            assert!(err.contains(path), "{path} missing from: {err}");
-        }
-    }
-
-    #[test]
-    fn rejects_duplicate_prompt_ids() {
-        let c = config(r#"{"prompts":[{"id":"a","message":"x"},{"id":"a","message":"y"}]}"#);
-        assert!(c
-            .validate()
-            .expect_err("duplicate")
-            .to_string()
-            .contains("prompts[1].id"));
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

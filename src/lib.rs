@@ -7,11 +7,15 @@
 //! (`web`, wasm32 only) feeds it signals and `now_ms`, and acts on its answers.
 
 pub mod config;
+pub mod engine;
 pub mod error;
+pub mod experiment;
 pub mod model;
 pub mod policy;
 pub mod rules;
+pub mod state;
 pub mod template;
+pub mod value;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -1,18 +1,25 @@
-//! Trigger rules: which user action offers which prompt.
+//! Trigger rules: *when* to offer *which* prompt.
+//!
+//! A rule's condition mixes event conditions (an action, a page view, time on
+//! page, a return visit), which fire in response to a [`Signal`], with state
+//! conditions (path, user traits, permission), which only filter. A rule fires
+//! when its whole condition holds for the current signal.
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
 
-use crate::config::RuleConfig;
+use serde::{Deserialize, Serialize};
+
+const MINUTE_MS: u64 = 60_000;
+const DAY_MS: u64 = 24 * 60 * MINUTE_MS;
 
 /// The person or thing an action is about ("Bill"), used in prompt copy.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entity {
     /// App-defined id (`"user:17"`).
     pub id: String,
     /// Display name, inserted as text into `{entity.name}`.
     pub name: String,
-    /// Optional avatar URL (http(s) or relative only; checked by the glue).
+    /// Optional avatar URL (http(s) or relative only).
     pub avatar: Option<String>,
 }
 
@@ -28,62 +35,422 @@ impl Entity {
     }
 }
 
-/// One observed user action.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signal {
-    /// Action name, as passed to `track()` or `data-askwell-action`.
-    pub action: String,
-    /// What the action was about, if anything.
-    pub entity: Option<Entity>,
+/// Notification permission as the browser reports it, plus "unsupported".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Permission {
+    /// Not asked yet (`"default"`).
+    #[default]
+    Default,
+    /// Allowed.
+    Granted,
+    /// Blocked: never trigger the native prompt again.
+    Denied,
+    /// No Notification/PushManager/serviceWorker here (or iOS outside a home-screen app).
+    Unsupported,
 }
 
-/// The engine's answer: offer this prompt about this entity.
+impl Permission {
+    /// Parses the browser's `Notification.permission` string.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "default" | "prompt" => Some(Self::Default),
+            "granted" => Some(Self::Granted),
+            "denied" => Some(Self::Denied),
+            "unsupported" => Some(Self::Unsupported),
+            _ => None,
+        }
+    }
+
+    /// The string used in config and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Granted => "granted",
+            Self::Denied => "denied",
+            Self::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// Something that happened, fed to the engine by the glue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub enum Signal {
+    /// An app action: `track(name, props)` or a `data-askwell-action` element.
+    Action {
+        /// Action name.
+        name: String,
+        /// What it was about.
+        entity: Option<Entity>,
+        /// Push topic it relates to (`"thread:42"`).
+        topic: Option<String>,
+    },
+    /// The page was (re)loaded or became visible again after a long time.
+    PageView,
+    /// Time passed on the page (for time-on-page rules).
+    Tick,
+}
+
+impl Signal {
+    /// Shorthand for an action without entity or topic.
+    pub fn action(name: &str) -> Self {
+        Signal::Action { name: name.to_owned(), entity: None, topic: None }
+    }
+
+    /// The trigger name reported in events.
+    pub fn trigger(&self) -> &str {
+        match self {
+            Signal::Action { name, .. } => name,
+            Signal::PageView => "page_view",
+            Signal::Tick => "time_on_page",
+        }
+    }
+}
+
+/// How often an action must have happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Occurrence {
+    /// Every time.
+    Each,
+    /// Exactly the nth time in this session.
+    Nth(u64),
+    /// Every nth time in this session.
+    Every(u64),
+    /// At least `count` times within the last `within_ms`.
+    CountWithin {
+        /// Needed occurrences.
+        count: u64,
+        /// Window length.
+        within_ms: u64,
+    },
+    /// The lifetime total reaches exactly this value (a milestone).
+    Milestone(u64),
+}
+
+/// A condition of a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The signal is this action, with its occurrence requirement.
+    Action {
+        /// Action name.
+        name: String,
+        /// How often.
+        occurrence: Occurrence,
+    },
+    /// A page view, once at least this many pages were viewed (lifetime).
+    PageViews(u64),
+    /// At least this long on the current page.
+    TimeOnPage(u64),
+    /// A page view after at least this long without any activity.
+    ReturnAfter(u64),
+    /// The current path matches this pattern (`*` matches any run of characters).
+    Path(String),
+    /// The user trait `name` is one of `values`.
+    Trait {
+        /// Trait name.
+        name: String,
+        /// Accepted values.
+        values: Vec<String>,
+    },
+    /// The notification permission is this.
+    Permission(Permission),
+    /// All hold.
+    All(Vec<Condition>),
+    /// At least one holds.
+    Any(Vec<Condition>),
+    /// Does not hold.
+    Not(Box<Condition>),
+}
+
+/// When to offer a prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
     /// Id of the prompt to offer.
     pub prompt: String,
-    /// The action that triggered it.
-    pub trigger: String,
-    /// What the prompt is about.
-    pub entity: Option<Entity>,
+    /// When.
+    pub when: Condition,
 }
 
-/// The first rule matching `signal`, as a decision; policy is checked after.
-pub fn evaluate(rules: &[RuleConfig], signal: &Signal) -> Option<Decision> {
-    rules.iter().find(|rule| rule.on == signal.action).map(|rule| Decision {
-        prompt: rule.prompt.clone(),
-        trigger: signal.action.clone(),
-        entity: signal.entity.clone(),
-    })
+/// What the engine remembers about past activity on this device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Recent times of each action (bounded), for count-within-window rules.
+    pub recent: BTreeMap<String, Vec<u64>>,
+    /// Lifetime count of each action, for milestones.
+    pub totals: BTreeMap<String, u64>,
+    /// Lifetime page views.
+    pub page_views: u64,
+    /// Last time anything happened (before the current signal).
+    pub last_seen_ms: Option<u64>,
+}
+
+/// What the engine remembers about this tab session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    /// Occurrences of each action in this session.
+    pub counts: BTreeMap<String, u64>,
+    /// When the current page was loaded.
+    pub page_start_ms: u64,
+    /// Prompts shown in this session (for the per-session budget).
+    pub prompts_shown: u32,
+}
+
+/// Most recent timestamps kept per action; bounds storage whatever the app does.
+pub const RECENT_LIMIT: usize = 64;
+
+impl Activity {
+    /// Records `signal` at `now_ms`; returns how long the user had been away.
+    pub fn record(&mut self, session: &mut Session, signal: &Signal, now_ms: u64) -> Option<u64> {
+        let away = self.last_seen_ms.map(|seen| now_ms.saturating_sub(seen));
+        match signal {
+            Signal::Action { name, .. } => {
+                let recent = self.recent.entry(name.clone()).or_default();
+                recent.push(now_ms);
+                if recent.len() > RECENT_LIMIT {
+                    recent.drain(..recent.len() - RECENT_LIMIT);
+                }
+                *self.totals.entry(name.clone()).or_default() += 1;
+                *session.counts.entry(name.clone()).or_default() += 1;
+            }
+            Signal::PageView => {
+                self.page_views += 1;
+                session.page_start_ms = now_ms;
+            }
+            Signal::Tick => return away,
+        }
+        self.last_seen_ms = Some(now_ms);
+        away
+    }
+}
+
+/// Everything a condition may look at.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The current signal.
+    pub signal: &'a Signal,
+    /// Device history, already including the current signal.
+    pub activity: &'a Activity,
+    /// Tab session, already including the current signal.
+    pub session: &'a Session,
+    /// Time since the previous activity, if any.
+    pub away_ms: Option<u64>,
+    /// Current `location.pathname`.
+    pub path: &'a str,
+    /// User traits from the config / `identify()`.
+    pub traits: &'a BTreeMap<String, String>,
+    /// Notification permission.
+    pub permission: Permission,
+    /// Now.
+    pub now_ms: u64,
+}
+
+impl Condition {
+    /// Whether the condition holds in `ctx`.
+    pub fn holds(&self, ctx: &Context<'_>) -> bool {
+        match self {
+            Condition::Action { name, occurrence } => action_holds(name, occurrence, ctx),
+            Condition::PageViews(n) => *ctx.signal == Signal::PageView && ctx.activity.page_views >= *n,
+            Condition::TimeOnPage(ms) => {
+                *ctx.signal == Signal::Tick && ctx.now_ms.saturating_sub(ctx.session.page_start_ms) >= *ms
+            }
+            Condition::ReturnAfter(ms) => *ctx.signal == Signal::PageView && ctx.away_ms.is_some_and(|away| away >= *ms),
+            Condition::Path(pattern) => glob_match(pattern, ctx.path),
+            Condition::Trait { name, values } => ctx.traits.get(name).is_some_and(|v| values.contains(v)),
+            Condition::Permission(p) => ctx.permission == *p,
+            Condition::All(all) => all.iter().all(|c| c.holds(ctx)),
+            Condition::Any(any) => any.iter().any(|c| c.holds(ctx)),
+            Condition::Not(c) => !c.holds(ctx),
+        }
+    }
+
+    /// Whether the condition contains something that fires on a signal; a rule
+    /// made only of filters (path, traits) would fire on everything.
+    pub fn has_event(&self) -> bool {
+        match self {
+            Condition::Action { .. } | Condition::PageViews(_) | Condition::TimeOnPage(_) | Condition::ReturnAfter(_) => true,
+            Condition::Path(_) | Condition::Trait { .. } | Condition::Permission(_) | Condition::Not(_) => false,
+            Condition::All(all) => all.iter().any(Condition::has_event),
+            Condition::Any(any) => !any.is_empty() && any.iter().all(Condition::has_event),
+        }
+    }
+
+    /// The shortest time-on-page threshold, so the glue knows when to tick.
+    pub fn min_time_on_page(&self) -> Option<u64> {
+        match self {
+            Condition::TimeOnPage(ms) => Some(*ms),
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().filter_map(Condition::min_time_on_page).min(),
+            _ => None,
+        }
+    }
+}
+
+fn action_holds(name: &str, occurrence: &Occurrence, ctx: &Context<'_>) -> bool {
+    let Signal::Action { name: signal_name, .. } = ctx.signal else { return false };
+    if signal_name != name {
+        return false;
+    }
+    let in_session = ctx.session.counts.get(name).copied().unwrap_or(0);
+    match occurrence {
+        Occurrence::Each => true,
+        Occurrence::Nth(n) => in_session == *n,
+        Occurrence::Every(n) => *n > 0 && in_session % n == 0,
+        Occurrence::CountWithin { count, within_ms } => {
+            let since = ctx.now_ms.saturating_sub(*within_ms);
+            let recent = ctx.activity.recent.get(name).map_or(0, |times| times.iter().filter(|t| **t >= since).count());
+            recent as u64 >= *count
+        }
+        Occurrence::Milestone(n) => ctx.activity.totals.get(name).copied().unwrap_or(0) == *n,
+    }
+}
+
+/// `*` matches any run of characters; everything else literally.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else { return text.is_empty() };
+    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else { return rest.is_empty() };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// Days to milliseconds, for config readers.
+pub const fn days(n: u64) -> u64 {
+    n * DAY_MS
+}
+
+/// Minutes to milliseconds, for config readers.
+pub const fn minutes(n: u64) -> u64 {
+    n * MINUTE_MS
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rule(prompt: &str, on: &str) -> RuleConfig {
-        RuleConfig {
-            prompt: prompt.into(),
-            on: on.into(),
+    struct World {
+        activity: Activity,
+        session: Session,
+        traits: BTreeMap<String, String>,
+        away: Option<u64>,
+    }
+
+    impl World {
+        fn new() -> Self {
+            Self { activity: Activity::default(), session: Session::default(), traits: BTreeMap::new(), away: None }
+        }
+
+        /// Records `signal` and says whether `condition` fires on it.
+        fn fires(&mut self, condition: &Condition, signal: Signal, now_ms: u64, path: &str) -> bool {
+            self.away = self.activity.record(&mut self.session, &signal, now_ms);
+            let ctx = Context {
+                signal: &signal,
+                activity: &self.activity,
+                session: &self.session,
+                away_ms: self.away,
+                path,
+                traits: &self.traits,
+                permission: Permission::Default,
+                now_ms,
+            };
+            condition.holds(&ctx)
+        }
+    }
+
+    fn action(name: &str, occurrence: Occurrence) -> Condition {
+        Condition::Action { name: name.into(), occurrence }
+    }
+
+    /// Which of `n` consecutive `sent` actions (1-based, one minute apart) fire.
+    fn firing_occurrences(condition: &Condition, n: u64) -> Vec<u64> {
+        let mut world = World::new();
+        (1..=n).filter(|i| world.fires(condition, Signal::action("sent"), minutes(*i), "/")).collect()
+    }
+
+    #[test]
+    fn occurrence_table() {
+        let table: [(Occurrence, Vec<u64>); 5] = [
+            (Occurrence::Each, vec![1, 2, 3, 4, 5, 6]),
+            (Occurrence::Nth(3), vec![3]),
+            (Occurrence::Every(2), vec![2, 4, 6]),
+            (Occurrence::CountWithin { count: 3, within_ms: minutes(2) }, vec![3, 4, 5, 6]),
+            (Occurrence::Milestone(5), vec![5]),
+        ];
+        for (occurrence, expected) in table {
+            assert_eq!(firing_occurrences(&action("sent", occurrence.clone()), 6), expected, "{occurrence:?}");
         }
     }
 
     #[test]
-    fn offers_the_prompt_of_the_first_matching_rule() {
-        let rules = [rule("a", "liked"), rule("b", "sent"), rule("c", "sent")];
-        let signal = Signal {
-            action: "sent".into(),
-            entity: None,
-        };
-        assert_eq!(evaluate(&rules, &signal).map(|d| d.prompt), Some("b".into()));
+    fn count_within_a_window_forgets_old_actions() {
+        let condition = action("sent", Occurrence::CountWithin { count: 2, within_ms: minutes(5) });
+        let mut world = World::new();
+        assert!(!world.fires(&condition, Signal::action("sent"), 0, "/"));
+        assert!(!world.fires(&condition, Signal::action("sent"), minutes(10), "/"), "first one is too old");
+        assert!(world.fires(&condition, Signal::action("sent"), minutes(12), "/"));
     }
 
     #[test]
-    fn ignores_unknown_actions() {
-        let signal = Signal {
-            action: "other".into(),
-            entity: None,
-        };
-        assert_eq!(evaluate(&[rule("a", "sent")], &signal), None);
+    fn fires_on_return_after_days_of_inactivity() {
+        let condition = Condition::ReturnAfter(days(7));
+        let mut world = World::new();
+        assert!(!world.fires(&condition, Signal::PageView, 0, "/"), "first visit is no return");
+        assert!(!world.fires(&condition, Signal::PageView, days(6), "/"));
+        assert!(world.fires(&condition, Signal::PageView, days(14), "/"));
+    }
+
+    #[test]
+    fn page_views_time_on_page_path_and_traits() {
+        let mut world = World::new();
+        let views = Condition::PageViews(3);
+        assert!(!world.fires(&views, Signal::PageView, 0, "/"));
+        assert!(!world.fires(&views, Signal::PageView, 1, "/"));
+        assert!(world.fires(&views, Signal::PageView, 2, "/"));
+        let dwell = Condition::TimeOnPage(30_000);
+        assert!(!world.fires(&dwell, Signal::Tick, 20_000, "/"));
+        assert!(world.fires(&dwell, Signal::Tick, 40_000, "/"));
+        let on_product = Condition::All(vec![action("viewed", Occurrence::Each), Condition::Path("/products/*".into())]);
+        assert!(world.fires(&on_product, Signal::action("viewed"), 3, "/products/42"));
+        assert!(!world.fires(&on_product, Signal::action("viewed"), 4, "/cart"));
+        world.traits.insert("plan".into(), "pro".into());
+        let pro = Condition::Trait { name: "plan".into(), values: vec!["pro".into(), "team".into()] };
+        assert!(world.fires(&Condition::All(vec![action("viewed", Occurrence::Each), pro.clone()]), Signal::action("viewed"), 5, "/"));
+        assert!(!world.fires(&Condition::All(vec![action("viewed", Occurrence::Each), Condition::Not(Box::new(pro))]), Signal::action("viewed"), 6, "/"));
+    }
+
+    #[test]
+    fn glob_patterns() {
+        for (pattern, text, expected) in [
+            ("/a", "/a", true),
+            ("/a", "/ab", false),
+            ("/a/*", "/a/b/c", true),
+            ("*/edit", "/doc/1/edit", true),
+            ("/p/*/x*", "/p/1/xyz", true),
+            ("/p/*/x", "/p/1/y", false),
+            ("*", "", true),
+        ] {
+            assert_eq!(glob_match(pattern, text), expected, "{pattern} ~ {text}");
+        }
+    }
+
+    #[test]
+    fn filters_alone_have_no_event() {
+        assert!(!Condition::Path("/".into()).has_event());
+        assert!(Condition::All(vec![Condition::Path("/".into()), Condition::PageViews(1)]).has_event());
+        assert!(!Condition::Any(vec![Condition::Path("/".into()), Condition::PageViews(1)]).has_event());
+    }
+
+    #[test]
+    fn bounds_recent_history() {
+        let mut world = World::new();
+        for i in 0..200 {
+            world.fires(&Condition::PageViews(1), Signal::action("sent"), i, "/");
+        }
+        assert_eq!(world.activity.recent["sent"].len(), RECENT_LIMIT);
+        assert_eq!(world.activity.totals["sent"], 200);
     }
 }

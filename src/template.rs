@@ -1,8 +1,14 @@
-//! Prompt copy with placeholders: `"Want to know when {entity.name} replies?"`.
+//! Prompt copy with placeholders: `"Want to know when {entity.name} replies?"`,
+//! and the copy rules that keep prompts short, specific and respectful.
 //!
 //! Rendering produces plain text only; the glue sets it with `textContent`, so
 //! no entity name can ever become markup. A placeholder whose field is missing
 //! renders as nothing (and the spaces around it collapse) rather than as `{…}`.
+
+/// Longest message copy, in characters of fixed text (DESIGN §4).
+pub const MAX_MESSAGE_CHARS: usize = 90;
+/// Longest button label, in characters.
+pub const MAX_BUTTON_CHARS: usize = 15;
 
 /// One piece of a parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +80,16 @@ fn tidy_whitespace(text: &str) -> String {
     out
 }
 
+/// Whether a decline label shames the user ("No, I hate saving money"):
+/// a first-person confession or "hate". Plain labels ("Not now", "No thanks",
+/// "Maybe later", "Skip") pass.
+pub fn is_confirm_shaming(label: &str) -> bool {
+    let lower = label.to_lowercase().replace('’', "'");
+    lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .any(|word| word == "i" || word.starts_with("i'") || word == "hate" || word == "me")
+}
+
 /// Whether `url` may be used as an image source: http(s) or relative only, so
 /// no `javascript:`, `data:` or other scheme reaches the DOM.
 pub fn is_safe_image_url(url: &str) -> bool {
@@ -95,10 +111,7 @@ mod tests {
 
     #[test]
     fn fills_a_placeholder() {
-        assert_eq!(
-            render("Want to know when {entity.name} replies?", Some("Bill")),
-            "Want to know when Bill replies?"
-        );
+        assert_eq!(render("Want to know when {entity.name} replies?", Some("Bill")), "Want to know when Bill replies?");
     }
 
     #[test]
@@ -124,24 +137,21 @@ mod tests {
     }
 
     #[test]
+    fn spots_confirm_shaming_declines() {
+        for shaming in ["No, I hate saving money", "I don't like deals", "No thanks, I’d rather pay more", "Don't tell me"] {
+            assert!(is_confirm_shaming(shaming), "{shaming}");
+        }
+        for plain in ["Not now", "No thanks", "Maybe later", "Skip", "Dismiss", "Nein, danke"] {
+            assert!(!is_confirm_shaming(plain), "{plain}");
+        }
+    }
+
+    #[test]
     fn allows_only_http_and_relative_image_urls() {
-        for ok in [
-            "https://x.test/a.png",
-            "HTTP://x/a",
-            "/img/a.png",
-            "a.png",
-            "./a?b=c:d",
-            "//cdn.test/a.png",
-        ] {
+        for ok in ["https://x.test/a.png", "HTTP://x/a", "/img/a.png", "a.png", "./a?b=c:d", "//cdn.test/a.png"] {
             assert!(is_safe_image_url(ok), "{ok}");
         }
-        for bad in [
-            "javascript:alert(1)",
-            " JavaScript:alert(1)",
-            "data:image/png;base64,AA",
-            "blob:x",
-            "file:///etc/passwd",
-        ] {
+        for bad in ["javascript:alert(1)", " JavaScript:alert(1)", "data:image/png;base64,AA", "blob:x", "file:///etc/passwd"] {
             assert!(!is_safe_image_url(bad), "{bad}");
         }
     }

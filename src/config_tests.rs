@@ -1,0 +1,116 @@
+use super::*;
+use crate::value::from_json;
+
+fn read(json: &str) -> Result<Config> {
+    Config::read(&from_json(json))
+}
+
+fn errors(json: &str) -> String {
+    read(json).expect_err("config should be invalid").to_string()
+}
+
+const CHAT: &str = r#"{
+    "prompts": [{ "id": "reply", "message": "Want to know when {entity.name} replies?", "topic": "thread:{entity.id}" }],
+    "rules": [{ "prompt": "reply", "on": "message_sent" }]
+}"#;
+
+#[test]
+fn reads_a_minimal_config_with_defaults() {
+    let config = read(CHAT).expect("valid");
+    let prompt = &config.prompts[0];
+    assert_eq!((prompt.kind, &prompt.placement), (Kind::Push, &Placement::Banner));
+    assert_eq!((prompt.variants[0].accept.as_str(), prompt.variants[0].decline.as_str()), ("Yes", "Not now"));
+    assert_eq!(config.policy, Policy::default());
+    assert_eq!(config.rules[0].when, Condition::Action { name: "message_sent".into(), occurrence: Occurrence::Each });
+}
+
+#[test]
+fn names_every_bad_field_by_path_in_one_error() {
+    let text = errors(
+        r#"{ "prompts": [{ "id": "a", "message": "Hi", "colour": "red" }, { "message": 5 }],
+             "rules": [{ "prompt": "a", "on": "x" }, { "prompt": "a", "on": "y" },
+                       { "prompt": "zzz", "when": { "action": "sent", "count": 0, "withinMinutes": 5 } }],
+             "policy": { "perWeek": -1, "coolOffDays": [3, "x"] } }"#,
+    );
+    for expected in [
+        "prompts[0].colour: unknown field",
+        "prompts[1].id: required",
+        "prompts[1].message: expected a non-empty string",
+        "rules[2].prompt: no prompt has this id",
+        "rules[2].when.count: expected a positive integer",
+        "policy.perWeek: expected a positive integer",
+        "policy.coolOffDays[1]: expected a positive whole number of days",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in: {text}");
+    }
+}
+
+#[test]
+fn reads_every_condition_form() {
+    let config = read(
+        r#"{ "prompts": [{ "id": "p", "message": "Hi?" }],
+             "rules": [{ "prompt": "p", "when": { "all": [
+                 { "any": [ { "action": "a", "nth": 2 }, { "action": "b", "every": 3 },
+                            { "action": "c", "count": 3, "withinMinutes": 10 }, { "action": "d", "milestone": 5 },
+                            { "pageViews": 4 }, { "timeOnPageSeconds": 30 }, { "returnAfterDays": 7 } ] },
+                 { "path": "/chat/*" }, { "trait": "plan", "in": ["pro", "team"] },
+                 { "not": { "permission": "denied" } } ] } }] }"#,
+    )
+    .expect("valid");
+    let Condition::All(parts) = &config.rules[0].when else { panic!("expected all") };
+    let Condition::Any(events) = &parts[0] else { panic!("expected any") };
+    assert_eq!(events.len(), 7);
+    assert_eq!(events[2], Condition::Action { name: "c".into(), occurrence: Occurrence::CountWithin { count: 3, within_ms: minutes(10) } });
+    assert_eq!(parts[3], Condition::Not(Box::new(Condition::Permission(Permission::Denied))));
+}
+
+#[test]
+fn a_rule_needs_something_to_fire_on() {
+    let text = errors(r#"{ "prompts": [{ "id": "p", "message": "Hi?" }], "rules": [{ "prompt": "p", "when": { "path": "/" } }] }"#);
+    assert!(text.contains("rules[0].when: needs an action"), "{text}");
+}
+
+#[test]
+fn copy_rules_reject_by_default_and_warn_on_request() {
+    let prompt = format!(r#"{{ "id": "p", "message": "{}", "accept": "Yes please, absolutely", "decline": "No, I hate news" }}"#, "x".repeat(91));
+    let text = errors(&format!(r#"{{ "prompts": [{prompt}] }}"#));
+    assert!(text.contains("prompts[0].message: expected at most 90 characters, got 91"), "{text}");
+    assert!(text.contains("prompts[0].accept: expected at most 15"), "{text}");
+    assert!(text.contains("prompts[0].decline: a decline must be plain"), "{text}");
+    let warned = read(&format!(r#"{{ "prompts": [{prompt}], "policy": {{ "copyChecks": "warn" }} }}"#)).expect("warn only");
+    assert_eq!(warned.warnings.0.len(), 3);
+}
+
+#[test]
+fn variants_inline_placement_and_help() {
+    let config = read(
+        r##"{ "prompts": [
+              { "id": "reply", "placement": "inline", "anchor": "#send", "holdout": 0.1, "help": "unblock",
+                "variants": [ { "id": "a", "message": "Know when {entity.name} replies?" },
+                              { "id": "b", "weight": 2, "message": "Get {entity.name}'s reply", "accept": "Notify me" } ] },
+              { "id": "unblock", "kind": "help", "message": "Notifications are blocked. Here is how to allow them." } ] }"##,
+    )
+    .expect("valid");
+    let reply = config.prompt("reply").expect("reply");
+    assert_eq!(reply.placement, Placement::Inline("#send".into()));
+    assert_eq!(reply.variants.iter().map(|v| v.weight).collect::<Vec<_>>(), vec![1.0, 2.0]);
+    assert_eq!(reply.help.as_deref(), Some("unblock"));
+    let text = errors(r#"{ "prompts": [{ "id": "p", "placement": "inline", "help": "nope", "message": "Hi?" }] }"#);
+    assert!(text.contains("prompts[0].anchor: required"), "{text}");
+    assert!(text.contains("prompts[0].help: expected the id of a prompt with kind \"help\""), "{text}");
+}
+
+#[test]
+fn traits_compare_as_text() {
+    let config = read(r#"{ "prompts": [{ "id": "p", "message": "Hi?" }], "user": { "id": "u1", "traits": { "plan": "pro", "seats": 3, "beta": true } } }"#)
+        .expect("valid");
+    assert_eq!(config.traits["seats"], "3");
+    assert_eq!(config.traits["beta"], "true");
+    assert_eq!(config.user_id.as_deref(), Some("u1"));
+}
+
+#[test]
+fn a_non_object_config_is_one_clear_error() {
+    assert!(errors("[]").contains("expected an object"));
+    assert!(errors("{}").contains("prompts: required"));
+}

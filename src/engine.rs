@@ -1,0 +1,232 @@
+//! The whole decision path, pure: a signal comes in, the rules and the policy
+//! decide, and outcomes update the state. The page glue only does I/O around
+//! it, so every decision the page makes is tested natively here.
+
+use crate::config::{Config, Prompt, Variant};
+use crate::experiment::{assign, Arm, Assignment};
+use crate::policy::{self, Ask, Kind, Offer, PushStatus, Suppressed};
+use crate::rules::{Context, Entity, Permission, Session, Signal};
+use crate::state::State;
+use crate::template::Template;
+
+/// The page's surroundings at the moment of a signal.
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    /// `location.pathname`.
+    pub path: &'a str,
+    /// Notification permission.
+    pub permission: Permission,
+    /// Now, in epoch milliseconds.
+    pub now_ms: u64,
+}
+
+/// A prompt the engine wants shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// Prompt id.
+    pub prompt: String,
+    /// Variant id.
+    pub variant: String,
+    /// What triggered it (action name, `page_view`, `time_on_page`).
+    pub trigger: String,
+    /// What it is about.
+    pub entity: Option<Entity>,
+    /// The push topic accepting subscribes to.
+    pub topic: Option<String>,
+    /// Prompt kind.
+    pub kind: Kind,
+    /// What accepting leads to.
+    pub offer: Offer,
+    /// Rendered message (plain text).
+    pub message: String,
+    /// Accept label.
+    pub accept: String,
+    /// Decline label.
+    pub decline: String,
+}
+
+impl Proposal {
+    /// The key acceptance is remembered under: topic, else entity id, else `""`.
+    pub fn key(&self) -> &str {
+        self.topic.as_deref().or(self.entity.as_ref().map(|e| e.id.as_str())).unwrap_or("")
+    }
+}
+
+/// Why nothing is shown for a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// No rule fired.
+    NoRule,
+    /// A prompt is already on screen.
+    PromptOpen,
+    /// The user is in this prompt's holdout group.
+    Holdout(String),
+    /// A rule fired but the policy said no.
+    Suppressed(String, Suppressed),
+}
+
+/// The prompt engine of one page.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    config: Config,
+    /// Persisted state (the glue saves it after every change).
+    pub state: State,
+    /// This tab's session.
+    pub session: Session,
+    /// Whether a prompt is on screen (at most one).
+    pub open: bool,
+}
+
+impl Engine {
+    /// A new engine over stored `state` and this tab's `session`.
+    pub fn new(config: Config, state: State, session: Session) -> Self {
+        Self { config, state, session, open: false }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Records `signal` and decides whether to show a prompt for it.
+    ///
+    /// # Errors
+    /// A [`Skip`] saying why nothing is shown.
+    pub fn observe(&mut self, signal: &Signal, env: &Env<'_>) -> Result<Proposal, Skip> {
+        let away = self.state.activity.record(&mut self.session, signal, env.now_ms);
+        if self.open {
+            return Err(Skip::PromptOpen);
+        }
+        let ctx = Context {
+            signal,
+            activity: &self.state.activity,
+            session: &self.session,
+            away_ms: away,
+            path: env.path,
+            traits: &self.config.traits,
+            permission: env.permission,
+            now_ms: env.now_ms,
+        };
+        let mut first_skip = Skip::NoRule;
+        for rule in self.config.rules.iter().filter(|rule| rule.when.holds(&ctx)) {
+            match self.consider(&rule.prompt, signal, env) {
+                Ok(proposal) => return Ok(proposal),
+                Err(skip) if first_skip == Skip::NoRule => first_skip = skip,
+                Err(_) => {}
+            }
+        }
+        Err(first_skip)
+    }
+
+    /// Checks one prompt (or its help prompt when notifications are blocked).
+    fn consider(&self, prompt_id: &str, signal: &Signal, env: &Env<'_>) -> Result<Proposal, Skip> {
+        let prompt = self.config.prompt(prompt_id).ok_or(Skip::NoRule)?;
+        match self.propose(prompt, signal, env) {
+            Err(Skip::Suppressed(_, Suppressed::PermissionDenied)) if prompt.help.is_some() => {
+                let help = prompt.help.as_deref().and_then(|id| self.config.prompt(id)).ok_or(Skip::NoRule)?;
+                self.propose(help, signal, env)
+            }
+            other => other,
+        }
+    }
+
+    fn propose(&self, prompt: &Prompt, signal: &Signal, env: &Env<'_>) -> Result<Proposal, Skip> {
+        let arms: Vec<Arm<'_>> = prompt.variants.iter().map(|v| Arm { id: &v.id, weight: v.weight }).collect();
+        let variant = match assign(&self.state.anon_id, &prompt.id, prompt.holdout, &arms) {
+            Assignment::Holdout => return Err(Skip::Holdout(prompt.id.clone())),
+            Assignment::Variant(id) => prompt.variants.iter().find(|v| v.id == id).ok_or(Skip::NoRule)?,
+        };
+        let (entity, topic) = about(prompt, signal);
+        let mut proposal = proposal(prompt, variant, signal, entity, topic);
+        let fresh = policy::PromptState::default();
+        let prompt_state = self.state.prompts.get(&prompt.id).unwrap_or(&fresh);
+        let push = PushStatus { permission: env.permission, subscribed: self.state.subscribed, topics: &self.state.topics };
+        let ask = Ask {
+            kind: prompt.kind,
+            key: proposal.key(),
+            cool_off_days: prompt.cool_off_days.as_deref().unwrap_or(&self.config.policy.cool_off_days),
+            session_shown: self.session.prompts_shown,
+        };
+        proposal.offer = policy::may_show(&self.config.policy, prompt_state, &self.state.ledger, push, ask, env.now_ms)
+            .map_err(|reason| Skip::Suppressed(prompt.id.clone(), reason))?;
+        Ok(proposal)
+    }
+
+    /// The prompt was rendered.
+    pub fn shown(&mut self, now_ms: u64) {
+        self.open = true;
+        self.session.prompts_shown = self.session.prompts_shown.saturating_add(1);
+        policy::record_shown(&mut self.state.ledger, now_ms);
+    }
+
+    /// The user said "Yes".
+    pub fn accepted(&mut self, proposal: &Proposal) {
+        self.open = false;
+        policy::record_accepted(self.state.prompts.entry(proposal.prompt.clone()).or_default(), proposal.key());
+    }
+
+    /// The user said "Not now" (or Escape).
+    pub fn dismissed(&mut self, proposal: &Proposal, now_ms: u64) {
+        self.open = false;
+        policy::record_dismissed(self.state.prompts.entry(proposal.prompt.clone()).or_default(), now_ms);
+    }
+
+    /// The prompt went away without an answer (destroy, another tab answered).
+    pub fn closed(&mut self) {
+        self.open = false;
+    }
+
+    /// The browser's native permission prompt was answered.
+    pub fn native_answered(&mut self, granted: bool) {
+        policy::record_native(&mut self.state.ledger, granted);
+    }
+
+    /// The push subscription now exists with `topic` added (or was lost: `None`).
+    pub fn subscription_changed(&mut self, topic: Option<&str>, subscribed: bool) {
+        self.state.subscribed = subscribed;
+        if !subscribed {
+            self.state.topics.clear();
+        }
+        if let Some(topic) = topic.filter(|t| !t.is_empty()) {
+            self.state.topics.insert(topic.to_owned());
+        }
+    }
+
+    /// The shortest time-on-page threshold of any rule, so the glue can tick then.
+    pub fn next_tick_ms(&self) -> Option<u64> {
+        self.config.rules.iter().filter_map(|rule| rule.when.min_time_on_page()).min()
+    }
+}
+
+/// The entity and topic a prompt is about: the signal's, or the topic
+/// template rendered with the entity.
+fn about(prompt: &Prompt, signal: &Signal) -> (Option<Entity>, Option<String>) {
+    let Signal::Action { entity, topic, .. } = signal else { return (None, None) };
+    let topic = topic.clone().or_else(|| {
+        let template = prompt.topic.as_deref()?;
+        let entity = entity.as_ref()?;
+        let rendered = Template::parse(template).render(|field| entity.field(field));
+        (!rendered.is_empty()).then_some(rendered)
+    });
+    (entity.clone(), if prompt.kind == Kind::Push { topic } else { None })
+}
+
+fn proposal(prompt: &Prompt, variant: &Variant, signal: &Signal, entity: Option<Entity>, topic: Option<String>) -> Proposal {
+    let fields = entity.clone().unwrap_or_default();
+    Proposal {
+        prompt: prompt.id.clone(),
+        variant: variant.id.clone(),
+        trigger: signal.trigger().to_owned(),
+        message: Template::parse(&variant.message).render(|field| fields.field(field)),
+        accept: variant.accept.clone(),
+        decline: variant.decline.clone(),
+        entity,
+        topic,
+        kind: prompt.kind,
+        offer: Offer::Plain,
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

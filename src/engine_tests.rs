@@ -1,0 +1,204 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::rules::days;
+use crate::value::from_json;
+
+const CHAT: &str = r#"{
+    "prompts": [
+        { "id": "reply", "message": "Want to know when {entity.name} replies?", "topic": "thread:{entity.id}", "help": "unblock" },
+        { "id": "unblock", "kind": "help", "message": "Notifications are blocked for this site." }
+    ],
+    "rules": [{ "prompt": "reply", "on": "message_sent" }]
+}"#;
+
+fn engine(json: &str) -> Engine {
+    let config = Config::read(&from_json(json)).expect("valid config");
+    Engine::new(config, State { anon_id: "anon-1".into(), ..State::default() }, Session::default())
+}
+
+fn message_to(name: &str) -> Signal {
+    Signal::Action {
+        name: "message_sent".into(),
+        entity: Some(Entity { id: name.to_lowercase(), name: name.into(), avatar: None }),
+        topic: None,
+    }
+}
+
+fn env(permission: Permission, now_ms: u64) -> Env<'static> {
+    Env { path: "/chat", permission, now_ms }
+}
+
+/// A new tab session (the per-session budget starts over).
+fn new_session(engine: &mut Engine) {
+    engine.session = Session::default();
+}
+
+#[test]
+fn asks_in_context_about_the_entity() {
+    let mut engine = engine(CHAT);
+    let proposal = engine.observe(&message_to("Bill"), &env(Permission::Default, 0)).expect("a prompt");
+    assert_eq!(proposal.message, "Want to know when Bill replies?");
+    assert_eq!((proposal.topic.as_deref(), proposal.offer), (Some("thread:bill"), Offer::Permission));
+    assert_eq!((proposal.trigger.as_str(), proposal.variant.as_str()), ("message_sent", "default"));
+}
+
+#[test]
+fn not_now_cools_off_three_then_seven_days() {
+    let mut engine = engine(CHAT);
+    let proposal = engine.observe(&message_to("Bill"), &env(Permission::Default, 0)).expect("first ask");
+    engine.shown(0);
+    engine.dismissed(&proposal, 0);
+    new_session(&mut engine);
+    let skip = engine.observe(&message_to("Bill"), &env(Permission::Default, days(1))).expect_err("cooling off");
+    assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::CoolingOff(days(3))));
+    let again = engine.observe(&message_to("Bill"), &env(Permission::Default, days(3))).expect("after 3 days");
+    engine.shown(days(3));
+    engine.dismissed(&again, days(3));
+    new_session(&mut engine);
+    assert!(engine.observe(&message_to("Bill"), &env(Permission::Default, days(9))).is_err());
+    assert!(engine.observe(&message_to("Bill"), &env(Permission::Default, days(10))).is_ok());
+}
+
+#[test]
+fn one_prompt_at_a_time_and_one_per_session() {
+    let mut engine = engine(CHAT);
+    engine.observe(&message_to("Bill"), &env(Permission::Default, 0)).expect("ask");
+    engine.shown(0);
+    assert_eq!(engine.observe(&message_to("Ann"), &env(Permission::Default, 1)), Err(Skip::PromptOpen));
+    engine.closed();
+    let later = env(Permission::Default, 60_000);
+    assert_eq!(engine.observe(&message_to("Ann"), &later), Err(Skip::Suppressed("reply".into(), Suppressed::SessionBudget)));
+}
+
+#[test]
+fn blocked_notifications_offer_help_instead_of_a_native_prompt() {
+    let mut engine = engine(CHAT);
+    let proposal = engine.observe(&message_to("Bill"), &env(Permission::Denied, 0)).expect("help prompt");
+    assert_eq!((proposal.prompt.as_str(), proposal.offer), ("unblock", Offer::Plain));
+    let mut no_help = self::engine(r#"{ "prompts": [{ "id": "reply", "message": "Hi?" }], "rules": [{ "prompt": "reply", "on": "message_sent" }] }"#);
+    let skip = no_help.observe(&message_to("Bill"), &env(Permission::Denied, 0)).expect_err("never native");
+    assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::PermissionDenied));
+}
+
+#[test]
+fn subscribed_users_are_only_asked_about_new_topics() {
+    let mut engine = engine(CHAT);
+    engine.subscription_changed(Some("thread:bill"), true);
+    let skip = engine.observe(&message_to("Bill"), &env(Permission::Granted, 0)).expect_err("already subscribed");
+    assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::AlreadySubscribed));
+    let ann = engine.observe(&message_to("Ann"), &env(Permission::Granted, 1)).expect("new topic");
+    assert_eq!((ann.offer, ann.topic.as_deref()), (Offer::AddTopic, Some("thread:ann")));
+}
+
+#[test]
+fn never_asks_again_for_an_accepted_topic() {
+    let mut engine = engine(CHAT);
+    let proposal = engine.observe(&message_to("Bill"), &env(Permission::Default, 0)).expect("ask");
+    engine.shown(0);
+    engine.accepted(&proposal);
+    new_session(&mut engine);
+    let skip = engine.observe(&message_to("Bill"), &env(Permission::Default, days(100))).expect_err("accepted");
+    assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::AlreadyAccepted));
+}
+
+#[test]
+fn a_low_native_accept_rate_stops_push_prompts() {
+    let mut engine = engine(CHAT);
+    for _ in 0..10 {
+        engine.native_answered(false);
+    }
+    let skip = engine.observe(&message_to("Bill"), &env(Permission::Default, 0)).expect_err("guarded");
+    assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::AcceptRateGuard));
+}
+
+#[test]
+fn holdout_users_never_see_the_prompt_and_variants_are_sticky() {
+    let json = r#"{ "prompts": [{ "id": "reply", "holdout": 0.5, "variants": [
+        { "id": "a", "message": "A {entity.name}?" }, { "id": "b", "message": "B {entity.name}?" } ] }],
+        "rules": [{ "prompt": "reply", "on": "message_sent" }] }"#;
+    let (mut holdouts, mut seen) = (0, std::collections::BTreeSet::new());
+    for i in 0..200 {
+        let mut engine = engine(json);
+        engine.state.anon_id = format!("anon-{i}");
+        match engine.observe(&message_to("Bill"), &env(Permission::Default, 0)) {
+            Err(Skip::Holdout(_)) => holdouts += 1,
+            Ok(p) => {
+                let again = engine.clone().observe(&message_to("Bill"), &env(Permission::Default, 0)).map(|q| q.variant);
+                assert!(again.is_err() || again.as_deref() == Ok(p.variant.as_str()));
+                seen.insert(p.variant);
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!((70..130).contains(&holdouts), "{holdouts} of 200 in the holdout");
+    assert_eq!(seen.len(), 2);
+}
+
+/// One step of a random user's life with the page.
+#[derive(Debug, Clone)]
+enum Step {
+    Wait(u64),
+    NewSession,
+    Message(u8),
+    Answer(bool),
+    NativeAnswer(bool),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (1u64..days(10)).prop_map(Step::Wait),
+        Just(Step::NewSession),
+        (0u8..3).prop_map(Step::Message),
+        any::<bool>().prop_map(Step::Answer),
+        any::<bool>().prop_map(Step::NativeAnswer),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// No sequence of actions ever shows a prompt inside its cool-off, more
+    /// often than the budgets allow, or a native prompt when blocked.
+    #[test]
+    fn no_sequence_breaks_the_policy(steps in prop::collection::vec(step(), 1..60), denied in any::<bool>()) {
+        let mut engine = engine(CHAT);
+        let permission = if denied { Permission::Denied } else { Permission::Default };
+        let (mut now, mut open): (u64, Option<Proposal>) = (0, None);
+        let mut shown_at: Vec<u64> = Vec::new();
+        let mut dismissed_at: Vec<u64> = Vec::new();
+        for step in steps {
+            match step {
+                Step::Wait(ms) => now += ms,
+                Step::NewSession => new_session(&mut engine),
+                Step::Message(who) => {
+                    let name = ["Bill", "Ann", "Cy"][usize::from(who)];
+                    if let Ok(p) = engine.observe(&message_to(name), &env(permission, now)) {
+                        prop_assert!(open.is_none(), "two prompts on screen");
+                        prop_assert!(!(denied && p.offer == Offer::Permission), "native prompt while denied");
+                        if let Some(last) = dismissed_at.last() {
+                            if p.prompt == "reply" {
+                                prop_assert!(now >= last + days(3), "shown inside the cool-off");
+                            }
+                        }
+                        prop_assert!(shown_at.last().is_none_or(|t| now >= t + 30_000), "two prompts within 30 s");
+                        let week = shown_at.iter().filter(|t| **t + days(7) > now).count();
+                        prop_assert!(week < 3, "weekly budget exceeded");
+                        engine.shown(now);
+                        shown_at.push(now);
+                        open = Some(p);
+                    }
+                }
+                Step::Answer(yes) => {
+                    if let Some(p) = open.take() {
+                        if yes { engine.accepted(&p) } else {
+                            engine.dismissed(&p, now);
+                            if p.prompt == "reply" { dismissed_at.push(now); }
+                        }
+                    }
+                }
+                Step::NativeAnswer(granted) => engine.native_answered(granted),
+            }
+        }
+    }
+}
