@@ -91,12 +91,30 @@ pub struct Prompt {
 
 const CONFIG_FIELDS: &[&str] = &["server", "prompts", "rules", "policy", "user"];
 const PROMPT_FIELDS: &[&str] = &[
-    "id", "kind", "placement", "anchor", "message", "accept", "decline", "variants", "holdout", "topic", "url", "help",
+    "id",
+    "kind",
+    "placement",
+    "anchor",
+    "message",
+    "accept",
+    "decline",
+    "variants",
+    "holdout",
+    "topic",
+    "url",
+    "help",
     "coolOffDays",
 ];
 const VARIANT_FIELDS: &[&str] = &["id", "weight", "message", "accept", "decline"];
-const POLICY_FIELDS: &[&str] =
-    &["coolOffDays", "minGapSeconds", "perSession", "perWeek", "acceptRateFloor", "acceptRateWindow", "copyChecks"];
+const POLICY_FIELDS: &[&str] = &[
+    "coolOffDays",
+    "minGapSeconds",
+    "perSession",
+    "perWeek",
+    "acceptRateFloor",
+    "acceptRateWindow",
+    "copyChecks",
+];
 
 impl Config {
     /// Reads and validates a config.
@@ -123,7 +141,10 @@ fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
         Some(policy) => read_policy(policy, root.problems()),
         None => (Policy::default(), false),
     };
-    let (user_id, traits) = root.get("user").map(|user| read_user(user, root.problems())).unwrap_or_default();
+    let (user_id, traits) = root
+        .get("user")
+        .map(|user| read_user(user, root.problems()))
+        .unwrap_or_default();
     let prompts = match root.get("prompts") {
         Some(_) => root.array("prompts", read_prompt).unwrap_or_default(),
         None => {
@@ -134,16 +155,30 @@ fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
     let rules = root.array("rules", read_rule).unwrap_or_default();
     let mut warnings = FieldProblems::default();
     check_references(&prompts, &rules, problems);
-    let copy_sink = if copy_checks_warn { &mut warnings } else { &mut *problems };
+    let copy_sink = if copy_checks_warn {
+        &mut warnings
+    } else {
+        &mut *problems
+    };
     for (i, prompt) in prompts.iter().enumerate() {
         check_copy(prompt, i, copy_sink);
     }
-    Some(Config { server, prompts, rules, policy, user_id, traits, warnings })
+    Some(Config {
+        server,
+        prompts,
+        rules,
+        policy,
+        user_id,
+        traits,
+        warnings,
+    })
 }
 
 fn read_policy(value: &Value, problems: &mut FieldProblems) -> (Policy, bool) {
     let mut policy = Policy::default();
-    let Some(mut r) = ObjectReader::new(value, "policy", POLICY_FIELDS, problems) else { return (policy, false) };
+    let Some(mut r) = ObjectReader::new(value, "policy", POLICY_FIELDS, problems) else {
+        return (policy, false);
+    };
     if let Some(steps) = r.array("coolOffDays", read_days) {
         policy.cool_off_days = steps;
     }
@@ -177,7 +212,9 @@ fn read_days(value: &Value, path: String, problems: &mut FieldProblems) -> Optio
 }
 
 fn read_user(value: &Value, problems: &mut FieldProblems) -> (Option<String>, BTreeMap<String, String>) {
-    let Some(mut r) = ObjectReader::new(value, "user", &["id", "traits"], problems) else { return Default::default() };
+    let Some(mut r) = ObjectReader::new(value, "user", &["id", "traits"], problems) else {
+        return Default::default();
+    };
     let id = r.optional_string("id");
     let mut traits = BTreeMap::new();
     match r.get("traits") {
@@ -188,7 +225,9 @@ fn read_user(value: &Value, problems: &mut FieldProblems) -> (Option<String>, BT
                     Some(text) => {
                         traits.insert(key.clone(), text);
                     }
-                    None => r.problems().push(format!("user.traits.{key}"), "expected a string, number or boolean"),
+                    None => r
+                        .problems()
+                        .push(format!("user.traits.{key}"), "expected a string, number or boolean"),
                 }
             }
         }
@@ -217,7 +256,9 @@ fn read_prompt(value: &Value, path: String, problems: &mut FieldProblems) -> Opt
     };
     let placement = read_placement(&mut r);
     let variants = read_variants(&mut r, &path);
-    let holdout = r.number_in("holdout", 0.0, 0.99, "a share from 0 to 0.99").unwrap_or(0.0);
+    let holdout = r
+        .number_in("holdout", 0.0, 0.99, "a share from 0 to 0.99")
+        .unwrap_or(0.0);
     let topic = r.optional_string("topic");
     let url = r.optional_string("url");
     let help = r.optional_string("help");
@@ -227,7 +268,17 @@ fn read_prompt(value: &Value, path: String, problems: &mut FieldProblems) -> Opt
         let at = r.path_of(field);
         r.problems().push(at, "only push prompts have this");
     }
-    Some(Prompt { id: id?, kind, placement, variants, holdout, topic, url, help, cool_off_days })
+    Some(Prompt {
+        id: id?,
+        kind,
+        placement,
+        variants,
+        holdout,
+        topic,
+        url,
+        help,
+        cool_off_days,
+    })
 }
 
 fn read_placement(r: &mut ObjectReader<'_, '_>) -> Placement {
@@ -238,7 +289,8 @@ fn read_placement(r: &mut ObjectReader<'_, '_>) -> Placement {
             Some(selector) => Placement::Inline(selector),
             None => {
                 let at = r.path_of("anchor");
-                r.problems().push(at, "required for placement \"inline\": a CSS selector");
+                r.problems()
+                    .push(at, "required for placement \"inline\": a CSS selector");
                 Placement::Banner
             }
         },
@@ -259,7 +311,8 @@ fn read_variants(r: &mut ObjectReader<'_, '_>, path: &str) -> Vec<Variant> {
         }
         for (i, v) in variants.iter().enumerate() {
             if variants[..i].iter().any(|w| w.id == v.id) {
-                r.problems().push(format!("{path}.variants[{i}].id"), "duplicate variant id");
+                r.problems()
+                    .push(format!("{path}.variants[{i}].id"), "duplicate variant id");
             }
         }
         return variants;
@@ -267,7 +320,13 @@ fn read_variants(r: &mut ObjectReader<'_, '_>, path: &str) -> Vec<Variant> {
     let message = r.string("message").unwrap_or_default();
     let accept = r.optional_string("accept").unwrap_or_else(|| "Yes".into());
     let decline = r.optional_string("decline").unwrap_or_else(|| "Not now".into());
-    vec![Variant { id: "default".into(), weight: 1.0, message, accept, decline }]
+    vec![Variant {
+        id: "default".into(),
+        weight: 1.0,
+        message,
+        accept,
+        decline,
+    }]
 }
 
 fn read_variant(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Variant> {
@@ -277,38 +336,70 @@ fn read_variant(value: &Value, path: String, problems: &mut FieldProblems) -> Op
     let message = r.string("message");
     let accept = r.optional_string("accept").unwrap_or_else(|| "Yes".into());
     let decline = r.optional_string("decline").unwrap_or_else(|| "Not now".into());
-    Some(Variant { id: id?, weight, message: message?, accept, decline })
+    Some(Variant {
+        id: id?,
+        weight,
+        message: message?,
+        accept,
+        decline,
+    })
 }
 
 fn read_rule(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Rule> {
     let mut r = ObjectReader::new(value, path.clone(), &["prompt", "on", "when"], problems)?;
     let prompt = r.string("prompt");
     let when = match (r.get("on"), r.get("when")) {
-        (Some(_), None) => r.optional_string("on").map(|name| Condition::Action { name, occurrence: Occurrence::Each }),
+        (Some(_), None) => r.optional_string("on").map(|name| Condition::Action {
+            name,
+            occurrence: Occurrence::Each,
+        }),
         (None, Some(when)) => read_condition(when, r.path_of("when"), r.problems()),
         _ => {
-            r.problems().push(format!("{path}.when"), "give exactly one of on (an action name) or when (a condition)");
+            r.problems().push(
+                format!("{path}.when"),
+                "give exactly one of on (an action name) or when (a condition)",
+            );
             None
         }
     };
     if let Some(condition) = &when {
         if !condition.has_event() {
             let at = r.path_of("when");
-            r.problems().push(at, "needs an action, pageViews, timeOnPageSeconds or returnAfterDays to fire on");
+            r.problems().push(
+                at,
+                "needs an action, pageViews, timeOnPageSeconds or returnAfterDays to fire on",
+            );
         }
     }
-    Some(Rule { prompt: prompt?, when: when? })
+    Some(Rule {
+        prompt: prompt?,
+        when: when?,
+    })
 }
 
 /// Reads one condition: an object with exactly one defining key.
 fn read_condition(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Condition> {
-    const KINDS: &[&str] =
-        &["action", "pageViews", "timeOnPageSeconds", "returnAfterDays", "path", "trait", "permission", "all", "any", "not"];
+    const KINDS: &[&str] = &[
+        "action",
+        "pageViews",
+        "timeOnPageSeconds",
+        "returnAfterDays",
+        "path",
+        "trait",
+        "permission",
+        "all",
+        "any",
+        "not",
+    ];
     let Value::Object(members) = value else {
         problems.push(path, "expected a condition object");
         return None;
     };
-    let kinds: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).filter(|k| KINDS.contains(k)).collect();
+    let kinds: Vec<&str> = members
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| KINDS.contains(k))
+        .collect();
     match kinds.as_slice() {
         ["action"] => read_action(value, path, problems),
         ["all" | "any"] => read_group(value, path, kinds[0], problems),
@@ -337,19 +428,27 @@ fn read_action(value: &Value, path: String, problems: &mut FieldProblems) -> Opt
     let count = r.positive_integer("count");
     let within = r.positive_integer("withinMinutes");
     let windowed = match (count, within) {
-        (Some(count), Some(m)) => Some(Occurrence::CountWithin { count, within_ms: minutes(m) }),
+        (Some(count), Some(m)) => Some(Occurrence::CountWithin {
+            count,
+            within_ms: minutes(m),
+        }),
         (None, None) => None,
         _ => {
-            r.problems().push(format!("{path}.withinMinutes"), "count and withinMinutes go together");
+            r.problems()
+                .push(format!("{path}.withinMinutes"), "count and withinMinutes go together");
             None
         }
     };
     let chosen: Vec<Occurrence> = [nth, every, milestone, windowed].into_iter().flatten().collect();
     if chosen.len() > 1 {
-        r.problems().push(path, "use at most one of nth, every, count/withinMinutes, milestone");
+        r.problems()
+            .push(path, "use at most one of nth, every, count/withinMinutes, milestone");
     }
     let occurrence = chosen.into_iter().next().unwrap_or(Occurrence::Each);
-    Some(Condition::Action { name: name?, occurrence })
+    Some(Condition::Action {
+        name: name?,
+        occurrence,
+    })
 }
 
 fn read_group(value: &Value, path: String, kind: &str, problems: &mut FieldProblems) -> Option<Condition> {
@@ -359,7 +458,11 @@ fn read_group(value: &Value, path: String, kind: &str, problems: &mut FieldProbl
         let at = r.path_of(kind);
         r.problems().push(at, "expected at least one condition");
     }
-    Some(if kind == "all" { Condition::All(items) } else { Condition::Any(items) })
+    Some(if kind == "all" {
+        Condition::All(items)
+    } else {
+        Condition::Any(items)
+    })
 }
 
 fn read_trait(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Condition> {
@@ -371,19 +474,28 @@ fn read_trait(value: &Value, path: String, problems: &mut FieldProblems) -> Opti
         _ => None,
     };
     if values.is_none() {
-        r.problems().push(path, "expected equals (a value) or in (an array of values)");
+        r.problems()
+            .push(path, "expected equals (a value) or in (an array of values)");
     }
-    Some(Condition::Trait { name: name?, values: values? })
+    Some(Condition::Trait {
+        name: name?,
+        values: values?,
+    })
 }
 
 fn read_simple(value: &Value, path: String, kind: &str, problems: &mut FieldProblems) -> Option<Condition> {
     let mut r = ObjectReader::new(value, path, &[kind], problems)?;
     match kind {
         "pageViews" => r.positive_integer(kind).map(Condition::PageViews),
-        "timeOnPageSeconds" => r.positive_integer(kind).map(|s| Condition::TimeOnPage(s.saturating_mul(1000))),
+        "timeOnPageSeconds" => r
+            .positive_integer(kind)
+            .map(|s| Condition::TimeOnPage(s.saturating_mul(1000))),
         "returnAfterDays" => r.positive_integer(kind).map(|d| Condition::ReturnAfter(days(d))),
         "path" => r.optional_string(kind).map(Condition::Path),
-        _ => r.choice(kind, &["default", "granted", "denied", "unsupported"]).and_then(|p| Permission::parse(&p)).map(Condition::Permission),
+        _ => r
+            .choice(kind, &["default", "granted", "denied", "unsupported"])
+            .and_then(|p| Permission::parse(&p))
+            .map(Condition::Permission),
     }
 }
 
@@ -394,7 +506,10 @@ fn check_references(prompts: &[Prompt], rules: &[Rule], problems: &mut FieldProb
         }
         if let Some(help) = &prompt.help {
             if !prompts.iter().any(|p| &p.id == help && p.kind == Kind::Help) {
-                problems.push(format!("prompts[{i}].help"), "expected the id of a prompt with kind \"help\"");
+                problems.push(
+                    format!("prompts[{i}].help"),
+                    "expected the id of a prompt with kind \"help\"",
+                );
             }
         }
     }
@@ -408,19 +523,32 @@ fn check_references(prompts: &[Prompt], rules: &[Rule], problems: &mut FieldProb
 fn check_copy(prompt: &Prompt, index: usize, problems: &mut FieldProblems) {
     let single = prompt.variants.len() == 1 && prompt.variants[0].id == "default";
     for (v, variant) in prompt.variants.iter().enumerate() {
-        let at = if single { format!("prompts[{index}]") } else { format!("prompts[{index}].variants[{v}]") };
+        let at = if single {
+            format!("prompts[{index}]")
+        } else {
+            format!("prompts[{index}].variants[{v}]")
+        };
         let chars = Template::parse(&variant.message).literal_chars();
         if chars > MAX_MESSAGE_CHARS {
-            problems.push(format!("{at}.message"), format!("expected at most {MAX_MESSAGE_CHARS} characters, got {chars}"));
+            problems.push(
+                format!("{at}.message"),
+                format!("expected at most {MAX_MESSAGE_CHARS} characters, got {chars}"),
+            );
         }
         for (field, label) in [("accept", &variant.accept), ("decline", &variant.decline)] {
             let chars = label.chars().count();
             if chars > MAX_BUTTON_CHARS {
-                problems.push(format!("{at}.{field}"), format!("expected at most {MAX_BUTTON_CHARS} characters, got {chars}"));
+                problems.push(
+                    format!("{at}.{field}"),
+                    format!("expected at most {MAX_BUTTON_CHARS} characters, got {chars}"),
+                );
             }
         }
         if is_confirm_shaming(&variant.decline) {
-            problems.push(format!("{at}.decline"), "a decline must be plain (\"Not now\"), never confirm-shaming");
+            problems.push(
+                format!("{at}.decline"),
+                "a decline must be plain (\"Not now\"), never confirm-shaming",
+            );
         }
     }
 }

@@ -19,9 +19,18 @@ fn reads_a_minimal_config_with_defaults() {
     let config = read(CHAT).expect("valid");
     let prompt = &config.prompts[0];
     assert_eq!((prompt.kind, &prompt.placement), (Kind::Push, &Placement::Banner));
-    assert_eq!((prompt.variants[0].accept.as_str(), prompt.variants[0].decline.as_str()), ("Yes", "Not now"));
+    assert_eq!(
+        (prompt.variants[0].accept.as_str(), prompt.variants[0].decline.as_str()),
+        ("Yes", "Not now")
+    );
     assert_eq!(config.policy, Policy::default());
-    assert_eq!(config.rules[0].when, Condition::Action { name: "message_sent".into(), occurrence: Occurrence::Each });
+    assert_eq!(
+        config.rules[0].when,
+        Condition::Action {
+            name: "message_sent".into(),
+            occurrence: Occurrence::Each
+        }
+    );
 }
 
 #[test]
@@ -57,27 +66,54 @@ fn reads_every_condition_form() {
                  { "not": { "permission": "denied" } } ] } }] }"#,
     )
     .expect("valid");
-    let Condition::All(parts) = &config.rules[0].when else { panic!("expected all") };
-    let Condition::Any(events) = &parts[0] else { panic!("expected any") };
+    let Condition::All(parts) = &config.rules[0].when else {
+        panic!("expected all")
+    };
+    let Condition::Any(events) = &parts[0] else {
+        panic!("expected any")
+    };
     assert_eq!(events.len(), 7);
-    assert_eq!(events[2], Condition::Action { name: "c".into(), occurrence: Occurrence::CountWithin { count: 3, within_ms: minutes(10) } });
-    assert_eq!(parts[3], Condition::Not(Box::new(Condition::Permission(Permission::Denied))));
+    assert_eq!(
+        events[2],
+        Condition::Action {
+            name: "c".into(),
+            occurrence: Occurrence::CountWithin {
+                count: 3,
+                within_ms: minutes(10)
+            }
+        }
+    );
+    assert_eq!(
+        parts[3],
+        Condition::Not(Box::new(Condition::Permission(Permission::Denied)))
+    );
 }
 
 #[test]
 fn a_rule_needs_something_to_fire_on() {
-    let text = errors(r#"{ "prompts": [{ "id": "p", "message": "Hi?" }], "rules": [{ "prompt": "p", "when": { "path": "/" } }] }"#);
+    let text = errors(
+        r#"{ "prompts": [{ "id": "p", "message": "Hi?" }], "rules": [{ "prompt": "p", "when": { "path": "/" } }] }"#,
+    );
     assert!(text.contains("rules[0].when: needs an action"), "{text}");
 }
 
 #[test]
 fn copy_rules_reject_by_default_and_warn_on_request() {
-    let prompt = format!(r#"{{ "id": "p", "message": "{}", "accept": "Yes please, absolutely", "decline": "No, I hate news" }}"#, "x".repeat(91));
+    let prompt = format!(
+        r#"{{ "id": "p", "message": "{}", "accept": "Yes please, absolutely", "decline": "No, I hate news" }}"#,
+        "x".repeat(91)
+    );
     let text = errors(&format!(r#"{{ "prompts": [{prompt}] }}"#));
-    assert!(text.contains("prompts[0].message: expected at most 90 characters, got 91"), "{text}");
+    assert!(
+        text.contains("prompts[0].message: expected at most 90 characters, got 91"),
+        "{text}"
+    );
     assert!(text.contains("prompts[0].accept: expected at most 15"), "{text}");
     assert!(text.contains("prompts[0].decline: a decline must be plain"), "{text}");
-    let warned = read(&format!(r#"{{ "prompts": [{prompt}], "policy": {{ "copyChecks": "warn" }} }}"#)).expect("warn only");
+    let warned = read(&format!(
+        r#"{{ "prompts": [{prompt}], "policy": {{ "copyChecks": "warn" }} }}"#
+    ))
+    .expect("warn only");
     assert_eq!(warned.warnings.0.len(), 3);
 }
 
@@ -93,11 +129,17 @@ fn variants_inline_placement_and_help() {
     .expect("valid");
     let reply = config.prompt("reply").expect("reply");
     assert_eq!(reply.placement, Placement::Inline("#send".into()));
-    assert_eq!(reply.variants.iter().map(|v| v.weight).collect::<Vec<_>>(), vec![1.0, 2.0]);
+    assert_eq!(
+        reply.variants.iter().map(|v| v.weight).collect::<Vec<_>>(),
+        vec![1.0, 2.0]
+    );
     assert_eq!(reply.help.as_deref(), Some("unblock"));
     let text = errors(r#"{ "prompts": [{ "id": "p", "placement": "inline", "help": "nope", "message": "Hi?" }] }"#);
     assert!(text.contains("prompts[0].anchor: required"), "{text}");
-    assert!(text.contains("prompts[0].help: expected the id of a prompt with kind \"help\""), "{text}");
+    assert!(
+        text.contains("prompts[0].help: expected the id of a prompt with kind \"help\""),
+        "{text}"
+    );
 }
 
 #[test]

@@ -48,7 +48,10 @@ pub struct Proposal {
 impl Proposal {
     /// The key acceptance is remembered under: topic, else entity id, else `""`.
     pub fn key(&self) -> &str {
-        self.topic.as_deref().or(self.entity.as_ref().map(|e| e.id.as_str())).unwrap_or("")
+        self.topic
+            .as_deref()
+            .or(self.entity.as_ref().map(|e| e.id.as_str()))
+            .unwrap_or("")
     }
 }
 
@@ -80,7 +83,12 @@ pub struct Engine {
 impl Engine {
     /// A new engine over stored `state` and this tab's `session`.
     pub fn new(config: Config, state: State, session: Session) -> Self {
-        Self { config, state, session, open: false }
+        Self {
+            config,
+            state,
+            session,
+            open: false,
+        }
     }
 
     /// The configuration.
@@ -123,7 +131,11 @@ impl Engine {
         let prompt = self.config.prompt(prompt_id).ok_or(Skip::NoRule)?;
         match self.propose(prompt, signal, env) {
             Err(Skip::Suppressed(_, Suppressed::PermissionDenied)) if prompt.help.is_some() => {
-                let help = prompt.help.as_deref().and_then(|id| self.config.prompt(id)).ok_or(Skip::NoRule)?;
+                let help = prompt
+                    .help
+                    .as_deref()
+                    .and_then(|id| self.config.prompt(id))
+                    .ok_or(Skip::NoRule)?;
                 self.propose(help, signal, env)
             }
             other => other,
@@ -131,7 +143,14 @@ impl Engine {
     }
 
     fn propose(&self, prompt: &Prompt, signal: &Signal, env: &Env<'_>) -> Result<Proposal, Skip> {
-        let arms: Vec<Arm<'_>> = prompt.variants.iter().map(|v| Arm { id: &v.id, weight: v.weight }).collect();
+        let arms: Vec<Arm<'_>> = prompt
+            .variants
+            .iter()
+            .map(|v| Arm {
+                id: &v.id,
+                weight: v.weight,
+            })
+            .collect();
         let variant = match assign(&self.state.anon_id, &prompt.id, prompt.holdout, &arms) {
             Assignment::Holdout => return Err(Skip::Holdout(prompt.id.clone())),
             Assignment::Variant(id) => prompt.variants.iter().find(|v| v.id == id).ok_or(Skip::NoRule)?,
@@ -140,15 +159,29 @@ impl Engine {
         let mut proposal = proposal(prompt, variant, signal, entity, topic);
         let fresh = policy::PromptState::default();
         let prompt_state = self.state.prompts.get(&prompt.id).unwrap_or(&fresh);
-        let push = PushStatus { permission: env.permission, subscribed: self.state.subscribed, topics: &self.state.topics };
+        let push = PushStatus {
+            permission: env.permission,
+            subscribed: self.state.subscribed,
+            topics: &self.state.topics,
+        };
         let ask = Ask {
             kind: prompt.kind,
             key: proposal.key(),
-            cool_off_days: prompt.cool_off_days.as_deref().unwrap_or(&self.config.policy.cool_off_days),
+            cool_off_days: prompt
+                .cool_off_days
+                .as_deref()
+                .unwrap_or(&self.config.policy.cool_off_days),
             session_shown: self.session.prompts_shown,
         };
-        proposal.offer = policy::may_show(&self.config.policy, prompt_state, &self.state.ledger, push, ask, env.now_ms)
-            .map_err(|reason| Skip::Suppressed(prompt.id.clone(), reason))?;
+        proposal.offer = policy::may_show(
+            &self.config.policy,
+            prompt_state,
+            &self.state.ledger,
+            push,
+            ask,
+            env.now_ms,
+        )
+        .map_err(|reason| Skip::Suppressed(prompt.id.clone(), reason))?;
         Ok(proposal)
     }
 
@@ -162,7 +195,10 @@ impl Engine {
     /// The user said "Yes".
     pub fn accepted(&mut self, proposal: &Proposal) {
         self.open = false;
-        policy::record_accepted(self.state.prompts.entry(proposal.prompt.clone()).or_default(), proposal.key());
+        policy::record_accepted(
+            self.state.prompts.entry(proposal.prompt.clone()).or_default(),
+            proposal.key(),
+        );
     }
 
     /// The user said "Not now" (or Escape).
@@ -194,14 +230,20 @@ impl Engine {
 
     /// The shortest time-on-page threshold of any rule, so the glue can tick then.
     pub fn next_tick_ms(&self) -> Option<u64> {
-        self.config.rules.iter().filter_map(|rule| rule.when.min_time_on_page()).min()
+        self.config
+            .rules
+            .iter()
+            .filter_map(|rule| rule.when.min_time_on_page())
+            .min()
     }
 }
 
 /// The entity and topic a prompt is about: the signal's, or the topic
 /// template rendered with the entity.
 fn about(prompt: &Prompt, signal: &Signal) -> (Option<Entity>, Option<String>) {
-    let Signal::Action { entity, topic, .. } = signal else { return (None, None) };
+    let Signal::Action { entity, topic, .. } = signal else {
+        return (None, None);
+    };
     let topic = topic.clone().or_else(|| {
         let template = prompt.topic.as_deref()?;
         let entity = entity.as_ref()?;
@@ -211,7 +253,13 @@ fn about(prompt: &Prompt, signal: &Signal) -> (Option<Entity>, Option<String>) {
     (entity.clone(), if prompt.kind == Kind::Push { topic } else { None })
 }
 
-fn proposal(prompt: &Prompt, variant: &Variant, signal: &Signal, entity: Option<Entity>, topic: Option<String>) -> Proposal {
+fn proposal(
+    prompt: &Prompt,
+    variant: &Variant,
+    signal: &Signal,
+    entity: Option<Entity>,
+    topic: Option<String>,
+) -> Proposal {
     let fields = entity.clone().unwrap_or_default();
     Proposal {
         prompt: prompt.id.clone(),

@@ -14,19 +14,34 @@ const CHAT: &str = r#"{
 
 fn engine(json: &str) -> Engine {
     let config = Config::read(&from_json(json)).expect("valid config");
-    Engine::new(config, State { anon_id: "anon-1".into(), ..State::default() }, Session::default())
+    Engine::new(
+        config,
+        State {
+            anon_id: "anon-1".into(),
+            ..State::default()
+        },
+        Session::default(),
+    )
 }
 
 fn message_to(name: &str) -> Signal {
     Signal::Action {
         name: "message_sent".into(),
-        entity: Some(Entity { id: name.to_lowercase(), name: name.into(), avatar: None }),
+        entity: Some(Entity {
+            id: name.to_lowercase(),
+            name: name.into(),
+            avatar: None,
+        }),
         topic: None,
     }
 }
 
 fn env(permission: Permission, now_ms: u64) -> Env<'static> {
-    Env { path: "/chat", permission, now_ms }
+    Env {
+        path: "/chat",
+        permission,
+        now_ms,
+    }
 }
 
 /// A new tab session (the per-session budget starts over).
@@ -37,47 +52,79 @@ fn new_session(engine: &mut Engine) {
 #[test]
 fn asks_in_context_about_the_entity() {
     let mut engine = engine(CHAT);
-    let proposal = engine.observe(&message_to("Bill"), &env(Permission::Default, 0)).expect("a prompt");
+    let proposal = engine
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect("a prompt");
     assert_eq!(proposal.message, "Want to know when Bill replies?");
-    assert_eq!((proposal.topic.as_deref(), proposal.offer), (Some("thread:bill"), Offer::Permission));
-    assert_eq!((proposal.trigger.as_str(), proposal.variant.as_str()), ("message_sent", "default"));
+    assert_eq!(
+        (proposal.topic.as_deref(), proposal.offer),
+        (Some("thread:bill"), Offer::Permission)
+    );
+    assert_eq!(
+        (proposal.trigger.as_str(), proposal.variant.as_str()),
+        ("message_sent", "default")
+    );
 }
 
 #[test]
 fn not_now_cools_off_three_then_seven_days() {
     let mut engine = engine(CHAT);
-    let proposal = engine.observe(&message_to("Bill"), &env(Permission::Default, 0)).expect("first ask");
+    let proposal = engine
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect("first ask");
     engine.shown(0);
     engine.dismissed(&proposal, 0);
     new_session(&mut engine);
-    let skip = engine.observe(&message_to("Bill"), &env(Permission::Default, days(1))).expect_err("cooling off");
+    let skip = engine
+        .observe(&message_to("Bill"), &env(Permission::Default, days(1)))
+        .expect_err("cooling off");
     assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::CoolingOff(days(3))));
-    let again = engine.observe(&message_to("Bill"), &env(Permission::Default, days(3))).expect("after 3 days");
+    let again = engine
+        .observe(&message_to("Bill"), &env(Permission::Default, days(3)))
+        .expect("after 3 days");
     engine.shown(days(3));
     engine.dismissed(&again, days(3));
     new_session(&mut engine);
-    assert!(engine.observe(&message_to("Bill"), &env(Permission::Default, days(9))).is_err());
-    assert!(engine.observe(&message_to("Bill"), &env(Permission::Default, days(10))).is_ok());
+    assert!(engine
+        .observe(&message_to("Bill"), &env(Permission::Default, days(9)))
+        .is_err());
+    assert!(engine
+        .observe(&message_to("Bill"), &env(Permission::Default, days(10)))
+        .is_ok());
 }
 
 #[test]
 fn one_prompt_at_a_time_and_one_per_session() {
     let mut engine = engine(CHAT);
-    engine.observe(&message_to("Bill"), &env(Permission::Default, 0)).expect("ask");
+    engine
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect("ask");
     engine.shown(0);
-    assert_eq!(engine.observe(&message_to("Ann"), &env(Permission::Default, 1)), Err(Skip::PromptOpen));
+    assert_eq!(
+        engine.observe(&message_to("Ann"), &env(Permission::Default, 1)),
+        Err(Skip::PromptOpen)
+    );
     engine.closed();
     let later = env(Permission::Default, 60_000);
-    assert_eq!(engine.observe(&message_to("Ann"), &later), Err(Skip::Suppressed("reply".into(), Suppressed::SessionBudget)));
+    assert_eq!(
+        engine.observe(&message_to("Ann"), &later),
+        Err(Skip::Suppressed("reply".into(), Suppressed::SessionBudget))
+    );
 }
 
 #[test]
 fn blocked_notifications_offer_help_instead_of_a_native_prompt() {
     let mut engine = engine(CHAT);
-    let proposal = engine.observe(&message_to("Bill"), &env(Permission::Denied, 0)).expect("help prompt");
+    let proposal = engine
+        .observe(&message_to("Bill"), &env(Permission::Denied, 0))
+        .expect("help prompt");
     assert_eq!((proposal.prompt.as_str(), proposal.offer), ("unblock", Offer::Plain));
-    let mut no_help = self::engine(r#"{ "prompts": [{ "id": "reply", "message": "Hi?" }], "rules": [{ "prompt": "reply", "on": "message_sent" }] }"#);
-    let skip = no_help.observe(&message_to("Bill"), &env(Permission::Denied, 0)).expect_err("never native");
+    let mut no_help = self::engine(
+        r#"{ "prompts": [{ "id": "reply", "message": "Hi?" }], "rules": [{ "prompt": "reply", "on": "message_sent" }] }"#,
+    );
+    let skip = no_help
+        .observe(&message_to("Bill"), &env(Permission::Denied, 0))
+        .expect_err("never native");
     assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::PermissionDenied));
 }
 
@@ -85,20 +132,28 @@ fn blocked_notifications_offer_help_instead_of_a_native_prompt() {
 fn subscribed_users_are_only_asked_about_new_topics() {
     let mut engine = engine(CHAT);
     engine.subscription_changed(Some("thread:bill"), true);
-    let skip = engine.observe(&message_to("Bill"), &env(Permission::Granted, 0)).expect_err("already subscribed");
+    let skip = engine
+        .observe(&message_to("Bill"), &env(Permission::Granted, 0))
+        .expect_err("already subscribed");
     assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::AlreadySubscribed));
-    let ann = engine.observe(&message_to("Ann"), &env(Permission::Granted, 1)).expect("new topic");
+    let ann = engine
+        .observe(&message_to("Ann"), &env(Permission::Granted, 1))
+        .expect("new topic");
     assert_eq!((ann.offer, ann.topic.as_deref()), (Offer::AddTopic, Some("thread:ann")));
 }
 
 #[test]
 fn never_asks_again_for_an_accepted_topic() {
     let mut engine = engine(CHAT);
-    let proposal = engine.observe(&message_to("Bill"), &env(Permission::Default, 0)).expect("ask");
+    let proposal = engine
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect("ask");
     engine.shown(0);
     engine.accepted(&proposal);
     new_session(&mut engine);
-    let skip = engine.observe(&message_to("Bill"), &env(Permission::Default, days(100))).expect_err("accepted");
+    let skip = engine
+        .observe(&message_to("Bill"), &env(Permission::Default, days(100)))
+        .expect_err("accepted");
     assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::AlreadyAccepted));
 }
 
@@ -108,7 +163,9 @@ fn a_low_native_accept_rate_stops_push_prompts() {
     for _ in 0..10 {
         engine.native_answered(false);
     }
-    let skip = engine.observe(&message_to("Bill"), &env(Permission::Default, 0)).expect_err("guarded");
+    let skip = engine
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect_err("guarded");
     assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::AcceptRateGuard));
 }
 
@@ -124,7 +181,10 @@ fn holdout_users_never_see_the_prompt_and_variants_are_sticky() {
         match engine.observe(&message_to("Bill"), &env(Permission::Default, 0)) {
             Err(Skip::Holdout(_)) => holdouts += 1,
             Ok(p) => {
-                let again = engine.clone().observe(&message_to("Bill"), &env(Permission::Default, 0)).map(|q| q.variant);
+                let again = engine
+                    .clone()
+                    .observe(&message_to("Bill"), &env(Permission::Default, 0))
+                    .map(|q| q.variant);
                 assert!(again.is_err() || again.as_deref() == Ok(p.variant.as_str()));
                 seen.insert(p.variant);
             }

@@ -50,7 +50,10 @@ pub fn assign<'a>(subject: &str, experiment: &str, holdout: f64, arms: &[Arm<'a>
         }
         point -= weight;
     }
-    arms.iter().rev().find(|arm| arm.weight > 0.0).map_or(Assignment::Holdout, |arm| Assignment::Variant(arm.id))
+    arms.iter()
+        .rev()
+        .find(|arm| arm.weight > 0.0)
+        .map_or(Assignment::Holdout, |arm| Assignment::Variant(arm.id))
 }
 
 /// A uniform number in [0, 1) from a 64-bit FNV-1a hash of both strings,
@@ -115,6 +118,9 @@ mod tests {
 
     #[test]
     fn no_positive_weight_means_holdout() {
-        assert_eq!(assign("x", "p", 0.0, &[Arm { id: "a", weight: 0.0 }]), Assignment::Holdout);
+        assert_eq!(
+            assign("x", "p", 0.0, &[Arm { id: "a", weight: 0.0 }]),
+            Assignment::Holdout
+        );
     }
 }

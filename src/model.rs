@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::value::Value;
 
 /// The JSON body askwell-server pushes; the worker turns it into a notification.
 ///
@@ -32,6 +33,28 @@ pub struct PushPayload {
 }
 
 impl PushPayload {
+    /// Reads a payload from parsed JSON without serde (keeps the worker small).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPayload`] when it is not Askwell's or not usable.
+    pub fn read(value: &Value) -> Result<PushPayload> {
+        if value.get("askwell").and_then(Value::as_f64) != Some(1.0) {
+            return Err(Error::InvalidPayload("not an Askwell push".into()));
+        }
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        let payload = PushPayload {
+            askwell: 1,
+            title: text("title").unwrap_or_default(),
+            body: text("body").unwrap_or_default(),
+            icon: text("icon"),
+            url: text("url"),
+            tag: text("tag"),
+            delivery: text("delivery"),
+        };
+        payload.validate()?;
+        Ok(payload)
+    }
+
     /// Checks that the payload can be shown as is.
     ///
     /// # Errors
@@ -55,6 +78,19 @@ mod tests {
     fn accepts_a_titled_askwell_payload() {
         let payload: PushPayload = serde_json::from_str(r#"{"askwell":1,"title":"Bill replied"}"#).expect("parses");
         assert_eq!(payload.validate(), Ok(()));
+    }
+
+    #[test]
+    fn reads_parsed_json_without_serde() {
+        let value =
+            crate::value::from_json(r#"{"askwell":1,"title":"Bill replied","body":"6?","url":"/chat","tag":7}"#);
+        let payload = PushPayload::read(&value).expect("valid");
+        assert_eq!(
+            (payload.title.as_str(), payload.url.as_deref(), payload.tag),
+            ("Bill replied", Some("/chat"), None)
+        );
+        assert!(PushPayload::read(&crate::value::from_json(r#"{"title":"x"}"#)).is_err());
+        assert!(PushPayload::read(&crate::value::from_json(r#"{"askwell":1,"title":42}"#)).is_err());
     }
 
     #[test]

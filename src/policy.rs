@@ -170,7 +170,9 @@ pub fn may_show(
 }
 
 fn cool_off(prompt: &PromptState, steps: &[u64], now_ms: u64) -> Result<(), Suppressed> {
-    let Some(last) = prompt.last_dismissed_ms else { return Ok(()) };
+    let Some(last) = prompt.last_dismissed_ms else {
+        return Ok(());
+    };
     let step = prompt.dismissals.saturating_sub(1) as usize;
     let days_to_wait = steps.get(step).ok_or(Suppressed::Exhausted)?;
     let until = last.saturating_add(days(*days_to_wait));
@@ -215,7 +217,11 @@ fn accept_rate_ok(policy: &Policy, ledger: &Ledger) -> bool {
 }
 
 fn budget(policy: &Policy, ledger: &Ledger, session_shown: u32, now_ms: u64) -> Result<(), Suppressed> {
-    if ledger.shown_ms.last().is_some_and(|last| now_ms < last.saturating_add(policy.min_gap_ms)) {
+    if ledger
+        .shown_ms
+        .last()
+        .is_some_and(|last| now_ms < last.saturating_add(policy.min_gap_ms))
+    {
         return Err(Suppressed::TooSoon);
     }
     if session_shown >= policy.per_session {

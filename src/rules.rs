@@ -93,7 +93,11 @@ pub enum Signal {
 impl Signal {
     /// Shorthand for an action without entity or topic.
     pub fn action(name: &str) -> Self {
-        Signal::Action { name: name.to_owned(), entity: None, topic: None }
+        Signal::Action {
+            name: name.to_owned(),
+            entity: None,
+            topic: None,
+        }
     }
 
     /// The trigger name reported in events.
@@ -252,7 +256,9 @@ impl Condition {
             Condition::TimeOnPage(ms) => {
                 *ctx.signal == Signal::Tick && ctx.now_ms.saturating_sub(ctx.session.page_start_ms) >= *ms
             }
-            Condition::ReturnAfter(ms) => *ctx.signal == Signal::PageView && ctx.away_ms.is_some_and(|away| away >= *ms),
+            Condition::ReturnAfter(ms) => {
+                *ctx.signal == Signal::PageView && ctx.away_ms.is_some_and(|away| away >= *ms)
+            }
             Condition::Path(pattern) => glob_match(pattern, ctx.path),
             Condition::Trait { name, values } => ctx.traits.get(name).is_some_and(|v| values.contains(v)),
             Condition::Permission(p) => ctx.permission == *p,
@@ -266,7 +272,10 @@ impl Condition {
     /// made only of filters (path, traits) would fire on everything.
     pub fn has_event(&self) -> bool {
         match self {
-            Condition::Action { .. } | Condition::PageViews(_) | Condition::TimeOnPage(_) | Condition::ReturnAfter(_) => true,
+            Condition::Action { .. }
+            | Condition::PageViews(_)
+            | Condition::TimeOnPage(_)
+            | Condition::ReturnAfter(_) => true,
             Condition::Path(_) | Condition::Trait { .. } | Condition::Permission(_) | Condition::Not(_) => false,
             Condition::All(all) => all.iter().any(Condition::has_event),
             Condition::Any(any) => !any.is_empty() && any.iter().all(Condition::has_event),
@@ -284,7 +293,9 @@ impl Condition {
 }
 
 fn action_holds(name: &str, occurrence: &Occurrence, ctx: &Context<'_>) -> bool {
-    let Signal::Action { name: signal_name, .. } = ctx.signal else { return false };
+    let Signal::Action { name: signal_name, .. } = ctx.signal else {
+        return false;
+    };
     if signal_name != name {
         return false;
     }
@@ -295,7 +306,11 @@ fn action_holds(name: &str, occurrence: &Occurrence, ctx: &Context<'_>) -> bool 
         Occurrence::Every(n) => *n > 0 && in_session % n == 0,
         Occurrence::CountWithin { count, within_ms } => {
             let since = ctx.now_ms.saturating_sub(*within_ms);
-            let recent = ctx.activity.recent.get(name).map_or(0, |times| times.iter().filter(|t| **t >= since).count());
+            let recent = ctx
+                .activity
+                .recent
+                .get(name)
+                .map_or(0, |times| times.iter().filter(|t| **t >= since).count());
             recent as u64 >= *count
         }
         Occurrence::Milestone(n) => ctx.activity.totals.get(name).copied().unwrap_or(0) == *n,
@@ -305,10 +320,16 @@ fn action_holds(name: &str, occurrence: &Occurrence, ctx: &Context<'_>) -> bool 
 /// `*` matches any run of characters; everything else literally.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
-    let Some(first) = parts.next() else { return text.is_empty() };
-    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let Some(first) = parts.next() else {
+        return text.is_empty();
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
     let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else { return rest.is_empty() };
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
     for part in middle {
         match rest.find(part) {
             Some(at) => rest = &rest[at + part.len()..],
@@ -341,7 +362,12 @@ mod tests {
 
     impl World {
         fn new() -> Self {
-            Self { activity: Activity::default(), session: Session::default(), traits: BTreeMap::new(), away: None }
+            Self {
+                activity: Activity::default(),
+                session: Session::default(),
+                traits: BTreeMap::new(),
+                away: None,
+            }
         }
 
         /// Records `signal` and says whether `condition` fires on it.
@@ -362,13 +388,18 @@ mod tests {
     }
 
     fn action(name: &str, occurrence: Occurrence) -> Condition {
-        Condition::Action { name: name.into(), occurrence }
+        Condition::Action {
+            name: name.into(),
+            occurrence,
+        }
     }
 
     /// Which of `n` consecutive `sent` actions (1-based, one minute apart) fire.
     fn firing_occurrences(condition: &Condition, n: u64) -> Vec<u64> {
         let mut world = World::new();
-        (1..=n).filter(|i| world.fires(condition, Signal::action("sent"), minutes(*i), "/")).collect()
+        (1..=n)
+            .filter(|i| world.fires(condition, Signal::action("sent"), minutes(*i), "/"))
+            .collect()
     }
 
     #[test]
@@ -377,20 +408,39 @@ mod tests {
             (Occurrence::Each, vec![1, 2, 3, 4, 5, 6]),
             (Occurrence::Nth(3), vec![3]),
             (Occurrence::Every(2), vec![2, 4, 6]),
-            (Occurrence::CountWithin { count: 3, within_ms: minutes(2) }, vec![3, 4, 5, 6]),
+            (
+                Occurrence::CountWithin {
+                    count: 3,
+                    within_ms: minutes(2),
+                },
+                vec![3, 4, 5, 6],
+            ),
             (Occurrence::Milestone(5), vec![5]),
         ];
         for (occurrence, expected) in table {
-            assert_eq!(firing_occurrences(&action("sent", occurrence.clone()), 6), expected, "{occurrence:?}");
+            assert_eq!(
+                firing_occurrences(&action("sent", occurrence.clone()), 6),
+                expected,
+                "{occurrence:?}"
+            );
         }
     }
 
     #[test]
     fn count_within_a_window_forgets_old_actions() {
-        let condition = action("sent", Occurrence::CountWithin { count: 2, within_ms: minutes(5) });
+        let condition = action(
+            "sent",
+            Occurrence::CountWithin {
+                count: 2,
+                within_ms: minutes(5),
+            },
+        );
         let mut world = World::new();
         assert!(!world.fires(&condition, Signal::action("sent"), 0, "/"));
-        assert!(!world.fires(&condition, Signal::action("sent"), minutes(10), "/"), "first one is too old");
+        assert!(
+            !world.fires(&condition, Signal::action("sent"), minutes(10), "/"),
+            "first one is too old"
+        );
         assert!(world.fires(&condition, Signal::action("sent"), minutes(12), "/"));
     }
 
@@ -398,7 +448,10 @@ mod tests {
     fn fires_on_return_after_days_of_inactivity() {
         let condition = Condition::ReturnAfter(days(7));
         let mut world = World::new();
-        assert!(!world.fires(&condition, Signal::PageView, 0, "/"), "first visit is no return");
+        assert!(
+            !world.fires(&condition, Signal::PageView, 0, "/"),
+            "first visit is no return"
+        );
         assert!(!world.fires(&condition, Signal::PageView, days(6), "/"));
         assert!(world.fires(&condition, Signal::PageView, days(14), "/"));
     }
@@ -413,13 +466,29 @@ mod tests {
         let dwell = Condition::TimeOnPage(30_000);
         assert!(!world.fires(&dwell, Signal::Tick, 20_000, "/"));
         assert!(world.fires(&dwell, Signal::Tick, 40_000, "/"));
-        let on_product = Condition::All(vec![action("viewed", Occurrence::Each), Condition::Path("/products/*".into())]);
+        let on_product = Condition::All(vec![
+            action("viewed", Occurrence::Each),
+            Condition::Path("/products/*".into()),
+        ]);
         assert!(world.fires(&on_product, Signal::action("viewed"), 3, "/products/42"));
         assert!(!world.fires(&on_product, Signal::action("viewed"), 4, "/cart"));
         world.traits.insert("plan".into(), "pro".into());
-        let pro = Condition::Trait { name: "plan".into(), values: vec!["pro".into(), "team".into()] };
-        assert!(world.fires(&Condition::All(vec![action("viewed", Occurrence::Each), pro.clone()]), Signal::action("viewed"), 5, "/"));
-        assert!(!world.fires(&Condition::All(vec![action("viewed", Occurrence::Each), Condition::Not(Box::new(pro))]), Signal::action("viewed"), 6, "/"));
+        let pro = Condition::Trait {
+            name: "plan".into(),
+            values: vec!["pro".into(), "team".into()],
+        };
+        assert!(world.fires(
+            &Condition::All(vec![action("viewed", Occurrence::Each), pro.clone()]),
+            Signal::action("viewed"),
+            5,
+            "/"
+        ));
+        assert!(!world.fires(
+            &Condition::All(vec![action("viewed", Occurrence::Each), Condition::Not(Box::new(pro))]),
+            Signal::action("viewed"),
+            6,
+            "/"
+        ));
     }
 
     #[test]

@@ -35,9 +35,20 @@ impl State {
         Value::object([
             ("anonId", self.anon_id.as_str().into()),
             ("activity", activity_to_value(&self.activity)),
-            ("prompts", Value::Object(self.prompts.iter().map(|(k, p)| (k.clone(), prompt_to_value(p))).collect())),
+            (
+                "prompts",
+                Value::Object(
+                    self.prompts
+                        .iter()
+                        .map(|(k, p)| (k.clone(), prompt_to_value(p)))
+                        .collect(),
+                ),
+            ),
             ("shown", numbers(&self.ledger.shown_ms)),
-            ("native", Value::Array(self.ledger.native.iter().map(|g| Value::Bool(*g)).collect())),
+            (
+                "native",
+                Value::Array(self.ledger.native.iter().map(|g| Value::Bool(*g)).collect()),
+            ),
             ("topics", strings(&self.topics)),
             ("subscribed", Value::Bool(self.subscribed)),
         ])
@@ -46,16 +57,23 @@ impl State {
     /// Decodes leniently: whatever cannot be read starts fresh.
     pub fn from_value(value: &Value) -> State {
         State {
-            anon_id: value.get("anonId").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            anon_id: value
+                .get("anonId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             activity: value.get("activity").map(activity_from_value).unwrap_or_default(),
-            prompts: members(value.get("prompts")).map(|(k, v)| (k.clone(), prompt_from_value(v))).collect(),
+            prompts: members(value.get("prompts"))
+                .map(|(k, v)| (k.clone(), prompt_from_value(v)))
+                .collect(),
             ledger: Ledger {
                 shown_ms: read_numbers(value.get("shown")),
-                native: items(value.get("native")).filter_map(|v| match v {
-                    Value::Bool(b) => Some(*b),
-                    _ => None,
-                })
-                .collect(),
+                native: items(value.get("native"))
+                    .filter_map(|v| match v {
+                        Value::Bool(b) => Some(*b),
+                        _ => None,
+                    })
+                    .collect(),
             },
             topics: read_strings(value.get("topics")),
             subscribed: matches!(value.get("subscribed"), Some(Value::Bool(true))),
@@ -65,8 +83,14 @@ impl State {
 
 fn activity_to_value(activity: &Activity) -> Value {
     Value::object([
-        ("recent", Value::Object(activity.recent.iter().map(|(k, v)| (k.clone(), numbers(v))).collect())),
-        ("totals", Value::Object(activity.totals.iter().map(|(k, v)| (k.clone(), (*v).into())).collect())),
+        (
+            "recent",
+            Value::Object(activity.recent.iter().map(|(k, v)| (k.clone(), numbers(v))).collect()),
+        ),
+        (
+            "totals",
+            Value::Object(activity.totals.iter().map(|(k, v)| (k.clone(), (*v).into())).collect()),
+        ),
         ("pageViews", activity.page_views.into()),
         ("lastSeen", activity.last_seen_ms.map_or(Value::Null, Value::from)),
     ])
@@ -81,7 +105,9 @@ fn activity_from_value(value: &Value) -> Activity {
                 (k.clone(), times)
             })
             .collect(),
-        totals: members(value.get("totals")).filter_map(|(k, v)| Some((k.clone(), whole(v)?))).collect(),
+        totals: members(value.get("totals"))
+            .filter_map(|(k, v)| Some((k.clone(), whole(v)?)))
+            .collect(),
         page_views: value.get("pageViews").and_then(whole).unwrap_or(0),
         last_seen_ms: value.get("lastSeen").and_then(whole),
     }
@@ -90,14 +116,20 @@ fn activity_from_value(value: &Value) -> Activity {
 fn prompt_to_value(prompt: &PromptState) -> Value {
     Value::object([
         ("dismissals", u64::from(prompt.dismissals).into()),
-        ("lastDismissed", prompt.last_dismissed_ms.map_or(Value::Null, Value::from)),
+        (
+            "lastDismissed",
+            prompt.last_dismissed_ms.map_or(Value::Null, Value::from),
+        ),
         ("accepted", strings(&prompt.accepted)),
     ])
 }
 
 fn prompt_from_value(value: &Value) -> PromptState {
     PromptState {
-        dismissals: value.get("dismissals").and_then(whole).map_or(0, |n| n.min(u64::from(u32::MAX)) as u32),
+        dismissals: value
+            .get("dismissals")
+            .and_then(whole)
+            .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32),
         last_dismissed_ms: value.get("lastDismissed").and_then(whole),
         accepted: read_strings(value.get("accepted")),
     }
@@ -112,7 +144,10 @@ fn strings<'a>(values: impl IntoIterator<Item = &'a String>) -> Value {
 }
 
 fn whole(value: &Value) -> Option<u64> {
-    value.as_f64().filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n < 9.0e15).map(|n| n as u64)
+    value
+        .as_f64()
+        .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n < 9.0e15)
+        .map(|n| n as u64)
 }
 
 fn items(value: Option<&Value>) -> impl Iterator<Item = &Value> {
@@ -146,13 +181,27 @@ mod tests {
 
     #[test]
     fn round_trips_through_the_storage_encoding() {
-        let mut state = State { anon_id: "anon-1".into(), subscribed: true, ..State::default() };
+        let mut state = State {
+            anon_id: "anon-1".into(),
+            subscribed: true,
+            ..State::default()
+        };
         state.activity.recent.insert("sent".into(), vec![1, 2, 3]);
         state.activity.totals.insert("sent".into(), 7);
         state.activity.page_views = 4;
         state.activity.last_seen_ms = Some(99);
-        state.prompts.insert("reply".into(), PromptState { dismissals: 2, last_dismissed_ms: Some(5), accepted: ["thread:1".to_owned()].into() });
-        state.ledger = Ledger { shown_ms: vec![10, 20], native: vec![true, false] };
+        state.prompts.insert(
+            "reply".into(),
+            PromptState {
+                dismissals: 2,
+                last_dismissed_ms: Some(5),
+                accepted: ["thread:1".to_owned()].into(),
+            },
+        );
+        state.ledger = Ledger {
+            shown_ms: vec![10, 20],
+            native: vec![true, false],
+        };
         state.topics.insert("thread:1".into());
         assert_eq!(State::from_value(&state.to_value()), state);
     }
@@ -165,7 +214,13 @@ mod tests {
         assert_eq!(state.anon_id, "");
         assert_eq!(state.prompts["reply"].dismissals, 0);
         assert_eq!(state.prompts["reply"].accepted, ["t".to_owned()].into());
-        assert_eq!(state.ledger, Ledger { shown_ms: vec![], native: vec![true] });
+        assert_eq!(
+            state.ledger,
+            Ledger {
+                shown_ms: vec![],
+                native: vec![true]
+            }
+        );
         assert_eq!(State::from_value(&from_json("[1, 2]")), State::default());
     }
 }

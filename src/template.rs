@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn fills_a_placeholder() {
-        assert_eq!(render("Want to know when {entity.name} replies?", Some("Bill")), "Want to know when Bill replies?");
+        assert_eq!(
+            render("Want to know when {entity.name} replies?", Some("Bill")),
+            "Want to know when Bill replies?"
+        );
     }
 
     #[test]
@@ -138,7 +141,12 @@ mod tests {
 
     #[test]
     fn spots_confirm_shaming_declines() {
-        for shaming in ["No, I hate saving money", "I don't like deals", "No thanks, I’d rather pay more", "Don't tell me"] {
+        for shaming in [
+            "No, I hate saving money",
+            "I don't like deals",
+            "No thanks, I’d rather pay more",
+            "Don't tell me",
+        ] {
             assert!(is_confirm_shaming(shaming), "{shaming}");
         }
         for plain in ["Not now", "No thanks", "Maybe later", "Skip", "Dismiss", "Nein, danke"] {
@@ -148,10 +156,23 @@ mod tests {
 
     #[test]
     fn allows_only_http_and_relative_image_urls() {
-        for ok in ["https://x.test/a.png", "HTTP://x/a", "/img/a.png", "a.png", "./a?b=c:d", "//cdn.test/a.png"] {
+        for ok in [
+            "https://x.test/a.png",
+            "HTTP://x/a",
+            "/img/a.png",
+            "a.png",
+            "./a?b=c:d",
+            "//cdn.test/a.png",
+        ] {
             assert!(is_safe_image_url(ok), "{ok}");
         }
-        for bad in ["javascript:alert(1)", " JavaScript:alert(1)", "data:image/png;base64,AA", "blob:x", "file:///etc/passwd"] {
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "data:image/png;base64,AA",
+            "blob:x",
+            "file:///etc/passwd",
+        ] {
             assert!(!is_safe_image_url(bad), "{bad}");
         }
     }

@@ -78,7 +78,12 @@ pub struct ObjectReader<'a, 'p> {
 
 impl<'a, 'p> ObjectReader<'a, 'p> {
     /// Starts reading `value` as an object; a non-object is one problem.
-    pub fn new(value: &'a Value, path: impl Into<String>, allowed: &[&str], problems: &'p mut FieldProblems) -> Option<Self> {
+    pub fn new(
+        value: &'a Value,
+        path: impl Into<String>,
+        allowed: &[&str],
+        problems: &'p mut FieldProblems,
+    ) -> Option<Self> {
         let path = path.into();
         let Value::Object(members) = value else {
             problems.push(path, "expected an object");
@@ -86,7 +91,10 @@ impl<'a, 'p> ObjectReader<'a, 'p> {
         };
         for (key, _) in members {
             if !allowed.contains(&key.as_str()) {
-                problems.push(join(&path, key), format!("unknown field (expected one of: {})", allowed.join(", ")));
+                problems.push(
+                    join(&path, key),
+                    format!("unknown field (expected one of: {})", allowed.join(", ")),
+                );
             }
         }
         Some(Self { value, path, problems })
@@ -177,7 +185,8 @@ impl<'a, 'p> ObjectReader<'a, 'p> {
             Some(value)
         } else {
             let path = self.path_of(key);
-            self.problems.push(path, format!("expected one of: {}", choices.join(", ")));
+            self.problems
+                .push(path, format!("expected one of: {}", choices.join(", ")));
             None
         }
     }
@@ -240,8 +249,14 @@ mod tests {
         assert_eq!(reader.positive_integer("count"), None);
         assert_eq!(reader.optional_string("name"), None);
         let text = problems.to_string();
-        assert!(text.contains("rules[2].when.count: expected a positive integer"), "{text}");
+        assert!(
+            text.contains("rules[2].when.count: expected a positive integer"),
+            "{text}"
+        );
         assert!(text.contains("rules[2].when.colour: unknown field"), "{text}");
-        assert!(text.contains("rules[2].when.name: expected a non-empty string"), "{text}");
+        assert!(
+            text.contains("rules[2].when.name: expected a non-empty string"),
+            "{text}"
+        );
     }
 }

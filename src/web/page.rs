@@ -13,177 +13,325 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use serde::Deserialize;
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
-use web_sys::{CustomEvent, CustomEventInit, Document};
+use web_sys::Document;
 
+use super::convert::from_js;
+use super::events::{self, Outcome};
+use super::observe::{Observed, Observer};
 use super::prompt::{Choice, PromptCopy, PromptView};
-use super::store::{self, PromptStore};
-use super::{js_error, now_ms};
+use super::{push, store};
 use crate::config::Config;
-use crate::policy::{self, Outcome};
-use crate::rules::{self, Decision, Entity, Signal};
-use crate::template::Template;
-
-/// Extra data passed with `track(action, props)`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct TrackProps {
-    entity: Option<Entity>,
-}
+use crate::engine::{Engine, Env, Proposal, Skip};
+use crate::policy::{Kind, Offer, Suppressed};
+use crate::rules::{Entity, Signal};
+use crate::value::Value;
 
 /// The contextual prompt engine of one page.
 #[wasm_bindgen]
 pub struct Askwell {
-    engine: Rc<RefCell<Engine>>,
+    inner: Rc<RefCell<Controller>>,
 }
 
-struct Engine {
-    config: Config,
+/// Engine plus everything it owns in the page.
+pub(crate) struct Controller {
+    pub(crate) engine: Engine,
     document: Document,
-    store: PromptStore,
-    open: Option<(Decision, PromptView)>,
+    clock: Option<Function>,
+    view: Option<(Proposal, PromptView)>,
+    observer: Option<Observer>,
+    pub(crate) callbacks: Vec<(String, Function)>,
+    guard_reported: bool,
 }
 
 #[wasm_bindgen]
 impl Askwell {
-    /// Validates `config` and starts the engine.
+    /// Validates `config` and starts observing the page. `options.now` may
+    /// supply the clock (a function returning epoch milliseconds) for tests.
     ///
     /// # Errors
     /// One error naming every bad config field, or when there is no document.
-    pub async fn start(config: JsValue) -> Result<Askwell, JsError> {
-        let config: Config = serde_wasm_bindgen::from_value(config)
-            .map_err(|err| JsError::new(&format!("invalid Askwell config: {err}")))?;
-        config.validate()?;
+    pub async fn start(config: JsValue, options: JsValue) -> Result<Askwell, JsError> {
+        let config = Config::read(&from_js(&config))?;
+        for warning in &config.warnings.0 {
+            web_sys::console::warn_2(&"Askwell config:".into(), &JsValue::from_str(&warning.path));
+        }
         let document = web_sys::window()
             .and_then(|window| window.document())
             .ok_or_else(|| JsError::new("Askwell.start needs a page with a document"))?;
-        let engine = Engine {
-            config,
-            document,
-            store: PromptStore::load(),
-            open: None,
+        let clock = js_sys::Reflect::get(&options, &"now".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        let mut state = store::load_state();
+        if state.anon_id.is_empty() {
+            state.anon_id = store::new_anon_id();
+        }
+        let engine = Engine::new(config, state, store::load_session());
+        let controller = Controller {
+            engine,
+            document: document.clone(),
+            clock,
+            view: None,
+            observer: None,
+            callbacks: Vec::new(),
+            guard_reported: false,
         };
-        Ok(Askwell {
-            engine: Rc::new(RefCell::new(engine)),
-        })
+        let inner = Rc::new(RefCell::new(controller));
+        let weak = Rc::downgrade(&inner);
+        let observer = Observer::start(&document, move |observed| dispatch(&weak, observed));
+        inner.borrow_mut().observer = Some(observer);
+        handle(&inner, &Signal::PageView);
+        schedule_tick(&inner);
+        Ok(Askwell { inner })
     }
 
-    /// Reports a user action; returns whether a prompt was shown for it.
-    ///
-    /// # Errors
-    /// When `props` is not an object of the expected shape or rendering fails.
-    pub fn track(&self, action: &str, props: JsValue) -> Result<bool, JsError> {
-        let props: TrackProps = if props.is_undefined() || props.is_null() {
-            TrackProps::default()
-        } else {
-            serde_wasm_bindgen::from_value(props).map_err(|err| JsError::new(&format!("track props: {err}")))?
-        };
-        let signal = Signal {
-            action: action.to_owned(),
-            entity: props.entity,
-        };
-        Engine::offer(&self.engine, &signal).map_err(js_error)
+    /// Reports a user action: `track("message_sent", { entity: { id, name, avatar }, topic })`.
+    /// Returns whether a prompt was shown for it.
+    pub fn track(&self, action: &str, props: JsValue) -> bool {
+        let props = from_js(&props);
+        let entity = props.get("entity").and_then(entity_from);
+        let topic = props.get("topic").and_then(Value::as_str).map(str::to_owned);
+        handle(
+            &self.inner,
+            &Signal::Action {
+                name: action.to_owned(),
+                entity,
+                topic,
+            },
+        )
     }
 
-    /// Removes every element and listener Askwell added to the page.
+    /// Calls `callback(detail)` on each outcome named `name` (`"shown"`,
+    /// `"accepted"`, `"dismissed"`, `"permission"`, `"subscribed"`, `"error"`),
+    /// in addition to the `askwell:<name>` DOM event.
+    pub fn on(&self, name: &str, callback: Function) {
+        self.inner.borrow_mut().callbacks.push((name.to_owned(), callback));
+    }
+
+    /// Removes every element, listener and timer Askwell added to the page.
     pub fn destroy(&self) {
-        self.engine.borrow_mut().open = None;
+        let (view, observer) = {
+            let mut this = self.inner.borrow_mut();
+            this.engine.closed();
+            this.callbacks.clear();
+            (this.view.take(), this.observer.take())
+        };
+        drop(view);
+        drop(observer);
     }
 
-    /// Forgets all stored prompt history (cool-offs, acceptances) on this device.
+    /// Forgets all stored prompt history on this device (cool-offs, acceptances).
     ///
     /// # Errors
     /// When the browser refuses to change storage.
     pub fn reset(&self) -> Result<(), JsError> {
-        store::clear().map_err(js_error)?;
-        self.engine.borrow_mut().store = PromptStore::load();
+        store::clear().map_err(super::js_error)?;
+        let mut this = self.inner.borrow_mut();
+        let anon_id = store::new_anon_id();
+        this.engine.state = crate::state::State {
+            anon_id,
+            ..Default::default()
+        };
+        this.engine.session = Default::default();
         Ok(())
     }
+
+    /// The anonymous id used for experiment assignment (stable per device).
+    #[wasm_bindgen(getter, js_name = anonymousId)]
+    pub fn anonymous_id(&self) -> String {
+        self.inner.borrow().engine.state.anon_id.clone()
+    }
 }
 
-impl Engine {
-    /// Evaluates rules and policy for `signal` and shows the prompt if allowed.
-    fn offer(engine: &Rc<RefCell<Engine>>, signal: &Signal) -> Result<bool, JsValue> {
-        let (document, decision) = {
-            let mut this = engine.borrow_mut();
-            let Some(decision) = this.decide(signal) else {
-                return Ok(false);
-            };
-            let view = this.render(&decision, Rc::downgrade(engine))?;
-            this.open = Some((decision.clone(), view));
-            (this.document.clone(), decision)
-        };
-        // Dispatched after the borrow ends: a listener may call back into Askwell.
-        emit(&document, "askwell:shown", &decision)?;
-        Ok(true)
-    }
+fn entity_from(value: &Value) -> Option<Entity> {
+    let id = value.get("id").and_then(Value::as_str)?.to_owned();
+    let name = value.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let avatar = value.get("avatar").and_then(Value::as_str).map(str::to_owned);
+    Some(Entity { id, name, avatar })
+}
 
-    /// The prompt to show for `signal` now, if rules and policy allow one.
-    fn decide(&self, signal: &Signal) -> Option<Decision> {
-        if self.open.is_some() {
-            return None;
+fn dispatch(weak: &Weak<RefCell<Controller>>, observed: Observed) {
+    let Some(inner) = weak.upgrade() else { return };
+    match observed {
+        Observed::Signal(signal) => {
+            handle(&inner, &signal);
         }
-        let decision = rules::evaluate(&self.config.rules, signal)?;
-        let state = self.store.get(&decision.prompt);
-        policy::may_show(&self.config.policy, &state, now_ms()).then_some(decision)
-    }
-
-    fn render(&self, decision: &Decision, engine: Weak<RefCell<Engine>>) -> Result<PromptView, JsValue> {
-        let prompt = self
-            .config
-            .prompt(&decision.prompt)
-            .ok_or_else(|| JsValue::from_str("unreachable: validated rules name known prompts"))?;
-        let entity = decision.entity.clone().unwrap_or_default();
-        let message = Template::parse(&prompt.message).render(|field| entity.field(field));
-        let copy = PromptCopy {
-            message: &message,
-            accept: &prompt.accept,
-            decline: &prompt.decline,
-            avatar: entity.avatar.as_deref(),
-        };
-        PromptView::show(&self.document, &copy, move |choice| {
-            if let Some(engine) = engine.upgrade() {
-                Engine::choose(&engine, choice);
-            }
-        })
-    }
-
-    /// Runs inside the click handler: records the outcome and closes the prompt.
-    fn choose(engine: &Rc<RefCell<Engine>>, choice: Choice) {
-        let (outcome, event) = match choice {
-            Choice::Accept => (Outcome::Accepted, "askwell:accepted"),
-            Choice::Decline => (Outcome::Dismissed, "askwell:dismissed"),
-        };
-        let (document, decision) = {
-            let mut this = engine.borrow_mut();
-            let Some((decision, _view)) = this.open.take() else {
-                return;
-            };
-            let mut state = this.store.get(&decision.prompt);
-            policy::record(&mut state, outcome, now_ms());
-            this.store.put(&decision.prompt, state);
-            (this.document.clone(), decision)
-        };
-        // A listener throwing on our event must not break the prompt flow.
-        let _ = emit(&document, event, &decision);
+        Observed::OtherTab(json) => other_tab(&inner, &json),
     }
 }
 
-/// Dispatches `kind` on the document with `{ prompt, trigger, entity }`.
-fn emit(document: &Document, kind: &str, decision: &Decision) -> Result<(), JsValue> {
-    let detail = js_sys::Object::new();
-    js_sys::Reflect::set(&detail, &"prompt".into(), &decision.prompt.as_str().into())?;
-    js_sys::Reflect::set(&detail, &"trigger".into(), &decision.trigger.as_str().into())?;
-    let entity = decision
-        .entity
-        .as_ref()
-        .map(|e| JsValue::from_str(&e.id))
-        .unwrap_or(JsValue::NULL);
-    js_sys::Reflect::set(&detail, &"entity".into(), &entity)?;
-    let init = CustomEventInit::new();
-    init.set_detail(&detail);
-    let event = CustomEvent::new_with_event_init_dict(kind, &init)?;
-    document.dispatch_event(&event)?;
-    Ok(())
+/// Runs one signal through the engine; shows the prompt if it says so.
+fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
+    let result = {
+        let mut this = inner.borrow_mut();
+        let now_ms = this.now_ms();
+        let path = web_sys::window()
+            .and_then(|w| w.location().pathname().ok())
+            .unwrap_or_default();
+        let env = Env {
+            path: &path,
+            permission: push::permission(),
+            now_ms,
+        };
+        let result = this.engine.observe(signal, &env);
+        match result {
+            Ok(proposal) => this.show(inner, proposal, now_ms).map_err(|_| None),
+            Err(skip) => {
+                // Still persist the recorded activity (counts, visits).
+                store::save_state(&this.engine.state);
+                let first_guard =
+                    matches!(skip, Skip::Suppressed(_, Suppressed::AcceptRateGuard)) && !this.guard_reported;
+                this.guard_reported |= first_guard;
+                Err(first_guard.then_some("accept-rate-guard"))
+            }
+        }
+    };
+    match result {
+        Ok(proposal) => {
+            events::emit(inner, Outcome::Shown, &proposal, None);
+            true
+        }
+        Err(Some(code)) => {
+            events::error(
+                inner,
+                code,
+                "native accept rate is below the floor: push prompts paused",
+            );
+            false
+        }
+        Err(None) => false,
+    }
+}
+
+impl Controller {
+    fn now_ms(&self) -> u64 {
+        let now = self
+            .clock
+            .as_ref()
+            .and_then(|f| f.call0(&JsValue::NULL).ok())
+            .and_then(|v| v.as_f64());
+        now.unwrap_or_else(js_sys::Date::now).max(0.0) as u64
+    }
+
+    /// Persists "shown" first: a prompt whose showing cannot be remembered
+    /// (storage disabled or full) is not shown, so no prompt storms on reload.
+    fn show(&mut self, inner: &Rc<RefCell<Controller>>, proposal: Proposal, now_ms: u64) -> Result<Proposal, JsValue> {
+        let mut after = self.engine.clone();
+        after.shown(now_ms);
+        if !store::save_state(&after.state) {
+            return Err(JsValue::from_str("storage unavailable"));
+        }
+        self.engine = after;
+        store::save_session(&self.engine.session);
+        let entity = proposal.entity.clone().unwrap_or_default();
+        let prompt = self
+            .engine
+            .config()
+            .prompt(&proposal.prompt)
+            .ok_or_else(|| JsValue::from_str("unreachable: proposals name known prompts"))?;
+        let copy = PromptCopy {
+            message: &proposal.message,
+            accept: &proposal.accept,
+            decline: &proposal.decline,
+            avatar: entity.avatar.as_deref(),
+            placement: &prompt.placement,
+        };
+        let weak = Rc::downgrade(inner);
+        let view = PromptView::show(&self.document, &copy, move |choice| {
+            if let Some(inner) = weak.upgrade() {
+                choose(&inner, choice);
+            }
+        });
+        let view = match view {
+            Ok(view) => view,
+            Err(err) => {
+                self.engine.closed();
+                return Err(err);
+            }
+        };
+        self.view = Some((proposal.clone(), view));
+        Ok(proposal)
+    }
+}
+
+/// Runs inside the click handler (user activation): records the answer,
+/// closes the prompt and, for push, asks the browser at once.
+fn choose(inner: &Rc<RefCell<Controller>>, choice: Choice) {
+    let (proposal, view) = {
+        let mut this = inner.borrow_mut();
+        let Some((proposal, view)) = this.view.take() else {
+            return;
+        };
+        let now_ms = this.now_ms();
+        match choice {
+            Choice::Accept => this.engine.accepted(&proposal),
+            Choice::Decline => this.engine.dismissed(&proposal, now_ms),
+        }
+        store::save_state(&this.engine.state);
+        (proposal, view)
+    };
+    drop(view);
+    match choice {
+        Choice::Decline => events::emit(inner, Outcome::Dismissed, &proposal, None),
+        Choice::Accept => {
+            events::emit(inner, Outcome::Accepted, &proposal, None);
+            accept(inner, &proposal);
+        }
+    }
+}
+
+/// The accept action: native permission for push, a URL for action prompts.
+fn accept(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
+    match (proposal.kind, proposal.offer) {
+        (Kind::Push, Offer::Permission) => events::request_permission(inner, proposal),
+        (Kind::Action, _) => {
+            let url = inner
+                .borrow()
+                .engine
+                .config()
+                .prompt(&proposal.prompt)
+                .and_then(|p| p.url.clone());
+            if let (Some(url), Some(window)) = (url, web_sys::window()) {
+                if crate::template::is_safe_image_url(&url) {
+                    let _ = window.location().assign(&url);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Another tab saved state: adopt it, and close our prompt if it was answered there.
+fn other_tab(inner: &Rc<RefCell<Controller>>, json: &str) {
+    let Some(mut state) = store::decode_state(json) else {
+        return;
+    };
+    let view = {
+        let mut this = inner.borrow_mut();
+        state.anon_id.clone_from(&this.engine.state.anon_id);
+        let answered = this
+            .view
+            .as_ref()
+            .is_some_and(|(p, _)| state.prompts.get(&p.prompt) != this.engine.state.prompts.get(&p.prompt));
+        this.engine.state = state;
+        if answered {
+            this.engine.closed();
+            this.view.take()
+        } else {
+            None
+        }
+    };
+    drop(view);
+}
+
+fn schedule_tick(inner: &Rc<RefCell<Controller>>) {
+    let mut this = inner.borrow_mut();
+    let Some(after_ms) = this.engine.next_tick_ms() else {
+        return;
+    };
+    let weak = Rc::downgrade(inner);
+    if let Some(observer) = this.observer.as_mut() {
+        observer.tick_after(after_ms, move |observed| dispatch(&weak, observed));
+    }
 }

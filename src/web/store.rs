@@ -1,73 +1,103 @@
-//! Prompt state in localStorage under `askwell:v1:prompts`, with a memory fallback.
+//! Persisting [`State`] in localStorage and the tab [`Session`] in
+//! sessionStorage, never throwing into the host page.
 //!
-//! Unknown or corrupt data is discarded; a disabled or full storage keeps state
-//! in memory. We use `web_sys::Storage` directly rather than gloo-storage:
-//! gloo's `LocalStorage::raw()` calls `expect_throw` when storage is disabled
-//! (sandboxed iframes, privacy modes), which would throw into the host page, and
-//! its typed get/set go through serde_json (+~12 kB gz). Encoding goes through
-//! the browser's own `JSON` instead.
+//! We use `web_sys::Storage` directly rather than gloo-storage: gloo's
+//! `LocalStorage::raw()` calls `expect_throw` when storage is disabled
+//! (sandboxed iframes, some privacy modes), which would throw into the host
+//! page, and its typed get/set go through serde_json (+~12 kB gz).
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
 use wasm_bindgen::JsValue;
+use web_sys::Storage;
 
-use crate::policy::PromptState;
+use super::convert::{parse_json, stringify};
+use crate::rules::Session;
+use crate::state::State;
+use crate::value::Value;
 
-/// Storage key; the `v1` changes when the stored shape changes incompatibly.
-pub(crate) const PROMPTS_KEY: &str = "askwell:v1:prompts";
-
-/// State of every prompt, persisted when the browser lets us.
-#[derive(Debug, Default)]
-pub(crate) struct PromptStore {
-    prompts: BTreeMap<String, PromptState>,
-}
-
-impl PromptStore {
-    /// Loads stored state; anything unreadable starts fresh instead of throwing.
-    pub(crate) fn load() -> Self {
-        let prompts = read_raw().and_then(|text| decode(&text)).unwrap_or_default();
-        Self { prompts }
-    }
-
-    /// The state of one prompt (fresh if never seen).
-    pub(crate) fn get(&self, prompt: &str) -> PromptState {
-        self.prompts.get(prompt).cloned().unwrap_or_default()
-    }
-
-    /// Replaces one prompt's state and persists all; returns false if only in memory.
-    pub(crate) fn put(&mut self, prompt: &str, state: PromptState) -> bool {
-        self.prompts.insert(prompt.to_owned(), state);
-        let Some(storage) = local_storage() else { return false };
-        encode(&self.prompts).is_some_and(|text| storage.set_item(PROMPTS_KEY, &text).is_ok())
-    }
-}
+/// localStorage key of the device state; `v1` changes with incompatible shapes.
+pub(crate) const STATE_KEY: &str = "askwell:v1:state";
+/// sessionStorage key of the tab session.
+const SESSION_KEY: &str = "askwell:v1:session";
 
 /// `localStorage`, or `None` where the browser denies it (it may even throw).
-fn local_storage() -> Option<web_sys::Storage> {
+pub(crate) fn local() -> Option<Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-fn read_raw() -> Option<String> {
-    local_storage()?.get_item(PROMPTS_KEY).ok().flatten()
+fn session_storage() -> Option<Storage> {
+    web_sys::window()?.session_storage().ok().flatten()
 }
 
-fn decode(text: &str) -> Option<BTreeMap<String, PromptState>> {
-    let value = js_sys::JSON::parse(text).ok()?;
-    serde_wasm_bindgen::from_value(value).ok()
+/// Loads the device state; unreadable or missing data starts fresh.
+pub(crate) fn load_state() -> State {
+    local()
+        .and_then(|s| s.get_item(STATE_KEY).ok().flatten())
+        .and_then(|text| parse_json(&text))
+        .map(|value| State::from_value(&value))
+        .unwrap_or_default()
 }
 
-fn encode(prompts: &BTreeMap<String, PromptState>) -> Option<String> {
-    let value = prompts
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .ok()?;
-    js_sys::JSON::stringify(&value).ok()?.as_string()
+/// Decodes a state written by another tab (a `storage` event's new value).
+pub(crate) fn decode_state(text: &str) -> Option<State> {
+    parse_json(text).map(|value| State::from_value(&value))
 }
 
-/// Clears Askwell's stored prompt state (used by tests and `Askwell.reset()`).
-pub(crate) fn clear() -> Result<(), JsValue> {
-    match local_storage() {
-        Some(storage) => storage.remove_item(PROMPTS_KEY),
-        None => Ok(()),
+/// Saves the device state; false when storage is unavailable or full.
+pub(crate) fn save_state(state: &State) -> bool {
+    let Some(storage) = local() else { return false };
+    stringify(&state.to_value()).is_some_and(|text| storage.set_item(STATE_KEY, &text).is_ok())
+}
+
+/// Loads this tab's session counters (they survive reloads in the same tab).
+pub(crate) fn load_session() -> Session {
+    let value = session_storage()
+        .and_then(|s| s.get_item(SESSION_KEY).ok().flatten())
+        .and_then(|t| parse_json(&t));
+    let shown = value
+        .as_ref()
+        .and_then(|v| v.get("shown"))
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    Session {
+        prompts_shown: shown.clamp(0.0, 1000.0) as u32,
+        ..Session::default()
     }
+}
+
+/// Saves this tab's session counters (best effort).
+pub(crate) fn save_session(session: &Session) {
+    let value = Value::object([("shown", u64::from(session.prompts_shown).into())]);
+    if let (Some(storage), Some(text)) = (session_storage(), stringify(&value)) {
+        let _ = storage.set_item(SESSION_KEY, &text);
+    }
+}
+
+/// Removes everything Askwell stored on this device.
+pub(crate) fn clear() -> Result<(), JsValue> {
+    if let Some(storage) = local() {
+        storage.remove_item(STATE_KEY)?;
+    }
+    if let Some(storage) = session_storage() {
+        storage.remove_item(SESSION_KEY)?;
+    }
+    Ok(())
+}
+
+/// A fresh anonymous id: 128 random bits from `crypto.getRandomValues`, hex.
+pub(crate) fn new_anon_id() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    if !filled {
+        // No Web Crypto: fall back to Math.random (assignment only needs spread, not secrecy).
+        for byte in &mut bytes {
+            *byte = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)] as char, HEX[usize::from(b & 15)] as char])
+        .collect()
 }

@@ -8,7 +8,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{NotificationOptions, PushEvent, ServiceWorkerGlobalScope};
 
+use super::convert::parse_json;
 use crate::model::PushPayload;
+use crate::value::Value;
 
 /// Title shown when a push for Askwell cannot be read: with `userVisibleOnly`
 /// every push must show something, and browsers penalise silent pushes.
@@ -29,18 +31,14 @@ pub fn read_push(event: &PushEvent) -> PushAction {
     let Some(data) = event.data() else {
         return PushAction::Ignore;
     };
-    let Ok(json) = js_sys::JSON::parse(&data.text()) else {
+    let Some(value) = parse_json(&data.text()) else {
         return PushAction::Ignore;
     };
-    if js_sys::Reflect::get(&json, &"askwell".into())
-        .ok()
-        .and_then(|v| v.as_f64())
-        != Some(1.0)
-    {
+    if value.get("askwell").and_then(Value::as_f64) != Some(1.0) {
         return PushAction::Ignore;
     }
-    match serde_wasm_bindgen::from_value::<PushPayload>(json) {
-        Ok(payload) if payload.validate().is_ok() => PushAction::Show(payload),
+    match PushPayload::read(&value) {
+        Ok(payload) => PushAction::Show(payload),
         _ => PushAction::Show(PushPayload {
             askwell: 1,
             title: FALLBACK_TITLE.into(),

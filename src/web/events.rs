@@ -1,0 +1,136 @@
+//! Outcomes as DOM `CustomEvent`s (`askwell:shown`, …) and `on()` callbacks.
+//! Both are dispatched only after the engine's borrow ends, so a listener may
+//! call back into Askwell.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Function;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CustomEvent, CustomEventInit};
+
+use super::convert::to_js;
+use super::page::Controller;
+use super::{push, store};
+use crate::engine::Proposal;
+use crate::rules::Permission;
+use crate::value::Value;
+
+/// What happened to a prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Shown,
+    Accepted,
+    Dismissed,
+    Permission,
+}
+
+impl Outcome {
+    fn name(self) -> &'static str {
+        match self {
+            Outcome::Shown => "shown",
+            Outcome::Accepted => "accepted",
+            Outcome::Dismissed => "dismissed",
+            Outcome::Permission => "permission",
+        }
+    }
+}
+
+/// Emits `outcome` for `proposal`, with an optional extra `(key, value)`.
+pub(crate) fn emit(
+    inner: &Rc<RefCell<Controller>>,
+    outcome: Outcome,
+    proposal: &Proposal,
+    extra: Option<(&str, &str)>,
+) {
+    let entity = proposal.entity.as_ref().map_or(Value::Null, |e| {
+        Value::object([("id", e.id.as_str().into()), ("name", e.name.as_str().into())])
+    });
+    let mut members = vec![
+        ("prompt".to_owned(), proposal.prompt.as_str().into()),
+        ("variant".to_owned(), proposal.variant.as_str().into()),
+        ("trigger".to_owned(), proposal.trigger.as_str().into()),
+        ("entity".to_owned(), entity),
+        (
+            "topic".to_owned(),
+            proposal.topic.as_deref().map_or(Value::Null, Value::from),
+        ),
+    ];
+    if let Some((key, value)) = extra {
+        members.push((key.to_owned(), value.into()));
+    }
+    send(inner, outcome.name(), &Value::Object(members));
+}
+
+/// Emits `askwell:error` with a stable `code` and a human `message`.
+pub(crate) fn error(inner: &Rc<RefCell<Controller>>, code: &str, message: &str) {
+    send(
+        inner,
+        "error",
+        &Value::object([("code", code.into()), ("message", message.into())]),
+    );
+}
+
+fn send(inner: &Rc<RefCell<Controller>>, name: &str, detail: &Value) {
+    let detail = to_js(detail);
+    let callbacks: Vec<Function> = inner
+        .borrow()
+        .callbacks
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, f)| f.clone())
+        .collect();
+    for callback in callbacks {
+        // A throwing app callback must not break the flow for the others.
+        let _ = callback.call1(&JsValue::NULL, &detail);
+    }
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let init = CustomEventInit::new();
+    init.set_detail(&detail);
+    let mut kind = String::from("askwell:");
+    kind.push_str(name);
+    if let Ok(event) = CustomEvent::new_with_event_init_dict(&kind, &init) {
+        let _ = document.dispatch_event(&event);
+    }
+}
+
+/// Calls `Notification.requestPermission()` *now* (we are inside the click),
+/// then reports the answer as `askwell:permission` (`granted`, `denied`, or
+/// `dismissed-native` when the user closed the browser prompt).
+pub(crate) fn request_permission(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
+    let before = push::permission();
+    if before == Permission::Unsupported {
+        emit(inner, Outcome::Permission, proposal, Some(("state", "unsupported")));
+        return;
+    }
+    let promise = match push::request_permission() {
+        Ok(promise) => promise,
+        Err(_) => {
+            emit(inner, Outcome::Permission, proposal, Some(("state", "unsupported")));
+            return;
+        }
+    };
+    let inner = inner.clone();
+    let proposal = proposal.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let answer = JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default();
+        let state = match answer.as_str() {
+            "granted" => "granted",
+            "denied" => "denied",
+            _ => "dismissed-native",
+        };
+        if before == Permission::Default {
+            let mut this = inner.borrow_mut();
+            this.engine.native_answered(state == "granted");
+            store::save_state(&this.engine.state);
+        }
+        emit(&inner, Outcome::Permission, &proposal, Some(("state", state)));
+    });
+}

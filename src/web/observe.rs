@@ -1,0 +1,134 @@
+//! Turns what happens on the page into [`Signal`]s: declarative
+//! `data-askwell-action` elements (click or form submit, including elements
+//! added later, by delegation), returns to a long-hidden tab, a time-on-page
+//! timer, and other tabs' state changes. Everything is removed on drop.
+
+use std::rc::Rc;
+
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{Document, Element, Event, StorageEvent};
+
+use super::listener::Listener;
+use super::store::STATE_KEY;
+use crate::rules::{Entity, Signal};
+
+/// A tab hidden this long and shown again counts as a new page view.
+const RETURN_AFTER_HIDDEN_MS: f64 = 30.0 * 60.0 * 1000.0;
+
+/// What the observer reports to the engine.
+pub(crate) enum Observed {
+    /// A user or page signal.
+    Signal(Signal),
+    /// Another tab saved new state (its JSON).
+    OtherTab(String),
+}
+
+/// Owns every listener and timer Askwell adds to the page.
+pub(crate) struct Observer {
+    _listeners: Vec<Listener>,
+    timer: Option<(i32, Closure<dyn FnMut()>)>,
+}
+
+impl Observer {
+    /// Starts observing; `report` receives signals (it must not be re-entered
+    /// while it runs, which the DOM guarantees for separate events).
+    pub(crate) fn start(document: &Document, report: impl Fn(Observed) + 'static) -> Self {
+        let report = Rc::new(report);
+        let mut listeners = Vec::new();
+        let on_click = report.clone();
+        listeners.extend(Listener::new(document, "click", move |event| {
+            if let Some(signal) = declared_action(&event, false) {
+                on_click(Observed::Signal(signal));
+            }
+        }));
+        let on_submit = report.clone();
+        listeners.extend(Listener::new(document, "submit", move |event| {
+            if let Some(signal) = declared_action(&event, true) {
+                on_submit(Observed::Signal(signal));
+            }
+        }));
+        listeners.extend(visibility_listener(document, report.clone()));
+        if let Some(window) = web_sys::window() {
+            let on_storage = report.clone();
+            listeners.extend(Listener::new(&window, "storage", move |event| {
+                let Some(event) = event.dyn_ref::<StorageEvent>() else {
+                    return;
+                };
+                if event.key().as_deref() == Some(STATE_KEY) {
+                    on_storage(Observed::OtherTab(event.new_value().unwrap_or_default()));
+                }
+            }));
+        }
+        Self {
+            _listeners: listeners,
+            timer: None,
+        }
+    }
+
+    /// Sends a [`Signal::Tick`] after `delay_ms` (replacing any pending tick).
+    pub(crate) fn tick_after(&mut self, delay_ms: u64, report: impl Fn(Observed) + 'static) {
+        self.cancel_tick();
+        let Some(window) = web_sys::window() else { return };
+        let callback = Closure::<dyn FnMut()>::new(move || report(Observed::Signal(Signal::Tick)));
+        let delay = i32::try_from(delay_ms).unwrap_or(i32::MAX);
+        if let Ok(id) =
+            window.set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), delay)
+        {
+            self.timer = Some((id, callback));
+        }
+    }
+
+    fn cancel_tick(&mut self) {
+        if let (Some((id, _)), Some(window)) = (self.timer.take(), web_sys::window()) {
+            window.clear_timeout_with_handle(id);
+        }
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.cancel_tick();
+    }
+}
+
+/// A page view when a tab hidden for a long time becomes visible again.
+fn visibility_listener(document: &Document, report: Rc<impl Fn(Observed) + 'static>) -> Option<Listener> {
+    let document_for_handler = document.clone();
+    let hidden_since = std::cell::Cell::new(None::<f64>);
+    Listener::new(document, "visibilitychange", move |_| {
+        let now = js_sys::Date::now();
+        if document_for_handler.hidden() {
+            hidden_since.set(Some(now));
+        } else if hidden_since
+            .take()
+            .is_some_and(|since| now - since >= RETURN_AFTER_HIDDEN_MS)
+        {
+            report(Observed::Signal(Signal::PageView));
+        }
+    })
+}
+
+/// The action declared on the event's target (or an ancestor) with
+/// `data-askwell-action`, its entity from `data-askwell-entity-{id,name,avatar}`
+/// and topic from `data-askwell-topic`. Forms report on submit, other
+/// elements on click.
+fn declared_action(event: &Event, submit: bool) -> Option<Signal> {
+    let target = event.target()?.dyn_into::<Element>().ok()?;
+    let element = target.closest("[data-askwell-action]").ok()??;
+    if (element.tag_name() == "FORM") != submit {
+        return None;
+    }
+    let attr = |name: &str| element.get_attribute(name).filter(|v| !v.trim().is_empty());
+    let name = attr("data-askwell-action")?;
+    let entity = attr("data-askwell-entity-id").map(|id| Entity {
+        id,
+        name: attr("data-askwell-entity-name").unwrap_or_default(),
+        avatar: attr("data-askwell-entity-avatar"),
+    });
+    Some(Signal::Action {
+        name,
+        entity,
+        topic: attr("data-askwell-topic"),
+    })
+}
