@@ -217,12 +217,12 @@ impl Controller {
     /// Persists "shown" first: a prompt whose showing cannot be remembered
     /// (storage disabled or full) is not shown, so no prompt storms on reload.
     fn show(&mut self, inner: &Rc<RefCell<Controller>>, proposal: Proposal, now_ms: u64) -> Result<Proposal, JsValue> {
-        let mut after = self.engine.clone();
-        after.shown(now_ms);
-        if !store::save_state(&after.state) {
+        let mut after = self.engine.state.clone();
+        crate::policy::record_shown(&mut after.ledger, now_ms);
+        if !store::save_state(&after) {
             return Err(JsValue::from_str("storage unavailable"));
         }
-        self.engine = after;
+        self.engine.shown(now_ms);
         store::save_session(&self.engine.session);
         let entity = proposal.entity.clone().unwrap_or_default();
         let prompt = self
