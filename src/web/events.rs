@@ -126,6 +126,10 @@ pub(crate) fn request_permission(inner: &Rc<RefCell<Controller>>, proposal: &Pro
             "denied" => "denied",
             _ => "dismissed-native",
         };
+        {
+            let mut this = inner.borrow_mut();
+            this.permission = push::permission();
+        }
         if before == Permission::Default {
             let mut this = inner.borrow_mut();
             this.engine.native_answered(state == "granted");

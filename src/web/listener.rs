@@ -36,3 +36,32 @@ impl Drop for Listener {
             .remove_event_listener_with_callback(self.kind, self.callback.as_ref().unchecked_ref());
     }
 }
+
+/// A `setTimeout` that is cleared when dropped.
+pub(crate) struct Timer {
+    id: i32,
+    _callback: wasm_bindgen::closure::Closure<dyn FnMut()>,
+}
+
+impl Timer {
+    /// Runs `callback` once after `delay_ms`; `None` if the browser refuses.
+    pub(crate) fn once(delay_ms: u64, callback: impl FnMut() + 'static) -> Option<Self> {
+        let callback = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(callback);
+        let delay = i32::try_from(delay_ms).unwrap_or(i32::MAX);
+        let id = web_sys::window()?
+            .set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), delay)
+            .ok()?;
+        Some(Self {
+            id,
+            _callback: callback,
+        })
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        if let Some(window) = web_sys::window() {
+            window.clear_timeout_with_handle(self.id);
+        }
+    }
+}

@@ -5,11 +5,10 @@
 
 use std::rc::Rc;
 
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, Event, StorageEvent};
 
-use super::listener::Listener;
+use super::listener::{Listener, Timer};
 use super::store::STATE_KEY;
 use crate::rules::{Entity, Signal};
 
@@ -22,12 +21,17 @@ pub(crate) enum Observed {
     Signal(Signal),
     /// Another tab saved new state (its JSON).
     OtherTab(String),
+    /// Time to write pending state to storage (timer, or the page is hiding).
+    Flush,
+    /// The tab is visible again: settings (permission) may have changed meanwhile.
+    Visible,
 }
 
 /// Owns every listener and timer Askwell adds to the page.
 pub(crate) struct Observer {
     _listeners: Vec<Listener>,
-    timer: Option<(i32, Closure<dyn FnMut()>)>,
+    tick: Option<Timer>,
+    flush: Option<Timer>,
 }
 
 impl Observer {
@@ -50,6 +54,8 @@ impl Observer {
         }));
         listeners.extend(visibility_listener(document, report.clone()));
         if let Some(window) = web_sys::window() {
+            let on_hide = report.clone();
+            listeners.extend(Listener::new(&window, "pagehide", move |_| on_hide(Observed::Flush)));
             let on_storage = report.clone();
             listeners.extend(Listener::new(&window, "storage", move |event| {
                 let Some(event) = event.dyn_ref::<StorageEvent>() else {
@@ -62,33 +68,26 @@ impl Observer {
         }
         Self {
             _listeners: listeners,
-            timer: None,
+            tick: None,
+            flush: None,
         }
     }
 
     /// Sends a [`Signal::Tick`] after `delay_ms` (replacing any pending tick).
     pub(crate) fn tick_after(&mut self, delay_ms: u64, report: impl Fn(Observed) + 'static) {
-        self.cancel_tick();
-        let Some(window) = web_sys::window() else { return };
-        let callback = Closure::<dyn FnMut()>::new(move || report(Observed::Signal(Signal::Tick)));
-        let delay = i32::try_from(delay_ms).unwrap_or(i32::MAX);
-        if let Ok(id) =
-            window.set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), delay)
-        {
-            self.timer = Some((id, callback));
+        self.tick = Timer::once(delay_ms, move || report(Observed::Signal(Signal::Tick)));
+    }
+
+    /// Sends [`Observed::Flush`] after `delay_ms` unless one is already pending.
+    pub(crate) fn flush_after(&mut self, delay_ms: u64, report: impl Fn(Observed) + 'static) {
+        if self.flush.is_none() {
+            self.flush = Timer::once(delay_ms, move || report(Observed::Flush));
         }
     }
 
-    fn cancel_tick(&mut self) {
-        if let (Some((id, _)), Some(window)) = (self.timer.take(), web_sys::window()) {
-            window.clear_timeout_with_handle(id);
-        }
-    }
-}
-
-impl Drop for Observer {
-    fn drop(&mut self) {
-        self.cancel_tick();
+    /// The pending flush ran (or was done early).
+    pub(crate) fn flushed(&mut self) {
+        self.flush = None;
     }
 }
 
@@ -100,11 +99,16 @@ fn visibility_listener(document: &Document, report: Rc<impl Fn(Observed) + 'stat
         let now = js_sys::Date::now();
         if document_for_handler.hidden() {
             hidden_since.set(Some(now));
-        } else if hidden_since
-            .take()
-            .is_some_and(|since| now - since >= RETURN_AFTER_HIDDEN_MS)
-        {
-            report(Observed::Signal(Signal::PageView));
+            // Mobile browsers may kill a hidden tab without pagehide.
+            report(Observed::Flush);
+        } else {
+            report(Observed::Visible);
+            if hidden_since
+                .take()
+                .is_some_and(|since| now - since >= RETURN_AFTER_HIDDEN_MS)
+            {
+                report(Observed::Signal(Signal::PageView));
+            }
         }
     })
 }

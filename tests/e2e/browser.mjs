@@ -1,6 +1,8 @@
-// Launches Debian's Chromium for end-to-end tests (no browser downloads).
+// Shared end-to-end helpers: Debian's Chromium (no browser downloads), the
+// demo's URL, an axe-core audit, and small page actions.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -31,3 +33,37 @@ export const baseUrl = process.env.ASKWELL_URL ?? "http://127.0.0.1:8080";
 
 /** Where screenshots go. */
 export const outputDir = process.env.ASKWELL_TEST_OUTPUT ?? "test-output";
+
+/** Opens a demo page and waits until Askwell has started; collects page errors. */
+export async function open(context, path, { clockAt } = {}) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  if (clockAt !== undefined) await page.clock.install({ time: clockAt });
+  await page.goto(`${baseUrl}${path}`);
+  await page.waitForSelector("html[data-askwell-ready=true]", { timeout: 15_000 });
+  return { page, errors };
+}
+
+/** Types a chat message to Bill and sends it. */
+export async function sendMessage(page, text) {
+  await page.getByLabel("Message to Bill").fill(text);
+  await page.getByRole("button", { name: "Send" }).click();
+}
+
+/** Lets the page run its event handlers. */
+export const settle = (page) => page.evaluate(() => new Promise((r) => setTimeout(r, 100)));
+
+const axeSource = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+
+/** Runs axe-core (WCAG 2.x A/AA) on the page, shadow DOM included; returns violations. */
+export async function audit(page) {
+  // Let the entrance animation finish: mid-fade colours are not the real contrast.
+  await page.evaluate(() => Promise.all([...document.querySelectorAll("askwell-prompt")]
+    .flatMap((host) => host.shadowRoot.getAnimations().map((a) => a.finished))));
+  await page.addScriptTag({ path: axeSource });
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } });
+    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+}

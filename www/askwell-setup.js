@@ -1,0 +1,72 @@
+// One Askwell configuration for the whole demo site (chat, shop, streaming).
+// Every page imports this module; it starts Askwell once and shows outcomes.
+import init, { Askwell } from "/pkg/askwell.js";
+
+export const config = {
+  prompts: [
+    {
+      id: "reply-alerts",
+      message: "Want to know when {entity.name} replies?",
+      accept: "Yes, notify me",
+      decline: "Not now",
+      topic: "thread:{entity.id}",
+      help: "unblock-help",
+    },
+    {
+      id: "restock-alerts",
+      placement: "inline",
+      anchor: "#restock",
+      message: "Get a notification when {entity.name} is back in stock?",
+      accept: "Notify me",
+      decline: "No thanks",
+      topic: "restock:{entity.id}",
+    },
+    {
+      id: "deals-email",
+      kind: "action",
+      placement: "modal",
+      url: "/shop.html#newsletter",
+      message: "You've looked at a few products. Want our weekly deals by email?",
+      accept: "Sign me up",
+      decline: "Not now",
+    },
+    {
+      id: "new-episodes",
+      variants: [
+        { id: "a", message: "New episodes of {entity.name} are coming. Get notified?", accept: "Notify me" },
+        { id: "b", message: "Never miss {entity.name}: a notification when it airs?", accept: "Yes please" },
+      ],
+      topic: "show:{entity.id}",
+      help: "unblock-help",
+    },
+    {
+      id: "unblock-help",
+      kind: "help",
+      message: "Notifications are blocked. Use the lock icon in the address bar to allow them.",
+      accept: "Got it",
+      decline: "Close",
+    },
+  ],
+  rules: [
+    { prompt: "reply-alerts", when: { action: "message_sent" } },
+    { prompt: "restock-alerts", on: "restock_interest" },
+    { prompt: "deals-email", when: { all: [{ action: "product_viewed", count: 3, withinMinutes: 10 }, { path: "/shop*" }] } },
+    { prompt: "new-episodes", when: { action: "episode_finished", milestone: 2 } },
+  ],
+};
+
+await init();
+export const askwell = await Askwell.start(config);
+// Exposed for the end-to-end tests and for trying things in the console.
+window.askwell = askwell;
+
+const status = document.getElementById("status");
+for (const name of ["shown", "accepted", "dismissed", "permission", "error"]) {
+  document.addEventListener(`askwell:${name}`, (event) => {
+    const d = event.detail;
+    const about = d.prompt ? `prompt "${d.prompt}" (variant ${d.variant}) after "${d.trigger}"` : d.message;
+    const state = d.state ? ` → ${d.state}` : "";
+    if (status) status.textContent = `askwell:${name} — ${about}${state}`;
+  });
+}
+document.documentElement.dataset.askwellReady = "true";
