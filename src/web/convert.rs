@@ -2,7 +2,7 @@
 //! smaller than serde-wasm-bindgen (no float formatting, no derive code) and
 //! lets the core report config problems by path.
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Object};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::value::Value;
@@ -48,6 +48,7 @@ fn read(value: &JsValue, depth: u32) -> Value {
 }
 
 /// Builds the JS value for `value` (objects become plain objects).
+#[cfg(feature = "page")]
 pub(crate) fn to_js(value: &Value) -> JsValue {
     match value {
         Value::Null => JsValue::NULL,
@@ -59,7 +60,7 @@ pub(crate) fn to_js(value: &Value) -> JsValue {
             let object = Object::new();
             for (key, member) in members {
                 // Setting a data property on a fresh plain object cannot fail.
-                let _ = Reflect::set(&object, &JsValue::from_str(key), &to_js(member));
+                let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), &to_js(member));
             }
             object.into()
         }
@@ -72,6 +73,7 @@ pub(crate) fn parse_json(text: &str) -> Option<Value> {
 }
 
 /// `JSON.stringify` of a [`Value`].
+#[cfg(feature = "page")]
 pub(crate) fn stringify(value: &Value) -> Option<String> {
     js_sys::JSON::stringify(&to_js(value)).ok()?.as_string()
 }
