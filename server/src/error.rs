@@ -1,6 +1,8 @@
 //! One error type for every route: a stable `code()`, one `status()` match,
 //! and a JSON body `{ "error": { "code", "message" } }` that never leaks internals.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,19 +11,52 @@ use serde_json::json;
 /// Errors a request can end in.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// The input is malformed or invalid; `code` names the kind, the message the field.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code (`invalid_json`, `invalid_endpoint`, …).
+        code: &'static str,
+        /// Human message naming the field.
+        message: Cow<'static, str>,
+    },
+    /// The push payload is larger than every browser accepts.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Missing or wrong admin token.
+    #[error("missing or wrong admin token (Authorization: Bearer …)")]
+    Unauthorized,
+    /// The endpoint/auth pair does not match a stored subscription.
+    #[error("no subscription with this endpoint and auth secret")]
+    UnknownSubscription,
     /// The requested resource does not exist.
     #[error("not found")]
     NotFound,
+    /// Too many requests from this client.
+    #[error("too many requests; slow down")]
+    RateLimited,
+    /// The request body is larger than this route accepts.
+    #[error("request body too large")]
+    BodyTooLarge,
     /// The database failed; details are logged, not returned.
-    #[error("database error")]
+    #[error("internal error")]
     Database(#[from] sqlx::Error),
 }
 
 impl AppError {
+    /// An [`AppError::Invalid`] with a message naming the field.
+    pub fn invalid(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Invalid { code, message: message.into() }
+    }
+
     /// HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::UnknownSubscription | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -29,7 +64,13 @@ impl AppError {
     /// Stable machine-readable code clients can match on.
     pub fn code(&self) -> &'static str {
         match self {
+            Self::Invalid { code, .. } => code,
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Unauthorized => "unauthorized",
+            Self::UnknownSubscription => "unknown_subscription",
             Self::NotFound => "not_found",
+            Self::RateLimited => "rate_limited",
+            Self::BodyTooLarge => "body_too_large",
             Self::Database(_) => "internal",
         }
     }

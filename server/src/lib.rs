@@ -3,24 +3,38 @@
 //! so tests drive it with `oneshot` and no sockets.
 #![deny(missing_docs)]
 
+pub mod delivery;
 pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod outcome;
 pub mod routes;
+pub mod secret;
+pub mod ssrf;
 pub mod store;
+pub mod validate;
 pub mod vapid;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::handler::HandlerWithoutStateExt;
+use axum::http::{HeaderValue, Method};
 use axum::Router;
+use tokio::sync::Notify;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
 pub use error::AppError;
 pub use store::Store;
 pub use vapid::VapidKeys;
 
+/// Largest request body the API accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// Everything the handlers share.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     /// The database.
     pub store: Store,
@@ -28,6 +42,37 @@ pub struct AppState {
     pub vapid: Arc<VapidKeys>,
     /// Static folders to serve, if any (the demo serves `www/` and `pkg/`).
     pub files: StaticFiles,
+    /// Security and limits.
+    pub settings: Arc<Settings>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Wakes the delivery workers when new work is enqueued.
+    pub wake: Arc<Notify>,
+}
+
+impl AppState {
+    /// State over `store` and `vapid` with default settings (for tests and embedding).
+    pub fn new(store: Store, vapid: VapidKeys, settings: Settings) -> Self {
+        Self {
+            store,
+            vapid: Arc::new(vapid),
+            files: StaticFiles::default(),
+            settings: Arc::new(settings),
+            metrics: Arc::default(),
+            wake: Arc::default(),
+        }
+    }
+}
+
+/// Security-relevant settings.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Token for the admin API; `None` disables it.
+    pub admin_token: Option<String>,
+    /// Which push endpoints are accepted.
+    pub endpoints: validate::EndpointPolicy,
+    /// Origins allowed to call the API from browsers (CORS); empty = same origin only.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Folders served as static files beside the API.
@@ -42,7 +87,8 @@ pub struct StaticFiles {
 /// The whole HTTP surface: API routes, then static files, then a JSON 404.
 pub fn app(state: AppState) -> Router {
     let files = state.files.clone();
-    let mut router = routes::api().with_state(state);
+    let cors = cors(&state.settings.allowed_origins);
+    let mut router = routes::api().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(cors).with_state(state);
     if let Some(pkg) = files.pkg {
         router = router.nest_service("/pkg", ServeDir::new(pkg));
     }
@@ -50,4 +96,12 @@ pub fn app(state: AppState) -> Router {
         Some(site) => router.fallback_service(ServeDir::new(site).fallback(routes::not_found.into_service())),
         None => router.fallback(routes::not_found),
     }
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([axum::http::header::CONTENT_TYPE, axum::http::header::AUTHORIZATION])
 }

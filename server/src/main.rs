@@ -1,12 +1,17 @@
-//! `askwell-server` command line: `serve`, `vapid generate`.
+//! `askwell-server` command line: `serve`, `vapid generate`, `send`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use askwell_server::{app, AppState, StaticFiles, Store, VapidKeys};
+use askwell_server::delivery::{DeliveryConfig, Deliverer};
+use askwell_server::store::{NewNotification, Recipients};
+use askwell_server::validate::EndpointPolicy;
+use askwell_server::vapid::{check_subject, VapidSigner};
+use askwell_server::{app, AppState, Settings, StaticFiles, Store, VapidKeys};
 use clap::{Args, Parser, Subcommand};
+use tokio::sync::Notify;
 
 /// Askwell's server: subscriptions, topics, VAPID-signed Web Push, the prompt funnel.
 #[derive(Parser)]
@@ -18,11 +23,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP server.
+    /// Run the HTTP server and the delivery workers.
     Serve(ServeArgs),
     /// Manage VAPID keys.
     #[command(subcommand)]
     Vapid(VapidCommand),
+    /// Send a notification to a topic, a user or everyone, and deliver it now.
+    Send(SendArgs),
 }
 
 #[derive(Subcommand)]
@@ -31,11 +38,9 @@ enum VapidCommand {
     Generate,
 }
 
+/// Where the data lives and how push is signed (shared by `serve` and `send`).
 #[derive(Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "ASKWELL_BIND", default_value = "127.0.0.1:8080")]
-    bind: SocketAddr,
+struct Common {
     /// Folder for the embedded database and the VAPID key.
     #[arg(long, env = "ASKWELL_DATA_DIR", default_value = "./askwell-data")]
     data_dir: PathBuf,
@@ -45,6 +50,30 @@ struct ServeArgs {
     /// VAPID private key (base64url); default: generated once into the data dir.
     #[arg(long, env = "ASKWELL_VAPID_PRIVATE_KEY", hide_env_values = true)]
     vapid_private_key: Option<String>,
+    /// Contact for push services: mailto:you@example.com or an https:// URL.
+    #[arg(long, env = "ASKWELL_VAPID_SUBJECT")]
+    vapid_subject: Option<String>,
+    /// Dev only: accept http:// and loopback/private push endpoints (local test push services).
+    #[arg(long, env = "ASKWELL_ALLOW_INSECURE_ENDPOINTS", value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
+    allow_insecure_endpoints: bool,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Address to listen on.
+    #[arg(long, env = "ASKWELL_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Token for the admin API (`Authorization: Bearer …`); unset disables it.
+    #[arg(long, env = "ASKWELL_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Comma-separated origins allowed to call the API from browsers (CORS).
+    #[arg(long, env = "ASKWELL_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Delivery worker tasks.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
     /// Serve this folder at `/` (the demo serves `www/`).
     #[arg(long)]
     site: Option<PathBuf>,
@@ -53,15 +82,37 @@ struct ServeArgs {
     pkg: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct SendArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Send to subscribers of this topic.
+    #[arg(long, conflicts_with_all = ["user", "all"])]
+    topic: Option<String>,
+    /// Send to this app user's subscriptions.
+    #[arg(long, conflicts_with = "all")]
+    user: Option<String>,
+    /// Send to every subscription.
+    #[arg(long)]
+    all: bool,
+    /// Notification title.
+    #[arg(long)]
+    title: String,
+    /// Notification body.
+    #[arg(long, default_value = "")]
+    body: String,
+    /// Page to open on click.
+    #[arg(long)]
+    url: Option<String>,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Send(args) => send(args).await,
         Command::Vapid(VapidCommand::Generate) => {
             let keys = VapidKeys::generate();
             println!("ASKWELL_VAPID_PRIVATE_KEY={}", keys.private_key_base64());
@@ -78,36 +129,100 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
-    let store = match &args.database_url {
+/// Opens the store and the keys, and builds a deliverer.
+async fn open(common: &Common) -> Result<(Store, VapidKeys, Arc<Deliverer>, Arc<askwell_server::metrics::Metrics>), String> {
+    let subject = common.vapid_subject.as_deref().ok_or("ASKWELL_VAPID_SUBJECT is required: mailto:you@your-domain or https://your-domain/contact")?;
+    check_subject(subject)?;
+    let store = match &common.database_url {
         Some(url) => Store::connect(url).await,
-        None => Store::open_in_dir(&args.data_dir).await,
+        None => Store::open_in_dir(&common.data_dir).await,
     }
     .map_err(|err| format!("cannot open the database: {err}"))?;
-    let vapid = match &args.vapid_private_key {
+    let vapid = match &common.vapid_private_key {
         Some(key) => VapidKeys::from_private_base64(key, "ASKWELL_VAPID_PRIVATE_KEY"),
-        None => VapidKeys::load_or_generate(&args.data_dir),
+        None => VapidKeys::load_or_generate(&common.data_dir),
     }
     .map_err(|err| err.to_string())?;
-    let files = StaticFiles {
-        site: args.site,
-        pkg: args.pkg,
+    if common.allow_insecure_endpoints {
+        tracing::warn!("INSECURE: accepting http:// and loopback/private push endpoints (--allow-insecure-endpoints); never use this in production");
+    }
+    let signer = Arc::new(VapidSigner::new(&vapid, subject).map_err(|e| e.to_string())?);
+    let metrics = Arc::new(askwell_server::metrics::Metrics::default());
+    let config = DeliveryConfig { allow_insecure: common.allow_insecure_endpoints, ..DeliveryConfig::default() };
+    let deliverer = Arc::new(Deliverer::new(store.clone(), signer, metrics.clone(), config)?);
+    Ok((store, vapid, deliverer, metrics))
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let (store, vapid, deliverer, metrics) = open(&args.common).await?;
+    let settings = Settings {
+        admin_token: args.admin_token.filter(|t| !t.is_empty()),
+        endpoints: EndpointPolicy { allow_insecure: args.common.allow_insecure_endpoints },
+        allowed_origins: args.allowed_origins,
     };
-    let state = AppState {
-        store,
-        vapid: Arc::new(vapid),
-        files,
-    };
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .map_err(|err| format!("cannot listen on {}: {err}", args.bind))?;
+    let mut state = AppState::new(store, vapid, settings);
+    state.files = StaticFiles { site: args.site, pkg: args.pkg };
+    state.metrics = metrics;
+    let stop = Arc::new(Notify::new());
+    let workers: Vec<_> = (0..args.workers.max(1)).map(|_| tokio::spawn(deliverer.clone().run(state.wake.clone(), stop.clone()))).collect();
+    let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|err| format!("cannot listen on {}: {err}", args.bind))?;
     let address = listener.local_addr().map_err(|err| err.to_string())?;
     // The demo tooling and tests wait for this exact line.
     println!("askwell-server listening on http://{address}/");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|err| format!("server failed: {err}"))
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await;
+    stop.notify_waiters();
+    for worker in workers {
+        let _ = worker.await;
+    }
+    served.map_err(|err| format!("server failed: {err}"))
+}
+
+async fn send(args: SendArgs) -> Result<(), String> {
+    let to = match (args.topic, args.user, args.all) {
+        (Some(topic), None, false) => Recipients::Topic(topic),
+        (None, Some(user), false) => Recipients::User(user),
+        (None, None, true) => Recipients::All,
+        _ => return Err("choose one of --topic, --user or --all".into()),
+    };
+    let (store, _, deliverer, _) = open(&args.common).await?;
+    let mut payload = serde_json::json!({ "askwell": 1, "title": args.title, "body": args.body });
+    if let Some(url) = args.url {
+        payload["url"] = url.into();
+    }
+    let notification = NewNotification {
+        id: askwell_server::routes::random_id(),
+        idempotency_key: None,
+        payload: payload.to_string(),
+        ttl: 28 * 24 * 3600,
+        urgency: None,
+        topic: None,
+        to,
+    };
+    let (id, recipients) = store.notification_create(&notification).await.map_err(|e| e.to_string())?;
+    eprintln!("notification {id}: {recipients} recipients");
+    loop {
+        deliverer.round().await.map_err(|e| e.to_string())?;
+        let counts = store.notification_counts(&id).await.map_err(|e| e.to_string())?.unwrap_or_default();
+        let done = counts.delivered + counts.failed + counts.pruned;
+        progress(done, recipients, counts.retrying);
+        if done >= recipients {
+            eprintln!();
+            println!("{}", serde_json::json!({ "id": id, "counts": counts }));
+            return Ok(());
+        }
+        if counts.queued == 0 {
+            // Only retries left: wait for the next one to come due.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// A one-line progress bar on stderr.
+fn progress(done: i64, total: i64, retrying: i64) {
+    let width = 30;
+    let filled = if total > 0 { (done * width / total) as usize } else { width as usize };
+    let bar: String = "#".repeat(filled) + &"-".repeat(width as usize - filled.min(width as usize));
+    eprint!("\r[{bar}] {done}/{total} sent, {retrying} retrying");
 }
 
 async fn shutdown_signal() {

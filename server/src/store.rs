@@ -1,15 +1,27 @@
 //! The database: an embedded SQLite file by default.
 //!
 //! Migrations are embedded SQL files applied in order and recorded in
-//! `askwell_schema`, so an existing database upgrades on start.
+//! `askwell_schema`, so an existing database upgrades on start. Queries use
+//! `$N` placeholders (numbered in order of first use) so they read the same
+//! for a Postgres backend.
+
+mod deliveries;
+mod subscriptions;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use deliveries::{Claimed, NewNotification, Recipients, StatusCounts};
+pub use subscriptions::{NewSubscription, StoredSubscription};
 
 /// Embedded migrations, in order; a version is applied once.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_subscriptions.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_subscriptions.sql")),
+    (2, include_str!("../migrations/0002_outbox.sql")),
+];
 
 /// Handle to the database, cheap to clone.
 #[derive(Clone, Debug)]
@@ -36,14 +48,13 @@ impl Store {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL is durable across process crashes (kill -9); only an
+            // OS crash may lose the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        Self::migrated(pool).await
     }
 
     /// Opens a private in-memory database, for tests.
@@ -53,31 +64,27 @@ impl Store {
     pub async fn in_memory() -> Result<Self, sqlx::Error> {
         // One connection: every pooled connection to `:memory:` is a new database.
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<Self, sqlx::Error> {
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS askwell_schema (version INTEGER PRIMARY KEY)")
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS askwell_schema (version INTEGER PRIMARY KEY)").execute(&self.pool).await?;
         for (version, sql) in MIGRATIONS {
             let mut tx = self.pool.begin().await?;
-            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM askwell_schema WHERE version = ?")
+            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM askwell_schema WHERE version = $1")
                 .bind(version)
                 .fetch_optional(&mut *tx)
                 .await?;
             if applied.is_none() {
                 sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO askwell_schema (version) VALUES (?)")
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query("INSERT INTO askwell_schema (version) VALUES ($1)").bind(version).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         }
@@ -89,20 +96,14 @@ impl Store {
     /// # Errors
     /// When the database cannot be queried.
     pub async fn schema_version(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM askwell_schema")
-            .fetch_one(&self.pool)
-            .await
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM askwell_schema").fetch_one(&self.pool).await
     }
+}
 
-    /// Number of stored push subscriptions.
-    ///
-    /// # Errors
-    /// When the database cannot be queried.
-    pub async fn subscription_count(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions")
-            .fetch_one(&self.pool)
-            .await
-    }
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -113,10 +114,10 @@ mod tests {
     async fn creates_the_database_file_and_migrates_once() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open_in_dir(dir.path()).await.expect("open");
-        assert_eq!(store.schema_version().await.expect("version"), 1);
+        assert_eq!(store.schema_version().await.expect("version"), 2);
         drop(store);
         let reopened = Store::open_in_dir(dir.path()).await.expect("reopen");
-        assert_eq!(reopened.schema_version().await.expect("version"), 1);
+        assert_eq!(reopened.schema_version().await.expect("version"), 2);
         assert_eq!(reopened.subscription_count().await.expect("count"), 0);
         assert!(dir.path().join("askwell.db").exists());
     }

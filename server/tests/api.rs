@@ -1,58 +1,150 @@
-//! The HTTP surface through `app().oneshot(...)`, without sockets.
+//! Every route through `app().oneshot(...)`, without sockets, including bad
+//! inputs: each is a 4xx with `{ error: { code, message } }` and stores nothing.
 
-use std::sync::Arc;
+mod support;
 
-use askwell_server::{app, AppState, StaticFiles, Store, VapidKeys};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use serde_json::Value;
-use tower::ServiceExt;
+use axum::http::StatusCode;
+use serde_json::json;
+use support::*;
 
-async fn state(files: StaticFiles) -> AppState {
-    let store = Store::in_memory().await.expect("in-memory store");
-    AppState {
-        store,
-        vapid: Arc::new(VapidKeys::generate()),
-        files,
+// RFC 8291 Appendix A's user agent keys: a real point on P-256.
+const P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+const AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+const ENDPOINT: &str = "https://push.example.com/send/abc";
+
+#[tokio::test]
+async fn health_metrics_and_vapid_key() {
+    let state = state(false).await;
+    let (status, body) = call(&state, "GET", "/healthz", None, None).await;
+    assert_eq!((status, body["schema"].as_i64()), (StatusCode::OK, Some(2)));
+    let (status, body) = call(&state, "GET", "/v1/vapid-public-key", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["publicKey"], state.vapid.public_key_base64());
+    let request = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).expect("request");
+    let response = tower::ServiceExt::oneshot(askwell_server::app(state), request).await.expect("response");
+    let text = String::from_utf8(http_body_util::BodyExt::collect(response.into_body()).await.expect("body").to_bytes().to_vec()).expect("utf8");
+    assert!(text.contains("askwell_queue_depth 0"), "{text}");
+}
+
+#[tokio::test]
+async fn subscribing_twice_updates_instead_of_duplicating() {
+    let state = state(false).await;
+    let body = subscription_json(ENDPOINT, P256DH, AUTH, &["thread:1"]);
+    let (status, first) = call(&state, "POST", "/v1/subscriptions", Some(&body), None).await;
+    assert_eq!((status, first["created"].as_bool()), (StatusCode::CREATED, Some(true)));
+    let again = subscription_json(ENDPOINT, P256DH, AUTH, &["thread:2"]);
+    let (status, second) = call(&state, "POST", "/v1/subscriptions", Some(&again), None).await;
+    assert_eq!((status, second["id"].clone(), second["created"].as_bool()), (StatusCode::CREATED, first["id"].clone(), Some(false)));
+    assert_eq!(state.store.subscription_count().await.expect("count"), 1);
+    let lookup = json!({ "endpoint": ENDPOINT, "auth": AUTH }).to_string();
+    let (status, found) = call(&state, "POST", "/v1/subscriptions/lookup", Some(&lookup), None).await;
+    assert_eq!((status, found["topics"].clone()), (StatusCode::OK, json!(["thread:1", "thread:2"])));
+}
+
+#[tokio::test]
+async fn topic_changes_and_deletion_need_the_auth_secret() {
+    let state = state(false).await;
+    call(&state, "POST", "/v1/subscriptions", Some(&subscription_json(ENDPOINT, P256DH, AUTH, &["a"])), None).await;
+    let change = json!({ "endpoint": ENDPOINT, "auth": AUTH, "add": ["b"], "remove": ["a"] }).to_string();
+    let (status, body) = call(&state, "POST", "/v1/subscriptions/topics", Some(&change), None).await;
+    assert_eq!((status, body["topics"].clone()), (StatusCode::OK, json!(["b"])));
+    let forged = json!({ "endpoint": ENDPOINT, "auth": "AAAAAAAAAAAAAAAAAAAAAA" }).to_string();
+    let (status, body) = call(&state, "DELETE", "/v1/subscriptions", Some(&forged), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_subscription")));
+    let real = json!({ "endpoint": ENDPOINT, "auth": AUTH }).to_string();
+    let (status, _) = call(&state, "DELETE", "/v1/subscriptions", Some(&real), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(state.store.subscription_count().await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn swapping_an_endpoint_keeps_topics_and_user() {
+    let state = state(false).await;
+    let first = json!({ "subscription": { "endpoint": ENDPOINT, "keys": { "p256dh": P256DH, "auth": AUTH } }, "user": "u1", "topics": ["t"] });
+    let (_, created) = call(&state, "POST", "/v1/subscriptions", Some(&first.to_string()), None).await;
+    let new_endpoint = "https://push.example.com/send/new";
+    let swap = json!({ "old": { "endpoint": ENDPOINT, "auth": AUTH }, "subscription": { "endpoint": new_endpoint, "keys": { "p256dh": P256DH, "auth": "AAAAAAAAAAAAAAAAAAAAAA" } } });
+    let (status, body) = call(&state, "POST", "/v1/subscriptions/swap", Some(&swap.to_string()), None).await;
+    assert_eq!((status, body["id"].clone()), (StatusCode::CREATED, created["id"].clone()));
+    let lookup = json!({ "endpoint": new_endpoint, "auth": "AAAAAAAAAAAAAAAAAAAAAA" }).to_string();
+    let (_, found) = call(&state, "POST", "/v1/subscriptions/lookup", Some(&lookup), None).await;
+    assert_eq!((found["user"].as_str(), found["topics"].clone()), (Some("u1"), json!(["t"])));
+}
+
+#[tokio::test]
+async fn bad_subscriptions_are_rejected_with_a_reason_and_nothing_is_stored() {
+    let state = state(false).await;
+    let mut off_curve = base64_decode(P256DH);
+    off_curve[64] ^= 1;
+    let off_curve = base64_encode(&off_curve);
+    let cases: Vec<(String, &str)> = vec![
+        ("{not json".into(), "invalid_json"),
+        ("{}".into(), "invalid_request"),
+        (json!({ "subscription": { "endpoint": ENDPOINT, "keys": { "p256dh": P256DH } } }).to_string(), "invalid_request"),
+        (subscription_json("http://push.example.com/x", P256DH, AUTH, &[]), "invalid_endpoint"),
+        (subscription_json("https://127.0.0.1/x", P256DH, AUTH, &[]), "invalid_endpoint"),
+        (subscription_json("https://169.254.169.254/latest", P256DH, AUTH, &[]), "invalid_endpoint"),
+        (subscription_json("https://10.1.2.3/x", P256DH, AUTH, &[]), "invalid_endpoint"),
+        (subscription_json(ENDPOINT, &off_curve, AUTH, &[]), "invalid_keys"),
+        (subscription_json(ENDPOINT, "BAAA", AUTH, &[]), "invalid_keys"),
+        (subscription_json(ENDPOINT, P256DH, "c2hvcnQ", &[]), "invalid_keys"),
+        (subscription_json(ENDPOINT, P256DH, AUTH, &[""]), "invalid_topic"),
+    ];
+    for (body, code) in cases {
+        let (status, reply) = call(&state, "POST", "/v1/subscriptions", Some(&body), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(reply["error"]["code"].as_str(), Some(code), "{body}: {reply}");
+        assert!(reply["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-}
-
-async fn get(state: AppState, uri: &str) -> (StatusCode, Vec<u8>) {
-    let request = Request::get(uri).body(Body::empty()).expect("request");
-    let response = app(state).oneshot(request).await.expect("response");
-    let status = response.status();
-    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
-    (status, body)
-}
-
-fn json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).expect("JSON body")
+    let huge = "x".repeat(askwell_server::MAX_BODY_BYTES + 1);
+    let (status, reply) = call(&state, "POST", "/v1/subscriptions", Some(&huge), None).await;
+    assert_eq!((status, reply["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
+    assert_eq!(state.store.subscription_count().await.expect("count"), 0);
 }
 
 #[tokio::test]
-async fn health_reports_the_schema_version() {
-    let (status, body) = get(state(StaticFiles::default()).await, "/healthz").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(json(&body)["schema"], 1);
-}
-
-#[tokio::test]
-async fn serves_the_vapid_public_key_as_an_uncompressed_point() {
-    let state = state(StaticFiles::default()).await;
-    let expected = state.vapid.public_key_base64();
-    let (status, body) = get(state, "/v1/vapid-public-key").await;
-    assert_eq!(status, StatusCode::OK);
-    let key = json(&body)["publicKey"].as_str().expect("string").to_owned();
-    assert_eq!(key, expected);
-    assert_eq!(key.len(), 87, "65 bytes in unpadded base64url");
-}
-
-#[tokio::test]
-async fn unknown_paths_get_a_json_404() {
-    let (status, body) = get(state(StaticFiles::default()).await, "/v1/nope").await;
+async fn notify_needs_the_admin_token_and_valid_input() {
+    let state = state(false).await;
+    let good = json!({ "to": { "topic": "t" }, "notification": { "title": "Bill replied" } }).to_string();
+    for token in [None, Some("wrong")] {
+        let (status, reply) = call(&state, "POST", "/v1/notify", Some(&good), token).await;
+        assert_eq!((status, reply["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    }
+    let cases = [
+        (json!({ "to": {}, "notification": { "title": "x" } }), StatusCode::BAD_REQUEST, "invalid_target"),
+        (json!({ "to": { "topic": "t", "all": true }, "notification": { "title": "x" } }), StatusCode::BAD_REQUEST, "invalid_target"),
+        (json!({ "to": { "all": true }, "notification": { "title": " " } }), StatusCode::BAD_REQUEST, "invalid_notification"),
+        (json!({ "to": { "all": true }, "notification": { "title": "x" }, "urgency": "asap" }), StatusCode::BAD_REQUEST, "invalid_urgency"),
+        (json!({ "to": { "all": true }, "notification": { "title": "x" }, "topic": "has spaces" }), StatusCode::BAD_REQUEST, "invalid_topic"),
+        (json!({ "to": { "all": true }, "notification": { "title": "x" }, "ttl": 99_999_999 }), StatusCode::BAD_REQUEST, "invalid_ttl"),
+        (json!({ "to": { "all": true }, "notification": { "title": "x", "colour": "red" } }), StatusCode::BAD_REQUEST, "invalid_request"),
+        (json!({ "to": { "all": true }, "notification": { "title": "x", "body": "y".repeat(3100) } }), StatusCode::UNPROCESSABLE_ENTITY, "payload_too_large"),
+    ];
+    for (body, expected, code) in cases {
+        let (status, reply) = call(&state, "POST", "/v1/notify", Some(&body.to_string()), Some(TOKEN)).await;
+        assert_eq!((status, reply["error"]["code"].as_str()), (expected, Some(code)), "{body}");
+    }
+    let (status, reply) = call(&state, "POST", "/v1/notify", Some(&good), Some(TOKEN)).await;
+    assert_eq!((status, reply["recipients"].as_i64()), (StatusCode::ACCEPTED, Some(0)));
+    let (status, _) = call(&state, "GET", "/v1/notifications/nope", None, Some(TOKEN)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(json(&body)["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let state = state(false).await;
+    for (origin, allowed) in [("https://app.example.com", true), ("https://evil.example", false)] {
+        let request = axum::http::Request::builder()
+            .method("OPTIONS")
+            .uri("/v1/subscriptions")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = tower::ServiceExt::oneshot(askwell_server::app(state.clone()), request).await.expect("response");
+        let header = response.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap_or_default().to_owned());
+        assert_eq!(header.as_deref() == Some(origin), allowed, "{origin}");
+    }
 }
 
 #[tokio::test]
@@ -61,21 +153,21 @@ async fn serves_the_site_and_the_package() {
     let pkg = tempfile::tempdir().expect("pkg dir");
     std::fs::write(site.path().join("index.html"), "<h1>demo</h1>").expect("write");
     std::fs::write(pkg.path().join("askwell_bg.wasm"), b"\0asm").expect("write");
-    let files = StaticFiles {
-        site: Some(site.path().into()),
-        pkg: Some(pkg.path().into()),
-    };
-    let (status, body) = get(state(files.clone()).await, "/").await;
-    assert_eq!((status, body.as_slice()), (StatusCode::OK, b"<h1>demo</h1>".as_slice()));
-    let request = Request::get("/pkg/askwell_bg.wasm")
-        .body(Body::empty())
-        .expect("request");
-    let response = app(state(files.clone()).await)
-        .oneshot(request)
-        .await
-        .expect("response");
+    let mut state = state(false).await;
+    state.files = askwell_server::StaticFiles { site: Some(site.path().into()), pkg: Some(pkg.path().into()) };
+    let request = axum::http::Request::get("/pkg/askwell_bg.wasm").body(axum::body::Body::empty()).expect("request");
+    let response = tower::ServiceExt::oneshot(askwell_server::app(state.clone()), request).await.expect("response");
     assert_eq!(response.headers()["content-type"], "application/wasm");
-    let (status, body) = get(state(files).await, "/missing.html").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(json(&body)["error"]["code"], "not_found");
+    let (status, reply) = call(&state, "GET", "/missing.html", None, None).await;
+    assert_eq!((status, reply["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).expect("base64")
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -1,0 +1,242 @@
+//! Delivery workers: claim due deliveries from the outbox, encrypt (RFC 8291)
+//! and sign (RFC 8292) each with the web-push crate, POST it to the push
+//! service, and record the outcome. At-least-once towards the push service,
+//! exactly one final record per delivery.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use web_push::{ContentEncoding, SubscriptionInfo, WebPushMessageBuilder};
+
+use crate::metrics::{Counted, Metrics};
+use crate::outcome::{classify, parse_retry_after, Backoff, Outcome};
+use crate::ssrf::GuardedResolver;
+use crate::store::{now_ms, Claimed, Store};
+use crate::vapid::VapidSigner;
+
+/// Tuning for the workers.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryConfig {
+    /// Deliveries claimed per round.
+    pub batch: i64,
+    /// In-flight requests per push-service origin.
+    pub per_origin: usize,
+    /// How long a claim is held before another worker may take it over.
+    pub lease: Duration,
+    /// Timeout of one push request.
+    pub timeout: Duration,
+    /// Retry policy.
+    pub backoff: Backoff,
+    /// Allow `http://` and private addresses (local test push services only).
+    pub allow_insecure: bool,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            batch: 512,
+            per_origin: 64,
+            lease: Duration::from_secs(120),
+            timeout: Duration::from_secs(30),
+            backoff: Backoff::default(),
+            allow_insecure: false,
+        }
+    }
+}
+
+/// Sends what the outbox holds.
+pub struct Deliverer {
+    store: Store,
+    signer: Arc<VapidSigner>,
+    metrics: Arc<Metrics>,
+    client: reqwest::Client,
+    config: DeliveryConfig,
+    origins: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Deliverer {
+    /// A deliverer with a pooled HTTP/2-capable client whose resolver refuses
+    /// non-public addresses.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built (TLS backend missing).
+    pub fn new(store: Store, signer: Arc<VapidSigner>, metrics: Arc<Metrics>, config: DeliveryConfig) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .pool_max_idle_per_host(config.per_origin)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver { allow_insecure: config.allow_insecure }))
+            .build()
+            .map_err(|err| format!("cannot build the push HTTP client: {err}"))?;
+        Ok(Self { store, signer, metrics, client, config, origins: Mutex::default() })
+    }
+
+    /// Runs until `stop` is notified: claims due work, sends it, sleeps until
+    /// woken (`wake`) or until the next retry is due.
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, stop: Arc<Notify>) {
+        loop {
+            let sent = match self.round().await {
+                Ok(sent) => sent,
+                Err(err) => {
+                    tracing::error!(error = %err, "delivery round failed; retrying shortly");
+                    0
+                }
+            };
+            if sent > 0 {
+                continue;
+            }
+            let pause = self.idle_pause().await;
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.notified() => return,
+            }
+        }
+    }
+
+    /// One round: claim a batch and send it all. Returns how many were claimed.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn round(self: &Arc<Self>) -> Result<usize, sqlx::Error> {
+        let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
+        let batch = self.store.deliveries_claim(self.config.batch, lease_ms).await?;
+        let claimed = batch.len();
+        let mut tasks = JoinSet::new();
+        for delivery in batch {
+            let this = self.clone();
+            tasks.spawn(async move { this.deliver(delivery).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Err(err)) => tracing::error!(error = %err, "recording a delivery outcome failed"),
+                Err(err) => tracing::error!(error = %err, "delivery task panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn idle_pause(&self) -> Duration {
+        let next = self.store.next_due_ms().await.ok().flatten();
+        let wait_ms = next.map_or(1000, |due| (due - now_ms()).clamp(10, 1000));
+        Duration::from_millis(u64::try_from(wait_ms).unwrap_or(1000))
+    }
+
+    async fn deliver(&self, delivery: Claimed) -> Result<(), sqlx::Error> {
+        let permit = self.origin_gate(&delivery.endpoint).acquire_owned().await;
+        let started = Instant::now();
+        let answer = self.send(&delivery).await;
+        drop(permit);
+        let (status, retry_after) = match answer {
+            Ok(answer) => {
+                self.metrics.observe_latency(started.elapsed());
+                answer
+            }
+            Err(Unsendable(reason)) => {
+                tracing::warn!(delivery = delivery.id, %reason, "cannot build the push request; giving up");
+                self.metrics.count(Counted::Failed);
+                return self.store.delivery_finish(delivery.id, "failed", None).await;
+            }
+        };
+        let jitter = rand::random::<f64>();
+        match classify(status, retry_after, delivery.attempt, &self.config.backoff, jitter) {
+            Outcome::Delivered => {
+                self.metrics.count(Counted::Delivered);
+                self.store.delivery_finish(delivery.id, "delivered", status).await
+            }
+            Outcome::Prune => {
+                self.metrics.count(Counted::Pruned);
+                self.store.delivery_prune(delivery.id, delivery.subscription_id, status.unwrap_or(410)).await
+            }
+            Outcome::Retry(delay) => {
+                self.metrics.count(Counted::Retried);
+                let next = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+                self.store.delivery_retry(delivery.id, next, status).await
+            }
+            Outcome::Failed => {
+                self.metrics.count(Counted::Failed);
+                self.store.delivery_finish(delivery.id, "failed", status).await
+            }
+        }
+    }
+
+    /// Bounds concurrent requests per push-service origin.
+    fn origin_gate(&self, endpoint: &str) -> Arc<Semaphore> {
+        let origin = url::Url::parse(endpoint).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+        let mut origins = self.origins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        origins.entry(origin).or_insert_with(|| Arc::new(Semaphore::new(self.config.per_origin))).clone()
+    }
+
+    /// Encrypts, signs and POSTs one delivery. `Ok((None, _))` is a transport
+    /// error or timeout (retryable); `Err` means the request cannot be built.
+    async fn send(&self, delivery: &Claimed) -> Result<(Option<u16>, Option<Duration>), Unsendable> {
+        let request = self.build(delivery)?;
+        match self.client.execute(request).await {
+            Ok(response) => {
+                let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+                Ok((Some(response.status().as_u16()), retry_after))
+            }
+            Err(err) => {
+                tracing::debug!(delivery = delivery.id, error = %err, "push request failed");
+                Ok((None, None))
+            }
+        }
+    }
+
+    fn build(&self, delivery: &Claimed) -> Result<reqwest::Request, Unsendable> {
+        let endpoint = url::Url::parse(&delivery.endpoint).map_err(|e| Unsendable(e.to_string()))?;
+        let payload = with_delivery_id(&delivery.payload, &delivery.notification_id, delivery.id);
+        let info = SubscriptionInfo::new(delivery.endpoint.clone(), delivery.p256dh.clone(), delivery.auth.clone());
+        let mut builder = WebPushMessageBuilder::new(&info);
+        builder.set_payload(ContentEncoding::Aes128Gcm, payload.as_bytes());
+        builder.set_ttl(delivery.ttl);
+        if let Some(urgency) = delivery.urgency.as_deref().and_then(parse_urgency) {
+            builder.set_urgency(urgency);
+        }
+        if let Some(topic) = &delivery.topic {
+            builder.set_topic(topic.clone());
+        }
+        builder.set_vapid_signature(self.signer.signature_for(&endpoint).map_err(Unsendable)?);
+        let message = builder.build().map_err(|e| Unsendable(e.to_string()))?;
+        let built: http::Request<Vec<u8>> = web_push::request_builder::build_request(message);
+        let (parts, body) = built.into_parts();
+        let mut request = reqwest::Request::new(reqwest::Method::POST, endpoint);
+        for (name, value) in &parts.headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()).map_err(|e| Unsendable(e.to_string()))?;
+            let value = reqwest::header::HeaderValue::from_bytes(value.as_bytes()).map_err(|e| Unsendable(e.to_string()))?;
+            request.headers_mut().insert(name, value);
+        }
+        *request.body_mut() = Some(body.into());
+        Ok(request)
+    }
+}
+
+/// Why a request could not be built (bad stored keys, unsignable endpoint).
+struct Unsendable(String);
+
+fn parse_urgency(text: &str) -> Option<web_push::Urgency> {
+    match text {
+        "very-low" => Some(web_push::Urgency::VeryLow),
+        "low" => Some(web_push::Urgency::Low),
+        "normal" => Some(web_push::Urgency::Normal),
+        "high" => Some(web_push::Urgency::High),
+        _ => None,
+    }
+}
+
+/// Adds `"delivery": "<notification>:<delivery>"` to the payload object, so
+/// the worker can report clicks and dismissals for this very delivery.
+pub fn with_delivery_id(payload: &str, notification_id: &str, delivery_id: i64) -> String {
+    let id = format!("{notification_id}:{delivery_id}");
+    match serde_json::from_str::<serde_json::Value>(payload) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            object.insert("delivery".into(), serde_json::Value::String(id));
+            serde_json::Value::Object(object).to_string()
+        }
+        _ => payload.to_owned(),
+    }
+}

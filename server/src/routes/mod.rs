@@ -1,0 +1,30 @@
+//! HTTP handlers, named `resource_verb`.
+
+mod meta;
+mod notifications;
+pub use notifications::random_id;
+mod subscriptions;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::{AppError, AppState};
+
+/// The API routes (no static files).
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(meta::health_read))
+        .route("/metrics", get(meta::metrics_read))
+        .route("/v1/vapid-public-key", get(meta::vapid_public_key_read))
+        .route("/v1/subscriptions", post(subscriptions::subscriptions_create).delete(subscriptions::subscriptions_delete))
+        .route("/v1/subscriptions/lookup", post(subscriptions::subscriptions_lookup))
+        .route("/v1/subscriptions/topics", post(subscriptions::subscriptions_topics_change))
+        .route("/v1/subscriptions/swap", post(subscriptions::subscriptions_swap))
+        .route("/v1/notify", post(notifications::notifications_create))
+        .route("/v1/notifications/{id}", get(notifications::notifications_read))
+}
+
+/// Fallback for unknown paths: a JSON 404 like every other error.
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}

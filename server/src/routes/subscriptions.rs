@@ -1,0 +1,135 @@
+//! Subscriptions: create/update, look up, change topics, delete, swap.
+//! Everything after creation is proven by possession of the endpoint and its
+//! `auth` secret, which only the browser (and we) know.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::extract::ApiJson;
+use crate::store::{NewSubscription, StoredSubscription};
+use crate::{validate, AppError, AppState};
+
+/// `PushSubscription.toJSON()` as browsers send it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionJson {
+    endpoint: String,
+    #[serde(rename = "expirationTime")]
+    expiration_time: Option<f64>,
+    keys: KeysJson,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysJson {
+    p256dh: String,
+    auth: String,
+}
+
+/// Body of `POST /v1/subscriptions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    subscription: SubscriptionJson,
+    user: Option<String>,
+    #[serde(default)]
+    topics: Vec<String>,
+}
+
+/// Proof of possession: the endpoint and its auth secret.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Possession {
+    endpoint: String,
+    auth: String,
+}
+
+/// Body of `POST /v1/subscriptions/topics`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicsRequest {
+    endpoint: String,
+    auth: String,
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// Body of `POST /v1/subscriptions/swap` (from `pushsubscriptionchange`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwapRequest {
+    old: Possession,
+    subscription: SubscriptionJson,
+}
+
+fn checked(state: &AppState, sub: &SubscriptionJson, user: Option<String>, topics: Vec<String>) -> Result<NewSubscription, AppError> {
+    validate::endpoint(&sub.endpoint, state.settings.endpoints)?;
+    validate::p256dh(&sub.keys.p256dh)?;
+    validate::auth(&sub.keys.auth)?;
+    validate::topics("topics", &topics)?;
+    if user.as_deref().is_some_and(|u| u.is_empty() || u.len() > 200) {
+        return Err(AppError::invalid("invalid_user", "user: expected 1 to 200 characters"));
+    }
+    let expiration_ms = sub.expiration_time.filter(|t| t.is_finite() && *t > 0.0).map(|t| t as i64);
+    Ok(NewSubscription {
+        endpoint: sub.endpoint.clone(),
+        p256dh: sub.keys.p256dh.trim_end_matches('=').to_owned(),
+        auth: sub.keys.auth.trim_end_matches('=').to_owned(),
+        user,
+        expiration_ms,
+        topics,
+    })
+}
+
+async fn possessed(state: &AppState, endpoint: &str, auth: &str) -> Result<StoredSubscription, AppError> {
+    state.store.subscription_find(endpoint, auth).await?.ok_or(AppError::UnknownSubscription)
+}
+
+fn describe(sub: &StoredSubscription) -> Value {
+    json!({ "id": sub.id, "user": sub.user, "topics": sub.topics })
+}
+
+/// `POST /v1/subscriptions` → 201 `{ id, created }`; the same endpoint again updates it.
+pub async fn subscriptions_create(State(state): State<AppState>, ApiJson(req): ApiJson<CreateRequest>) -> Result<(StatusCode, Json<Value>), AppError> {
+    let new = checked(&state, &req.subscription, req.user, req.topics)?;
+    let (id, created) = state.store.subscription_upsert(&new).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "created": created }))))
+}
+
+/// `POST /v1/subscriptions/lookup` → what the server knows about this subscription.
+pub async fn subscriptions_lookup(State(state): State<AppState>, ApiJson(req): ApiJson<Possession>) -> Result<Json<Value>, AppError> {
+    Ok(Json(describe(&possessed(&state, &req.endpoint, &req.auth).await?)))
+}
+
+/// `POST /v1/subscriptions/topics` `{ endpoint, auth, add, remove }` → `{ topics }`.
+pub async fn subscriptions_topics_change(State(state): State<AppState>, ApiJson(req): ApiJson<TopicsRequest>) -> Result<Json<Value>, AppError> {
+    validate::topics("add", &req.add)?;
+    validate::topics("remove", &req.remove)?;
+    let sub = possessed(&state, &req.endpoint, &req.auth).await?;
+    if sub.topics.len() + req.add.len() > validate::MAX_TOPICS {
+        return Err(AppError::invalid("invalid_topic", format!("add: a subscription holds at most {} topics", validate::MAX_TOPICS)));
+    }
+    let topics = state.store.subscription_topics_change(sub.id, &req.add, &req.remove).await?;
+    Ok(Json(json!({ "topics": topics })))
+}
+
+/// `DELETE /v1/subscriptions` `{ endpoint, auth }` → 204.
+pub async fn subscriptions_delete(State(state): State<AppState>, ApiJson(req): ApiJson<Possession>) -> Result<StatusCode, AppError> {
+    let sub = possessed(&state, &req.endpoint, &req.auth).await?;
+    state.store.subscription_delete(sub.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/subscriptions/swap` `{ old: { endpoint, auth }, subscription }` →
+/// 201 `{ id }`, keeping topics and user.
+pub async fn subscriptions_swap(State(state): State<AppState>, ApiJson(req): ApiJson<SwapRequest>) -> Result<(StatusCode, Json<Value>), AppError> {
+    let old = possessed(&state, &req.old.endpoint, &req.old.auth).await?;
+    let new = checked(&state, &req.subscription, None, Vec::new())?;
+    let id = state.store.subscription_swap(old.id, &new).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}

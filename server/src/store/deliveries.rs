@@ -1,0 +1,253 @@
+//! The outbox: notifications, their per-subscription deliveries, and claims.
+
+use sqlx::Row;
+
+use super::{now_ms, Store};
+
+/// Who a notification goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// Subscribers of a topic.
+    Topic(String),
+    /// All subscriptions of an app user.
+    User(String),
+    /// Every subscription.
+    All,
+}
+
+/// A notification to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    /// Random id.
+    pub id: String,
+    /// Repeating it returns the first notification instead of sending twice.
+    pub idempotency_key: Option<String>,
+    /// The JSON payload (without the per-delivery id).
+    pub payload: String,
+    /// Seconds the push service keeps it for an offline browser.
+    pub ttl: u32,
+    /// RFC 8030 urgency.
+    pub urgency: Option<String>,
+    /// RFC 8030 topic (replaces an undelivered message with the same topic).
+    pub topic: Option<String>,
+    /// Who receives it.
+    pub to: Recipients,
+}
+
+/// A delivery claimed by a worker, with everything needed to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Delivery row id.
+    pub id: i64,
+    /// Notification id.
+    pub notification_id: String,
+    /// Subscription row id.
+    pub subscription_id: i64,
+    /// Attempt number (1 for the first try).
+    pub attempt: u32,
+    /// Push service URL.
+    pub endpoint: String,
+    /// Subscriber key.
+    pub p256dh: String,
+    /// Auth secret.
+    pub auth: String,
+    /// Payload JSON.
+    pub payload: String,
+    /// TTL seconds.
+    pub ttl: u32,
+    /// Urgency header.
+    pub urgency: Option<String>,
+    /// Topic header.
+    pub topic: Option<String>,
+}
+
+/// Per-status counts of one notification's deliveries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatusCounts {
+    /// Waiting for the first attempt.
+    pub queued: i64,
+    /// Accepted by the push service.
+    pub delivered: i64,
+    /// Waiting for another attempt.
+    pub retrying: i64,
+    /// Given up.
+    pub failed: i64,
+    /// The subscription was gone (404/410) and has been deleted.
+    pub pruned: i64,
+    /// Clicked by the user.
+    pub clicked: i64,
+    /// Dismissed by the user.
+    pub dismissed: i64,
+}
+
+impl Store {
+    /// Writes the notification and one delivery per recipient in one
+    /// transaction; returns `(id, recipients)`. A repeated idempotency key
+    /// returns the first notification's id and count and enqueues nothing.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn notification_create(&self, n: &NewNotification) -> Result<(String, i64), sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = &n.idempotency_key {
+            let existing = sqlx::query("SELECT id, recipients FROM notifications WHERE idempotency_key = $1").bind(key).fetch_optional(&mut *tx).await?;
+            if let Some(row) = existing {
+                return Ok((row.try_get("id")?, row.try_get("recipients")?));
+            }
+        }
+        sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)")
+            .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(&n.urgency).bind(&n.topic).bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms) SELECT $1, s.id, $2, $2 FROM subscriptions s";
+        let result = match &n.to {
+            Recipients::All => sqlx::query(insert).bind(&n.id).bind(now).execute(&mut *tx).await?,
+            Recipients::User(user) => {
+                sqlx::query(&format!("{insert} WHERE s.user_id = $3")).bind(&n.id).bind(now).bind(user).execute(&mut *tx).await?
+            }
+            Recipients::Topic(topic) => {
+                let query = format!("{insert} JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $3");
+                sqlx::query(&query).bind(&n.id).bind(now).bind(topic).execute(&mut *tx).await?
+            }
+        };
+        let recipients = i64::try_from(result.rows_affected()).unwrap_or(i64::MAX);
+        sqlx::query("UPDATE notifications SET recipients = $1 WHERE id = $2").bind(recipients).bind(&n.id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok((n.id.clone(), recipients))
+    }
+
+    /// Claims up to `limit` due deliveries for `lease_ms`. SQLite runs the
+    /// single UPDATE … RETURNING under its write lock, so two workers (or two
+    /// processes on one file) never claim the same row; an expired lease (a
+    /// crashed worker) makes the row claimable again.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn deliveries_claim(&self, limit: i64, lease_ms: i64) -> Result<Vec<Claimed>, sqlx::Error> {
+        let now = now_ms();
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM deliveries WHERE status IN ('queued', 'retrying') AND next_attempt_ms <= $2 AND lease_until_ms <= $2 ORDER BY next_attempt_ms, id LIMIT $3) \
+             RETURNING id",
+        )
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let rows = sqlx::query(&format!(
+            "SELECT d.id, d.notification_id, d.subscription_id, d.attempts, s.endpoint, s.p256dh, s.auth, n.payload, n.ttl, n.urgency, n.topic \
+             FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN subscriptions s ON s.id = d.subscription_id \
+             WHERE d.id IN ({list})"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(endpoint) = row.try_get::<Option<String>, _>("endpoint")? else {
+                // The subscription was deleted after enqueueing.
+                self.delivery_finish(row.try_get("id")?, "pruned", None).await?;
+                continue;
+            };
+            claimed.push(Claimed {
+                id: row.try_get("id")?,
+                notification_id: row.try_get("notification_id")?,
+                subscription_id: row.try_get("subscription_id")?,
+                attempt: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                endpoint,
+                p256dh: row.try_get("p256dh")?,
+                auth: row.try_get("auth")?,
+                payload: row.try_get("payload")?,
+                ttl: u32::try_from(row.try_get::<i64, _>("ttl")?).unwrap_or(0),
+                urgency: row.try_get("urgency")?,
+                topic: row.try_get("topic")?,
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Records a final status (`delivered`, `failed`, `pruned`).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn delivery_finish(&self, id: i64, status: &str, code: Option<u16>) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4")
+            .bind(status).bind(code.map(i64::from)).bind(now_ms()).bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Schedules another attempt at `next_ms`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn delivery_retry(&self, id: i64, next_ms: i64, code: Option<u16>) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE deliveries SET status = 'retrying', next_attempt_ms = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4")
+            .bind(next_ms).bind(code.map(i64::from)).bind(now_ms()).bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a subscription the push service says is gone, pruning the delivery.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn delivery_prune(&self, id: i64, subscription_id: i64, code: u16) -> Result<(), sqlx::Error> {
+        self.delivery_finish(id, "pruned", Some(code)).await?;
+        self.subscription_delete(subscription_id).await
+    }
+
+    /// Per-status counts for one notification, or `None` if it does not exist.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn notification_counts(&self, id: &str) -> Result<Option<StatusCounts>, sqlx::Error> {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT recipients FROM notifications WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n, COUNT(clicked_ms) AS clicked, COUNT(dismissed_ms) AS dismissed FROM deliveries WHERE notification_id = $1 GROUP BY status")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = StatusCounts::default();
+        for row in rows {
+            let n: i64 = row.try_get("n")?;
+            counts.clicked += row.try_get::<i64, _>("clicked")?;
+            counts.dismissed += row.try_get::<i64, _>("dismissed")?;
+            match row.try_get::<String, _>("status")?.as_str() {
+                "queued" => counts.queued += n,
+                "delivered" => counts.delivered += n,
+                "retrying" => counts.retrying += n,
+                "failed" => counts.failed += n,
+                _ => counts.pruned += n,
+            }
+        }
+        Ok(Some(counts))
+    }
+
+    /// Deliveries waiting to be sent (queued or retrying).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn queue_depth(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status IN ('queued', 'retrying')").fetch_one(&self.pool).await
+    }
+
+    /// When the next delivery becomes due, if any is waiting.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn next_due_ms(&self) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT MIN(MAX(next_attempt_ms, lease_until_ms)) FROM deliveries WHERE status IN ('queued', 'retrying')")
+            .fetch_one(&self.pool)
+            .await
+    }
+}

@@ -1,0 +1,161 @@
+//! Subscriptions and their topics.
+
+use sqlx::Row;
+
+use super::{now_ms, Store};
+
+/// A validated subscription to store.
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    /// Push service URL.
+    pub endpoint: String,
+    /// Subscriber public key (base64url, as the browser sent it).
+    pub p256dh: String,
+    /// Auth secret (base64url).
+    pub auth: String,
+    /// App user id, if signed in.
+    pub user: Option<String>,
+    /// When the browser says it expires.
+    pub expiration_ms: Option<i64>,
+    /// Topics to subscribe to.
+    pub topics: Vec<String>,
+}
+
+/// A stored subscription as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSubscription {
+    /// Row id.
+    pub id: i64,
+    /// App user id.
+    pub user: Option<String>,
+    /// Subscribed topics, sorted.
+    pub topics: Vec<String>,
+}
+
+impl Store {
+    /// Inserts or updates (same endpoint) a subscription and adds its topics.
+    /// Returns the id and whether it was new.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn subscription_upsert(&self, sub: &NewSubscription) -> Result<(i64, bool), sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM subscriptions WHERE endpoint = $1")
+            .bind(&sub.endpoint)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let id = match existing {
+            Some(id) => {
+                sqlx::query("UPDATE subscriptions SET p256dh = $1, auth = $2, user_id = COALESCE($3, user_id), expiration_ms = $4, updated_ms = $5 WHERE id = $6")
+                    .bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now).bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                id
+            }
+            None => {
+                sqlx::query_scalar("INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id")
+                    .bind(&sub.endpoint).bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
+        add_topics(&mut tx, id, &sub.topics).await?;
+        tx.commit().await?;
+        Ok((id, existing.is_none()))
+    }
+
+    /// The subscription with this endpoint, if `auth` matches (proof of possession).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn subscription_find(&self, endpoint: &str, auth: &str) -> Result<Option<StoredSubscription>, sqlx::Error> {
+        let row = sqlx::query("SELECT id, auth, user_id FROM subscriptions WHERE endpoint = $1").bind(endpoint).fetch_optional(&self.pool).await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored_auth: String = row.try_get("auth")?;
+        if !crate::secret::equal(stored_auth.trim_end_matches('=').as_bytes(), auth.trim_end_matches('=').as_bytes()) {
+            return Ok(None);
+        }
+        let id: i64 = row.try_get("id")?;
+        let topics = sqlx::query_scalar("SELECT topic FROM subscription_topics WHERE subscription_id = $1 ORDER BY topic")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(Some(StoredSubscription { id, user: row.try_get("user_id")?, topics }))
+    }
+
+    /// Adds and removes topics; returns the resulting topics.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn subscription_topics_change(&self, id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        add_topics(&mut tx, id, add).await?;
+        for topic in remove {
+            sqlx::query("DELETE FROM subscription_topics WHERE subscription_id = $1 AND topic = $2").bind(id).bind(topic).execute(&mut *tx).await?;
+        }
+        let topics = sqlx::query_scalar("SELECT topic FROM subscription_topics WHERE subscription_id = $1 ORDER BY topic")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(topics)
+    }
+
+    /// Deletes a subscription (its topics go with it; pending deliveries are pruned).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn subscription_delete(&self, id: i64) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE deliveries SET status = 'pruned', updated_ms = $1 WHERE subscription_id = $2 AND status IN ('queued', 'retrying')")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM subscriptions WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await
+    }
+
+    /// Replaces the endpoint and keys of subscription `old_id` (pushsubscriptionchange),
+    /// keeping its id, topics and user. If the new endpoint already exists, the
+    /// two are merged into the old one.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn subscription_swap(&self, old_id: i64, new: &NewSubscription) -> Result<i64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let clash: Option<i64> = sqlx::query_scalar("SELECT id FROM subscriptions WHERE endpoint = $1 AND id <> $2")
+            .bind(&new.endpoint)
+            .bind(old_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(clash) = clash {
+            sqlx::query("INSERT OR IGNORE INTO subscription_topics (subscription_id, topic) SELECT $1, topic FROM subscription_topics WHERE subscription_id = $2")
+                .bind(old_id).bind(clash).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM subscriptions WHERE id = $1").bind(clash).execute(&mut *tx).await?;
+        }
+        sqlx::query("UPDATE subscriptions SET endpoint = $1, p256dh = $2, auth = $3, expiration_ms = $4, updated_ms = $5 WHERE id = $6")
+            .bind(&new.endpoint).bind(&new.p256dh).bind(&new.auth).bind(new.expiration_ms).bind(now_ms()).bind(old_id)
+            .execute(&mut *tx)
+            .await?;
+        add_topics(&mut tx, old_id, &new.topics).await?;
+        tx.commit().await?;
+        Ok(old_id)
+    }
+
+    /// Number of stored push subscriptions.
+    ///
+    /// # Errors
+    /// When the database cannot be queried.
+    pub async fn subscription_count(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions").fetch_one(&self.pool).await
+    }
+}
+
+async fn add_topics(tx: &mut sqlx::SqliteConnection, id: i64, topics: &[String]) -> Result<(), sqlx::Error> {
+    for topic in topics {
+        sqlx::query("INSERT OR IGNORE INTO subscription_topics (subscription_id, topic) VALUES ($1, $2)").bind(id).bind(topic).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
