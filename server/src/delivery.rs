@@ -63,15 +63,29 @@ impl Deliverer {
     ///
     /// # Errors
     /// When the HTTP client cannot be built (TLS backend missing).
-    pub fn new(store: Store, signer: Arc<VapidSigner>, metrics: Arc<Metrics>, config: DeliveryConfig) -> Result<Self, String> {
+    pub fn new(
+        store: Store,
+        signer: Arc<VapidSigner>,
+        metrics: Arc<Metrics>,
+        config: DeliveryConfig,
+    ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .pool_max_idle_per_host(config.per_origin)
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver { allow_insecure: config.allow_insecure }))
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow_insecure: config.allow_insecure,
+            }))
             .build()
             .map_err(|err| format!("cannot build the push HTTP client: {err}"))?;
-        Ok(Self { store, signer, metrics, client, config, origins: Mutex::default() })
+        Ok(Self {
+            store,
+            signer,
+            metrics,
+            client,
+            config,
+            origins: Mutex::default(),
+        })
     }
 
     /// Runs until `stop` is notified: claims due work, sends it, sleeps until
@@ -105,6 +119,7 @@ impl Deliverer {
         let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
         let batch = self.store.deliveries_claim(self.config.batch, lease_ms).await?;
         let claimed = batch.len();
+        let renewal = self.keep_leased(batch.iter().map(|d| d.id).collect(), lease_ms);
         let mut tasks = JoinSet::new();
         for delivery in batch {
             let this = self.clone();
@@ -117,7 +132,22 @@ impl Deliverer {
                 Ok(Ok(())) => {}
             }
         }
+        renewal.abort();
         Ok(claimed)
+    }
+
+    /// Renews the batch's leases every third of the lease until aborted.
+    fn keep_leased(&self, ids: Vec<i64>, lease_ms: i64) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let every = self.config.lease / 3;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(err) = store.deliveries_renew(&ids, lease_ms).await {
+                    tracing::warn!(error = %err, "renewing delivery leases failed");
+                }
+            }
+        })
     }
 
     async fn idle_pause(&self) -> Duration {
@@ -150,7 +180,9 @@ impl Deliverer {
             }
             Outcome::Prune => {
                 self.metrics.count(Counted::Pruned);
-                self.store.delivery_prune(delivery.id, delivery.subscription_id, status.unwrap_or(410)).await
+                self.store
+                    .delivery_prune(delivery.id, delivery.subscription_id, status.unwrap_or(410))
+                    .await
             }
             Outcome::Retry(delay) => {
                 self.metrics.count(Counted::Retried);
@@ -166,9 +198,14 @@ impl Deliverer {
 
     /// Bounds concurrent requests per push-service origin.
     fn origin_gate(&self, endpoint: &str) -> Arc<Semaphore> {
-        let origin = url::Url::parse(endpoint).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+        let origin = url::Url::parse(endpoint)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
         let mut origins = self.origins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        origins.entry(origin).or_insert_with(|| Arc::new(Semaphore::new(self.config.per_origin))).clone()
+        origins
+            .entry(origin)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_origin)))
+            .clone()
     }
 
     /// Encrypts, signs and POSTs one delivery. `Ok((None, _))` is a transport
@@ -177,7 +214,11 @@ impl Deliverer {
         let request = self.build(delivery)?;
         match self.client.execute(request).await {
             Ok(response) => {
-                let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
                 Ok((Some(response.status().as_u16()), retry_after))
             }
             Err(err) => {
@@ -190,7 +231,11 @@ impl Deliverer {
     fn build(&self, delivery: &Claimed) -> Result<reqwest::Request, Unsendable> {
         let endpoint = url::Url::parse(&delivery.endpoint).map_err(|e| Unsendable(e.to_string()))?;
         let payload = with_delivery_id(&delivery.payload, &delivery.notification_id, delivery.id);
-        let info = SubscriptionInfo::new(delivery.endpoint.clone(), delivery.p256dh.clone(), delivery.auth.clone());
+        let info = SubscriptionInfo::new(
+            delivery.endpoint.clone(),
+            delivery.p256dh.clone(),
+            delivery.auth.clone(),
+        );
         let mut builder = WebPushMessageBuilder::new(&info);
         builder.set_payload(ContentEncoding::Aes128Gcm, payload.as_bytes());
         builder.set_ttl(delivery.ttl);
@@ -206,8 +251,10 @@ impl Deliverer {
         let (parts, body) = built.into_parts();
         let mut request = reqwest::Request::new(reqwest::Method::POST, endpoint);
         for (name, value) in &parts.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()).map_err(|e| Unsendable(e.to_string()))?;
-            let value = reqwest::header::HeaderValue::from_bytes(value.as_bytes()).map_err(|e| Unsendable(e.to_string()))?;
+            let name = reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes())
+                .map_err(|e| Unsendable(e.to_string()))?;
+            let value =
+                reqwest::header::HeaderValue::from_bytes(value.as_bytes()).map_err(|e| Unsendable(e.to_string()))?;
             request.headers_mut().insert(name, value);
         }
         *request.body_mut() = Some(body.into());

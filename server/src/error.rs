@@ -45,7 +45,10 @@ pub enum AppError {
 impl AppError {
     /// An [`AppError::Invalid`] with a message naming the field.
     pub fn invalid(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::Invalid { code, message: message.into() }
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
     }
 
     /// HTTP status for this error.

@@ -88,7 +88,10 @@ pub struct StaticFiles {
 pub fn app(state: AppState) -> Router {
     let files = state.files.clone();
     let cors = cors(&state.settings.allowed_origins);
-    let mut router = routes::api().layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(cors).with_state(state);
+    let mut router = routes::api()
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors)
+        .with_state(state);
     if let Some(pkg) = files.pkg {
         router = router.nest_service("/pkg", ServeDir::new(pkg));
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use askwell_server::delivery::{DeliveryConfig, Deliverer};
+use askwell_server::delivery::{Deliverer, DeliveryConfig};
 use askwell_server::store::{NewNotification, Recipients};
 use askwell_server::validate::EndpointPolicy;
 use askwell_server::vapid::{check_subject, VapidSigner};
@@ -74,6 +74,10 @@ struct ServeArgs {
     /// Delivery worker tasks.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Seconds a worker holds a claimed delivery; after a crash, another
+    /// process (or this one, restarted) takes it over once the lease ends.
+    #[arg(long, env = "ASKWELL_DELIVERY_LEASE_SECONDS", default_value_t = 120)]
+    lease_seconds: u64,
     /// Serve this folder at `/` (the demo serves `www/`).
     #[arg(long)]
     site: Option<PathBuf>,
@@ -109,7 +113,10 @@ struct SendArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let result = match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Send(args) => send(args).await,
@@ -130,8 +137,14 @@ async fn main() -> ExitCode {
 }
 
 /// Opens the store and the keys, and builds a deliverer.
-async fn open(common: &Common) -> Result<(Store, VapidKeys, Arc<Deliverer>, Arc<askwell_server::metrics::Metrics>), String> {
-    let subject = common.vapid_subject.as_deref().ok_or("ASKWELL_VAPID_SUBJECT is required: mailto:you@your-domain or https://your-domain/contact")?;
+async fn open(
+    common: &Common,
+    lease: std::time::Duration,
+) -> Result<(Store, VapidKeys, Arc<Deliverer>, Arc<askwell_server::metrics::Metrics>), String> {
+    let subject = common
+        .vapid_subject
+        .as_deref()
+        .ok_or("ASKWELL_VAPID_SUBJECT is required: mailto:you@your-domain or https://your-domain/contact")?;
     check_subject(subject)?;
     let store = match &common.database_url {
         Some(url) => Store::connect(url).await,
@@ -148,28 +161,44 @@ async fn open(common: &Common) -> Result<(Store, VapidKeys, Arc<Deliverer>, Arc<
     }
     let signer = Arc::new(VapidSigner::new(&vapid, subject).map_err(|e| e.to_string())?);
     let metrics = Arc::new(askwell_server::metrics::Metrics::default());
-    let config = DeliveryConfig { allow_insecure: common.allow_insecure_endpoints, ..DeliveryConfig::default() };
+    let config = DeliveryConfig {
+        allow_insecure: common.allow_insecure_endpoints,
+        lease,
+        ..DeliveryConfig::default()
+    };
     let deliverer = Arc::new(Deliverer::new(store.clone(), signer, metrics.clone(), config)?);
     Ok((store, vapid, deliverer, metrics))
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let (store, vapid, deliverer, metrics) = open(&args.common).await?;
+    let (store, vapid, deliverer, metrics) =
+        open(&args.common, std::time::Duration::from_secs(args.lease_seconds.max(1))).await?;
     let settings = Settings {
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
-        endpoints: EndpointPolicy { allow_insecure: args.common.allow_insecure_endpoints },
+        endpoints: EndpointPolicy {
+            allow_insecure: args.common.allow_insecure_endpoints,
+        },
         allowed_origins: args.allowed_origins,
     };
     let mut state = AppState::new(store, vapid, settings);
-    state.files = StaticFiles { site: args.site, pkg: args.pkg };
+    state.files = StaticFiles {
+        site: args.site,
+        pkg: args.pkg,
+    };
     state.metrics = metrics;
     let stop = Arc::new(Notify::new());
-    let workers: Vec<_> = (0..args.workers.max(1)).map(|_| tokio::spawn(deliverer.clone().run(state.wake.clone(), stop.clone()))).collect();
-    let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|err| format!("cannot listen on {}: {err}", args.bind))?;
+    let workers: Vec<_> = (0..args.workers.max(1))
+        .map(|_| tokio::spawn(deliverer.clone().run(state.wake.clone(), stop.clone())))
+        .collect();
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|err| format!("cannot listen on {}: {err}", args.bind))?;
     let address = listener.local_addr().map_err(|err| err.to_string())?;
     // The demo tooling and tests wait for this exact line.
     println!("askwell-server listening on http://{address}/");
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await;
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
     stop.notify_waiters();
     for worker in workers {
         let _ = worker.await;
@@ -184,7 +213,7 @@ async fn send(args: SendArgs) -> Result<(), String> {
         (None, None, true) => Recipients::All,
         _ => return Err("choose one of --topic, --user or --all".into()),
     };
-    let (store, _, deliverer, _) = open(&args.common).await?;
+    let (store, _, deliverer, _) = open(&args.common, DeliveryConfig::default().lease).await?;
     let mut payload = serde_json::json!({ "askwell": 1, "title": args.title, "body": args.body });
     if let Some(url) = args.url {
         payload["url"] = url.into();
@@ -198,11 +227,18 @@ async fn send(args: SendArgs) -> Result<(), String> {
         topic: None,
         to,
     };
-    let (id, recipients) = store.notification_create(&notification).await.map_err(|e| e.to_string())?;
+    let (id, recipients) = store
+        .notification_create(&notification)
+        .await
+        .map_err(|e| e.to_string())?;
     eprintln!("notification {id}: {recipients} recipients");
     loop {
         deliverer.round().await.map_err(|e| e.to_string())?;
-        let counts = store.notification_counts(&id).await.map_err(|e| e.to_string())?.unwrap_or_default();
+        let counts = store
+            .notification_counts(&id)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
         let done = counts.delivered + counts.failed + counts.pruned;
         progress(done, recipients, counts.retrying);
         if done >= recipients {
@@ -220,7 +256,11 @@ async fn send(args: SendArgs) -> Result<(), String> {
 /// A one-line progress bar on stderr.
 fn progress(done: i64, total: i64, retrying: i64) {
     let width = 30;
-    let filled = if total > 0 { (done * width / total) as usize } else { width as usize };
+    let filled = if total > 0 {
+        (done * width / total) as usize
+    } else {
+        width as usize
+    };
     let bar: String = "#".repeat(filled) + &"-".repeat(width as usize - filled.min(width as usize));
     eprint!("\r[{bar}] {done}/{total} sent, {retrying} retrying");
 }

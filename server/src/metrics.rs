@@ -61,17 +61,32 @@ impl Metrics {
     pub fn render(&self, queue_depth: i64) -> String {
         let mut out = String::new();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        out.push_str("# HELP askwell_deliveries_total Push attempts by outcome.\n# TYPE askwell_deliveries_total counter\n");
-        for (status, counter) in [("delivered", &self.delivered), ("retried", &self.retried), ("failed", &self.failed), ("pruned", &self.pruned)] {
+        out.push_str(
+            "# HELP askwell_deliveries_total Push attempts by outcome.\n# TYPE askwell_deliveries_total counter\n",
+        );
+        for (status, counter) in [
+            ("delivered", &self.delivered),
+            ("retried", &self.retried),
+            ("failed", &self.failed),
+            ("pruned", &self.pruned),
+        ] {
             let _ = writeln!(out, "askwell_deliveries_total{{status=\"{status}\"}} {}", load(counter));
         }
         out.push_str("# HELP askwell_push_service_seconds Push service response time.\n# TYPE askwell_push_service_seconds histogram\n");
         for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
-            let _ = writeln!(out, "askwell_push_service_seconds_bucket{{le=\"{bound}\"}} {}", load(bucket));
+            let _ = writeln!(
+                out,
+                "askwell_push_service_seconds_bucket{{le=\"{bound}\"}} {}",
+                load(bucket)
+            );
         }
         let count = load(&self.latency_count);
         let _ = writeln!(out, "askwell_push_service_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "askwell_push_service_seconds_sum {}", load(&self.latency_sum_micros) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "askwell_push_service_seconds_sum {}",
+            load(&self.latency_sum_micros) as f64 / 1e6
+        );
         let _ = writeln!(out, "askwell_push_service_seconds_count {count}");
         out.push_str("# HELP askwell_queue_depth Deliveries waiting to be sent.\n# TYPE askwell_queue_depth gauge\n");
         let _ = writeln!(out, "askwell_queue_depth {queue_depth}");

@@ -29,7 +29,11 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self { base: Duration::from_secs(2), max: Duration::from_secs(15 * 60), max_attempts: 8 }
+        Self {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(15 * 60),
+            max_attempts: 8,
+        }
     }
 }
 
@@ -46,13 +50,33 @@ impl Backoff {
 
 /// Classifies one attempt. `status` is `None` for a transport error or
 /// timeout; `retry_after` is the parsed `Retry-After` header.
-pub fn classify(status: Option<u16>, retry_after: Option<Duration>, attempt: u32, backoff: &Backoff, jitter: f64) -> Outcome {
-    let retry = |delay| if attempt >= backoff.max_attempts { Outcome::Failed } else { Outcome::Retry(delay) };
+pub fn classify(
+    status: Option<u16>,
+    retry_after: Option<Duration>,
+    attempt: u32,
+    backoff: &Backoff,
+    jitter: f64,
+) -> Outcome {
+    let retry = |delay| {
+        if attempt >= backoff.max_attempts {
+            Outcome::Failed
+        } else {
+            Outcome::Retry(delay)
+        }
+    };
     match status {
         Some(200..=299) => Outcome::Delivered,
         Some(404 | 410) => Outcome::Prune,
-        Some(429) => retry(retry_after.unwrap_or_else(|| backoff.delay(attempt, jitter)).min(backoff.max)),
-        Some(500..=599) | None => retry(retry_after.unwrap_or_else(|| backoff.delay(attempt, jitter)).min(backoff.max)),
+        Some(429) => retry(
+            retry_after
+                .unwrap_or_else(|| backoff.delay(attempt, jitter))
+                .min(backoff.max),
+        ),
+        Some(500..=599) | None => retry(
+            retry_after
+                .unwrap_or_else(|| backoff.delay(attempt, jitter))
+                .min(backoff.max),
+        ),
         Some(_) => Outcome::Failed,
     }
 }
@@ -66,7 +90,11 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 mod tests {
     use super::*;
 
-    const B: Backoff = Backoff { base: Duration::from_secs(2), max: Duration::from_secs(60), max_attempts: 4 };
+    const B: Backoff = Backoff {
+        base: Duration::from_secs(2),
+        max: Duration::from_secs(60),
+        max_attempts: 4,
+    };
 
     #[test]
     fn status_table() {
@@ -78,14 +106,23 @@ mod tests {
             (Some(413), None, 1, Outcome::Failed),
             (Some(400), None, 1, Outcome::Failed),
             (Some(403), None, 1, Outcome::Failed),
-            (Some(429), Some(Duration::from_secs(7)), 1, Outcome::Retry(Duration::from_secs(7))),
+            (
+                Some(429),
+                Some(Duration::from_secs(7)),
+                1,
+                Outcome::Retry(Duration::from_secs(7)),
+            ),
             (Some(429), Some(Duration::from_secs(7)), 4, Outcome::Failed),
             (Some(503), None, 1, Outcome::Retry(Duration::from_secs(2))),
             (None, None, 2, Outcome::Retry(Duration::from_secs(4))),
             (Some(500), None, 4, Outcome::Failed),
         ];
         for (status, retry_after, attempt, expected) in table {
-            assert_eq!(classify(status, retry_after, attempt, &B, 1.0), expected, "{status:?} attempt {attempt}");
+            assert_eq!(
+                classify(status, retry_after, attempt, &B, 1.0),
+                expected,
+                "{status:?} attempt {attempt}"
+            );
         }
     }
 
@@ -99,7 +136,10 @@ mod tests {
 
     #[test]
     fn retry_after_is_capped_and_parsed() {
-        assert_eq!(classify(Some(429), Some(Duration::from_secs(86_400)), 1, &B, 0.0), Outcome::Retry(Duration::from_secs(60)));
+        assert_eq!(
+            classify(Some(429), Some(Duration::from_secs(86_400)), 1, &B, 0.0),
+            Outcome::Retry(Duration::from_secs(60))
+        );
         assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }

@@ -22,9 +22,15 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs.into_iter().filter(|a| allow_insecure || is_public(a.ip())).collect();
+            let allowed: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| allow_insecure || is_public(a.ip()))
+                .collect();
             if allowed.is_empty() {
-                let refused = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "push endpoint resolves to a non-public address");
+                let refused = std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "push endpoint resolves to a non-public address",
+                );
                 return Err(Box::new(refused) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)

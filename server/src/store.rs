@@ -53,7 +53,10 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
         Self::migrated(pool).await
     }
 
@@ -64,7 +67,10 @@ impl Store {
     pub async fn in_memory() -> Result<Self, sqlx::Error> {
         // One connection: every pooled connection to `:memory:` is a new database.
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
         Self::migrated(pool).await
     }
 
@@ -75,7 +81,9 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS askwell_schema (version INTEGER PRIMARY KEY)").execute(&self.pool).await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS askwell_schema (version INTEGER PRIMARY KEY)")
+            .execute(&self.pool)
+            .await?;
         for (version, sql) in MIGRATIONS {
             let mut tx = self.pool.begin().await?;
             let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM askwell_schema WHERE version = $1")
@@ -84,7 +92,10 @@ impl Store {
                 .await?;
             if applied.is_none() {
                 sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO askwell_schema (version) VALUES ($1)").bind(version).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO askwell_schema (version) VALUES ($1)")
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         }
@@ -96,13 +107,17 @@ impl Store {
     /// # Errors
     /// When the database cannot be queried.
     pub async fn schema_version(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM askwell_schema").fetch_one(&self.pool).await
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM askwell_schema")
+            .fetch_one(&self.pool)
+            .await
     }
 }
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -58,7 +58,11 @@ pub fn endpoint(raw: &str, policy: EndpointPolicy) -> Result<reqwest::Url, AppEr
 
 fn is_local_name(name: &str) -> bool {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost") || name.ends_with(".local") || name.ends_with(".internal") || !name.contains('.')
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.ends_with(".local")
+        || name.ends_with(".internal")
+        || !name.contains('.')
 }
 
 /// Whether an address is publicly routable: not loopback, private, link-local
@@ -119,20 +123,29 @@ pub fn p256dh(encoded: &str) -> Result<Vec<u8>, AppError> {
 /// # Errors
 /// `invalid_keys` naming the field.
 pub fn auth(encoded: &str) -> Result<Vec<u8>, AppError> {
-    let bytes = decode(encoded).ok_or_else(|| AppError::invalid("invalid_keys", "subscription.keys.auth: not base64url"))?;
+    let bytes =
+        decode(encoded).ok_or_else(|| AppError::invalid("invalid_keys", "subscription.keys.auth: not base64url"))?;
     if bytes.len() != 16 {
-        return Err(AppError::invalid("invalid_keys", "subscription.keys.auth: expected 16 bytes"));
+        return Err(AppError::invalid(
+            "invalid_keys",
+            "subscription.keys.auth: expected 16 bytes",
+        ));
     }
     Ok(bytes)
 }
 
 /// Browsers send unpadded base64url; tolerate padding and standard base64.
 fn decode(encoded: &str) -> Option<Vec<u8>> {
-    let cleaned: String = encoded.trim().trim_end_matches('=').chars().map(|c| match c {
-        '+' => '-',
-        '/' => '_',
-        c => c,
-    }).collect();
+    let cleaned: String = encoded
+        .trim()
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
     URL_SAFE_NO_PAD.decode(cleaned).ok()
 }
 
@@ -142,11 +155,17 @@ fn decode(encoded: &str) -> Option<Vec<u8>> {
 /// `invalid_topic` naming the index.
 pub fn topics(field: &str, topics: &[String]) -> Result<(), AppError> {
     if topics.len() > MAX_TOPICS {
-        return Err(AppError::invalid("invalid_topic", format!("{field}: at most {MAX_TOPICS} topics")));
+        return Err(AppError::invalid(
+            "invalid_topic",
+            format!("{field}: at most {MAX_TOPICS} topics"),
+        ));
     }
     for (i, topic) in topics.iter().enumerate() {
         if topic.is_empty() || topic.len() > MAX_TOPIC_LEN || topic.chars().any(char::is_control) {
-            return Err(AppError::invalid("invalid_topic", format!("{field}[{i}]: expected 1 to {MAX_TOPIC_LEN} printable characters")));
+            return Err(AppError::invalid(
+                "invalid_topic",
+                format!("{field}[{i}]: expected 1 to {MAX_TOPIC_LEN} printable characters"),
+            ));
         }
     }
     Ok(())
@@ -161,7 +180,11 @@ mod tests {
 
     #[test]
     fn endpoint_table() {
-        for ok in ["https://fcm.googleapis.com/fcm/send/abc", "https://updates.push.services.mozilla.com/wpush/v2/x", "https://8.8.8.8/x"] {
+        for ok in [
+            "https://fcm.googleapis.com/fcm/send/abc",
+            "https://updates.push.services.mozilla.com/wpush/v2/x",
+            "https://8.8.8.8/x",
+        ] {
             assert!(endpoint(ok, STRICT).is_ok(), "{ok}");
         }
         for bad in [

@@ -171,10 +171,17 @@ impl VapidSigner {
     /// # Errors
     /// When the stored key cannot be read back (never for keys from this module).
     pub fn new(keys: &VapidKeys, subject: &str) -> Result<Self, VapidError> {
-        let malformed = || VapidError::Malformed { origin: "VAPID key".into() };
+        let malformed = || VapidError::Malformed {
+            origin: "VAPID key".into(),
+        };
         let bytes = URL_SAFE_NO_PAD.decode(&keys.private_base64).map_err(|_| malformed())?;
         let key = ES256KeyPair::from_bytes(&bytes).map_err(|_| malformed())?;
-        Ok(Self { key, public_key: keys.public_key.clone(), subject: subject.to_owned(), cache: Default::default() })
+        Ok(Self {
+            key,
+            public_key: keys.public_key.clone(),
+            subject: subject.to_owned(),
+            cache: Default::default(),
+        })
     }
 
     /// The `web_push` signature (JWT + public key) for an endpoint URL.
@@ -191,15 +198,22 @@ impl VapidSigner {
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((jwt, expires)) = cache.get(&audience) {
             if *expires > now + JWT_RENEW_BEFORE {
-                return Ok(web_push::VapidSignature { auth_t: jwt.clone(), auth_k: self.public_key.clone() });
+                return Ok(web_push::VapidSignature {
+                    auth_t: jwt.clone(),
+                    auth_k: self.public_key.clone(),
+                });
             }
         }
-        let claims = jwt_simple::claims::Claims::create(jwt_simple::prelude::Duration::from_secs(JWT_LIFETIME.as_secs()))
-            .with_audience(&audience)
-            .with_subject(&self.subject);
+        let claims =
+            jwt_simple::claims::Claims::create(jwt_simple::prelude::Duration::from_secs(JWT_LIFETIME.as_secs()))
+                .with_audience(&audience)
+                .with_subject(&self.subject);
         let jwt = self.key.sign(claims).map_err(|err| err.to_string())?;
         cache.insert(audience, (jwt.clone(), now + JWT_LIFETIME));
-        Ok(web_push::VapidSignature { auth_t: jwt, auth_k: self.public_key.clone() })
+        Ok(web_push::VapidSignature {
+            auth_t: jwt,
+            auth_k: self.public_key.clone(),
+        })
     }
 }
 
@@ -216,7 +230,10 @@ pub fn check_subject(subject: &str) -> Result<(), String> {
             _ => return bad("expected mailto:name@example.com"),
         }
     } else if subject.starts_with("https://") {
-        match url::Url::parse(subject).ok().and_then(|u| u.host_str().map(str::to_owned)) {
+        match url::Url::parse(subject)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+        {
             Some(host) => host,
             None => return bad("expected an https:// URL with a host"),
         }
@@ -241,11 +258,16 @@ mod signer_tests {
         let b = url::Url::parse("https://push.example.com/x/2").expect("url");
         let c = url::Url::parse("http://127.0.0.1:9123/push/3").expect("url");
         let first = signer.signature_for(&a).expect("sign");
-        assert_eq!(first, signer.signature_for(&b).expect("sign"), "same origin, same token");
+        assert_eq!(
+            first,
+            signer.signature_for(&b).expect("sign"),
+            "same origin, same token"
+        );
         let local = signer.signature_for(&c).expect("sign");
         assert_ne!(first.auth_t, local.auth_t);
         let payload = local.auth_t.split('.').nth(1).expect("JWT payload");
-        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
         assert_eq!(claims["aud"], "http://127.0.0.1:9123");
         assert_eq!(claims["sub"], "mailto:ops@example.com");
     }
@@ -254,7 +276,13 @@ mod signer_tests {
     fn subjects_must_be_real_contacts() {
         assert!(check_subject("mailto:ops@example.com").is_ok());
         assert!(check_subject("https://example.com/contact").is_ok());
-        for bad in ["mailto:admin@localhost", "ops@example.com", "http://example.com", "mailto:@example.com", "https://intranet/x"] {
+        for bad in [
+            "mailto:admin@localhost",
+            "ops@example.com",
+            "http://example.com",
+            "mailto:@example.com",
+            "https://intranet/x",
+        ] {
             assert!(check_subject(bad).is_err(), "{bad}");
         }
     }

@@ -20,9 +20,20 @@ async fn health_metrics_and_vapid_key() {
     let (status, body) = call(&state, "GET", "/v1/vapid-public-key", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["publicKey"], state.vapid.public_key_base64());
-    let request = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).expect("request");
-    let response = tower::ServiceExt::oneshot(askwell_server::app(state), request).await.expect("response");
-    let text = String::from_utf8(http_body_util::BodyExt::collect(response.into_body()).await.expect("body").to_bytes().to_vec()).expect("utf8");
+    let request = axum::http::Request::get("/metrics")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(askwell_server::app(state), request)
+        .await
+        .expect("response");
+    let text = String::from_utf8(
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec(),
+    )
+    .expect("utf8");
     assert!(text.contains("askwell_queue_depth 0"), "{text}");
 }
 
@@ -34,23 +45,39 @@ async fn subscribing_twice_updates_instead_of_duplicating() {
     assert_eq!((status, first["created"].as_bool()), (StatusCode::CREATED, Some(true)));
     let again = subscription_json(ENDPOINT, P256DH, AUTH, &["thread:2"]);
     let (status, second) = call(&state, "POST", "/v1/subscriptions", Some(&again), None).await;
-    assert_eq!((status, second["id"].clone(), second["created"].as_bool()), (StatusCode::CREATED, first["id"].clone(), Some(false)));
+    assert_eq!(
+        (status, second["id"].clone(), second["created"].as_bool()),
+        (StatusCode::CREATED, first["id"].clone(), Some(false))
+    );
     assert_eq!(state.store.subscription_count().await.expect("count"), 1);
     let lookup = json!({ "endpoint": ENDPOINT, "auth": AUTH }).to_string();
     let (status, found) = call(&state, "POST", "/v1/subscriptions/lookup", Some(&lookup), None).await;
-    assert_eq!((status, found["topics"].clone()), (StatusCode::OK, json!(["thread:1", "thread:2"])));
+    assert_eq!(
+        (status, found["topics"].clone()),
+        (StatusCode::OK, json!(["thread:1", "thread:2"]))
+    );
 }
 
 #[tokio::test]
 async fn topic_changes_and_deletion_need_the_auth_secret() {
     let state = state(false).await;
-    call(&state, "POST", "/v1/subscriptions", Some(&subscription_json(ENDPOINT, P256DH, AUTH, &["a"])), None).await;
+    call(
+        &state,
+        "POST",
+        "/v1/subscriptions",
+        Some(&subscription_json(ENDPOINT, P256DH, AUTH, &["a"])),
+        None,
+    )
+    .await;
     let change = json!({ "endpoint": ENDPOINT, "auth": AUTH, "add": ["b"], "remove": ["a"] }).to_string();
     let (status, body) = call(&state, "POST", "/v1/subscriptions/topics", Some(&change), None).await;
     assert_eq!((status, body["topics"].clone()), (StatusCode::OK, json!(["b"])));
     let forged = json!({ "endpoint": ENDPOINT, "auth": "AAAAAAAAAAAAAAAAAAAAAA" }).to_string();
     let (status, body) = call(&state, "DELETE", "/v1/subscriptions", Some(&forged), None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_subscription")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown_subscription"))
+    );
     let real = json!({ "endpoint": ENDPOINT, "auth": AUTH }).to_string();
     let (status, _) = call(&state, "DELETE", "/v1/subscriptions", Some(&real), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -65,10 +92,16 @@ async fn swapping_an_endpoint_keeps_topics_and_user() {
     let new_endpoint = "https://push.example.com/send/new";
     let swap = json!({ "old": { "endpoint": ENDPOINT, "auth": AUTH }, "subscription": { "endpoint": new_endpoint, "keys": { "p256dh": P256DH, "auth": "AAAAAAAAAAAAAAAAAAAAAA" } } });
     let (status, body) = call(&state, "POST", "/v1/subscriptions/swap", Some(&swap.to_string()), None).await;
-    assert_eq!((status, body["id"].clone()), (StatusCode::CREATED, created["id"].clone()));
+    assert_eq!(
+        (status, body["id"].clone()),
+        (StatusCode::CREATED, created["id"].clone())
+    );
     let lookup = json!({ "endpoint": new_endpoint, "auth": "AAAAAAAAAAAAAAAAAAAAAA" }).to_string();
     let (_, found) = call(&state, "POST", "/v1/subscriptions/lookup", Some(&lookup), None).await;
-    assert_eq!((found["user"].as_str(), found["topics"].clone()), (Some("u1"), json!(["t"])));
+    assert_eq!(
+        (found["user"].as_str(), found["topics"].clone()),
+        (Some("u1"), json!(["t"]))
+    );
 }
 
 #[tokio::test]
@@ -80,11 +113,26 @@ async fn bad_subscriptions_are_rejected_with_a_reason_and_nothing_is_stored() {
     let cases: Vec<(String, &str)> = vec![
         ("{not json".into(), "invalid_json"),
         ("{}".into(), "invalid_request"),
-        (json!({ "subscription": { "endpoint": ENDPOINT, "keys": { "p256dh": P256DH } } }).to_string(), "invalid_request"),
-        (subscription_json("http://push.example.com/x", P256DH, AUTH, &[]), "invalid_endpoint"),
-        (subscription_json("https://127.0.0.1/x", P256DH, AUTH, &[]), "invalid_endpoint"),
-        (subscription_json("https://169.254.169.254/latest", P256DH, AUTH, &[]), "invalid_endpoint"),
-        (subscription_json("https://10.1.2.3/x", P256DH, AUTH, &[]), "invalid_endpoint"),
+        (
+            json!({ "subscription": { "endpoint": ENDPOINT, "keys": { "p256dh": P256DH } } }).to_string(),
+            "invalid_request",
+        ),
+        (
+            subscription_json("http://push.example.com/x", P256DH, AUTH, &[]),
+            "invalid_endpoint",
+        ),
+        (
+            subscription_json("https://127.0.0.1/x", P256DH, AUTH, &[]),
+            "invalid_endpoint",
+        ),
+        (
+            subscription_json("https://169.254.169.254/latest", P256DH, AUTH, &[]),
+            "invalid_endpoint",
+        ),
+        (
+            subscription_json("https://10.1.2.3/x", P256DH, AUTH, &[]),
+            "invalid_endpoint",
+        ),
         (subscription_json(ENDPOINT, &off_curve, AUTH, &[]), "invalid_keys"),
         (subscription_json(ENDPOINT, "BAAA", AUTH, &[]), "invalid_keys"),
         (subscription_json(ENDPOINT, P256DH, "c2hvcnQ", &[]), "invalid_keys"),
@@ -98,7 +146,10 @@ async fn bad_subscriptions_are_rejected_with_a_reason_and_nothing_is_stored() {
     }
     let huge = "x".repeat(askwell_server::MAX_BODY_BYTES + 1);
     let (status, reply) = call(&state, "POST", "/v1/subscriptions", Some(&huge), None).await;
-    assert_eq!((status, reply["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large"))
+    );
     assert_eq!(state.store.subscription_count().await.expect("count"), 0);
 }
 
@@ -108,21 +159,60 @@ async fn notify_needs_the_admin_token_and_valid_input() {
     let good = json!({ "to": { "topic": "t" }, "notification": { "title": "Bill replied" } }).to_string();
     for token in [None, Some("wrong")] {
         let (status, reply) = call(&state, "POST", "/v1/notify", Some(&good), token).await;
-        assert_eq!((status, reply["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+        assert_eq!(
+            (status, reply["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        );
     }
     let cases = [
-        (json!({ "to": {}, "notification": { "title": "x" } }), StatusCode::BAD_REQUEST, "invalid_target"),
-        (json!({ "to": { "topic": "t", "all": true }, "notification": { "title": "x" } }), StatusCode::BAD_REQUEST, "invalid_target"),
-        (json!({ "to": { "all": true }, "notification": { "title": " " } }), StatusCode::BAD_REQUEST, "invalid_notification"),
-        (json!({ "to": { "all": true }, "notification": { "title": "x" }, "urgency": "asap" }), StatusCode::BAD_REQUEST, "invalid_urgency"),
-        (json!({ "to": { "all": true }, "notification": { "title": "x" }, "topic": "has spaces" }), StatusCode::BAD_REQUEST, "invalid_topic"),
-        (json!({ "to": { "all": true }, "notification": { "title": "x" }, "ttl": 99_999_999 }), StatusCode::BAD_REQUEST, "invalid_ttl"),
-        (json!({ "to": { "all": true }, "notification": { "title": "x", "colour": "red" } }), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({ "to": { "all": true }, "notification": { "title": "x", "body": "y".repeat(3100) } }), StatusCode::UNPROCESSABLE_ENTITY, "payload_too_large"),
+        (
+            json!({ "to": {}, "notification": { "title": "x" } }),
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+        ),
+        (
+            json!({ "to": { "topic": "t", "all": true }, "notification": { "title": "x" } }),
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": " " } }),
+            StatusCode::BAD_REQUEST,
+            "invalid_notification",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "x" }, "urgency": "asap" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_urgency",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "x" }, "topic": "has spaces" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_topic",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "x" }, "ttl": 99_999_999 }),
+            StatusCode::BAD_REQUEST,
+            "invalid_ttl",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "x", "colour": "red" } }),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "x", "body": "y".repeat(3100) } }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payload_too_large",
+        ),
     ];
     for (body, expected, code) in cases {
         let (status, reply) = call(&state, "POST", "/v1/notify", Some(&body.to_string()), Some(TOKEN)).await;
-        assert_eq!((status, reply["error"]["code"].as_str()), (expected, Some(code)), "{body}");
+        assert_eq!(
+            (status, reply["error"]["code"].as_str()),
+            (expected, Some(code)),
+            "{body}"
+        );
     }
     let (status, reply) = call(&state, "POST", "/v1/notify", Some(&good), Some(TOKEN)).await;
     assert_eq!((status, reply["recipients"].as_i64()), (StatusCode::ACCEPTED, Some(0)));
@@ -141,8 +231,13 @@ async fn cors_allows_only_configured_origins() {
             .header("access-control-request-method", "POST")
             .body(axum::body::Body::empty())
             .expect("request");
-        let response = tower::ServiceExt::oneshot(askwell_server::app(state.clone()), request).await.expect("response");
-        let header = response.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap_or_default().to_owned());
+        let response = tower::ServiceExt::oneshot(askwell_server::app(state.clone()), request)
+            .await
+            .expect("response");
+        let header = response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
         assert_eq!(header.as_deref() == Some(origin), allowed, "{origin}");
     }
 }
@@ -154,17 +249,29 @@ async fn serves_the_site_and_the_package() {
     std::fs::write(site.path().join("index.html"), "<h1>demo</h1>").expect("write");
     std::fs::write(pkg.path().join("askwell_bg.wasm"), b"\0asm").expect("write");
     let mut state = state(false).await;
-    state.files = askwell_server::StaticFiles { site: Some(site.path().into()), pkg: Some(pkg.path().into()) };
-    let request = axum::http::Request::get("/pkg/askwell_bg.wasm").body(axum::body::Body::empty()).expect("request");
-    let response = tower::ServiceExt::oneshot(askwell_server::app(state.clone()), request).await.expect("response");
+    state.files = askwell_server::StaticFiles {
+        site: Some(site.path().into()),
+        pkg: Some(pkg.path().into()),
+    };
+    let request = axum::http::Request::get("/pkg/askwell_bg.wasm")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(askwell_server::app(state.clone()), request)
+        .await
+        .expect("response");
     assert_eq!(response.headers()["content-type"], "application/wasm");
     let (status, reply) = call(&state, "GET", "/missing.html", None, None).await;
-    assert_eq!((status, reply["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).expect("base64")
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .expect("base64")
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

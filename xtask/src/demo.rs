@@ -5,6 +5,11 @@ use std::process::Command;
 use crate::run::status;
 use crate::{package, root, setup};
 
+/// Admin token the demo uses unless ASKWELL_ADMIN_TOKEN is set (local use only).
+pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token";
+/// VAPID contact the demo uses unless ASKWELL_VAPID_SUBJECT is set.
+pub const DEMO_SUBJECT: &str = "mailto:demo@askwell.dev";
+
 /// Builds everything and runs askwell-server on `--bind` (default 127.0.0.1:8080).
 pub fn run(args: &[String]) -> Result<(), String> {
     let bind = match args {
@@ -21,9 +26,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .args(["build", "--package", "askwell-server"]),
     )?;
     println!("\nAskwell demo: open http://{bind}/ (Ctrl-C stops it; data in ./askwell-data)\n");
+    let token = std::env::var("ASKWELL_ADMIN_TOKEN").unwrap_or_else(|_| DEMO_ADMIN_TOKEN.into());
+    println!("Admin API token for this demo: {token} (set ASKWELL_ADMIN_TOKEN to choose another)");
     status(
         Command::new(root.join("target/debug/askwell-server"))
             .current_dir(&root)
-            .args(["serve", "--site", "www", "--pkg", "pkg", "--bind", &bind]),
+            .args(["serve", "--site", "www", "--pkg", "pkg", "--bind", &bind])
+            .env("ASKWELL_ADMIN_TOKEN", token)
+            .env(
+                "ASKWELL_VAPID_SUBJECT",
+                std::env::var("ASKWELL_VAPID_SUBJECT").unwrap_or_else(|_| DEMO_SUBJECT.into()),
+            ),
     )
 }

@@ -187,6 +187,8 @@ fn start_server(root: &Path, data: &PathBuf) -> Result<(Child, String), String> 
             "--data-dir",
         ])
         .arg(data)
+        .env("ASKWELL_ADMIN_TOKEN", crate::demo::DEMO_ADMIN_TOKEN)
+        .env("ASKWELL_VAPID_SUBJECT", crate::demo::DEMO_SUBJECT)
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|err| format!("cannot start askwell-server: {err}"))?;

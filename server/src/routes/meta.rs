@@ -17,7 +17,10 @@ pub async fn health_read(State(state): State<AppState>) -> Result<Json<Value>, A
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics_read(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
     let depth = state.store.queue_depth().await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(depth)))
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(depth),
+    ))
 }
 
 /// `GET /v1/vapid-public-key`: the key browsers pass to `pushManager.subscribe`.

@@ -16,9 +16,15 @@ pub fn api() -> Router<AppState> {
         .route("/healthz", get(meta::health_read))
         .route("/metrics", get(meta::metrics_read))
         .route("/v1/vapid-public-key", get(meta::vapid_public_key_read))
-        .route("/v1/subscriptions", post(subscriptions::subscriptions_create).delete(subscriptions::subscriptions_delete))
+        .route(
+            "/v1/subscriptions",
+            post(subscriptions::subscriptions_create).delete(subscriptions::subscriptions_delete),
+        )
         .route("/v1/subscriptions/lookup", post(subscriptions::subscriptions_lookup))
-        .route("/v1/subscriptions/topics", post(subscriptions::subscriptions_topics_change))
+        .route(
+            "/v1/subscriptions/topics",
+            post(subscriptions::subscriptions_topics_change),
+        )
         .route("/v1/subscriptions/swap", post(subscriptions::subscriptions_swap))
         .route("/v1/notify", post(notifications::notifications_create))
         .route("/v1/notifications/{id}", get(notifications::notifications_read))

@@ -83,34 +83,63 @@ fn recipients(to: Target) -> Result<Recipients, AppError> {
         (Some(topic), None, None) if !topic.is_empty() => Ok(Recipients::Topic(topic)),
         (None, Some(user), None) if !user.is_empty() => Ok(Recipients::User(user)),
         (None, None, Some(true)) => Ok(Recipients::All),
-        _ => Err(AppError::invalid("invalid_target", "to: expected exactly one of { topic }, { user } or { all: true }")),
+        _ => Err(AppError::invalid(
+            "invalid_target",
+            "to: expected exactly one of { topic }, { user } or { all: true }",
+        )),
     }
 }
 
 fn check_headers(req: &NotifyRequest) -> Result<(), AppError> {
     if req.ttl.is_some_and(|ttl| ttl > DEFAULT_TTL) {
-        return Err(AppError::invalid("invalid_ttl", format!("ttl: at most {DEFAULT_TTL} seconds (4 weeks)")));
+        return Err(AppError::invalid(
+            "invalid_ttl",
+            format!("ttl: at most {DEFAULT_TTL} seconds (4 weeks)"),
+        ));
     }
-    if req.urgency.as_deref().is_some_and(|u| !["very-low", "low", "normal", "high"].contains(&u)) {
-        return Err(AppError::invalid("invalid_urgency", "urgency: expected very-low, low, normal or high"));
+    if req
+        .urgency
+        .as_deref()
+        .is_some_and(|u| !["very-low", "low", "normal", "high"].contains(&u))
+    {
+        return Err(AppError::invalid(
+            "invalid_urgency",
+            "urgency: expected very-low, low, normal or high",
+        ));
     }
     // RFC 8030 §5.4: at most 32 characters of the base64url alphabet.
-    let topic_ok = |t: &str| !t.is_empty() && t.len() <= 32 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let topic_ok = |t: &str| {
+        !t.is_empty() && t.len() <= 32 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     if req.topic.as_deref().is_some_and(|t| !topic_ok(t)) {
-        return Err(AppError::invalid("invalid_topic", "topic: expected 1 to 32 characters of [A-Za-z0-9_-] (RFC 8030)"));
+        return Err(AppError::invalid(
+            "invalid_topic",
+            "topic: expected 1 to 32 characters of [A-Za-z0-9_-] (RFC 8030)",
+        ));
     }
-    if req.idempotency_key.as_deref().is_some_and(|k| k.is_empty() || k.len() > 200) {
-        return Err(AppError::invalid("invalid_idempotency_key", "idempotency_key: expected 1 to 200 characters"));
+    if req
+        .idempotency_key
+        .as_deref()
+        .is_some_and(|k| k.is_empty() || k.len() > 200)
+    {
+        return Err(AppError::invalid(
+            "invalid_idempotency_key",
+            "idempotency_key: expected 1 to 200 characters",
+        ));
     }
     if req.notification.title.trim().is_empty() {
-        return Err(AppError::invalid("invalid_notification", "notification.title: required"));
+        return Err(AppError::invalid(
+            "invalid_notification",
+            "notification.title: required",
+        ));
     }
     Ok(())
 }
 
 /// The payload JSON with Askwell's marker, checked against the portable size limit.
 fn payload(notification: &NotificationJson) -> Result<String, AppError> {
-    let mut value = serde_json::to_value(notification).map_err(|e| AppError::invalid("invalid_notification", e.to_string()))?;
+    let mut value =
+        serde_json::to_value(notification).map_err(|e| AppError::invalid("invalid_notification", e.to_string()))?;
     if let Value::Object(object) = &mut value {
         object.insert("askwell".into(), json!(1));
     }
@@ -127,7 +156,11 @@ fn payload(notification: &NotificationJson) -> Result<String, AppError> {
 
 /// `POST /v1/notify` → 202 `{ id, recipients }` once the job and all its
 /// deliveries are in the database.
-pub async fn notifications_create(_: Admin, State(state): State<AppState>, ApiJson(req): ApiJson<NotifyRequest>) -> Result<(StatusCode, Json<Value>), AppError> {
+pub async fn notifications_create(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<NotifyRequest>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
     check_headers(&req)?;
     let payload = payload(&req.notification)?;
     let notification = NewNotification {
@@ -141,11 +174,18 @@ pub async fn notifications_create(_: Admin, State(state): State<AppState>, ApiJs
     };
     let (id, recipients) = state.store.notification_create(&notification).await?;
     state.wake.notify_waiters();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "recipients": recipients }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": id, "recipients": recipients })),
+    ))
 }
 
 /// `GET /v1/notifications/{id}` → per-status counts.
-pub async fn notifications_read(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+pub async fn notifications_read(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
     let counts = state.store.notification_counts(&id).await?.ok_or(AppError::NotFound)?;
     Ok(Json(json!({ "id": id, "counts": counts })))
 }

@@ -67,7 +67,12 @@ pub struct SwapRequest {
     subscription: SubscriptionJson,
 }
 
-fn checked(state: &AppState, sub: &SubscriptionJson, user: Option<String>, topics: Vec<String>) -> Result<NewSubscription, AppError> {
+fn checked(
+    state: &AppState,
+    sub: &SubscriptionJson,
+    user: Option<String>,
+    topics: Vec<String>,
+) -> Result<NewSubscription, AppError> {
     validate::endpoint(&sub.endpoint, state.settings.endpoints)?;
     validate::p256dh(&sub.keys.p256dh)?;
     validate::auth(&sub.keys.auth)?;
@@ -75,7 +80,10 @@ fn checked(state: &AppState, sub: &SubscriptionJson, user: Option<String>, topic
     if user.as_deref().is_some_and(|u| u.is_empty() || u.len() > 200) {
         return Err(AppError::invalid("invalid_user", "user: expected 1 to 200 characters"));
     }
-    let expiration_ms = sub.expiration_time.filter(|t| t.is_finite() && *t > 0.0).map(|t| t as i64);
+    let expiration_ms = sub
+        .expiration_time
+        .filter(|t| t.is_finite() && *t > 0.0)
+        .map(|t| t as i64);
     Ok(NewSubscription {
         endpoint: sub.endpoint.clone(),
         p256dh: sub.keys.p256dh.trim_end_matches('=').to_owned(),
@@ -87,7 +95,11 @@ fn checked(state: &AppState, sub: &SubscriptionJson, user: Option<String>, topic
 }
 
 async fn possessed(state: &AppState, endpoint: &str, auth: &str) -> Result<StoredSubscription, AppError> {
-    state.store.subscription_find(endpoint, auth).await?.ok_or(AppError::UnknownSubscription)
+    state
+        .store
+        .subscription_find(endpoint, auth)
+        .await?
+        .ok_or(AppError::UnknownSubscription)
 }
 
 fn describe(sub: &StoredSubscription) -> Value {
@@ -95,31 +107,49 @@ fn describe(sub: &StoredSubscription) -> Value {
 }
 
 /// `POST /v1/subscriptions` → 201 `{ id, created }`; the same endpoint again updates it.
-pub async fn subscriptions_create(State(state): State<AppState>, ApiJson(req): ApiJson<CreateRequest>) -> Result<(StatusCode, Json<Value>), AppError> {
+pub async fn subscriptions_create(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateRequest>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
     let new = checked(&state, &req.subscription, req.user, req.topics)?;
     let (id, created) = state.store.subscription_upsert(&new).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "created": created }))))
 }
 
 /// `POST /v1/subscriptions/lookup` → what the server knows about this subscription.
-pub async fn subscriptions_lookup(State(state): State<AppState>, ApiJson(req): ApiJson<Possession>) -> Result<Json<Value>, AppError> {
+pub async fn subscriptions_lookup(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<Possession>,
+) -> Result<Json<Value>, AppError> {
     Ok(Json(describe(&possessed(&state, &req.endpoint, &req.auth).await?)))
 }
 
 /// `POST /v1/subscriptions/topics` `{ endpoint, auth, add, remove }` → `{ topics }`.
-pub async fn subscriptions_topics_change(State(state): State<AppState>, ApiJson(req): ApiJson<TopicsRequest>) -> Result<Json<Value>, AppError> {
+pub async fn subscriptions_topics_change(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<TopicsRequest>,
+) -> Result<Json<Value>, AppError> {
     validate::topics("add", &req.add)?;
     validate::topics("remove", &req.remove)?;
     let sub = possessed(&state, &req.endpoint, &req.auth).await?;
     if sub.topics.len() + req.add.len() > validate::MAX_TOPICS {
-        return Err(AppError::invalid("invalid_topic", format!("add: a subscription holds at most {} topics", validate::MAX_TOPICS)));
+        return Err(AppError::invalid(
+            "invalid_topic",
+            format!("add: a subscription holds at most {} topics", validate::MAX_TOPICS),
+        ));
     }
-    let topics = state.store.subscription_topics_change(sub.id, &req.add, &req.remove).await?;
+    let topics = state
+        .store
+        .subscription_topics_change(sub.id, &req.add, &req.remove)
+        .await?;
     Ok(Json(json!({ "topics": topics })))
 }
 
 /// `DELETE /v1/subscriptions` `{ endpoint, auth }` → 204.
-pub async fn subscriptions_delete(State(state): State<AppState>, ApiJson(req): ApiJson<Possession>) -> Result<StatusCode, AppError> {
+pub async fn subscriptions_delete(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<Possession>,
+) -> Result<StatusCode, AppError> {
     let sub = possessed(&state, &req.endpoint, &req.auth).await?;
     state.store.subscription_delete(sub.id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -127,7 +157,10 @@ pub async fn subscriptions_delete(State(state): State<AppState>, ApiJson(req): A
 
 /// `POST /v1/subscriptions/swap` `{ old: { endpoint, auth }, subscription }` →
 /// 201 `{ id }`, keeping topics and user.
-pub async fn subscriptions_swap(State(state): State<AppState>, ApiJson(req): ApiJson<SwapRequest>) -> Result<(StatusCode, Json<Value>), AppError> {
+pub async fn subscriptions_swap(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SwapRequest>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
     let old = possessed(&state, &req.old.endpoint, &req.old.auth).await?;
     let new = checked(&state, &req.subscription, None, Vec::new())?;
     let id = state.store.subscription_swap(old.id, &new).await?;

@@ -91,7 +91,10 @@ impl Store {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         if let Some(key) = &n.idempotency_key {
-            let existing = sqlx::query("SELECT id, recipients FROM notifications WHERE idempotency_key = $1").bind(key).fetch_optional(&mut *tx).await?;
+            let existing = sqlx::query("SELECT id, recipients FROM notifications WHERE idempotency_key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
             if let Some(row) = existing {
                 return Ok((row.try_get("id")?, row.try_get("recipients")?));
             }
@@ -104,15 +107,30 @@ impl Store {
         let result = match &n.to {
             Recipients::All => sqlx::query(insert).bind(&n.id).bind(now).execute(&mut *tx).await?,
             Recipients::User(user) => {
-                sqlx::query(&format!("{insert} WHERE s.user_id = $3")).bind(&n.id).bind(now).bind(user).execute(&mut *tx).await?
+                sqlx::query(&format!("{insert} WHERE s.user_id = $3"))
+                    .bind(&n.id)
+                    .bind(now)
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?
             }
             Recipients::Topic(topic) => {
-                let query = format!("{insert} JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $3");
-                sqlx::query(&query).bind(&n.id).bind(now).bind(topic).execute(&mut *tx).await?
+                let query =
+                    format!("{insert} JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $3");
+                sqlx::query(&query)
+                    .bind(&n.id)
+                    .bind(now)
+                    .bind(topic)
+                    .execute(&mut *tx)
+                    .await?
             }
         };
         let recipients = i64::try_from(result.rows_affected()).unwrap_or(i64::MAX);
-        sqlx::query("UPDATE notifications SET recipients = $1 WHERE id = $2").bind(recipients).bind(&n.id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE notifications SET recipients = $1 WHERE id = $2")
+            .bind(recipients)
+            .bind(&n.id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok((n.id.clone(), recipients))
     }
@@ -171,15 +189,38 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Extends the lease of claimed deliveries that are still being worked on,
+    /// so a live worker never loses its claims to another; only a crashed
+    /// worker's leases run out.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn deliveries_renew(&self, ids: &[i64], lease_ms: i64) -> Result<(), sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        sqlx::query(&format!("UPDATE deliveries SET lease_until_ms = $1 WHERE lease_until_ms > 0 AND status IN ('queued', 'retrying') AND id IN ({list})"))
+            .bind(now_ms() + lease_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Records a final status (`delivered`, `failed`, `pruned`).
     ///
     /// # Errors
     /// When the database fails.
     pub async fn delivery_finish(&self, id: i64, status: &str, code: Option<u16>) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4")
-            .bind(status).bind(code.map(i64::from)).bind(now_ms()).bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4",
+        )
+        .bind(status)
+        .bind(code.map(i64::from))
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -209,7 +250,10 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn notification_counts(&self, id: &str) -> Result<Option<StatusCounts>, sqlx::Error> {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT recipients FROM notifications WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT recipients FROM notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         if exists.is_none() {
             return Ok(None);
         }
@@ -238,7 +282,9 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn queue_depth(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status IN ('queued', 'retrying')").fetch_one(&self.pool).await
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status IN ('queued', 'retrying')")
+            .fetch_one(&self.pool)
+            .await
     }
 
     /// When the next delivery becomes due, if any is waiting.
@@ -246,8 +292,10 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn next_due_ms(&self) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar("SELECT MIN(MAX(next_attempt_ms, lease_until_ms)) FROM deliveries WHERE status IN ('queued', 'retrying')")
-            .fetch_one(&self.pool)
-            .await
+        sqlx::query_scalar(
+            "SELECT MIN(MAX(next_attempt_ms, lease_until_ms)) FROM deliveries WHERE status IN ('queued', 'retrying')",
+        )
+        .fetch_one(&self.pool)
+        .await
     }
 }

@@ -69,35 +69,60 @@ impl Store {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn subscription_find(&self, endpoint: &str, auth: &str) -> Result<Option<StoredSubscription>, sqlx::Error> {
-        let row = sqlx::query("SELECT id, auth, user_id FROM subscriptions WHERE endpoint = $1").bind(endpoint).fetch_optional(&self.pool).await?;
+    pub async fn subscription_find(
+        &self,
+        endpoint: &str,
+        auth: &str,
+    ) -> Result<Option<StoredSubscription>, sqlx::Error> {
+        let row = sqlx::query("SELECT id, auth, user_id FROM subscriptions WHERE endpoint = $1")
+            .bind(endpoint)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let stored_auth: String = row.try_get("auth")?;
-        if !crate::secret::equal(stored_auth.trim_end_matches('=').as_bytes(), auth.trim_end_matches('=').as_bytes()) {
+        if !crate::secret::equal(
+            stored_auth.trim_end_matches('=').as_bytes(),
+            auth.trim_end_matches('=').as_bytes(),
+        ) {
             return Ok(None);
         }
         let id: i64 = row.try_get("id")?;
-        let topics = sqlx::query_scalar("SELECT topic FROM subscription_topics WHERE subscription_id = $1 ORDER BY topic")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(Some(StoredSubscription { id, user: row.try_get("user_id")?, topics }))
+        let topics =
+            sqlx::query_scalar("SELECT topic FROM subscription_topics WHERE subscription_id = $1 ORDER BY topic")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(StoredSubscription {
+            id,
+            user: row.try_get("user_id")?,
+            topics,
+        }))
     }
 
     /// Adds and removes topics; returns the resulting topics.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn subscription_topics_change(&self, id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    pub async fn subscription_topics_change(
+        &self,
+        id: i64,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Vec<String>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         add_topics(&mut tx, id, add).await?;
         for topic in remove {
-            sqlx::query("DELETE FROM subscription_topics WHERE subscription_id = $1 AND topic = $2").bind(id).bind(topic).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM subscription_topics WHERE subscription_id = $1 AND topic = $2")
+                .bind(id)
+                .bind(topic)
+                .execute(&mut *tx)
+                .await?;
         }
-        let topics = sqlx::query_scalar("SELECT topic FROM subscription_topics WHERE subscription_id = $1 ORDER BY topic")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let topics =
+            sqlx::query_scalar("SELECT topic FROM subscription_topics WHERE subscription_id = $1 ORDER BY topic")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(topics)
     }
@@ -113,7 +138,10 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM subscriptions WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM subscriptions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     }
 
@@ -133,7 +161,10 @@ impl Store {
         if let Some(clash) = clash {
             sqlx::query("INSERT OR IGNORE INTO subscription_topics (subscription_id, topic) SELECT $1, topic FROM subscription_topics WHERE subscription_id = $2")
                 .bind(old_id).bind(clash).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM subscriptions WHERE id = $1").bind(clash).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM subscriptions WHERE id = $1")
+                .bind(clash)
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query("UPDATE subscriptions SET endpoint = $1, p256dh = $2, auth = $3, expiration_ms = $4, updated_ms = $5 WHERE id = $6")
             .bind(&new.endpoint).bind(&new.p256dh).bind(&new.auth).bind(new.expiration_ms).bind(now_ms()).bind(old_id)
@@ -149,13 +180,19 @@ impl Store {
     /// # Errors
     /// When the database cannot be queried.
     pub async fn subscription_count(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions").fetch_one(&self.pool).await
+        sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions")
+            .fetch_one(&self.pool)
+            .await
     }
 }
 
 async fn add_topics(tx: &mut sqlx::SqliteConnection, id: i64, topics: &[String]) -> Result<(), sqlx::Error> {
     for topic in topics {
-        sqlx::query("INSERT OR IGNORE INTO subscription_topics (subscription_id, topic) VALUES ($1, $2)").bind(id).bind(topic).execute(&mut *tx).await?;
+        sqlx::query("INSERT OR IGNORE INTO subscription_topics (subscription_id, topic) VALUES ($1, $2)")
+            .bind(id)
+            .bind(topic)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }

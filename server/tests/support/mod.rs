@@ -6,7 +6,7 @@ pub mod push_service;
 
 use std::sync::Arc;
 
-use askwell_server::delivery::{DeliveryConfig, Deliverer};
+use askwell_server::delivery::{Deliverer, DeliveryConfig};
 use askwell_server::validate::EndpointPolicy;
 use askwell_server::vapid::VapidSigner;
 use askwell_server::{app, AppState, Settings, Store, VapidKeys};
@@ -23,14 +23,22 @@ pub async fn state(insecure: bool) -> AppState {
     let store = Store::in_memory().await.expect("in-memory store");
     let settings = Settings {
         admin_token: Some(TOKEN.into()),
-        endpoints: EndpointPolicy { allow_insecure: insecure },
+        endpoints: EndpointPolicy {
+            allow_insecure: insecure,
+        },
         allowed_origins: vec!["https://app.example.com".into()],
     };
     AppState::new(store, VapidKeys::generate(), settings)
 }
 
 /// Sends one request through `app(state)`; returns status and JSON body (Null if none).
-pub async fn call(state: &AppState, method: &str, uri: &str, body: Option<&str>, token: Option<&str>) -> (StatusCode, Value) {
+pub async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(uri);
     if body.is_some() {
         request = request.header("content-type", "application/json");
@@ -38,7 +46,9 @@ pub async fn call(state: &AppState, method: &str, uri: &str, body: Option<&str>,
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).expect("request");
+    let request = request
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .expect("request");
     let response = app(state.clone()).oneshot(request).await.expect("response");
     let status = response.status();
     let bytes = response.into_body().collect().await.expect("body").to_bytes();
@@ -48,7 +58,10 @@ pub async fn call(state: &AppState, method: &str, uri: &str, body: Option<&str>,
 /// A deliverer for `state` with fast retries, allowed to reach loopback.
 pub fn deliverer(state: &AppState, config: DeliveryConfig) -> Arc<Deliverer> {
     let signer = Arc::new(VapidSigner::new(&state.vapid, "mailto:ops@example.com").expect("signer"));
-    let config = DeliveryConfig { allow_insecure: true, ..config };
+    let config = DeliveryConfig {
+        allow_insecure: true,
+        ..config
+    };
     Arc::new(Deliverer::new(state.store.clone(), signer, state.metrics.clone(), config).expect("deliverer"))
 }
 

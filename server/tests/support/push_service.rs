@@ -35,10 +35,17 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub const CREATED: Reply = Reply { status: 201, retry_after: None, delay: Duration::ZERO };
+    pub const CREATED: Reply = Reply {
+        status: 201,
+        retry_after: None,
+        delay: Duration::ZERO,
+    };
 
     pub fn status(status: u16) -> Reply {
-        Reply { status, ..Reply::CREATED }
+        Reply {
+            status,
+            ..Reply::CREATED
+        }
     }
 }
 
@@ -51,7 +58,10 @@ pub struct Subscriber {
 impl Subscriber {
     pub fn new() -> Self {
         let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
-        Self { secret, auth: rand::random() }
+        Self {
+            secret,
+            auth: rand::random(),
+        }
     }
 
     pub fn p256dh(&self) -> String {
@@ -84,8 +94,14 @@ impl PushService {
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let origin = format!("http://{}", listener.local_addr().expect("addr"));
-        let service = Self { inner: Arc::default(), origin, server_key: Arc::default() };
-        let app = Router::new().route("/push/{id}", post(receive)).with_state(service.clone());
+        let service = Self {
+            inner: Arc::default(),
+            origin,
+            server_key: Arc::default(),
+        };
+        let app = Router::new()
+            .route("/push/{id}", post(receive))
+            .with_state(service.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.expect("push service") });
         service
     }
@@ -97,18 +113,33 @@ impl PushService {
 
     /// Registers a subscriber; returns its endpoint.
     pub fn subscribe(&self, id: &str, subscriber: Subscriber) -> String {
-        self.inner.lock().expect("lock").subscribers.insert(id.to_owned(), subscriber);
+        self.inner
+            .lock()
+            .expect("lock")
+            .subscribers
+            .insert(id.to_owned(), subscriber);
         format!("{}/push/{id}", self.origin)
     }
 
     /// The next answers for `id` (after them: 201).
     pub fn reply(&self, id: &str, replies: &[Reply]) {
-        self.inner.lock().expect("lock").replies.entry(id.to_owned()).or_default().extend(replies);
+        self.inner
+            .lock()
+            .expect("lock")
+            .replies
+            .entry(id.to_owned())
+            .or_default()
+            .extend(replies);
     }
 
     /// Decrypted payloads received, as `(subscriber id, plaintext)`.
     pub fn received(&self) -> Vec<(String, String)> {
         self.inner.lock().expect("lock").received.clone()
+    }
+
+    /// How many pushes were accepted so far.
+    pub fn received_count(&self) -> usize {
+        self.inner.lock().expect("lock").received.len()
     }
 
     /// Why requests were refused (bad JWT, undecryptable body).
@@ -117,12 +148,27 @@ impl PushService {
     }
 }
 
-async fn receive(State(service): State<PushService>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let reply = service.inner.lock().expect("lock").replies.get_mut(&id).and_then(VecDeque::pop_front).unwrap_or(Reply::CREATED);
+async fn receive(
+    State(service): State<PushService>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reply = service
+        .inner
+        .lock()
+        .expect("lock")
+        .replies
+        .get_mut(&id)
+        .and_then(VecDeque::pop_front)
+        .unwrap_or(Reply::CREATED);
     tokio::time::sleep(reply.delay).await;
     let checked = verify_vapid(&service, &headers).and_then(|()| {
         let inner = service.inner.lock().expect("lock");
-        let subscriber = inner.subscribers.get(&id).ok_or_else(|| format!("unknown subscriber {id}"))?;
+        let subscriber = inner
+            .subscribers
+            .get(&id)
+            .ok_or_else(|| format!("unknown subscriber {id}"))?;
         decrypt(subscriber, &body)
     });
     let mut inner = service.inner.lock().expect("lock");
@@ -138,7 +184,9 @@ async fn receive(State(service): State<PushService>, Path(id): Path<String>, hea
             let status = StatusCode::from_u16(reply.status).expect("status");
             let mut response = status.into_response();
             if let Some(seconds) = reply.retry_after {
-                response.headers_mut().insert("retry-after", seconds.to_string().parse().expect("header"));
+                response
+                    .headers_mut()
+                    .insert("retry-after", seconds.to_string().parse().expect("header"));
             }
             response
         }
@@ -147,7 +195,10 @@ async fn receive(State(service): State<PushService>, Path(id): Path<String>, hea
 
 /// RFC 8292: `Authorization: vapid t=<JWT>, k=<public key>`.
 fn verify_vapid(service: &PushService, headers: &HeaderMap) -> Result<(), String> {
-    let header = headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or("no Authorization")?;
+    let header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no Authorization")?;
     let rest = header.strip_prefix("vapid ").ok_or("not a vapid Authorization")?;
     let mut token = None;
     let mut key = None;
@@ -168,19 +219,30 @@ fn verify_vapid(service: &PushService, headers: &HeaderMap) -> Result<(), String
     }
     let verifying = p256::ecdsa::VerifyingKey::from_sec1_bytes(&key_bytes).map_err(|_| "k is not a P-256 key")?;
     let (signed, signature) = token.rsplit_once('.').ok_or("malformed JWT")?;
-    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| "signature not base64url")?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| "signature not base64url")?;
     let signature = p256::ecdsa::Signature::from_slice(&signature).map_err(|_| "signature not r||s")?;
-    verifying.verify(signed.as_bytes(), &signature).map_err(|_| "bad ES256 signature")?;
+    verifying
+        .verify(signed.as_bytes(), &signature)
+        .map_err(|_| "bad ES256 signature")?;
     let (header_b64, claims_b64) = signed.split_once('.').ok_or("malformed JWT")?;
-    let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| "header b64")?).map_err(|_| "header json")?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| "header b64")?)
+            .map_err(|_| "header json")?;
     if header["alg"] != "ES256" {
         return Err("alg is not ES256".into());
     }
-    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims_b64).map_err(|_| "claims b64")?).map_err(|_| "claims json")?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims_b64).map_err(|_| "claims b64")?)
+            .map_err(|_| "claims json")?;
     if claims["aud"] != service.origin.as_str() {
         return Err(format!("aud {} is not {}", claims["aud"], service.origin));
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
     let exp = claims["exp"].as_u64().ok_or("no exp")?;
     if exp <= now || exp > now + 24 * 3600 {
         return Err(format!("exp {exp} is not within 24 h of {now}"));
@@ -213,14 +275,20 @@ pub fn decrypt_with(secret: &p256::SecretKey, auth: &[u8], body: &[u8]) -> Resul
     info.extend_from_slice(receiver_public.as_bytes());
     info.extend_from_slice(sender_public);
     let mut ikm = [0u8; 32];
-    Hkdf::<Sha256>::new(Some(auth), shared.raw_secret_bytes()).expand(&info, &mut ikm).map_err(|_| "hkdf ikm")?;
+    Hkdf::<Sha256>::new(Some(auth), shared.raw_secret_bytes())
+        .expand(&info, &mut ikm)
+        .map_err(|_| "hkdf ikm")?;
     let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
     let mut cek = [0u8; 16];
     let mut nonce = [0u8; 12];
-    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek).map_err(|_| "hkdf cek")?;
-    prk.expand(b"Content-Encoding: nonce\0", &mut nonce).map_err(|_| "hkdf nonce")?;
+    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
+        .map_err(|_| "hkdf cek")?;
+    prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
+        .map_err(|_| "hkdf nonce")?;
     let cipher = Aes128Gcm::new_from_slice(&cek).map_err(|_| "aes key")?;
-    let padded = cipher.decrypt(Nonce::from_slice(&nonce), ciphertext).map_err(|_| "AES-GCM authentication failed")?;
+    let padded = cipher
+        .decrypt(Nonce::from_slice(&nonce), ciphertext)
+        .map_err(|_| "AES-GCM authentication failed")?;
     let end = padded.iter().rposition(|b| *b != 0).ok_or("no padding delimiter")?;
     if padded[end] != 2 {
         return Err("last record delimiter is not 0x02".into());
