@@ -1,32 +1,51 @@
-//! The database: an embedded SQLite file by default.
+//! The database: an embedded SQLite file by default, PostgreSQL when
+//! `ASKWELL_DATABASE_URL` is a `postgres://` URL (several server processes
+//! can then share one database and its outbox).
 //!
-//! Migrations are embedded SQL files applied in order and recorded in
-//! `askwell_schema`, so an existing database upgrades on start. Queries use
-//! `$N` placeholders (numbered in order of first use) so they read the same
-//! for a Postgres backend.
+//! One code path serves both through sqlx's `Any` driver: queries use `$N`
+//! placeholders (numbered in order of first use, which SQLite also accepts)
+//! and portable SQL; only the migrations and the claim query differ.
 
 mod deliveries;
 mod subscriptions;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
 
 pub use deliveries::{Claimed, NewNotification, Recipients, StatusCounts};
 pub use subscriptions::{NewSubscription, StoredSubscription};
 
-/// Embedded migrations, in order; a version is applied once.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_subscriptions.sql")),
-    (2, include_str!("../migrations/0002_outbox.sql")),
+/// Which database is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Embedded migrations per backend, in order; a version is applied once.
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_subscriptions.sql")),
+    (2, include_str!("../migrations/sqlite/0002_outbox.sql")),
 ];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
+    (2, include_str!("../migrations/postgres/0002_outbox.sql")),
+];
+
+/// SQLite settings per connection: WAL + NORMAL is durable across process
+/// crashes (kill -9); a busy timeout lets several workers (and processes) write.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
 
 /// Handle to the database, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 impl Store {
@@ -40,52 +59,76 @@ impl Store {
         Self::connect(&url).await
     }
 
-    /// Connects to a `sqlite:` URL and applies pending migrations.
+    /// Connects to a `sqlite:` or `postgres://` URL and applies pending migrations.
     ///
     /// # Errors
     /// When the URL is invalid or the database cannot be opened or migrated.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL is durable across process crashes (kill -9); only an
-            // OS crash may lose the last transactions.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+        install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(sqlx::Error::Configuration(
+                "ASKWELL_DATABASE_URL must start with sqlite: or postgres://".into(),
+            ));
+        };
+        let (url, connections) = match backend {
+            // mode=rwc creates the file on first start.
+            Backend::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
+                (format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' }), 8)
+            }
+            // Every connection to `:memory:` is a new database: keep one.
+            Backend::Sqlite if url.contains(":memory:") => (url.to_owned(), 1),
+            _ => (url.to_owned(), 16),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await?;
-        Self::migrated(pool).await
-    }
-
-    /// Opens a private in-memory database, for tests.
-    ///
-    /// # Errors
-    /// When SQLite cannot be initialised.
-    pub async fn in_memory() -> Result<Self, sqlx::Error> {
-        // One connection: every pooled connection to `:memory:` is a new database.
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        Self::migrated(pool).await
-    }
-
-    async fn migrated(pool: SqlitePool) -> Result<Self, sqlx::Error> {
-        let store = Self { pool };
+        let store = Self { pool, backend };
         store.migrate().await?;
         Ok(store)
     }
 
+    /// Opens a private in-memory SQLite database, for tests.
+    ///
+    /// # Errors
+    /// When SQLite cannot be initialised.
+    pub async fn in_memory() -> Result<Self, sqlx::Error> {
+        Self::connect("sqlite::memory:").await
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     async fn migrate(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS askwell_schema (version INTEGER PRIMARY KEY)")
-            .execute(&self.pool)
+        let migrations = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Several processes may start at once: migrate one at a time.
+            sqlx::query("SELECT pg_advisory_xact_lock(7411029)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("CREATE TABLE IF NOT EXISTS askwell_schema (version BIGINT PRIMARY KEY)")
+            .execute(&mut *tx)
             .await?;
-        for (version, sql) in MIGRATIONS {
-            let mut tx = self.pool.begin().await?;
+        for (version, sql) in migrations {
             let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM askwell_schema WHERE version = $1")
                 .bind(version)
                 .fetch_optional(&mut *tx)
@@ -97,9 +140,8 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.commit().await?;
         }
-        Ok(())
+        tx.commit().await
     }
 
     /// The newest applied schema version.

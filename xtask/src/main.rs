@@ -6,6 +6,7 @@
 
 mod demo;
 mod package;
+mod postgres;
 mod run;
 mod setup;
 mod size;

@@ -77,7 +77,7 @@ fn ensure_geckodriver() -> Result<(), String> {
 fn ensure_debian_packages(needs: Needs) -> Result<(), String> {
     let mut wanted = vec!["nodejs", "npm", "pkg-config", "libssl-dev"];
     if needs.browsers {
-        wanted.extend(["chromium", "chromium-driver", "firefox-esr"]);
+        wanted.extend(["chromium", "chromium-driver", "firefox-esr", "postgresql"]);
     }
     let missing: Vec<&str> = wanted.into_iter().filter(|p| !debian_installed(p)).collect();
     if missing.is_empty() {

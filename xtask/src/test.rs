@@ -110,6 +110,24 @@ pub fn run() -> Result<(), String> {
         "native tests (core, server, xtask, doc tests)",
         &mut cargo(&root, &["test", "--workspace"]),
     );
+    match crate::postgres::Cluster::start() {
+        Ok(cluster) => tally.step(
+            "server tests on PostgreSQL (same suites, plus two processes sharing a fan-out)",
+            cargo(
+                &root,
+                &[
+                    "test",
+                    "--package",
+                    "askwell-server",
+                    "--test=api",
+                    "--test=delivery",
+                    "--test=postgres",
+                ],
+            )
+            .env("ASKWELL_TEST_POSTGRES_URL", &cluster.url),
+        ),
+        Err(err) => tally.fail("server tests on PostgreSQL", &err),
+    }
     tally.step(
         "browser tests in headless Chromium",
         wasm_cargo(&root, "test", &[]).env("CHROMEDRIVER", "/usr/bin/chromedriver"),

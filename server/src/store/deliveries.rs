@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Store};
+use super::{now_ms, Backend, Store};
 
 /// Who a notification goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,25 +135,32 @@ impl Store {
         Ok((n.id.clone(), recipients))
     }
 
-    /// Claims up to `limit` due deliveries for `lease_ms`. SQLite runs the
-    /// single UPDATE … RETURNING under its write lock, so two workers (or two
-    /// processes on one file) never claim the same row; an expired lease (a
-    /// crashed worker) makes the row claimable again.
+    /// Claims up to `limit` due deliveries for `lease_ms`. One UPDATE …
+    /// RETURNING: SQLite runs it under its write lock, Postgres skips rows
+    /// other workers have locked (`FOR UPDATE SKIP LOCKED`), so no two workers
+    /// or processes claim the same row; an expired lease (a crashed worker)
+    /// makes the row claimable again.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn deliveries_claim(&self, limit: i64, lease_ms: i64) -> Result<Vec<Claimed>, sqlx::Error> {
         let now = now_ms();
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let lock = if self.backend == Backend::Postgres {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let claim = format!(
             "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM deliveries WHERE status IN ('queued', 'retrying') AND next_attempt_ms <= $2 AND lease_until_ms <= $2 ORDER BY next_attempt_ms, id LIMIT $3) \
-             RETURNING id",
-        )
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE id IN (SELECT id FROM deliveries WHERE status IN ('queued', 'retrying') AND next_attempt_ms <= $2 AND lease_until_ms <= $2 ORDER BY next_attempt_ms, id LIMIT $3 {lock}) \
+             RETURNING id"
+        );
+        let ids: Vec<i64> = sqlx::query_scalar(&claim)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }

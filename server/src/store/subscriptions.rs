@@ -159,7 +159,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(clash) = clash {
-            sqlx::query("INSERT OR IGNORE INTO subscription_topics (subscription_id, topic) SELECT $1, topic FROM subscription_topics WHERE subscription_id = $2")
+            sqlx::query("INSERT INTO subscription_topics (subscription_id, topic) SELECT $1, topic FROM subscription_topics WHERE subscription_id = $2 ON CONFLICT DO NOTHING")
                 .bind(old_id).bind(clash).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM subscriptions WHERE id = $1")
                 .bind(clash)
@@ -186,9 +186,9 @@ impl Store {
     }
 }
 
-async fn add_topics(tx: &mut sqlx::SqliteConnection, id: i64, topics: &[String]) -> Result<(), sqlx::Error> {
+async fn add_topics(tx: &mut sqlx::AnyConnection, id: i64, topics: &[String]) -> Result<(), sqlx::Error> {
     for topic in topics {
-        sqlx::query("INSERT OR IGNORE INTO subscription_topics (subscription_id, topic) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO subscription_topics (subscription_id, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(id)
             .bind(topic)
             .execute(&mut *tx)

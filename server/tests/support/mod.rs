@@ -18,9 +18,43 @@ use tower::ServiceExt;
 
 pub const TOKEN: &str = "test-admin-token";
 
-/// App state over a fresh in-memory database; `insecure` allows loopback endpoints.
+/// A fresh, empty store: in-memory SQLite, or — when the test command sets
+/// `ASKWELL_TEST_POSTGRES_URL` — a new database on that PostgreSQL server, so
+/// the same tests cover both backends.
+pub async fn fresh_store() -> Store {
+    match postgres_url() {
+        Some(admin_url) => Store::connect(&fresh_postgres_database(&admin_url).await)
+            .await
+            .expect("postgres store"),
+        None => Store::in_memory().await.expect("in-memory store"),
+    }
+}
+
+/// The test PostgreSQL server's URL, if the test command started one.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("ASKWELL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Creates an empty database on the server at `admin_url`; returns its URL.
+pub async fn fresh_postgres_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("askwell_test_{}", askwell_server::routes::random_id());
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to test postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let (base, _) = admin_url.rsplit_once('/').expect("URL with a database");
+    format!("{base}/{name}")
+}
+
+/// App state over a fresh database; `insecure` allows loopback endpoints.
 pub async fn state(insecure: bool) -> AppState {
-    let store = Store::in_memory().await.expect("in-memory store");
+    let store = fresh_store().await;
     let settings = Settings {
         admin_token: Some(TOKEN.into()),
         endpoints: EndpointPolicy {

@@ -16,3 +16,4 @@ CREATE TABLE IF NOT EXISTS subscription_topics (
     PRIMARY KEY (subscription_id, topic)
 );
 CREATE INDEX IF NOT EXISTS subscription_topics_by_topic ON subscription_topics(topic);
+CREATE INDEX IF NOT EXISTS subscriptions_by_user ON subscriptions(user_id);

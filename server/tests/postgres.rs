@@ -1,0 +1,139 @@
+//! PostgreSQL at scale: two server processes on one database share a fan-out
+//! (`FOR UPDATE SKIP LOCKED`) and no subscription gets the push twice.
+//! Needs `ASKWELL_TEST_POSTGRES_URL` (the test command starts a local cluster).
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use askwell_server::store::NewSubscription;
+use askwell_server::{Store, VapidKeys};
+use serde_json::{json, Value};
+use support::push_service::{PushService, Reply, Subscriber};
+
+const SUBSCRIPTIONS: usize = 2000;
+const TOKEN: &str = "pg-test-token";
+
+fn start_server(database_url: &str, vapid_key: &str) -> (Child, String) {
+    let data = tempfile::tempdir().expect("data dir").keep();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_askwell-server"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2", "--data-dir"])
+        .arg(data)
+        .env("ASKWELL_DATABASE_URL", database_url)
+        .env("ASKWELL_VAPID_PRIVATE_KEY", vapid_key)
+        .env("ASKWELL_ADMIN_TOKEN", TOKEN)
+        .env("ASKWELL_VAPID_SUBJECT", "mailto:ops@example.com")
+        .env("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start askwell-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_once("listening on ")
+                .map(|(_, u)| u.trim_end_matches('/').to_owned())
+        })
+        .expect("listening line");
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_fan_out_without_double_sending() {
+    let Some(admin_url) = support::postgres_url() else {
+        eprintln!("skipped: set ASKWELL_TEST_POSTGRES_URL (cargo xtask test starts a local PostgreSQL)");
+        return;
+    };
+    let database_url = support::fresh_postgres_database(&admin_url).await;
+    let store = Store::connect(&database_url).await.expect("postgres store");
+    let service = PushService::start().await;
+    let keys = VapidKeys::generate();
+    use base64::Engine;
+    service.expect_server_key(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(keys.public_key_base64())
+            .expect("b64"),
+    );
+    for i in 0..SUBSCRIPTIONS {
+        let subscriber = Subscriber::new();
+        let (p256dh, auth) = (subscriber.p256dh(), subscriber.auth_b64());
+        let endpoint = service.subscribe(&format!("s{i}"), subscriber);
+        service.reply(
+            &format!("s{i}"),
+            &[Reply {
+                status: 201,
+                retry_after: None,
+                delay: Duration::from_millis(2),
+            }],
+        );
+        let sub = NewSubscription {
+            endpoint,
+            p256dh,
+            auth,
+            user: None,
+            expiration_ms: None,
+            topics: vec!["news".into()],
+        };
+        store.subscription_upsert(&sub).await.expect("subscribe");
+    }
+
+    let (mut a, base_a) = start_server(&database_url, keys.private_key_base64());
+    let (mut b, _) = start_server(&database_url, keys.private_key_base64());
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let reply: Value = client
+        .post(format!("{base_a}/v1/notify"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "to": { "topic": "news" }, "notification": { "title": "Release 2.0 is out" } }))
+        .send()
+        .await
+        .expect("notify")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(reply["recipients"], SUBSCRIPTIONS);
+    let id = reply["id"].as_str().expect("id");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let counts = loop {
+        let counts: Value = client
+            .get(format!("{base_a}/v1/notifications/{id}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("counts")
+            .json()
+            .await
+            .expect("json");
+        if counts["counts"]["delivered"] == SUBSCRIPTIONS || Instant::now() > deadline {
+            break counts["counts"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let elapsed = started.elapsed();
+    for child in [&mut a, &mut b] {
+        child.kill().expect("stop");
+        child.wait().expect("reap");
+    }
+    assert_eq!(counts["delivered"], SUBSCRIPTIONS, "{counts}");
+    assert_eq!(service.rejected(), Vec::<String>::new());
+    let mut per_subscriber: HashMap<String, usize> = HashMap::new();
+    for (who, _) in service.received() {
+        *per_subscriber.entry(who).or_default() += 1;
+    }
+    assert_eq!(per_subscriber.len(), SUBSCRIPTIONS);
+    assert!(
+        per_subscriber.values().all(|n| *n == 1),
+        "a subscription got the push twice"
+    );
+    println!(
+        "postgres: two processes delivered {SUBSCRIPTIONS} pushes once each in {:.1} s",
+        elapsed.as_secs_f64()
+    );
+}
