@@ -1,103 +1,190 @@
 //! Wire types shared by the page, the service worker and askwell-server.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::value::Value;
 
+/// A button on a notification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushAction {
+    /// Action id, passed back in `notificationclick`.
+    pub action: String,
+    /// Button label.
+    pub title: String,
+    /// Button icon URL.
+    pub icon: Option<String>,
+    /// Page opened when this button is clicked.
+    pub url: Option<String>,
+}
+
 /// The JSON body askwell-server pushes; the worker turns it into a notification.
 ///
-/// The `askwell` marker lets the worker ignore pushes that belong to the app's
-/// own code when both live in one service worker.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", default)]
+/// The `askwell: 1` marker lets the worker ignore pushes that belong to the
+/// app's own code when both live in one service worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PushPayload {
-    /// Marker: `1` on every payload askwell-server sends.
-    pub askwell: u8,
     /// Notification title (required).
     pub title: String,
     /// Notification body.
     pub body: String,
     /// Icon URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
+    /// Large image URL.
+    pub image: Option<String>,
+    /// Monochrome badge URL (Android status bar).
+    pub badge: Option<String>,
     /// Page to open or focus on click.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Replaces an earlier notification with the same tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
-    /// Delivery id, reported back with clicks and dismissals.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Alert again when replacing a tagged notification.
+    pub renotify: bool,
+    /// Stay until the user acts (desktop).
+    pub require_interaction: bool,
+    /// No sound or vibration.
+    pub silent: bool,
+    /// Buttons (browsers show up to two).
+    pub actions: Vec<PushAction>,
+    /// Delivery id (`notification:delivery`), reported with clicks and dismissals.
     pub delivery: Option<String>,
 }
 
+/// Most buttons kept (Chrome shows two; more are noise).
+const MAX_ACTIONS: usize = 2;
+
 impl PushPayload {
-    /// Reads a payload from parsed JSON without serde (keeps the worker small).
-    ///
-    /// # Errors
-    /// [`Error::InvalidPayload`] when it is not Askwell's or not usable.
-    pub fn read(value: &Value) -> Result<PushPayload> {
-        if value.get("askwell").and_then(Value::as_f64) != Some(1.0) {
-            return Err(Error::InvalidPayload("not an Askwell push".into()));
-        }
-        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
-        let payload = PushPayload {
-            askwell: 1,
-            title: text("title").unwrap_or_default(),
-            body: text("body").unwrap_or_default(),
-            icon: text("icon"),
-            url: text("url"),
-            tag: text("tag"),
-            delivery: text("delivery"),
-        };
-        payload.validate()?;
-        Ok(payload)
+    /// Whether a parsed JSON value carries Askwell's marker.
+    pub fn is_askwell(value: &Value) -> bool {
+        value.get("askwell").and_then(Value::as_f64) == Some(1.0)
     }
 
-    /// Checks that the payload can be shown as is.
+    /// Reads a payload from parsed JSON (no serde: keeps the worker small).
+    /// Optional fields of the wrong type are dropped, not fatal.
     ///
     /// # Errors
     /// [`Error::InvalidPayload`] when it is not Askwell's or has no title.
-    pub fn validate(&self) -> Result<()> {
-        if self.askwell != 1 {
+    pub fn read(value: &Value) -> Result<PushPayload> {
+        if !Self::is_askwell(value) {
             return Err(Error::InvalidPayload("not an Askwell push".into()));
         }
-        if self.title.trim().is_empty() {
-            return Err(Error::InvalidPayload("title is empty".into()));
-        }
-        Ok(())
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        let flag = |key: &str| matches!(value.get(key), Some(Value::Bool(true)));
+        let title = text("title").filter(|t| !t.trim().is_empty()).ok_or_else(|| Error::InvalidPayload("title is empty".into()))?;
+        Ok(PushPayload {
+            title,
+            body: text("body").unwrap_or_default(),
+            icon: text("icon"),
+            image: text("image"),
+            badge: text("badge"),
+            url: text("url"),
+            tag: text("tag"),
+            renotify: flag("renotify"),
+            require_interaction: flag("requireInteraction"),
+            silent: flag("silent"),
+            actions: read_actions(value.get("actions")),
+            delivery: text("delivery"),
+        })
     }
+
+    /// The generic notification shown when an Askwell push cannot be read:
+    /// with `userVisibleOnly` every push must show something.
+    pub fn fallback(title: &str) -> PushPayload {
+        PushPayload { title: title.to_owned(), ..PushPayload::default() }
+    }
+
+    /// The page to open for a click on `action` (`""` = the notification itself).
+    pub fn click_url(&self, action: &str) -> Option<&str> {
+        let from_action = self.actions.iter().find(|a| !action.is_empty() && a.action == action).and_then(|a| a.url.as_deref());
+        from_action.or(self.url.as_deref())
+    }
+}
+
+/// Where a notification click goes, given the windows already open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClickRoute {
+    /// A window already shows the target: focus it.
+    Focus(usize),
+    /// A window of the same origin is open: navigate it to the target, then focus.
+    Navigate(usize),
+    /// Nothing suitable is open: open a new window.
+    Open,
+}
+
+/// Chooses how to show `target` (an absolute URL): an exact match (ignoring
+/// the fragment) wins, then any window of the same origin, else a new window.
+/// Users complain most about clicks that open a second tab of an open app.
+pub fn route_click(target: &str, open_windows: &[&str]) -> ClickRoute {
+    let without_fragment = |url: &str| url.split('#').next().unwrap_or(url).to_owned();
+    let wanted = without_fragment(target);
+    if let Some(i) = open_windows.iter().position(|url| without_fragment(url) == wanted) {
+        return ClickRoute::Focus(i);
+    }
+    let origin = origin_of(target);
+    match open_windows.iter().position(|url| origin.is_some() && origin_of(url) == origin) {
+        Some(i) => ClickRoute::Navigate(i),
+        None => ClickRoute::Open,
+    }
+}
+
+/// `scheme://host[:port]` of an absolute URL.
+fn origin_of(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&url[..scheme.len() + 3 + host_end])
+}
+
+fn read_actions(value: Option<&Value>) -> Vec<PushAction> {
+    let Some(Value::Array(items)) = value else { return Vec::new() };
+    items
+        .iter()
+        .filter_map(|item| {
+            let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_owned);
+            Some(PushAction { action: text("action")?, title: text("title")?, icon: text("icon"), url: text("url") })
+        })
+        .take(MAX_ACTIONS)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::from_json;
 
     #[test]
-    fn accepts_a_titled_askwell_payload() {
-        let payload: PushPayload = serde_json::from_str(r#"{"askwell":1,"title":"Bill replied"}"#).expect("parses");
-        assert_eq!(payload.validate(), Ok(()));
-    }
-
-    #[test]
-    fn reads_parsed_json_without_serde() {
-        let value =
-            crate::value::from_json(r#"{"askwell":1,"title":"Bill replied","body":"6?","url":"/chat","tag":7}"#);
-        let payload = PushPayload::read(&value).expect("valid");
-        assert_eq!(
-            (payload.title.as_str(), payload.url.as_deref(), payload.tag),
-            ("Bill replied", Some("/chat"), None)
+    fn reads_every_field_and_drops_mistyped_optionals() {
+        let value = from_json(
+            r#"{"askwell":1,"title":"Bill replied","body":"6?","url":"/chat","tag":7,"renotify":true,"requireInteraction":"yes",
+                "actions":[{"action":"reply","title":"Reply","url":"/chat#reply"},{"title":"no id"},{"action":"a","title":"A"},{"action":"b","title":"B"}],
+                "delivery":"n1:42"}"#,
         );
-        assert!(PushPayload::read(&crate::value::from_json(r#"{"title":"x"}"#)).is_err());
-        assert!(PushPayload::read(&crate::value::from_json(r#"{"askwell":1,"title":42}"#)).is_err());
+        let payload = PushPayload::read(&value).expect("valid");
+        assert_eq!((payload.title.as_str(), payload.url.as_deref(), payload.tag), ("Bill replied", Some("/chat"), None));
+        assert!(payload.renotify && !payload.require_interaction);
+        assert_eq!(payload.actions.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), vec!["reply", "a"]);
+        assert_eq!(payload.delivery.as_deref(), Some("n1:42"));
     }
 
     #[test]
     fn rejects_foreign_and_untitled_payloads() {
-        let foreign: PushPayload = serde_json::from_str(r#"{"title":"x"}"#).expect("parses");
-        assert!(foreign.validate().is_err());
-        let untitled: PushPayload = serde_json::from_str(r#"{"askwell":1}"#).expect("parses");
-        assert!(untitled.validate().is_err());
+        assert!(PushPayload::read(&from_json(r#"{"title":"x"}"#)).is_err());
+        assert!(PushPayload::read(&from_json(r#"{"askwell":1,"title":42}"#)).is_err());
+        assert!(PushPayload::read(&from_json(r#"{"askwell":1,"title":"  "}"#)).is_err());
+    }
+
+    #[test]
+    fn click_routing_table() {
+        let open = ["https://app.test/inbox", "https://app.test/thread/1#last", "https://other.test/"];
+        assert_eq!(route_click("https://app.test/thread/1", &open), ClickRoute::Focus(1));
+        assert_eq!(route_click("https://app.test/thread/2", &open), ClickRoute::Navigate(0));
+        assert_eq!(route_click("https://new.test/", &open), ClickRoute::Open);
+        assert_eq!(route_click("https://app.test:8443/x", &open), ClickRoute::Open, "a port is part of the origin");
+        assert_eq!(route_click("https://app.test/x", &[]), ClickRoute::Open);
+    }
+
+    #[test]
+    fn routes_clicks_to_the_action_url_then_the_notification_url() {
+        let payload = PushPayload::read(&from_json(r#"{"askwell":1,"title":"t","url":"/thread","actions":[{"action":"mute","title":"Mute","url":"/settings"},{"action":"later","title":"Later"}]}"#)).expect("valid");
+        assert_eq!(payload.click_url(""), Some("/thread"));
+        assert_eq!(payload.click_url("mute"), Some("/settings"));
+        assert_eq!(payload.click_url("later"), Some("/thread"));
     }
 }

@@ -211,7 +211,7 @@ impl Deliverer {
     /// Encrypts, signs and POSTs one delivery. `Ok((None, _))` is a transport
     /// error or timeout (retryable); `Err` means the request cannot be built.
     async fn send(&self, delivery: &Claimed) -> Result<(Option<u16>, Option<Duration>), Unsendable> {
-        let request = self.build(delivery)?;
+        let request = build_request(&self.signer, delivery).map_err(Unsendable)?;
         match self.client.execute(request).await {
             Ok(response) => {
                 let retry_after = response
@@ -227,39 +227,42 @@ impl Deliverer {
             }
         }
     }
+}
 
-    fn build(&self, delivery: &Claimed) -> Result<reqwest::Request, Unsendable> {
-        let endpoint = url::Url::parse(&delivery.endpoint).map_err(|e| Unsendable(e.to_string()))?;
-        let payload = with_delivery_id(&delivery.payload, &delivery.notification_id, delivery.id);
-        let info = SubscriptionInfo::new(
-            delivery.endpoint.clone(),
-            delivery.p256dh.clone(),
-            delivery.auth.clone(),
-        );
-        let mut builder = WebPushMessageBuilder::new(&info);
-        builder.set_payload(ContentEncoding::Aes128Gcm, payload.as_bytes());
-        builder.set_ttl(delivery.ttl);
-        if let Some(urgency) = delivery.urgency.as_deref().and_then(parse_urgency) {
-            builder.set_urgency(urgency);
-        }
-        if let Some(topic) = &delivery.topic {
-            builder.set_topic(topic.clone());
-        }
-        builder.set_vapid_signature(self.signer.signature_for(&endpoint).map_err(Unsendable)?);
-        let message = builder.build().map_err(|e| Unsendable(e.to_string()))?;
-        let built: http::Request<Vec<u8>> = web_push::request_builder::build_request(message);
-        let (parts, body) = built.into_parts();
-        let mut request = reqwest::Request::new(reqwest::Method::POST, endpoint);
-        for (name, value) in &parts.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes())
-                .map_err(|e| Unsendable(e.to_string()))?;
-            let value =
-                reqwest::header::HeaderValue::from_bytes(value.as_bytes()).map_err(|e| Unsendable(e.to_string()))?;
-            request.headers_mut().insert(name, value);
-        }
-        *request.body_mut() = Some(body.into());
-        Ok(request)
+/// Encrypts (RFC 8291) and signs (RFC 8292, cached per origin) one delivery
+/// into an HTTP request for its push service.
+///
+/// # Errors
+/// A reason when stored keys or the endpoint are unusable.
+pub fn build_request(signer: &VapidSigner, delivery: &Claimed) -> Result<reqwest::Request, String> {
+    let endpoint = url::Url::parse(&delivery.endpoint).map_err(|e| e.to_string())?;
+    let payload = with_delivery_id(&delivery.payload, &delivery.notification_id, delivery.id);
+    let info = SubscriptionInfo::new(
+        delivery.endpoint.clone(),
+        delivery.p256dh.clone(),
+        delivery.auth.clone(),
+    );
+    let mut builder = WebPushMessageBuilder::new(&info);
+    builder.set_payload(ContentEncoding::Aes128Gcm, payload.as_bytes());
+    builder.set_ttl(delivery.ttl);
+    if let Some(urgency) = delivery.urgency.as_deref().and_then(parse_urgency) {
+        builder.set_urgency(urgency);
     }
+    if let Some(topic) = &delivery.topic {
+        builder.set_topic(topic.clone());
+    }
+    builder.set_vapid_signature(signer.signature_for(&endpoint)?);
+    let message = builder.build().map_err(|e| e.to_string())?;
+    let built: http::Request<Vec<u8>> = web_push::request_builder::build_request(message);
+    let (parts, body) = built.into_parts();
+    let mut request = reqwest::Request::new(reqwest::Method::POST, endpoint);
+    for (name, value) in &parts.headers {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()).map_err(|e| e.to_string())?;
+        let value = reqwest::header::HeaderValue::from_bytes(value.as_bytes()).map_err(|e| e.to_string())?;
+        request.headers_mut().insert(name, value);
+    }
+    *request.body_mut() = Some(body.into());
+    Ok(request)
 }
 
 /// Why a request could not be built (bad stored keys, unsignable endpoint).

@@ -48,7 +48,6 @@ fn read(value: &JsValue, depth: u32) -> Value {
 }
 
 /// Builds the JS value for `value` (objects become plain objects).
-#[cfg(feature = "page")]
 pub(crate) fn to_js(value: &Value) -> JsValue {
     match value {
         Value::Null => JsValue::NULL,
@@ -73,7 +72,6 @@ pub(crate) fn parse_json(text: &str) -> Option<Value> {
 }
 
 /// `JSON.stringify` of a [`Value`].
-#[cfg(feature = "page")]
 pub(crate) fn stringify(value: &Value) -> Option<String> {
     js_sys::JSON::stringify(&to_js(value)).ok()?.as_string()
 }

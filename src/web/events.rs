@@ -7,14 +7,11 @@ use std::rc::Rc;
 
 use js_sys::Function;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{CustomEvent, CustomEventInit};
 
 use super::convert::to_js;
 use super::page::Controller;
-use super::{push, store};
 use crate::engine::Proposal;
-use crate::rules::Permission;
 use crate::value::Value;
 
 /// What happened to a prompt.
@@ -24,6 +21,7 @@ pub(crate) enum Outcome {
     Accepted,
     Dismissed,
     Permission,
+    Subscribed,
 }
 
 impl Outcome {
@@ -33,6 +31,7 @@ impl Outcome {
             Outcome::Accepted => "accepted",
             Outcome::Dismissed => "dismissed",
             Outcome::Permission => "permission",
+            Outcome::Subscribed => "subscribed",
         }
     }
 }
@@ -95,46 +94,4 @@ fn send(inner: &Rc<RefCell<Controller>>, name: &str, detail: &Value) {
     if let Ok(event) = CustomEvent::new_with_event_init_dict(&kind, &init) {
         let _ = document.dispatch_event(&event);
     }
-}
-
-/// Calls `Notification.requestPermission()` *now* (we are inside the click),
-/// then reports the answer as `askwell:permission` (`granted`, `denied`, or
-/// `dismissed-native` when the user closed the browser prompt).
-pub(crate) fn request_permission(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
-    let before = push::permission();
-    if before == Permission::Unsupported {
-        emit(inner, Outcome::Permission, proposal, Some(("state", "unsupported")));
-        return;
-    }
-    let promise = match push::request_permission() {
-        Ok(promise) => promise,
-        Err(_) => {
-            emit(inner, Outcome::Permission, proposal, Some(("state", "unsupported")));
-            return;
-        }
-    };
-    let inner = inner.clone();
-    let proposal = proposal.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        let answer = JsFuture::from(promise)
-            .await
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_default();
-        let state = match answer.as_str() {
-            "granted" => "granted",
-            "denied" => "denied",
-            _ => "dismissed-native",
-        };
-        {
-            let mut this = inner.borrow_mut();
-            this.permission = push::permission();
-        }
-        if before == Permission::Default {
-            let mut this = inner.borrow_mut();
-            this.engine.native_answered(state == "granted");
-            store::save_state(&this.engine.state);
-        }
-        emit(&inner, Outcome::Permission, &proposal, Some(("state", state)));
-    });
 }

@@ -13,6 +13,8 @@ mod listener;
 #[cfg(feature = "page")]
 mod observe;
 #[cfg(feature = "page")]
+mod optin;
+#[cfg(feature = "page")]
 pub mod page;
 #[cfg(feature = "page")]
 mod prompt;

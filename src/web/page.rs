@@ -21,7 +21,7 @@ use super::convert::from_js;
 use super::events::{self, Outcome};
 use super::observe::{Observed, Observer};
 use super::prompt::{Choice, PromptCopy, PromptView};
-use super::{push, store};
+use super::{optin, push, store};
 use crate::config::Config;
 use crate::engine::{Engine, Env, Proposal, Skip};
 use crate::policy::{Kind, Offer, Suppressed};
@@ -90,6 +90,7 @@ impl Askwell {
         inner.borrow_mut().observer = Some(observer);
         handle(&inner, &Signal::PageView);
         schedule_tick(&inner);
+        optin::repair(&inner);
         Ok(Askwell { inner })
     }
 
@@ -325,7 +326,8 @@ fn choose(inner: &Rc<RefCell<Controller>>, choice: Choice) {
 /// The accept action: native permission for push, a URL for action prompts.
 fn accept(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
     match (proposal.kind, proposal.offer) {
-        (Kind::Push, Offer::Permission) => events::request_permission(inner, proposal),
+        (Kind::Push, Offer::Permission) => optin::request_permission(inner, proposal),
+        (Kind::Push, Offer::AddTopic) => optin::add_topic(inner, proposal),
         (Kind::Action, _) => {
             let url = inner
                 .borrow()

@@ -1,18 +1,65 @@
-//! Notification permission in the page (subscription management grows here).
+//! Web Push in the page: support and permission, the subscription, and the
+//! server's view of it. Every failure becomes a named outcome, never a throw.
 
-use js_sys::{Promise, Reflect};
-use wasm_bindgen::JsValue;
+use js_sys::{Object, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{PushSubscription, PushSubscriptionOptionsInit, RequestInit, Response, ServiceWorkerRegistration};
 
+use super::convert::{from_js, parse_json};
 use crate::rules::Permission;
+use crate::value::Value;
 
-/// The current permission, or `Unsupported` where Web Push is missing
-/// (no `Notification`, `PushManager` or `navigator.serviceWorker`).
-pub(crate) fn permission() -> Permission {
-    let Some(window) = web_sys::window() else {
-        return Permission::Unsupported;
-    };
-    let has = |target: &JsValue, name: &str| Reflect::has(target, &JsValue::from_str(name)).unwrap_or(false);
+/// Why push could not be set up, as reported in `askwell:error` / `askwell:permission`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// No Push API here (or iOS/iPadOS outside a home-screen web app).
+    Unsupported,
+    /// iOS/iPadOS Safari: push needs the site added to the Home Screen.
+    NeedsHomeScreen,
+    /// The browser refused to subscribe (no service worker, bad key, …).
+    SubscribeFailed,
+    /// Our server did not answer or refused the subscription.
+    ServerUnreachable,
+}
+
+impl Failure {
+    /// Stable code.
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            Failure::Unsupported => "unsupported",
+            Failure::NeedsHomeScreen => "unsupported-needs-home-screen",
+            Failure::SubscribeFailed => "subscribe-failed",
+            Failure::ServerUnreachable => "server-unreachable",
+        }
+    }
+}
+
+fn has(target: &JsValue, name: &str) -> bool {
+    Reflect::has(target, &JsValue::from_str(name)).unwrap_or(false)
+}
+
+/// iOS/iPadOS outside an installed web app: Safari there has no Push API.
+fn ios_outside_home_screen(window: &web_sys::Window) -> bool {
+    let navigator = window.navigator();
+    let agent = navigator.user_agent().unwrap_or_default();
+    let ios = agent.contains("iPhone") || agent.contains("iPad") || (agent.contains("Macintosh") && navigator.max_touch_points() > 1);
+    let standalone = Reflect::get(&navigator, &"standalone".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false);
+    ios && !standalone
+}
+
+/// Why push is unavailable here, if it is.
+pub(crate) fn unsupported() -> Option<Failure> {
+    let Some(window) = web_sys::window() else { return Some(Failure::Unsupported) };
     if !has(&window, "Notification") || !has(&window, "PushManager") || !has(&window.navigator(), "serviceWorker") {
+        return Some(if ios_outside_home_screen(&window) { Failure::NeedsHomeScreen } else { Failure::Unsupported });
+    }
+    None
+}
+
+/// The current permission, or `Unsupported` where Web Push is missing.
+pub(crate) fn permission() -> Permission {
+    if unsupported().is_some() {
         return Permission::Unsupported;
     }
     match web_sys::Notification::permission() {
@@ -26,4 +73,88 @@ pub(crate) fn permission() -> Permission {
 /// user gesture (our prompt's click): Safari and Firefox require it.
 pub(crate) fn request_permission() -> Result<Promise, JsValue> {
     web_sys::Notification::request_permission()
+}
+
+async fn ready_registration() -> Result<ServiceWorkerRegistration, JsValue> {
+    let window = web_sys::window().ok_or("no window")?;
+    let container = window.navigator().service_worker();
+    let ready = container.ready()?;
+    Ok(JsFuture::from(ready).await?.unchecked_into())
+}
+
+/// The browser's current subscription, if any.
+pub(crate) async fn current() -> Option<PushSubscription> {
+    let registration = ready_registration().await.ok()?;
+    let promise = registration.push_manager().ok()?.get_subscription().ok()?;
+    JsFuture::from(promise).await.ok()?.dyn_into().ok()
+}
+
+/// Subscribes with `userVisibleOnly` and the server's VAPID key.
+pub(crate) async fn subscribe(vapid_key: &str) -> Result<PushSubscription, Failure> {
+    let registration = ready_registration().await.map_err(|_| Failure::SubscribeFailed)?;
+    let options = PushSubscriptionOptionsInit::new();
+    options.set_user_visible_only(true);
+    options.set_application_server_key(&JsValue::from_str(vapid_key));
+    let manager = registration.push_manager().map_err(|_| Failure::SubscribeFailed)?;
+    let promise = manager.subscribe_with_options(&options).map_err(|_| Failure::SubscribeFailed)?;
+    let subscription = JsFuture::from(promise).await.map_err(|_| Failure::SubscribeFailed)?;
+    subscription.dyn_into().map_err(|_| Failure::SubscribeFailed)
+}
+
+/// Unsubscribes in the browser (best effort).
+pub(crate) async fn unsubscribe(subscription: &PushSubscription) {
+    if let Ok(promise) = subscription.unsubscribe() {
+        let _ = JsFuture::from(promise).await;
+    }
+}
+
+/// `subscription.toJSON()` as a core value (endpoint, keys.p256dh, keys.auth).
+pub(crate) fn describe(subscription: &PushSubscription) -> Value {
+    js_sys::JSON::stringify(subscription).ok().and_then(|s| s.as_string()).and_then(|s| parse_json(&s)).unwrap_or(Value::Null)
+}
+
+/// The endpoint and auth secret that prove possession to the server.
+pub(crate) fn possession(subscription: &PushSubscription) -> Option<(String, String)> {
+    let json = describe(subscription);
+    let endpoint = json.get("endpoint")?.as_str()?.to_owned();
+    let auth = json.get("keys")?.get("auth")?.as_str()?.to_owned();
+    Some((endpoint, auth))
+}
+
+/// A JSON request to the server; `Ok((status, body))` when it answered.
+pub(crate) async fn call(server: &str, method: &str, path: &str, body: Option<&JsValue>) -> Result<(u16, Value), Failure> {
+    let window = web_sys::window().ok_or(Failure::ServerUnreachable)?;
+    let init = RequestInit::new();
+    init.set_method(method);
+    if let Some(body) = body {
+        let text = js_sys::JSON::stringify(body).map_err(|_| Failure::ServerUnreachable)?;
+        init.set_body(&text);
+        let headers = Object::new();
+        let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+        init.set_headers(&headers);
+    }
+    let mut url = String::from(server.trim_end_matches('/'));
+    url.push_str(path);
+    let response: Response = JsFuture::from(window.fetch_with_str_and_init(&url, &init))
+        .await
+        .map_err(|_| Failure::ServerUnreachable)?
+        .unchecked_into();
+    let status = response.status();
+    let json = match response.json() {
+        Ok(promise) => JsFuture::from(promise).await.map(|v| from_js(&v)).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
+    Ok((status, json))
+}
+
+/// Builds `{ subscription, topics, user }` for `POST /v1/subscriptions`.
+pub(crate) fn registration_body(subscription: &PushSubscription, topics: &[String], user: Option<&str>) -> JsValue {
+    let body = Object::new();
+    let _ = Reflect::set(&body, &"subscription".into(), subscription);
+    let list: js_sys::Array = topics.iter().map(|t| JsValue::from_str(t)).collect();
+    let _ = Reflect::set(&body, &"topics".into(), &list);
+    if let Some(user) = user {
+        let _ = Reflect::set(&body, &"user".into(), &JsValue::from_str(user));
+    }
+    body.into()
 }

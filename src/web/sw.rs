@@ -1,73 +1,234 @@
 //! Service-worker handlers, exported by the `./sw` entry of the npm package.
 //!
 //! The hand-written shim (`js/sw.js`) registers the listeners synchronously on
-//! first evaluation and forwards each event here once wasm has loaded.
+//! first evaluation and forwards each event here once wasm has loaded, passing
+//! `config` (`{ server, fallbackTitle }`). A worker has no localStorage:
+//! everything needed later travels in the notification's `data`.
 
-use js_sys::Promise;
+use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{NotificationOptions, PushEvent, ServiceWorkerGlobalScope};
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{NotificationEvent, NotificationOptions, PushEvent, ServiceWorkerGlobalScope, WindowClient};
 
-use super::convert::parse_json;
-use crate::model::PushPayload;
+use super::convert::{from_js, parse_json, to_js};
+use crate::model::{route_click, ClickRoute, PushPayload};
 use crate::value::Value;
 
-/// Title shown when a push for Askwell cannot be read: with `userVisibleOnly`
+/// Title shown when an Askwell push cannot be read: with `userVisibleOnly`
 /// every push must show something, and browsers penalise silent pushes.
 const FALLBACK_TITLE: &str = "You have a new notification";
 
 /// What to do with one push.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum PushAction {
-    /// Show this notification.
-    Show(PushPayload),
+    /// Show this notification; the value is the raw payload (kept as `data`).
+    Show(PushPayload, Value),
     /// Not an Askwell push: leave it to the app's own handler.
     Ignore,
 }
 
 /// Reads the push's data: Askwell's payloads are shown, malformed ones fall
 /// back to a generic notification, foreign ones are ignored.
-pub fn read_push(event: &PushEvent) -> PushAction {
-    let Some(data) = event.data() else {
+pub fn read_push(event: &PushEvent, fallback_title: &str) -> PushAction {
+    let Some(value) = event.data().and_then(|data| parse_json(&data.text())) else {
         return PushAction::Ignore;
     };
-    let Some(value) = parse_json(&data.text()) else {
-        return PushAction::Ignore;
-    };
-    if value.get("askwell").and_then(Value::as_f64) != Some(1.0) {
+    if !PushPayload::is_askwell(&value) {
         return PushAction::Ignore;
     }
     match PushPayload::read(&value) {
-        Ok(payload) => PushAction::Show(payload),
-        _ => PushAction::Show(PushPayload {
-            askwell: 1,
-            title: FALLBACK_TITLE.into(),
-            ..PushPayload::default()
-        }),
+        Ok(payload) => PushAction::Show(payload, value),
+        Err(_) => {
+            let delivery = value.get("delivery").cloned().unwrap_or(Value::Null);
+            PushAction::Show(PushPayload::fallback(fallback_title), Value::object([("askwell", 1u64.into()), ("delivery", delivery)]))
+        }
     }
 }
 
-/// Handles a `push` event; the returned promise is what the shim passes to
-/// `event.waitUntil`. Resolves to `false` for pushes that are not Askwell's.
+fn config_text(config: &JsValue, key: &str) -> Option<String> {
+    Reflect::get(config, &key.into()).ok()?.as_string()
+}
+
+fn scope() -> Result<ServiceWorkerGlobalScope, JsValue> {
+    js_sys::global().dyn_into::<ServiceWorkerGlobalScope>().map_err(JsValue::from)
+}
+
+/// Handles `push`; the promise goes to `event.waitUntil`. Resolves to `false`
+/// for pushes that are not Askwell's (the app's own handler shows those).
 #[wasm_bindgen(js_name = onPush)]
-pub fn on_push(event: PushEvent) -> Promise {
-    match read_push(&event) {
+pub fn on_push(event: PushEvent, config: JsValue) -> Promise {
+    let fallback = config_text(&config, "fallbackTitle").unwrap_or_else(|| FALLBACK_TITLE.into());
+    match read_push(&event, &fallback) {
         PushAction::Ignore => Promise::resolve(&JsValue::FALSE),
-        PushAction::Show(payload) => show(&payload).unwrap_or_else(|err| Promise::reject(&err)),
+        PushAction::Show(payload, raw) => show(&payload, &raw).unwrap_or_else(|err| Promise::reject(&err)),
     }
 }
 
-fn show(payload: &PushPayload) -> Result<Promise, JsValue> {
-    let scope: ServiceWorkerGlobalScope = js_sys::global().dyn_into()?;
+fn show(payload: &PushPayload, raw: &Value) -> Result<Promise, JsValue> {
     let options = NotificationOptions::new();
     options.set_body(&payload.body);
-    if let Some(icon) = &payload.icon {
-        options.set_icon(icon);
+    options.set_data(&to_js(raw));
+    let set = |key: &str, value: &JsValue| Reflect::set(&options, &key.into(), value).map(|_| ());
+    for (key, value) in [("icon", &payload.icon), ("image", &payload.image), ("badge", &payload.badge), ("tag", &payload.tag)] {
+        if let Some(value) = value {
+            set(key, &JsValue::from_str(value))?;
+        }
     }
-    if let Some(tag) = &payload.tag {
-        options.set_tag(tag);
+    // renotify without a tag throws in Chrome: only with one.
+    set("renotify", &JsValue::from_bool(payload.renotify && payload.tag.is_some()))?;
+    set("requireInteraction", &JsValue::from_bool(payload.require_interaction))?;
+    set("silent", &JsValue::from_bool(payload.silent))?;
+    let actions: Array = payload
+        .actions
+        .iter()
+        .map(|a| to_js(&Value::object([("action", a.action.as_str().into()), ("title", a.title.as_str().into()), ("icon", a.icon.as_deref().map_or(Value::Null, Value::from))])))
+        .collect();
+    if actions.length() > 0 {
+        set("actions", &actions)?;
     }
-    scope
-        .registration()
-        .show_notification_with_options(&payload.title, &options)
+    scope()?.registration().show_notification_with_options(&payload.title, &options)
+}
+
+/// Handles `notificationclick`: closes the notification, focuses a window
+/// that shows its URL (or navigates one of the same origin, or opens one),
+/// and reports `notification_clicked` with the action.
+#[wasm_bindgen(js_name = onNotificationClick)]
+pub fn on_notification_click(event: NotificationEvent, config: JsValue) -> Promise {
+    let notification = event.notification();
+    notification.close();
+    let raw = from_js(&notification.data());
+    let Ok(payload) = PushPayload::read(&raw) else {
+        return Promise::resolve(&JsValue::FALSE);
+    };
+    // `NotificationEvent.action` is not in web-sys' stable API: read it directly.
+    let action = Reflect::get(&event, &"action".into()).ok().and_then(|a| a.as_string()).unwrap_or_default();
+    let target = payload.click_url(&action).unwrap_or("/").to_owned();
+    let report = report(&config, "notification_clicked", payload.delivery.as_deref(), &action);
+    future_to_promise(async move {
+        let shown = show_page(&target).await;
+        let _ = JsFuture::from(report).await;
+        shown.map(|_| JsValue::TRUE)
+    })
+}
+
+/// Handles `notificationclose`: reports `notification_dismissed`.
+#[wasm_bindgen(js_name = onNotificationClose)]
+pub fn on_notification_close(event: NotificationEvent, config: JsValue) -> Promise {
+    let raw = from_js(&event.notification().data());
+    let delivery = raw.get("delivery").and_then(Value::as_str).map(str::to_owned);
+    if !PushPayload::is_askwell(&raw) {
+        return Promise::resolve(&JsValue::FALSE);
+    }
+    report(&config, "notification_dismissed", delivery.as_deref(), "")
+}
+
+/// Focus, navigate or open, per [`route_click`].
+async fn show_page(target: &str) -> Result<(), JsValue> {
+    let scope = scope()?;
+    let absolute = web_sys::Url::new_with_base(target, &scope.registration().scope())?.href();
+    let options = web_sys::ClientQueryOptions::new();
+    options.set_type(web_sys::ClientType::Window);
+    options.set_include_uncontrolled(true);
+    let clients = scope.clients();
+    let list: Array = JsFuture::from(clients.match_all_with_options(&options)).await?.unchecked_into();
+    let windows: Vec<WindowClient> = list.iter().filter_map(|c| c.dyn_into().ok()).collect();
+    let urls: Vec<String> = windows.iter().map(|w| w.url()).collect();
+    let url_refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+    match route_click(&absolute, &url_refs) {
+        ClickRoute::Focus(i) => JsFuture::from(windows[i].focus()?).await.map(|_| ()),
+        ClickRoute::Navigate(i) => {
+            // navigate() needs a client this worker controls; otherwise open a window.
+            let navigated = match windows[i].navigate(&absolute) {
+                Ok(promise) => JsFuture::from(promise).await.is_ok(),
+                Err(_) => false,
+            };
+            if navigated {
+                JsFuture::from(windows[i].focus()?).await.map(|_| ())
+            } else {
+                JsFuture::from(clients.open_window(&absolute)).await.map(|_| ())
+            }
+        }
+        ClickRoute::Open => JsFuture::from(clients.open_window(&absolute)).await.map(|_| ()),
+    }
+}
+
+/// `POST {server}/v1/events` with `keepalive`; never rejects (a report must
+/// never stop a notification from showing or a click from opening).
+fn report(config: &JsValue, kind: &str, delivery: Option<&str>, action: &str) -> Promise {
+    let Some(delivery) = delivery else { return Promise::resolve(&JsValue::FALSE) };
+    let server = config_text(config, "server").unwrap_or_default();
+    let event = Value::object([
+        ("type", kind.into()),
+        ("delivery", delivery.into()),
+        ("action", action.into()),
+        ("at", (js_sys::Date::now() as u64).into()),
+    ]);
+    let body = Value::object([("events", Value::Array(vec![event]))]);
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    // keepalive: the report survives the worker going idle (not yet a web-sys setter).
+    let _ = Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
+    if let Some(text) = super::convert::stringify(&body) {
+        init.set_body(&JsValue::from_str(&text));
+    }
+    let headers = Object::new();
+    let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+    init.set_headers(&headers);
+    let mut url = String::from(server.trim_end_matches('/'));
+    url.push_str("/v1/events");
+    let Ok(scope) = scope() else { return Promise::resolve(&JsValue::FALSE) };
+    let sent = scope.fetch_with_str_and_init(&url, &init);
+    future_to_promise(async move {
+        let delivered = JsFuture::from(sent).await.is_ok();
+        Ok(JsValue::from_bool(delivered))
+    })
+}
+
+/// Handles `pushsubscriptionchange`: subscribes again with the same key (if
+/// the browser did not already) and asks the server to swap the old endpoint
+/// for the new one, keeping its topics and user.
+#[wasm_bindgen(js_name = onSubscriptionChange)]
+pub fn on_subscription_change(event: JsValue, config: JsValue) -> Promise {
+    let server = config_text(&config, "server").unwrap_or_default();
+    future_to_promise(async move {
+        let old = Reflect::get(&event, &"oldSubscription".into())?;
+        let given = Reflect::get(&event, &"newSubscription".into())?;
+        let Some((old_endpoint, old_auth)) = possession(&old) else { return Ok(JsValue::FALSE) };
+        let new = if given.is_object() { given } else { resubscribe(&old).await? };
+        let body = Object::new();
+        let old_json = Object::new();
+        Reflect::set(&old_json, &"endpoint".into(), &old_endpoint.into())?;
+        Reflect::set(&old_json, &"auth".into(), &old_auth.into())?;
+        Reflect::set(&body, &"old".into(), &old_json)?;
+        Reflect::set(&body, &"subscription".into(), &new)?;
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_body(&js_sys::JSON::stringify(&body)?.into());
+        let headers = Object::new();
+        Reflect::set(&headers, &"content-type".into(), &"application/json".into())?;
+        init.set_headers(&headers);
+        let mut url = String::from(server.trim_end_matches('/'));
+        url.push_str("/v1/subscriptions/swap");
+        JsFuture::from(scope()?.fetch_with_str_and_init(&url, &init)).await
+    })
+}
+
+/// `(endpoint, keys.auth)` of a PushSubscription (via its JSON form).
+fn possession(subscription: &JsValue) -> Option<(String, String)> {
+    if !subscription.is_object() {
+        return None;
+    }
+    let json = parse_json(&js_sys::JSON::stringify(subscription).ok()?.as_string()?)?;
+    Some((json.get("endpoint")?.as_str()?.to_owned(), json.get("keys")?.get("auth")?.as_str()?.to_owned()))
+}
+
+async fn resubscribe(old: &JsValue) -> Result<JsValue, JsValue> {
+    let old_options = Reflect::get(old, &"options".into())?;
+    let key = Reflect::get(&old_options, &"applicationServerKey".into())?;
+    let options = web_sys::PushSubscriptionOptionsInit::new();
+    options.set_user_visible_only(true);
+    options.set_application_server_key(&key);
+    let manager = scope()?.registration().push_manager()?;
+    JsFuture::from(manager.subscribe_with_options(&options)?).await
 }

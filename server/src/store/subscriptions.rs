@@ -65,6 +65,26 @@ impl Store {
         Ok((id, existing.is_none()))
     }
 
+    /// Stores many subscriptions in one transaction (bulk import, benchmarks).
+    ///
+    /// # Errors
+    /// When the database fails; nothing is stored then.
+    pub async fn subscriptions_import(&self, subs: &[NewSubscription]) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for sub in subs {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                 ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth, updated_ms = excluded.updated_ms RETURNING id",
+            )
+            .bind(&sub.endpoint).bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            add_topics(&mut tx, id, &sub.topics).await?;
+        }
+        tx.commit().await
+    }
+
     /// The subscription with this endpoint, if `auth` matches (proof of possession).
     ///
     /// # Errors

@@ -1,0 +1,183 @@
+//! The two-step opt-in after "Yes": the native permission prompt (started
+//! inside the click), then the push subscription and its registration with
+//! askwell-server; adding a topic to an existing subscription; and repairing
+//! drift between the browser's subscription and the server's on start.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Object, Reflect};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::PushSubscription;
+
+use super::events::{self, Outcome};
+use super::page::Controller;
+use super::push::{self, Failure};
+use super::store;
+use crate::engine::Proposal;
+use crate::rules::Permission;
+use crate::value::Value;
+
+/// localStorage key of the VAPID key the current subscription was made with.
+const VAPID_KEY: &str = "askwell:v1:vapid";
+
+/// Runs inside the click: starts `Notification.requestPermission()` now, then
+/// (once granted) subscribes and registers the topic.
+pub(crate) fn request_permission(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
+    let before = push::permission();
+    let promise = match push::unsupported().map_or_else(push::request_permission, |f| Err(JsValue::from_str(f.code()))) {
+        Ok(promise) => promise,
+        Err(_) => return fail(inner, proposal, push::unsupported().unwrap_or(Failure::Unsupported)),
+    };
+    let (inner, proposal) = (inner.clone(), proposal.clone());
+    wasm_bindgen_futures::spawn_local(async move {
+        let answer = JsFuture::from(promise).await.ok().and_then(|v| v.as_string()).unwrap_or_default();
+        let state = match answer.as_str() {
+            "granted" => "granted",
+            "denied" => "denied",
+            _ => "dismissed-native",
+        };
+        {
+            let mut this = inner.borrow_mut();
+            this.permission = push::permission();
+            if before == Permission::Default {
+                this.engine.native_answered(state == "granted");
+                store::save_state(&this.engine.state);
+            }
+        }
+        events::emit(&inner, Outcome::Permission, &proposal, Some(("state", state)));
+        if state == "granted" {
+            subscribe_topic(&inner, &proposal).await;
+        }
+    });
+}
+
+/// Adds the proposal's topic to the existing subscription: no native prompt.
+pub(crate) fn add_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
+    let (inner, proposal) = (inner.clone(), proposal.clone());
+    wasm_bindgen_futures::spawn_local(async move { subscribe_topic(&inner, &proposal).await });
+}
+
+/// Makes sure a subscription exists and the server has it with this topic.
+async fn subscribe_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
+    let topic = proposal.topic.clone();
+    let mut topics: Vec<String> = inner.borrow().engine.state.topics.iter().cloned().collect();
+    topics.extend(topic.clone());
+    match ensure_registered(inner, &topics).await {
+        Ok(()) => {
+            {
+                let mut this = inner.borrow_mut();
+                this.engine.subscription_changed(topic.as_deref(), true);
+                store::save_state(&this.engine.state);
+            }
+            events::emit(inner, Outcome::Subscribed, proposal, None);
+        }
+        Err(failure) => fail(inner, proposal, failure),
+    }
+}
+
+fn fail(inner: &Rc<RefCell<Controller>>, proposal: &Proposal, failure: Failure) {
+    match failure {
+        Failure::Unsupported | Failure::NeedsHomeScreen => events::emit(inner, Outcome::Permission, proposal, Some(("state", failure.code()))),
+        _ => events::error(inner, failure.code(), "could not finish the push subscription"),
+    }
+}
+
+/// Subscribes (or reuses the browser's subscription) and stores it with
+/// `topics` on the server. A subscription made with an old VAPID key is replaced.
+async fn ensure_registered(inner: &Rc<RefCell<Controller>>, topics: &[String]) -> Result<(), Failure> {
+    let (server, user) = {
+        let this = inner.borrow();
+        (this.engine.config().server.clone(), this.engine.config().user_id.clone())
+    };
+    let key = server_key(&server).await?;
+    let existing = push::current().await;
+    let subscription = match existing {
+        Some(sub) if stored_key().as_deref() == Some(key.as_str()) => sub,
+        other => {
+            if let Some(old) = other {
+                push::unsubscribe(&old).await;
+            }
+            let fresh = push::subscribe(&key).await?;
+            remember_key(&key);
+            fresh
+        }
+    };
+    register(&server, &subscription, topics, user.as_deref()).await
+}
+
+async fn register(server: &str, subscription: &PushSubscription, topics: &[String], user: Option<&str>) -> Result<(), Failure> {
+    let body = push::registration_body(subscription, topics, user);
+    match push::call(server, "POST", "/v1/subscriptions", Some(&body)).await? {
+        (201 | 200, _) => Ok(()),
+        _ => Err(Failure::ServerUnreachable),
+    }
+}
+
+/// The server's VAPID public key.
+async fn server_key(server: &str) -> Result<String, Failure> {
+    let (status, body) = push::call(server, "GET", "/v1/vapid-public-key", None).await?;
+    match (status, body.get("publicKey").and_then(Value::as_str)) {
+        (200, Some(key)) => Ok(key.to_owned()),
+        _ => Err(Failure::ServerUnreachable),
+    }
+}
+
+fn stored_key() -> Option<String> {
+    store::local()?.get_item(VAPID_KEY).ok().flatten()
+}
+
+fn remember_key(key: &str) {
+    if let Some(storage) = store::local() {
+        let _ = storage.set_item(VAPID_KEY, key);
+    }
+}
+
+/// On start, when notifications are allowed: make the browser's subscription
+/// and the server's record agree (lost subscription, changed endpoint, rotated
+/// VAPID key, server that forgot it). Quiet: failures wait for the next start.
+pub(crate) fn repair(inner: &Rc<RefCell<Controller>>) {
+    if inner.borrow().permission != Permission::Granted {
+        return;
+    }
+    let inner = inner.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let (server, had) = {
+            let this = inner.borrow();
+            (this.engine.config().server.clone(), this.engine.state.subscribed)
+        };
+        let current = push::current().await;
+        if current.is_none() && !had {
+            return;
+        }
+        let known = match current.as_ref().and_then(push::possession) {
+            Some((endpoint, auth)) => lookup(&server, &endpoint, &auth).await,
+            None => None,
+        };
+        let mut topics: Vec<String> = inner.borrow().engine.state.topics.iter().cloned().collect();
+        if let Some(server_topics) = &known {
+            topics.extend(server_topics.iter().cloned());
+        }
+        if ensure_registered(&inner, &topics).await.is_ok() {
+            let mut this = inner.borrow_mut();
+            this.engine.state.subscribed = true;
+            this.engine.state.topics = topics.into_iter().collect();
+            store::save_state(&this.engine.state);
+        }
+    });
+}
+
+/// The topics the server holds for this subscription, or `None` if it does not know it.
+async fn lookup(server: &str, endpoint: &str, auth: &str) -> Option<Vec<String>> {
+    let body = Object::new();
+    let _ = Reflect::set(&body, &"endpoint".into(), &JsValue::from_str(endpoint));
+    let _ = Reflect::set(&body, &"auth".into(), &JsValue::from_str(auth));
+    match push::call(server, "POST", "/v1/subscriptions/lookup", Some(&body.into())).await {
+        Ok((200, json)) => Some(match json.get("topics") {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }),
+        _ => None,
+    }
+}
