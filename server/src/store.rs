@@ -7,6 +7,7 @@
 //! and portable SQL; only the migrations and the claim query differ.
 
 mod deliveries;
+mod events;
 mod subscriptions;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use deliveries::{Claimed, NewNotification, Recipients, StatusCounts};
+pub use events::Event;
 pub use subscriptions::{NewSubscription, StoredSubscription};
 
 /// Which database is behind the pool.
@@ -30,10 +32,12 @@ pub enum Backend {
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_subscriptions.sql")),
     (2, include_str!("../migrations/sqlite/0002_outbox.sql")),
+    (3, include_str!("../migrations/sqlite/0003_events.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
     (2, include_str!("../migrations/postgres/0002_outbox.sql")),
+    (3, include_str!("../migrations/postgres/0003_events.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process
@@ -171,10 +175,10 @@ mod tests {
     async fn creates_the_database_file_and_migrates_once() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open_in_dir(dir.path()).await.expect("open");
-        assert_eq!(store.schema_version().await.expect("version"), 2);
+        assert_eq!(store.schema_version().await.expect("version"), 3);
         drop(store);
         let reopened = Store::open_in_dir(dir.path()).await.expect("reopen");
-        assert_eq!(reopened.schema_version().await.expect("version"), 2);
+        assert_eq!(reopened.schema_version().await.expect("version"), 3);
         assert_eq!(reopened.subscription_count().await.expect("count"), 0);
         assert!(dir.path().join("askwell.db").exists());
     }

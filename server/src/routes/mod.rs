@@ -1,5 +1,6 @@
 //! HTTP handlers, named `resource_verb`.
 
+mod events;
 mod meta;
 mod notifications;
 pub use notifications::random_id;
@@ -26,6 +27,7 @@ pub fn api() -> Router<AppState> {
             post(subscriptions::subscriptions_topics_change),
         )
         .route("/v1/subscriptions/swap", post(subscriptions::subscriptions_swap))
+        .route("/v1/events", post(events::events_create))
         .route("/v1/notify", post(notifications::notifications_create))
         .route("/v1/notifications/{id}", get(notifications::notifications_read))
 }
