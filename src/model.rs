@@ -68,7 +68,9 @@ impl PushPayload {
         }
         let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
         let flag = |key: &str| matches!(value.get(key), Some(Value::Bool(true)));
-        let title = text("title").filter(|t| !t.trim().is_empty()).ok_or_else(|| Error::InvalidPayload("title is empty".into()))?;
+        let title = text("title")
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| Error::InvalidPayload("title is empty".into()))?;
         Ok(PushPayload {
             title,
             body: text("body").unwrap_or_default(),
@@ -88,12 +90,19 @@ impl PushPayload {
     /// The generic notification shown when an Askwell push cannot be read:
     /// with `userVisibleOnly` every push must show something.
     pub fn fallback(title: &str) -> PushPayload {
-        PushPayload { title: title.to_owned(), ..PushPayload::default() }
+        PushPayload {
+            title: title.to_owned(),
+            ..PushPayload::default()
+        }
     }
 
     /// The page to open for a click on `action` (`""` = the notification itself).
     pub fn click_url(&self, action: &str) -> Option<&str> {
-        let from_action = self.actions.iter().find(|a| !action.is_empty() && a.action == action).and_then(|a| a.url.as_deref());
+        let from_action = self
+            .actions
+            .iter()
+            .find(|a| !action.is_empty() && a.action == action)
+            .and_then(|a| a.url.as_deref());
         from_action.or(self.url.as_deref())
     }
 }
@@ -119,7 +128,10 @@ pub fn route_click(target: &str, open_windows: &[&str]) -> ClickRoute {
         return ClickRoute::Focus(i);
     }
     let origin = origin_of(target);
-    match open_windows.iter().position(|url| origin.is_some() && origin_of(url) == origin) {
+    match open_windows
+        .iter()
+        .position(|url| origin.is_some() && origin_of(url) == origin)
+    {
         Some(i) => ClickRoute::Navigate(i),
         None => ClickRoute::Open,
     }
@@ -133,12 +145,19 @@ fn origin_of(url: &str) -> Option<&str> {
 }
 
 fn read_actions(value: Option<&Value>) -> Vec<PushAction> {
-    let Some(Value::Array(items)) = value else { return Vec::new() };
+    let Some(Value::Array(items)) = value else {
+        return Vec::new();
+    };
     items
         .iter()
         .filter_map(|item| {
             let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_owned);
-            Some(PushAction { action: text("action")?, title: text("title")?, icon: text("icon"), url: text("url") })
+            Some(PushAction {
+                action: text("action")?,
+                title: text("title")?,
+                icon: text("icon"),
+                url: text("url"),
+            })
         })
         .take(MAX_ACTIONS)
         .collect()
@@ -157,9 +176,15 @@ mod tests {
                 "delivery":"n1:42"}"#,
         );
         let payload = PushPayload::read(&value).expect("valid");
-        assert_eq!((payload.title.as_str(), payload.url.as_deref(), payload.tag), ("Bill replied", Some("/chat"), None));
+        assert_eq!(
+            (payload.title.as_str(), payload.url.as_deref(), payload.tag),
+            ("Bill replied", Some("/chat"), None)
+        );
         assert!(payload.renotify && !payload.require_interaction);
-        assert_eq!(payload.actions.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), vec!["reply", "a"]);
+        assert_eq!(
+            payload.actions.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+            vec!["reply", "a"]
+        );
         assert_eq!(payload.delivery.as_deref(), Some("n1:42"));
     }
 
@@ -172,11 +197,19 @@ mod tests {
 
     #[test]
     fn click_routing_table() {
-        let open = ["https://app.test/inbox", "https://app.test/thread/1#last", "https://other.test/"];
+        let open = [
+            "https://app.test/inbox",
+            "https://app.test/thread/1#last",
+            "https://other.test/",
+        ];
         assert_eq!(route_click("https://app.test/thread/1", &open), ClickRoute::Focus(1));
         assert_eq!(route_click("https://app.test/thread/2", &open), ClickRoute::Navigate(0));
         assert_eq!(route_click("https://new.test/", &open), ClickRoute::Open);
-        assert_eq!(route_click("https://app.test:8443/x", &open), ClickRoute::Open, "a port is part of the origin");
+        assert_eq!(
+            route_click("https://app.test:8443/x", &open),
+            ClickRoute::Open,
+            "a port is part of the origin"
+        );
         assert_eq!(route_click("https://app.test/x", &[]), ClickRoute::Open);
     }
 

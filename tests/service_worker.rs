@@ -17,27 +17,48 @@ fn push_with(data: &str) -> PushEvent {
 #[wasm_bindgen_test]
 fn shows_an_askwell_payload_with_its_actions() {
     let action = read_push(
-        &push_with(r#"{"askwell":1,"title":"Bill replied","body":"See you at 6","url":"/chat","actions":[{"action":"reply","title":"Reply","url":"/chat#reply"}],"delivery":"n:1"}"#),
+        &push_with(
+            r#"{"askwell":1,"title":"Bill replied","body":"See you at 6","url":"/chat","actions":[{"action":"reply","title":"Reply","url":"/chat#reply"}],"delivery":"n:1"}"#,
+        ),
         "fallback",
     );
-    let PushAction::Show(payload, raw) = action else { panic!("expected Show, got {action:?}") };
-    assert_eq!((payload.title.as_str(), payload.body.as_str()), ("Bill replied", "See you at 6"));
+    let PushAction::Show(payload, raw) = action else {
+        panic!("expected Show, got {action:?}")
+    };
+    assert_eq!(
+        (payload.title.as_str(), payload.body.as_str()),
+        ("Bill replied", "See you at 6")
+    );
     assert_eq!(payload.click_url("reply"), Some("/chat#reply"));
-    assert_eq!(raw.get("delivery").and_then(|d| d.as_str()), Some("n:1"), "the raw payload travels as notification data");
+    assert_eq!(
+        raw.get("delivery").and_then(|d| d.as_str()),
+        Some("n:1"),
+        "the raw payload travels as notification data"
+    );
 }
 
 #[wasm_bindgen_test]
 fn falls_back_to_a_generic_notification_for_a_malformed_askwell_payload() {
-    let PushAction::Show(payload, raw) = read_push(&push_with(r#"{"askwell":1,"title":42,"delivery":"n:2"}"#), "New activity") else {
+    let PushAction::Show(payload, raw) = read_push(
+        &push_with(r#"{"askwell":1,"title":42,"delivery":"n:2"}"#),
+        "New activity",
+    ) else {
         panic!("a malformed Askwell push must still show something")
     };
     assert_eq!(payload.title, "New activity");
-    assert_eq!(raw.get("delivery").and_then(|d| d.as_str()), Some("n:2"), "still reportable");
+    assert_eq!(
+        raw.get("delivery").and_then(|d| d.as_str()),
+        Some("n:2"),
+        "still reportable"
+    );
 }
 
 #[wasm_bindgen_test]
 fn ignores_pushes_that_are_not_askwells() {
-    assert_eq!(read_push(&push_with(r#"{"title":"app's own"}"#), "x"), PushAction::Ignore);
+    assert_eq!(
+        read_push(&push_with(r#"{"title":"app's own"}"#), "x"),
+        PushAction::Ignore
+    );
     assert_eq!(read_push(&push_with("not json"), "x"), PushAction::Ignore);
     let empty = PushEvent::new("push").expect("PushEvent");
     assert_eq!(read_push(&empty, "x"), PushAction::Ignore);
@@ -49,7 +70,10 @@ fn routes_clicks_against_this_workers_origin() {
     let origin = scope.location().origin();
     let thread = format!("{origin}/thread/1");
     let inbox = format!("{origin}/inbox");
-    assert_eq!(route_click(&thread, &[inbox.as_str(), thread.as_str()]), ClickRoute::Focus(1));
+    assert_eq!(
+        route_click(&thread, &[inbox.as_str(), thread.as_str()]),
+        ClickRoute::Focus(1)
+    );
     assert_eq!(route_click(&thread, &[inbox.as_str()]), ClickRoute::Navigate(0));
     assert_eq!(route_click(&thread, &[]), ClickRoute::Open);
 }

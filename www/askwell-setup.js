@@ -55,13 +55,18 @@ export const config = {
   ],
 };
 
+// The app's own service worker (module), which imports Askwell's shim.
+if ("serviceWorker" in navigator) {
+  await navigator.serviceWorker.register("/sw.js", { type: "module" }).catch((error) => console.warn("service worker:", error));
+}
+
 await init();
 export const askwell = await Askwell.start(config);
 // Exposed for the end-to-end tests and for trying things in the console.
 window.askwell = askwell;
 
 const status = document.getElementById("status");
-for (const name of ["shown", "accepted", "dismissed", "permission", "error"]) {
+for (const name of ["shown", "accepted", "dismissed", "permission", "subscribed", "error"]) {
   document.addEventListener(`askwell:${name}`, (event) => {
     const d = event.detail;
     const about = d.prompt ? `prompt "${d.prompt}" (variant ${d.variant}) after "${d.trigger}"` : d.message;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use askwell_server::delivery::{build_request, DeliveryConfig, Deliverer};
+use askwell_server::delivery::{build_request, Deliverer, DeliveryConfig};
 use askwell_server::metrics::Metrics;
 use askwell_server::store::{Claimed, NewNotification, NewSubscription, Recipients};
 use askwell_server::vapid::VapidSigner;
@@ -30,7 +30,9 @@ async fn main() -> Result<(), String> {
     let signer = VapidSigner::new(&keys, "mailto:bench@example.com").map_err(|e| e.to_string())?;
     let subscribers: Vec<(String, String)> = (0..100).map(|_| subscriber_keys()).collect();
     let payload = format!(r#"{{"askwell":1,"title":"Bill replied","body":"{}"}}"#, "x".repeat(150));
-    let claims: Vec<Claimed> = (0..BUILD_N).map(|i| claimed(i, "https://push.example.net", &subscribers[i % 100], &payload)).collect();
+    let claims: Vec<Claimed> = (0..BUILD_N)
+        .map(|i| claimed(i, "https://push.example.net", &subscribers[i % 100], &payload))
+        .collect();
 
     let started = Instant::now();
     for claim in &claims {
@@ -79,7 +81,8 @@ fn claimed(i: usize, origin: &str, (p256dh, auth): &(String, String), payload: &
 /// The web-push crate's documented path: a new VAPID signature per message.
 fn build_with_per_message_signing(keys: &VapidKeys, claim: &Claimed) -> Result<(), String> {
     let info = web_push::SubscriptionInfo::new(claim.endpoint.clone(), claim.p256dh.clone(), claim.auth.clone());
-    let mut signature = web_push::VapidSignatureBuilder::from_base64(keys.private_key_base64(), &info).map_err(|e| e.to_string())?;
+    let mut signature =
+        web_push::VapidSignatureBuilder::from_base64(keys.private_key_base64(), &info).map_err(|e| e.to_string())?;
     signature.add_claim("sub", "mailto:bench@example.com");
     let mut builder = web_push::WebPushMessageBuilder::new(&info);
     builder.set_payload(web_push::ContentEncoding::Aes128Gcm, claim.payload.as_bytes());
@@ -91,7 +94,11 @@ fn build_with_per_message_signing(keys: &VapidKeys, claim: &Claimed) -> Result<(
 
 /// A loopback push service that accepts everything (no decryption: this
 /// measures our side), then the real outbox and workers against it.
-async fn fan_out_run(n: usize, keys: &VapidKeys, subscribers: &[(String, String)]) -> Result<(Duration, usize), String> {
+async fn fan_out_run(
+    n: usize,
+    keys: &VapidKeys,
+    subscribers: &[(String, String)],
+) -> Result<(Duration, usize), String> {
     let received = Arc::new(AtomicUsize::new(0));
     let counter = received.clone();
     let sink = axum::Router::new().route(
@@ -104,7 +111,9 @@ async fn fan_out_run(n: usize, keys: &VapidKeys, subscribers: &[(String, String)
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let origin = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     tokio::spawn(async move { axum::serve(listener, sink).await });
 
@@ -113,15 +122,30 @@ async fn fan_out_run(n: usize, keys: &VapidKeys, subscribers: &[(String, String)
     let subs: Vec<NewSubscription> = (0..n)
         .map(|i| {
             let (p256dh, auth) = subscribers[i % subscribers.len()].clone();
-            NewSubscription { endpoint: format!("{origin}/push/{i}"), p256dh, auth, user: None, expiration_ms: None, topics: vec!["all".into()] }
+            NewSubscription {
+                endpoint: format!("{origin}/push/{i}"),
+                p256dh,
+                auth,
+                user: None,
+                expiration_ms: None,
+                topics: vec!["all".into()],
+            }
         })
         .collect();
     for chunk in subs.chunks(10_000) {
         store.subscriptions_import(chunk).await.map_err(|e| e.to_string())?;
     }
     let signer = Arc::new(VapidSigner::new(keys, "mailto:bench@example.com").map_err(|e| e.to_string())?);
-    let config = DeliveryConfig { allow_insecure: true, ..DeliveryConfig::default() };
-    let deliverer = Arc::new(Deliverer::new(store.clone(), signer, Arc::new(Metrics::default()), config)?);
+    let config = DeliveryConfig {
+        allow_insecure: true,
+        ..DeliveryConfig::default()
+    };
+    let deliverer = Arc::new(Deliverer::new(
+        store.clone(),
+        signer,
+        Arc::new(Metrics::default()),
+        config,
+    )?);
     let started = Instant::now();
     let notification = NewNotification {
         id: "fan-out".into(),
@@ -132,7 +156,10 @@ async fn fan_out_run(n: usize, keys: &VapidKeys, subscribers: &[(String, String)
         topic: None,
         to: Recipients::Topic("all".into()),
     };
-    store.notification_create(&notification).await.map_err(|e| e.to_string())?;
+    store
+        .notification_create(&notification)
+        .await
+        .map_err(|e| e.to_string())?;
     let workers: Vec<_> = (0..2)
         .map(|_| {
             let deliverer = deliverer.clone();
@@ -142,7 +169,11 @@ async fn fan_out_run(n: usize, keys: &VapidKeys, subscribers: &[(String, String)
     for worker in workers {
         worker.await.map_err(|e| e.to_string())?;
     }
-    let counts = store.notification_counts("fan-out").await.map_err(|e| e.to_string())?.unwrap_or_default();
+    let counts = store
+        .notification_counts("fan-out")
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
     Ok((started.elapsed(), usize::try_from(counts.delivered).unwrap_or(0)))
 }
 

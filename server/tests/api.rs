@@ -282,17 +282,33 @@ fn base64_encode(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn events_are_validated_deduplicated_and_mark_clicks() {
     let state = state(true).await;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
     let bad = [
         (json!({ "events": [] }), "invalid_batch"),
-        (json!({ "events": vec![json!({ "type": "prompt_shown" }); 101] }), "invalid_batch"),
+        (
+            json!({ "events": vec![json!({ "type": "prompt_shown" }); 101] }),
+            "invalid_batch",
+        ),
         (json!({ "events": [{ "type": "prompt_exploded" }] }), "invalid_event"),
-        (json!({ "events": [{ "type": "prompt_shown", "at": now + 3_600_000 }] }), "invalid_event"),
-        (json!({ "events": [{ "type": "prompt_shown", "ip": "1.2.3.4" }] }), "invalid_request"),
+        (
+            json!({ "events": [{ "type": "prompt_shown", "at": now + 3_600_000 }] }),
+            "invalid_event",
+        ),
+        (
+            json!({ "events": [{ "type": "prompt_shown", "ip": "1.2.3.4" }] }),
+            "invalid_request",
+        ),
     ];
     for (body, code) in bad {
         let (status, reply) = call(&state, "POST", "/v1/events", Some(&body.to_string()), None).await;
-        assert_eq!((status, reply["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{body}");
+        assert_eq!(
+            (status, reply["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{body}"
+        );
     }
     let batch = json!({ "events": [
         { "id": "e1", "type": "prompt_shown", "prompt": "reply", "variant": "a", "trigger": "message_sent", "anon": "x", "at": now },
@@ -302,5 +318,9 @@ async fn events_are_validated_deduplicated_and_mark_clicks() {
     let (status, reply) = call(&state, "POST", "/v1/events", Some(&batch), None).await;
     assert_eq!((status, reply["stored"].as_u64()), (StatusCode::ACCEPTED, Some(2)));
     let (_, again) = call(&state, "POST", "/v1/events", Some(&batch), None).await;
-    assert_eq!((again["accepted"].as_u64(), again["stored"].as_u64()), (Some(2), Some(0)), "deduplicated by id");
+    assert_eq!(
+        (again["accepted"].as_u64(), again["stored"].as_u64()),
+        (Some(2), Some(0)),
+        "deduplicated by id"
+    );
 }

@@ -110,13 +110,18 @@ async fn delivers_signed_and_encrypted_pushes_to_a_topic() {
     }
     assert_eq!(counts(&state, &id).await["delivered"], 3);
     let delivery: Value = serde_json::from_str(&received[0].1).expect("json");
-    let click = json!({ "events": [{ "type": "notification_clicked", "delivery": delivery["delivery"], "action": "reply" }] });
+    let click =
+        json!({ "events": [{ "type": "notification_clicked", "delivery": delivery["delivery"], "action": "reply" }] });
     let (status, _) = call(&state, "POST", "/v1/events", Some(&click.to_string()), None).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let forged = json!({ "events": [{ "type": "notification_clicked", "delivery": "not-the-id:1" }] });
     call(&state, "POST", "/v1/events", Some(&forged.to_string()), None).await;
     let counts = counts(&state, &id).await;
-    assert_eq!((counts["delivered"].as_i64(), counts["clicked"].as_i64()), (Some(3), Some(1)), "the click is recorded once, the forged one ignored");
+    assert_eq!(
+        (counts["delivered"].as_i64(), counts["clicked"].as_i64()),
+        (Some(3), Some(1)),
+        "the click is recorded once, the forged one ignored"
+    );
 }
 
 #[tokio::test]

@@ -26,13 +26,18 @@ const VAPID_KEY: &str = "askwell:v1:vapid";
 /// (once granted) subscribes and registers the topic.
 pub(crate) fn request_permission(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
     let before = push::permission();
-    let promise = match push::unsupported().map_or_else(push::request_permission, |f| Err(JsValue::from_str(f.code()))) {
+    let promise = match push::unsupported().map_or_else(push::request_permission, |f| Err(JsValue::from_str(f.code())))
+    {
         Ok(promise) => promise,
         Err(_) => return fail(inner, proposal, push::unsupported().unwrap_or(Failure::Unsupported)),
     };
     let (inner, proposal) = (inner.clone(), proposal.clone());
     wasm_bindgen_futures::spawn_local(async move {
-        let answer = JsFuture::from(promise).await.ok().and_then(|v| v.as_string()).unwrap_or_default();
+        let answer = JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default();
         let state = match answer.as_str() {
             "granted" => "granted",
             "denied" => "denied",
@@ -79,7 +84,9 @@ async fn subscribe_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
 
 fn fail(inner: &Rc<RefCell<Controller>>, proposal: &Proposal, failure: Failure) {
     match failure {
-        Failure::Unsupported | Failure::NeedsHomeScreen => events::emit(inner, Outcome::Permission, proposal, Some(("state", failure.code()))),
+        Failure::Unsupported | Failure::NeedsHomeScreen => {
+            events::emit(inner, Outcome::Permission, proposal, Some(("state", failure.code())))
+        }
         _ => events::error(inner, failure.code(), "could not finish the push subscription"),
     }
 }
@@ -89,7 +96,10 @@ fn fail(inner: &Rc<RefCell<Controller>>, proposal: &Proposal, failure: Failure) 
 async fn ensure_registered(inner: &Rc<RefCell<Controller>>, topics: &[String]) -> Result<(), Failure> {
     let (server, user) = {
         let this = inner.borrow();
-        (this.engine.config().server.clone(), this.engine.config().user_id.clone())
+        (
+            this.engine.config().server.clone(),
+            this.engine.config().user_id.clone(),
+        )
     };
     let key = server_key(&server).await?;
     let existing = push::current().await;
@@ -107,7 +117,12 @@ async fn ensure_registered(inner: &Rc<RefCell<Controller>>, topics: &[String]) -
     register(&server, &subscription, topics, user.as_deref()).await
 }
 
-async fn register(server: &str, subscription: &PushSubscription, topics: &[String], user: Option<&str>) -> Result<(), Failure> {
+async fn register(
+    server: &str,
+    subscription: &PushSubscription,
+    topics: &[String],
+    user: Option<&str>,
+) -> Result<(), Failure> {
     let body = push::registration_body(subscription, topics, user);
     match push::call(server, "POST", "/v1/subscriptions", Some(&body)).await? {
         (201 | 200, _) => Ok(()),

@@ -43,16 +43,27 @@ fn has(target: &JsValue, name: &str) -> bool {
 fn ios_outside_home_screen(window: &web_sys::Window) -> bool {
     let navigator = window.navigator();
     let agent = navigator.user_agent().unwrap_or_default();
-    let ios = agent.contains("iPhone") || agent.contains("iPad") || (agent.contains("Macintosh") && navigator.max_touch_points() > 1);
-    let standalone = Reflect::get(&navigator, &"standalone".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false);
+    let ios = agent.contains("iPhone")
+        || agent.contains("iPad")
+        || (agent.contains("Macintosh") && navigator.max_touch_points() > 1);
+    let standalone = Reflect::get(&navigator, &"standalone".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     ios && !standalone
 }
 
 /// Why push is unavailable here, if it is.
 pub(crate) fn unsupported() -> Option<Failure> {
-    let Some(window) = web_sys::window() else { return Some(Failure::Unsupported) };
+    let Some(window) = web_sys::window() else {
+        return Some(Failure::Unsupported);
+    };
     if !has(&window, "Notification") || !has(&window, "PushManager") || !has(&window.navigator(), "serviceWorker") {
-        return Some(if ios_outside_home_screen(&window) { Failure::NeedsHomeScreen } else { Failure::Unsupported });
+        return Some(if ios_outside_home_screen(&window) {
+            Failure::NeedsHomeScreen
+        } else {
+            Failure::Unsupported
+        });
     }
     None
 }
@@ -96,9 +107,28 @@ pub(crate) async fn subscribe(vapid_key: &str) -> Result<PushSubscription, Failu
     options.set_user_visible_only(true);
     options.set_application_server_key(&JsValue::from_str(vapid_key));
     let manager = registration.push_manager().map_err(|_| Failure::SubscribeFailed)?;
-    let promise = manager.subscribe_with_options(&options).map_err(|_| Failure::SubscribeFailed)?;
-    let subscription = JsFuture::from(promise).await.map_err(|_| Failure::SubscribeFailed)?;
+    let promise = manager
+        .subscribe_with_options(&options)
+        .map_err(|_| Failure::SubscribeFailed)?;
+    // Without a reachable push service (offline, or Chromium without FCM) the
+    // promise may never settle: give up after a while with a named failure.
+    let subscription = JsFuture::from(within(promise, SUBSCRIBE_TIMEOUT_MS))
+        .await
+        .map_err(|_| Failure::SubscribeFailed)?;
     subscription.dyn_into().map_err(|_| Failure::SubscribeFailed)
+}
+
+/// How long `pushManager.subscribe()` may take.
+const SUBSCRIBE_TIMEOUT_MS: i32 = 15_000;
+
+/// `promise`, or a rejection after `ms`.
+fn within(promise: Promise, ms: i32) -> Promise {
+    let timeout = Promise::new(&mut |_, reject| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&reject, ms);
+        }
+    });
+    Promise::race(&[promise, timeout].into_iter().collect::<js_sys::Array>())
 }
 
 /// Unsubscribes in the browser (best effort).
@@ -110,7 +140,11 @@ pub(crate) async fn unsubscribe(subscription: &PushSubscription) {
 
 /// `subscription.toJSON()` as a core value (endpoint, keys.p256dh, keys.auth).
 pub(crate) fn describe(subscription: &PushSubscription) -> Value {
-    js_sys::JSON::stringify(subscription).ok().and_then(|s| s.as_string()).and_then(|s| parse_json(&s)).unwrap_or(Value::Null)
+    js_sys::JSON::stringify(subscription)
+        .ok()
+        .and_then(|s| s.as_string())
+        .and_then(|s| parse_json(&s))
+        .unwrap_or(Value::Null)
 }
 
 /// The endpoint and auth secret that prove possession to the server.
@@ -122,7 +156,12 @@ pub(crate) fn possession(subscription: &PushSubscription) -> Option<(String, Str
 }
 
 /// A JSON request to the server; `Ok((status, body))` when it answered.
-pub(crate) async fn call(server: &str, method: &str, path: &str, body: Option<&JsValue>) -> Result<(u16, Value), Failure> {
+pub(crate) async fn call(
+    server: &str,
+    method: &str,
+    path: &str,
+    body: Option<&JsValue>,
+) -> Result<(u16, Value), Failure> {
     let window = web_sys::window().ok_or(Failure::ServerUnreachable)?;
     let init = RequestInit::new();
     init.set_method(method);
@@ -141,7 +180,10 @@ pub(crate) async fn call(server: &str, method: &str, path: &str, body: Option<&J
         .unchecked_into();
     let status = response.status();
     let json = match response.json() {
-        Ok(promise) => JsFuture::from(promise).await.map(|v| from_js(&v)).unwrap_or(Value::Null),
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .map(|v| from_js(&v))
+            .unwrap_or(Value::Null),
         Err(_) => Value::Null,
     };
     Ok((status, json))

@@ -41,7 +41,10 @@ pub fn read_push(event: &PushEvent, fallback_title: &str) -> PushAction {
         Ok(payload) => PushAction::Show(payload, value),
         Err(_) => {
             let delivery = value.get("delivery").cloned().unwrap_or(Value::Null);
-            PushAction::Show(PushPayload::fallback(fallback_title), Value::object([("askwell", 1u64.into()), ("delivery", delivery)]))
+            PushAction::Show(
+                PushPayload::fallback(fallback_title),
+                Value::object([("askwell", 1u64.into()), ("delivery", delivery)]),
+            )
         }
     }
 }
@@ -51,7 +54,9 @@ fn config_text(config: &JsValue, key: &str) -> Option<String> {
 }
 
 fn scope() -> Result<ServiceWorkerGlobalScope, JsValue> {
-    js_sys::global().dyn_into::<ServiceWorkerGlobalScope>().map_err(JsValue::from)
+    js_sys::global()
+        .dyn_into::<ServiceWorkerGlobalScope>()
+        .map_err(JsValue::from)
 }
 
 /// Handles `push`; the promise goes to `event.waitUntil`. Resolves to `false`
@@ -70,24 +75,40 @@ fn show(payload: &PushPayload, raw: &Value) -> Result<Promise, JsValue> {
     options.set_body(&payload.body);
     options.set_data(&to_js(raw));
     let set = |key: &str, value: &JsValue| Reflect::set(&options, &key.into(), value).map(|_| ());
-    for (key, value) in [("icon", &payload.icon), ("image", &payload.image), ("badge", &payload.badge), ("tag", &payload.tag)] {
+    for (key, value) in [
+        ("icon", &payload.icon),
+        ("image", &payload.image),
+        ("badge", &payload.badge),
+        ("tag", &payload.tag),
+    ] {
         if let Some(value) = value {
             set(key, &JsValue::from_str(value))?;
         }
     }
     // renotify without a tag throws in Chrome: only with one.
-    set("renotify", &JsValue::from_bool(payload.renotify && payload.tag.is_some()))?;
+    set(
+        "renotify",
+        &JsValue::from_bool(payload.renotify && payload.tag.is_some()),
+    )?;
     set("requireInteraction", &JsValue::from_bool(payload.require_interaction))?;
     set("silent", &JsValue::from_bool(payload.silent))?;
     let actions: Array = payload
         .actions
         .iter()
-        .map(|a| to_js(&Value::object([("action", a.action.as_str().into()), ("title", a.title.as_str().into()), ("icon", a.icon.as_deref().map_or(Value::Null, Value::from))])))
+        .map(|a| {
+            to_js(&Value::object([
+                ("action", a.action.as_str().into()),
+                ("title", a.title.as_str().into()),
+                ("icon", a.icon.as_deref().map_or(Value::Null, Value::from)),
+            ]))
+        })
         .collect();
     if actions.length() > 0 {
         set("actions", &actions)?;
     }
-    scope()?.registration().show_notification_with_options(&payload.title, &options)
+    scope()?
+        .registration()
+        .show_notification_with_options(&payload.title, &options)
 }
 
 /// Handles `notificationclick`: closes the notification, focuses a window
@@ -102,7 +123,10 @@ pub fn on_notification_click(event: NotificationEvent, config: JsValue) -> Promi
         return Promise::resolve(&JsValue::FALSE);
     };
     // `NotificationEvent.action` is not in web-sys' stable API: read it directly.
-    let action = Reflect::get(&event, &"action".into()).ok().and_then(|a| a.as_string()).unwrap_or_default();
+    let action = Reflect::get(&event, &"action".into())
+        .ok()
+        .and_then(|a| a.as_string())
+        .unwrap_or_default();
     let target = payload.click_url(&action).unwrap_or("/").to_owned();
     let report = report(&config, "notification_clicked", payload.delivery.as_deref(), &action);
     future_to_promise(async move {
@@ -131,7 +155,9 @@ async fn show_page(target: &str) -> Result<(), JsValue> {
     options.set_type(web_sys::ClientType::Window);
     options.set_include_uncontrolled(true);
     let clients = scope.clients();
-    let list: Array = JsFuture::from(clients.match_all_with_options(&options)).await?.unchecked_into();
+    let list: Array = JsFuture::from(clients.match_all_with_options(&options))
+        .await?
+        .unchecked_into();
     let windows: Vec<WindowClient> = list.iter().filter_map(|c| c.dyn_into().ok()).collect();
     let urls: Vec<String> = windows.iter().map(|w| w.url()).collect();
     let url_refs: Vec<&str> = urls.iter().map(String::as_str).collect();
@@ -156,7 +182,9 @@ async fn show_page(target: &str) -> Result<(), JsValue> {
 /// `POST {server}/v1/events` with `keepalive`; never rejects (a report must
 /// never stop a notification from showing or a click from opening).
 fn report(config: &JsValue, kind: &str, delivery: Option<&str>, action: &str) -> Promise {
-    let Some(delivery) = delivery else { return Promise::resolve(&JsValue::FALSE) };
+    let Some(delivery) = delivery else {
+        return Promise::resolve(&JsValue::FALSE);
+    };
     let server = config_text(config, "server").unwrap_or_default();
     let event = Value::object([
         ("type", kind.into()),
@@ -177,7 +205,9 @@ fn report(config: &JsValue, kind: &str, delivery: Option<&str>, action: &str) ->
     init.set_headers(&headers);
     let mut url = String::from(server.trim_end_matches('/'));
     url.push_str("/v1/events");
-    let Ok(scope) = scope() else { return Promise::resolve(&JsValue::FALSE) };
+    let Ok(scope) = scope() else {
+        return Promise::resolve(&JsValue::FALSE);
+    };
     let sent = scope.fetch_with_str_and_init(&url, &init);
     future_to_promise(async move {
         let delivered = JsFuture::from(sent).await.is_ok();
@@ -194,8 +224,14 @@ pub fn on_subscription_change(event: JsValue, config: JsValue) -> Promise {
     future_to_promise(async move {
         let old = Reflect::get(&event, &"oldSubscription".into())?;
         let given = Reflect::get(&event, &"newSubscription".into())?;
-        let Some((old_endpoint, old_auth)) = possession(&old) else { return Ok(JsValue::FALSE) };
-        let new = if given.is_object() { given } else { resubscribe(&old).await? };
+        let Some((old_endpoint, old_auth)) = possession(&old) else {
+            return Ok(JsValue::FALSE);
+        };
+        let new = if given.is_object() {
+            given
+        } else {
+            resubscribe(&old).await?
+        };
         let body = Object::new();
         let old_json = Object::new();
         Reflect::set(&old_json, &"endpoint".into(), &old_endpoint.into())?;
@@ -220,7 +256,10 @@ fn possession(subscription: &JsValue) -> Option<(String, String)> {
         return None;
     }
     let json = parse_json(&js_sys::JSON::stringify(subscription).ok()?.as_string()?)?;
-    Some((json.get("endpoint")?.as_str()?.to_owned(), json.get("keys")?.get("auth")?.as_str()?.to_owned()))
+    Some((
+        json.get("endpoint")?.as_str()?.to_owned(),
+        json.get("keys")?.get("auth")?.as_str()?.to_owned(),
+    ))
 }
 
 async fn resubscribe(old: &JsValue) -> Result<JsValue, JsValue> {

@@ -59,23 +59,43 @@ struct EventJson {
 
 fn short(field: &str, value: &Option<String>) -> Result<(), AppError> {
     if value.as_deref().is_some_and(|v| v.len() > 200) {
-        return Err(AppError::invalid("invalid_event", format!("{field}: at most 200 characters")));
+        return Err(AppError::invalid(
+            "invalid_event",
+            format!("{field}: at most 200 characters"),
+        ));
     }
     Ok(())
 }
 
 fn validate(i: usize, e: EventJson, now: i64) -> Result<Event, AppError> {
     if !TYPES.contains(&e.kind.as_str()) {
-        return Err(AppError::invalid("invalid_event", format!("events[{i}].type: unknown event type {:?}", e.kind)));
+        return Err(AppError::invalid(
+            "invalid_event",
+            format!("events[{i}].type: unknown event type {:?}", e.kind),
+        ));
     }
     let at = e.at.unwrap_or(now);
     if at > now + MAX_FUTURE_MS {
-        return Err(AppError::invalid("invalid_event", format!("events[{i}].at: in the future")));
+        return Err(AppError::invalid(
+            "invalid_event",
+            format!("events[{i}].at: in the future"),
+        ));
     }
     if at < now - MAX_AGE_MS {
-        return Err(AppError::invalid("invalid_event", format!("events[{i}].at: older than 30 days")));
+        return Err(AppError::invalid(
+            "invalid_event",
+            format!("events[{i}].at: older than 30 days"),
+        ));
     }
-    for (field, value) in [("id", &e.id), ("prompt", &e.prompt), ("variant", &e.variant), ("trigger", &e.trigger), ("anon", &e.anon), ("delivery", &e.delivery), ("action", &e.action)] {
+    for (field, value) in [
+        ("id", &e.id),
+        ("prompt", &e.prompt),
+        ("variant", &e.variant),
+        ("trigger", &e.trigger),
+        ("anon", &e.anon),
+        ("delivery", &e.delivery),
+        ("action", &e.action),
+    ] {
         short(&format!("events[{i}].{field}"), value)?;
     }
     Ok(Event {
@@ -93,12 +113,26 @@ fn validate(i: usize, e: EventJson, now: i64) -> Result<Event, AppError> {
 
 /// `POST /v1/events` `{ events: [...] }` → 202 `{ accepted, stored }`
 /// (`stored` < `accepted` when some ids were already stored).
-pub async fn events_create(State(state): State<AppState>, ApiJson(req): ApiJson<EventsRequest>) -> Result<(StatusCode, Json<Value>), AppError> {
+pub async fn events_create(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<EventsRequest>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
     if req.events.is_empty() || req.events.len() > MAX_BATCH {
-        return Err(AppError::invalid("invalid_batch", format!("events: expected 1 to {MAX_BATCH} events")));
+        return Err(AppError::invalid(
+            "invalid_batch",
+            format!("events: expected 1 to {MAX_BATCH} events"),
+        ));
     }
     let now = now_ms();
-    let events = req.events.into_iter().enumerate().map(|(i, e)| validate(i, e, now)).collect::<Result<Vec<_>, _>>()?;
+    let events = req
+        .events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| validate(i, e, now))
+        .collect::<Result<Vec<_>, _>>()?;
     let stored = state.store.events_insert(&events).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": events.len(), "stored": stored }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "accepted": events.len(), "stored": stored })),
+    ))
 }

@@ -50,11 +50,17 @@ impl Store {
                 _ => continue,
             };
             if let Some((notification, delivery)) = e.delivery.as_deref().and_then(|d| d.split_once(':')) {
-                let Ok(delivery) = delivery.parse::<i64>() else { continue };
-                sqlx::query(&format!("UPDATE deliveries SET {column} = COALESCE({column}, $1) WHERE id = $2 AND notification_id = $3"))
-                    .bind(e.at_ms).bind(delivery).bind(notification)
-                    .execute(&mut *tx)
-                    .await?;
+                let Ok(delivery) = delivery.parse::<i64>() else {
+                    continue;
+                };
+                sqlx::query(&format!(
+                    "UPDATE deliveries SET {column} = COALESCE({column}, $1) WHERE id = $2 AND notification_id = $3"
+                ))
+                .bind(e.at_ms)
+                .bind(delivery)
+                .bind(notification)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         tx.commit().await?;

@@ -1,0 +1,84 @@
+// The service worker in Chromium: pushes delivered through the DevTools
+// protocol (ServiceWorker.deliverPushMessage), since Chromium cannot subscribe
+// offline (it needs FCM). Rendering, malformed payloads, and the app's own
+// pushes living beside Askwell's in one worker.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launchChromium, baseUrl, open, sendMessage } from "./browser.mjs";
+
+let browser;
+before(async () => { browser = await launchChromium(); });
+after(async () => { await browser?.close(); });
+
+/** Opens the demo, waits for its worker, and returns a push sender. */
+async function withWorker() {
+  await browser.context.grantPermissions(["notifications"], { origin: baseUrl });
+  const { page, errors } = await open(browser.context, "/");
+  const cdp = await browser.context.newCDPSession(page);
+  const registration = new Promise((resolve) => {
+    cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+      const found = registrations.find((r) => r.scopeURL.startsWith(baseUrl) && !r.isDeleted);
+      if (found) resolve(found.registrationId);
+    });
+  });
+  await cdp.send("ServiceWorker.enable");
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  const registrationId = await registration;
+  const push = async (data) => {
+    await cdp.send("ServiceWorker.deliverPushMessage", { origin: new URL(baseUrl).origin, registrationId, data });
+  };
+  const notifications = () => page.evaluate(async () => {
+    const registration = await navigator.serviceWorker.ready;
+    return (await registration.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }));
+  });
+  const clear = () => page.evaluate(async () => {
+    const registration = await navigator.serviceWorker.ready;
+    for (const n of await registration.getNotifications()) n.close();
+  });
+  return { page, errors, push, notifications, clear };
+}
+
+async function until(read, accept, what) {
+  for (let i = 0; i < 50; i++) {
+    const value = await read();
+    if (accept(value)) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test("the worker shows Askwell pushes, falls back for malformed ones, and leaves the app's own alone", async () => {
+  const w = await withWorker();
+  await w.clear();
+  await w.push(JSON.stringify({ askwell: 1, title: "Bill replied", body: "See you at 6", url: "/", tag: "thread-bill", delivery: "n:1" }));
+  const shown = await until(w.notifications, (list) => list.length === 1, "Askwell's notification");
+  assert.deepEqual([shown[0].title, shown[0].body, shown[0].tag], ["Bill replied", "See you at 6", "thread-bill"]);
+  assert.equal(shown[0].data.delivery, "n:1", "the delivery id travels for click reports");
+
+  await w.clear();
+  await w.push(JSON.stringify({ askwell: 1, title: 42 }));
+  const fallback = await until(w.notifications, (list) => list.length === 1, "the fallback");
+  assert.equal(fallback[0].title, "New activity in the Askwell demo", "a malformed Askwell push still shows something");
+
+  await w.clear();
+  await w.push(JSON.stringify({ title: "Weekly digest", body: "3 new posts" }));
+  const own = await until(w.notifications, (list) => list.length === 1, "the app's own notification");
+  assert.equal(own[0].title, "[app] Weekly digest", "Askwell ignored it; the app's handler showed it");
+  assert.deepEqual(w.errors, []);
+  await w.page.close();
+});
+
+test("Yes in Chromium reports a named failure when push cannot subscribe offline", { timeout: 60_000 }, async () => {
+  const w = await withWorker();
+  await w.page.evaluate(() => window.askwell.reset());
+  const outcome = w.page.evaluate(() => new Promise((resolve) => {
+    document.addEventListener("askwell:error", (e) => resolve({ type: "error", code: e.detail.code }), { once: true });
+    document.addEventListener("askwell:subscribed", () => resolve({ type: "subscribed" }), { once: true });
+  }));
+  await sendMessage(w.page, "Are you there?");
+  await w.page.getByRole("button", { name: "Yes, notify me" }).click();
+  const result = await outcome;
+  assert.ok(result.type === "subscribed" || ["subscribe-failed", "server-unreachable"].includes(result.code), JSON.stringify(result));
+  assert.deepEqual(w.errors, [], "nothing is thrown into the page");
+  await w.page.close();
+});
