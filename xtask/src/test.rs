@@ -179,7 +179,7 @@ fn end_to_end(root: &Path, tally: &mut Tally) {
     let output_dir = root.join("test-output");
     let _ = std::fs::create_dir_all(&output_dir);
     tally.step(
-        "end-to-end (demo in headless Chromium)",
+        "end-to-end (demo in headless Chromium and Firefox)",
         Command::new("node")
             .current_dir(root)
             .args(["--test", "--test-reporter=spec", "tests/e2e/"])
@@ -207,6 +207,9 @@ fn start_server(root: &Path, data: &PathBuf) -> Result<(Child, String), String> 
         .arg(data)
         .env("ASKWELL_ADMIN_TOKEN", crate::demo::DEMO_ADMIN_TOKEN)
         .env("ASKWELL_VAPID_SUBJECT", crate::demo::DEMO_SUBJECT)
+        // The Firefox end-to-end test subscribes through a local push service
+        // on http://127.0.0.1 (logged loudly by the server; test runs only).
+        .env("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1")
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|err| format!("cannot start askwell-server: {err}"))?;

@@ -1,0 +1,105 @@
+// Real end-to-end Web Push in Firefox ESR: demo page → prompt → Yes →
+// subscribe (through the local push service) → askwell-server stores it →
+// POST /v1/notify → askwell-server encrypts and signs → the push service
+// verifies the VAPID JWT and relays → Firefox decrypts → Askwell's worker
+// shows the notification.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import puppeteer from "puppeteer-core";
+import { baseUrl } from "./browser.mjs";
+import { startPushService } from "./firefox-push-service.mjs";
+
+const ADMIN_TOKEN = process.env.ASKWELL_ADMIN_TOKEN ?? "demo-admin-token";
+let service;
+let browser;
+let profile;
+
+before(async () => {
+  service = await startPushService();
+  profile = mkdtempSync(join(tmpdir(), "askwell-firefox-"));
+  browser = await puppeteer.launch({
+    browser: "firefox",
+    executablePath: process.env.FIREFOX ?? "/usr/bin/firefox-esr",
+    headless: true,
+    userDataDir: profile,
+    extraPrefsFirefox: {
+      "dom.push.serverURL": service.serverURL,
+      "dom.push.testing.allowInsecureServerURL": true,
+      "dom.push.connection.enabled": true,
+      "dom.push.enabled": true,
+      "permissions.default.desktop-notification": 1,
+      "alerts.useSystemBackend": false,
+      "dom.serviceWorkers.enabled": true,
+      "dom.serviceWorkers.testing.enabled": true,
+    },
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await service?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+async function waitFor(read, accept, what, tries = 100) {
+  for (let i = 0; i < tries; i++) {
+    const value = await read();
+    if (accept(value)) return value;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test("Firefox: Yes → real subscription → notify → the worker shows the push", { timeout: 120_000 }, async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(`${baseUrl}/`);
+  await page.waitForSelector("html[data-askwell-ready=true]");
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.evaluate(() => {
+    window.askwell.reset();
+    window.__outcomes = [];
+    for (const name of ["permission", "subscribed", "error"]) {
+      document.addEventListener(`askwell:${name}`, (e) => window.__outcomes.push({ name, ...e.detail }));
+    }
+  });
+  await page.type("#message", "Friday works!");
+  await page.click("#composer button[type=submit]");
+  await page.waitForSelector("askwell-prompt >>> [part~=accept]");
+  await page.click("askwell-prompt >>> [part~=accept]");
+  const outcomes = await waitFor(() => page.evaluate(() => window.__outcomes), (o) => o.some((e) => e.name === "subscribed" || e.name === "error"), "the subscription");
+  assert.deepEqual(outcomes.map((o) => o.name === "permission" ? `permission:${o.state}` : o.name), ["permission:granted", "subscribed"], JSON.stringify(outcomes));
+
+  const notify = await fetch(`${baseUrl}/v1/notify`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ to: { topic: "thread:bill" }, notification: { title: "Bill replied", body: "Friday it is!", url: "/", tag: "thread-bill" } }),
+  }).then((r) => r.json());
+  assert.equal(notify.recipients, 1, JSON.stringify(notify));
+
+  const shown = await waitFor(
+    () => page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, data: n.data }))),
+    (list) => list.length > 0,
+    "the notification",
+  );
+  assert.equal(shown[0].title, "Bill replied");
+  assert.equal(shown[0].body, "Friday it is!");
+  assert.ok(shown[0].data.delivery?.startsWith(notify.id), "the delivery id reached the worker");
+  assert.deepEqual(service.log.rejected, [], "every push carried a valid VAPID JWT");
+  assert.equal(service.log.received.length, 1);
+  await waitFor(() => service.log.acks, (acks) => acks.length > 0, "Firefox's ack");
+  assert.equal(service.log.acks[0].code, 100, "Firefox decrypted and delivered it");
+
+  const counts = await waitFor(
+    () => fetch(`${baseUrl}/v1/notifications/${notify.id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.json()),
+    (c) => c.counts?.delivered === 1,
+    "the delivered count",
+  );
+  assert.equal(counts.counts.delivered, 1);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
