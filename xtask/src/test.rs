@@ -146,6 +146,23 @@ pub fn run() -> Result<(), String> {
     if report.is_some() {
         end_to_end(&root, &mut tally);
     }
+    tally.step(
+        "delivery benchmarks (release build; printed, not asserted)",
+        &mut cargo(
+            &root,
+            &[
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "askwell-server",
+                "--example",
+                "delivery_bench",
+                "--",
+                "100000",
+            ],
+        ),
+    );
     if let Some(report) = report {
         report.print();
     }
