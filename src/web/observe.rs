@@ -25,6 +25,8 @@ pub(crate) enum Observed {
     Flush,
     /// The tab is visible again: settings (permission) may have changed meanwhile.
     Visible,
+    /// Askwell's worker asks this page to show a notification's URL.
+    Navigate(String),
 }
 
 /// Owns every listener and timer Askwell adds to the page.
@@ -53,6 +55,7 @@ impl Observer {
             }
         }));
         listeners.extend(visibility_listener(document, report.clone()));
+        listeners.extend(worker_messages(report.clone()));
         if let Some(window) = web_sys::window() {
             let on_hide = report.clone();
             listeners.extend(Listener::new(&window, "pagehide", move |_| on_hide(Observed::Flush)));
@@ -89,6 +92,41 @@ impl Observer {
     pub(crate) fn flushed(&mut self) {
         self.flush = None;
     }
+}
+
+/// `{ askwell: "navigate", url }` messages from Askwell's service worker
+/// (a notification click for this origin while this tab is not controlled).
+fn worker_messages(report: Rc<impl Fn(Observed) + 'static>) -> Option<Listener> {
+    let window = web_sys::window()?;
+    let has_container = js_sys::Reflect::has(&window.navigator(), &"serviceWorker".into()).unwrap_or(false);
+    if !has_container {
+        return None;
+    }
+    let container = window.navigator().service_worker();
+    let listener = Listener::new(&container, "message", move |event| {
+        let Some(event) = event.dyn_ref::<web_sys::MessageEvent>() else {
+            return;
+        };
+        let data = event.data();
+        let get = |key: &str| {
+            js_sys::Reflect::get(&data, &key.into())
+                .ok()
+                .and_then(|v| v.as_string())
+        };
+        if get("askwell").as_deref() == Some("navigate") {
+            if let Some(url) = get("url") {
+                report(Observed::Navigate(url));
+            }
+        }
+    });
+    // Messages are queued until the page starts them (or sets onmessage).
+    // (startMessages is not in web-sys yet: call it directly.)
+    if let Ok(start) = js_sys::Reflect::get(&container, &"startMessages".into())
+        .and_then(|f| f.dyn_into::<js_sys::Function>().map_err(Into::into))
+    {
+        let _ = start.call0(&container);
+    }
+    listener
 }
 
 /// A page view when a tab hidden for a long time becomes visible again.

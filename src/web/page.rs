@@ -177,6 +177,7 @@ fn dispatch(weak: &Weak<RefCell<Controller>>, observed: Observed) {
         Observed::OtherTab(json) => other_tab(&inner, &json),
         Observed::Flush => flush(&inner),
         Observed::Visible => inner.borrow_mut().permission = push::permission(),
+        Observed::Navigate(url) => navigate_same_origin(&url),
     }
 }
 
@@ -366,6 +367,18 @@ fn other_tab(inner: &Rc<RefCell<Controller>>, json: &str) {
         }
     };
     drop(view);
+}
+
+/// Shows a notification's URL in this tab, if it is of this page's origin.
+fn navigate_same_origin(url: &str) {
+    let Some(window) = web_sys::window() else { return };
+    let location = window.location();
+    let same_origin = location
+        .origin()
+        .is_ok_and(|origin| url.starts_with(&origin) && url[origin.len()..].starts_with(['/', '?', '#']));
+    if same_origin {
+        let _ = location.assign(url);
+    }
 }
 
 fn schedule_tick(inner: &Rc<RefCell<Controller>>) {

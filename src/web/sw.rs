@@ -164,16 +164,21 @@ async fn show_page(target: &str) -> Result<(), JsValue> {
     match route_click(&absolute, &url_refs) {
         ClickRoute::Focus(i) => JsFuture::from(windows[i].focus()?).await.map(|_| ()),
         ClickRoute::Navigate(i) => {
-            // navigate() needs a client this worker controls; otherwise open a window.
+            // navigate() only works on windows this worker controls; an
+            // uncontrolled one (first visit) is focused and asked to navigate
+            // itself by the page module, rather than opening a second tab.
             let navigated = match windows[i].navigate(&absolute) {
                 Ok(promise) => JsFuture::from(promise).await.is_ok(),
                 Err(_) => false,
             };
-            if navigated {
-                JsFuture::from(windows[i].focus()?).await.map(|_| ())
-            } else {
-                JsFuture::from(clients.open_window(&absolute)).await.map(|_| ())
+            if !navigated {
+                let message = to_js(&Value::object([
+                    ("askwell", "navigate".into()),
+                    ("url", absolute.as_str().into()),
+                ]));
+                windows[i].post_message(&message)?;
             }
+            JsFuture::from(windows[i].focus()?).await.map(|_| ())
         }
         ClickRoute::Open => JsFuture::from(clients.open_window(&absolute)).await.map(|_| ()),
     }
