@@ -58,3 +58,18 @@ impl FromRequestParts<AppState> for Admin {
         }
     }
 }
+
+/// The client's IP address when the server knows it (it serves with
+/// connect info; `oneshot` tests have none).
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, AppError> {
+        let info = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Self(info.map(|info| info.0.ip())))
+    }
+}

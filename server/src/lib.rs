@@ -6,6 +6,7 @@
 pub mod delivery;
 pub mod error;
 pub mod extract;
+pub mod limit;
 pub mod metrics;
 pub mod outcome;
 pub mod routes;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Wakes the delivery workers when new work is enqueued.
     pub wake: Arc<Notify>,
+    /// Limits public event ingestion per client.
+    pub limiter: Arc<limit::RateLimiter>,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: Arc::default(),
             wake: Arc::default(),
+            limiter: Arc::default(),
         }
     }
 }

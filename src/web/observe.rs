@@ -121,8 +121,8 @@ fn worker_messages(report: Rc<impl Fn(Observed) + 'static>) -> Option<Listener> 
     });
     // Messages are queued until the page starts them (or sets onmessage).
     // (startMessages is not in web-sys yet: call it directly.)
-    if let Ok(start) = js_sys::Reflect::get(&container, &"startMessages".into())
-        .and_then(|f| f.dyn_into::<js_sys::Function>().map_err(Into::into))
+    if let Ok(start) =
+        js_sys::Reflect::get(&container, &"startMessages".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
     {
         let _ = start.call0(&container);
     }

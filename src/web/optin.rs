@@ -185,14 +185,64 @@ pub(crate) fn repair(inner: &Rc<RefCell<Controller>>) {
 
 /// The topics the server holds for this subscription, or `None` if it does not know it.
 async fn lookup(server: &str, endpoint: &str, auth: &str) -> Option<Vec<String>> {
-    let body = Object::new();
-    let _ = Reflect::set(&body, &"endpoint".into(), &JsValue::from_str(endpoint));
-    let _ = Reflect::set(&body, &"auth".into(), &JsValue::from_str(auth));
-    match push::call(server, "POST", "/v1/subscriptions/lookup", Some(&body.into())).await {
+    let body = possession_body(endpoint, auth);
+    match push::call(server, "POST", "/v1/subscriptions/lookup", Some(&body)).await {
         Ok((200, json)) => Some(match json.get("topics") {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
         }),
         _ => None,
     }
+}
+
+/// Unsubscribes in the browser and on the server; resolves to whether a
+/// subscription existed.
+pub(crate) async fn unsubscribe(inner: &Rc<RefCell<Controller>>) -> Result<bool, Failure> {
+    let server = inner.borrow().engine.config().server.clone();
+    let Some(subscription) = push::current().await else {
+        forget(inner);
+        return Ok(false);
+    };
+    if let Some((endpoint, auth)) = push::possession(&subscription) {
+        let body = possession_body(&endpoint, &auth);
+        match push::call(&server, "DELETE", "/v1/subscriptions", Some(&body)).await? {
+            (204 | 404, _) => {}
+            _ => return Err(Failure::ServerUnreachable),
+        }
+    }
+    push::unsubscribe(&subscription).await;
+    forget(inner);
+    Ok(true)
+}
+
+fn forget(inner: &Rc<RefCell<Controller>>) {
+    let mut this = inner.borrow_mut();
+    this.engine.subscription_changed(None, false);
+    store::save_state(&this.engine.state);
+}
+
+/// Removes a topic from the current subscription (no native prompt).
+pub(crate) async fn remove_topic(inner: &Rc<RefCell<Controller>>, topic: &str) -> Result<(), Failure> {
+    let server = inner.borrow().engine.config().server.clone();
+    let subscription = push::current().await.ok_or(Failure::SubscribeFailed)?;
+    let (endpoint, auth) = push::possession(&subscription).ok_or(Failure::SubscribeFailed)?;
+    let body = possession_body(&endpoint, &auth);
+    let remove: js_sys::Array = std::iter::once(JsValue::from_str(topic)).collect();
+    let _ = Reflect::set(&body, &"remove".into(), &remove);
+    match push::call(&server, "POST", "/v1/subscriptions/topics", Some(&body)).await? {
+        (200, _) => {
+            let mut this = inner.borrow_mut();
+            this.engine.state.topics.remove(topic);
+            store::save_state(&this.engine.state);
+            Ok(())
+        }
+        _ => Err(Failure::ServerUnreachable),
+    }
+}
+
+fn possession_body(endpoint: &str, auth: &str) -> JsValue {
+    let body = Object::new();
+    let _ = Reflect::set(&body, &"endpoint".into(), &JsValue::from_str(endpoint));
+    let _ = Reflect::set(&body, &"auth".into(), &JsValue::from_str(auth));
+    body.into()
 }

@@ -146,6 +146,30 @@ impl Askwell {
         Ok(())
     }
 
+    /// Unsubscribes from push in the browser and on the server. Resolves to
+    /// whether a subscription existed; rejects with `server-unreachable`.
+    pub fn unsubscribe(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            optin::unsubscribe(&inner)
+                .await
+                .map(JsValue::from_bool)
+                .map_err(|f| JsValue::from_str(f.code()))
+        })
+    }
+
+    /// Stops notifications about one topic, keeping the subscription.
+    #[wasm_bindgen(js_name = removeTopic)]
+    pub fn remove_topic(&self, topic: String) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            optin::remove_topic(&inner, &topic)
+                .await
+                .map(|()| JsValue::TRUE)
+                .map_err(|f| JsValue::from_str(f.code()))
+        })
+    }
+
     /// The anonymous id used for experiment assignment (stable per device).
     #[wasm_bindgen(getter, js_name = anonymousId)]
     pub fn anonymous_id(&self) -> String {

@@ -120,6 +120,14 @@ test("Firefox: Yes → real subscription → notify → the worker shows the pus
   );
   assert.equal(counts.counts.clicked, 1, "the worker reported the click with its delivery id");
   assert.equal((await browser.pages()).length, 2, "no extra tab was opened (the blank start page and the demo)");
+  await page.waitForSelector("html[data-askwell-ready=true]");
+  assert.equal(await page.evaluate(() => window.askwell.unsubscribe()), true, "unsubscribed in the browser and on the server");
+  const after = await fetch(`${baseUrl}/v1/notify`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ to: { topic: "thread:bill" }, notification: { title: "Anyone?" } }),
+  }).then((r) => r.json());
+  assert.equal(after.recipients, notify.recipients - 1, "the server no longer sends to it");
   assert.deepEqual(errors, []);
   await page.close();
 });

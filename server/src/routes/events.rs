@@ -8,7 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ClientAddress};
 use crate::store::{now_ms, Event};
 use crate::{AppError, AppState};
 
