@@ -115,8 +115,12 @@ fn validate(i: usize, e: EventJson, now: i64) -> Result<Event, AppError> {
 /// (`stored` < `accepted` when some ids were already stored).
 pub async fn events_create(
     State(state): State<AppState>,
+    client: ClientAddress,
     ApiJson(req): ApiJson<EventsRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    if !state.limiter.allow(client.0) {
+        return Err(AppError::RateLimited);
+    }
     if req.events.is_empty() || req.events.len() > MAX_BATCH {
         return Err(AppError::invalid(
             "invalid_batch",
