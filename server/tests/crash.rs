@@ -4,8 +4,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use askwell_server::store::NewSubscription;
@@ -16,31 +14,11 @@ use support::push_service::{PushService, Reply, Subscriber};
 const SUBSCRIPTIONS: usize = 5000;
 const TOKEN: &str = "crash-test-token";
 
-/// Starts the real binary on an ephemeral port; returns it and its base URL.
-fn start_server(data_dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_askwell-server"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2", "--data-dir"])
-        .arg(data_dir)
-        .env("ASKWELL_ADMIN_TOKEN", TOKEN)
-        .env("ASKWELL_VAPID_SUBJECT", "mailto:ops@example.com")
-        .env("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1")
-        .env("ASKWELL_DELIVERY_LEASE_SECONDS", "2")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start askwell-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split_once("listening on ")
-                .map(|(_, u)| u.trim_end_matches('/').to_owned())
-        })
-        .expect("listening line");
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
+fn start_server(data_dir: &std::path::Path) -> (std::process::Child, String) {
+    support::start_server_process(
+        data_dir,
+        &[("ASKWELL_ADMIN_TOKEN", TOKEN), ("ASKWELL_DELIVERY_LEASE_SECONDS", "2")],
+    )
 }
 
 async fn post(url: &str, body: Value) -> Value {

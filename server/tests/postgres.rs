@@ -5,8 +5,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use askwell_server::store::NewSubscription;
@@ -17,32 +15,14 @@ use support::push_service::{PushService, Reply, Subscriber};
 const SUBSCRIPTIONS: usize = 2000;
 const TOKEN: &str = "pg-test-token";
 
-fn start_server(database_url: &str, vapid_key: &str) -> (Child, String) {
+fn start_server(database_url: &str, vapid_key: &str) -> (std::process::Child, String) {
     let data = tempfile::tempdir().expect("data dir").keep();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_askwell-server"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2", "--data-dir"])
-        .arg(data)
-        .env("ASKWELL_DATABASE_URL", database_url)
-        .env("ASKWELL_VAPID_PRIVATE_KEY", vapid_key)
-        .env("ASKWELL_ADMIN_TOKEN", TOKEN)
-        .env("ASKWELL_VAPID_SUBJECT", "mailto:ops@example.com")
-        .env("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start askwell-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split_once("listening on ")
-                .map(|(_, u)| u.trim_end_matches('/').to_owned())
-        })
-        .expect("listening line");
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
+    let envs = [
+        ("ASKWELL_DATABASE_URL", database_url),
+        ("ASKWELL_VAPID_PRIVATE_KEY", vapid_key),
+        ("ASKWELL_ADMIN_TOKEN", TOKEN),
+    ];
+    support::start_server_process(&data, &envs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,6 +99,36 @@ pub fn deliverer(state: &AppState, config: DeliveryConfig) -> Arc<Deliverer> {
     Arc::new(Deliverer::new(state.store.clone(), signer, state.metrics.clone(), config).expect("deliverer"))
 }
 
+/// Starts the real `askwell-server` binary on an ephemeral port (test
+/// settings: loopback push endpoints allowed, quiet logs) with extra `envs`;
+/// returns the process and its base URL.
+pub fn start_server_process(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_askwell-server"));
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2", "--data-dir"])
+        .arg(data_dir)
+        .env("ASKWELL_VAPID_SUBJECT", "mailto:ops@example.com")
+        .env("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1")
+        .env("RUST_LOG", "error")
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("start askwell-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_once("listening on ")
+                .map(|(_, u)| u.trim_end_matches('/').to_owned())
+        })
+        .expect("listening line");
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
+}
+
 /// The subscription JSON a browser would post.
 pub fn subscription_json(endpoint: &str, p256dh: &str, auth: &str, topics: &[&str]) -> String {
     serde_json::json!({
