@@ -10,14 +10,23 @@ let browser;
 before(async () => { browser = await launchChromium(); });
 after(async () => { await browser?.close(); });
 
-/** Opens the demo, waits for its worker, and returns a push sender. */
-async function withWorker() {
+/** Opens a demo page, waits for the worker of `scope`, and returns a push sender. */
+async function withWorker(path = "/", scope = "/") {
   await browser.context.grantPermissions(["notifications"], { origin: baseUrl });
-  const { page, errors } = await open(browser.context, "/");
+  let page;
+  let errors = [];
+  if (path === "/") {
+    ({ page, errors } = await open(browser.context, path));
+  } else {
+    page = await browser.context.newPage();
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(`${baseUrl}${path}`);
+    await page.waitForSelector("html[data-worker-ready=true]", { timeout: 15_000 });
+  }
   const cdp = await browser.context.newCDPSession(page);
   const registration = new Promise((resolve) => {
     cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
-      const found = registrations.find((r) => r.scopeURL.startsWith(baseUrl) && !r.isDeleted);
+      const found = registrations.find((r) => r.scopeURL === `${baseUrl}${scope}` && !r.isDeleted);
       if (found) resolve(found.registrationId);
     });
   });
@@ -39,7 +48,8 @@ async function withWorker() {
 }
 
 async function until(read, accept, what) {
-  for (let i = 0; i < 50; i++) {
+  // Generous: the first push compiles the worker's wasm, slow on a loaded 2-core machine.
+  for (let i = 0; i < 150; i++) {
     const value = await read();
     if (accept(value)) return value;
     await new Promise((r) => setTimeout(r, 100));
@@ -64,6 +74,20 @@ test("the worker shows Askwell pushes, falls back for malformed ones, and leaves
   await w.push(JSON.stringify({ title: "Weekly digest", body: "3 new posts" }));
   const own = await until(w.notifications, (list) => list.length === 1, "the app's own notification");
   assert.equal(own[0].title, "[app] Weekly digest", "Askwell ignored it; the app's handler showed it");
+  assert.deepEqual(w.errors, []);
+  await w.page.close();
+});
+
+test("a classic (importScripts) worker shaped like Workbox's shows Askwell pushes too", async () => {
+  const w = await withWorker("/classic/", "/classic/");
+  await w.clear();
+  await w.push(JSON.stringify({ askwell: 1, title: "Ann replied", body: "Classic works", delivery: "n:9" }));
+  const shown = await until(w.notifications, (list) => list.length === 1, "the classic worker's notification");
+  assert.deepEqual([shown[0].title, shown[0].body], ["Ann replied", "Classic works"]);
+  await w.clear();
+  await w.push("{\"askwell\":1}");
+  const fallback = await until(w.notifications, (list) => list.length === 1, "the classic fallback");
+  assert.equal(fallback[0].title, "New activity (classic worker)");
   assert.deepEqual(w.errors, []);
   await w.page.close();
 });

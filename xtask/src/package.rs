@@ -69,6 +69,9 @@ pub fn build() -> Result<Report, String> {
             )?;
         }
         report.entries.push(entry(&pkg, binary)?);
+        if binary.feature == "sw" {
+            report.entries.push(classic_worker(&root, &pkg, &wasm)?);
+        }
     }
     // wasm-bindgen writes a `*` .gitignore; the root .gitignore already covers pkg/.
     let _ = fs::remove_file(pkg.join(".gitignore"));
@@ -109,6 +112,29 @@ fn bindgen(root: &Path, pkg: &Path, wasm: &Path, name: &str) -> Result<(), Strin
             .arg(pkg)
             .arg(wasm),
     )
+}
+
+/// The worker for classic service workers (`importScripts`, e.g. Workbox's):
+/// wasm-bindgen's `no-modules` glue and the classic shim in one script,
+/// `sw-classic.js`, next to its own `askwell_sw_classic_bg.wasm`.
+fn classic_worker(root: &Path, pkg: &Path, wasm: &Path) -> Result<Entry, String> {
+    let out = root.join("target/askwell-classic");
+    let _ = fs::remove_dir_all(&out);
+    status(
+        Command::new("wasm-bindgen")
+            .current_dir(root)
+            .args(["--target", "no-modules", "--no-typescript", "--out-name", "askwell_sw_classic", "--out-dir"])
+            .arg(&out)
+            .arg(wasm),
+    )?;
+    let bg = pkg.join("askwell_sw_classic_bg.wasm");
+    copy(&out.join("askwell_sw_classic_bg.wasm"), &bg)?;
+    optimize(root, &bg)?;
+    let glue = fs::read_to_string(out.join("askwell_sw_classic.js")).map_err(|e| format!("classic glue: {e}"))?;
+    let shim = fs::read_to_string(root.join("js/sw-classic.js")).map_err(|e| format!("js/sw-classic.js: {e}"))?;
+    let script = pkg.join("sw-classic.js");
+    fs::write(&script, format!("{glue}\n{shim}")).map_err(|e| format!("{}: {e}", script.display()))?;
+    Entry::measure("askwell_sw_classic", &[bg, script], 10_000)
 }
 
 fn optimize(root: &Path, wasm: &Path) -> Result<(), String> {
@@ -153,13 +179,16 @@ fn package_json() -> String {
   "exports": {{
     ".": {{ "types": "./askwell.d.ts", "default": "./askwell.js" }},
     "./sw": {{ "types": "./sw.d.ts", "default": "./sw.js" }},
+    "./sw-classic": "./sw-classic.js",
+    "./sw-classic.js": "./sw-classic.js",
     "./askwell_bg.wasm": "./askwell_bg.wasm",
-    "./askwell_sw_bg.wasm": "./askwell_sw_bg.wasm"
+    "./askwell_sw_bg.wasm": "./askwell_sw_bg.wasm",
+    "./askwell_sw_classic_bg.wasm": "./askwell_sw_classic_bg.wasm"
   }},
   "files": [
     "askwell.js", "askwell.d.ts", "askwell_bg.wasm", "askwell_bg.wasm.d.ts",
     "askwell_sw.js", "askwell_sw.d.ts", "askwell_sw_bg.wasm", "askwell_sw_bg.wasm.d.ts",
-    "sw.js", "sw.d.ts", "README.md"
+    "sw.js", "sw.d.ts", "sw-classic.js", "askwell_sw_classic_bg.wasm", "README.md"
   ],
   "sideEffects": ["./sw.js"]
 }}
