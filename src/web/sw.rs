@@ -229,30 +229,55 @@ pub fn on_subscription_change(event: JsValue, config: JsValue) -> Promise {
     future_to_promise(async move {
         let old = Reflect::get(&event, &"oldSubscription".into())?;
         let given = Reflect::get(&event, &"newSubscription".into())?;
-        let Some((old_endpoint, old_auth)) = possession(&old) else {
-            return Ok(JsValue::FALSE);
-        };
-        let new = if given.is_object() {
-            given
-        } else {
-            resubscribe(&old).await?
-        };
         let body = Object::new();
-        let old_json = Object::new();
-        Reflect::set(&old_json, &"endpoint".into(), &old_endpoint.into())?;
-        Reflect::set(&old_json, &"auth".into(), &old_auth.into())?;
-        Reflect::set(&body, &"old".into(), &old_json)?;
-        Reflect::set(&body, &"subscription".into(), &new)?;
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_body(&js_sys::JSON::stringify(&body)?.into());
-        let headers = Object::new();
-        Reflect::set(&headers, &"content-type".into(), &"application/json".into())?;
-        init.set_headers(&headers);
-        let mut url = String::from(server.trim_end_matches('/'));
-        url.push_str("/v1/subscriptions/swap");
-        JsFuture::from(scope()?.fetch_with_str_and_init(&url, &init)).await
+        let path = match possession(&old) {
+            Some((old_endpoint, old_auth)) => {
+                let new = if given.is_object() {
+                    given
+                } else {
+                    resubscribe(&old).await?
+                };
+                let old_json = Object::new();
+                Reflect::set(&old_json, &"endpoint".into(), &old_endpoint.into())?;
+                Reflect::set(&old_json, &"auth".into(), &old_auth.into())?;
+                Reflect::set(&body, &"old".into(), &old_json)?;
+                Reflect::set(&body, &"subscription".into(), &new)?;
+                "/v1/subscriptions/swap"
+            }
+            // Some browsers give no old subscription: store the new one (if the
+            // browser made one) so pushes resume; the page's start-time repair
+            // restores its topics, and the dead endpoint is pruned on its next 410.
+            None => {
+                let current = if given.is_object() {
+                    given
+                } else {
+                    current_subscription().await?
+                };
+                if !current.is_object() {
+                    return Ok(JsValue::FALSE);
+                }
+                Reflect::set(&body, &"subscription".into(), &current)?;
+                "/v1/subscriptions"
+            }
+        };
+        post_json(&server, path, &body.into()).await
     })
+}
+
+async fn current_subscription() -> Result<JsValue, JsValue> {
+    JsFuture::from(scope()?.registration().push_manager()?.get_subscription()?).await
+}
+
+async fn post_json(server: &str, path: &str, body: &JsValue) -> Result<JsValue, JsValue> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&js_sys::JSON::stringify(body)?.into());
+    let headers = Object::new();
+    Reflect::set(&headers, &"content-type".into(), &"application/json".into())?;
+    init.set_headers(&headers);
+    let mut url = String::from(server.trim_end_matches('/'));
+    url.push_str(path);
+    JsFuture::from(scope()?.fetch_with_str_and_init(&url, &init)).await
 }
 
 /// `(endpoint, keys.auth)` of a PushSubscription (via its JSON form).

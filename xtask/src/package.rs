@@ -123,7 +123,14 @@ fn classic_worker(root: &Path, pkg: &Path, wasm: &Path) -> Result<Entry, String>
     status(
         Command::new("wasm-bindgen")
             .current_dir(root)
-            .args(["--target", "no-modules", "--no-typescript", "--out-name", "askwell_sw_classic", "--out-dir"])
+            .args([
+                "--target",
+                "no-modules",
+                "--no-typescript",
+                "--out-name",
+                "askwell_sw_classic",
+                "--out-dir",
+            ])
             .arg(&out)
             .arg(wasm),
     )?;
