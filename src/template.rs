@@ -91,9 +91,10 @@ pub fn is_confirm_shaming(label: &str) -> bool {
         .any(|word| word == "i" || word.starts_with("i'") || word == "hate" || word == "me")
 }
 
-/// Whether `url` may be used as an image source: http(s) or relative only, so
-/// no `javascript:`, `data:` or other scheme reaches the DOM.
-pub fn is_safe_image_url(url: &str) -> bool {
+/// Whether `url` may reach the DOM (an avatar's `src`, an action prompt's
+/// navigation): http(s) or relative only, never `javascript:`, `data:` or
+/// another scheme.
+pub fn is_safe_url(url: &str) -> bool {
     let lower = url.trim_start().to_ascii_lowercase();
     match lower.split_once(':') {
         // A colon before any '/', '?' or '#' means a scheme.
@@ -156,7 +157,7 @@ mod tests {
     }
 
     #[test]
-    fn allows_only_http_and_relative_image_urls() {
+    fn allows_only_http_and_relative_urls() {
         for ok in [
             "https://x.test/a.png",
             "HTTP://x/a",
@@ -165,7 +166,7 @@ mod tests {
             "./a?b=c:d",
             "//cdn.test/a.png",
         ] {
-            assert!(is_safe_image_url(ok), "{ok}");
+            assert!(is_safe_url(ok), "{ok}");
         }
         for bad in [
             "javascript:alert(1)",
@@ -174,7 +175,7 @@ mod tests {
             "blob:x",
             "file:///etc/passwd",
         ] {
-            assert!(!is_safe_image_url(bad), "{bad}");
+            assert!(!is_safe_url(bad), "{bad}");
         }
     }
 }

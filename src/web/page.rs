@@ -361,7 +361,7 @@ fn accept(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
                 .prompt(&proposal.prompt)
                 .and_then(|p| p.url.clone());
             if let (Some(url), Some(window)) = (url, web_sys::window()) {
-                if crate::template::is_safe_image_url(&url) {
+                if crate::template::is_safe_url(&url) {
                     let _ = window.location().assign(&url);
                 }
             }

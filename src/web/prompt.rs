@@ -11,7 +11,7 @@ use web_sys::{Document, Element, Event, HtmlElement, KeyboardEvent, ShadowRootIn
 
 use super::listener::Listener;
 use crate::config::Placement;
-use crate::template::is_safe_image_url;
+use crate::template::is_safe_url;
 
 /// Default look; hosts override `--askwell-*` properties or style `::part(...)`.
 const STYLE: &str = ":host{all:initial;position:fixed;z-index:2147483000;inset:1rem 1rem auto;display:flex;justify-content:center;pointer-events:none;font:15px/1.4 system-ui,sans-serif}\
@@ -104,7 +104,7 @@ fn panel(document: &Document, copy: &PromptCopy<'_>) -> Result<Element, JsValue>
         panel.set_attribute("aria-modal", "true")?;
     }
     panel.set_attribute("aria-labelledby", "message")?;
-    if let Some(src) = copy.avatar.filter(|src| is_safe_image_url(src)) {
+    if let Some(src) = copy.avatar.filter(|src| is_safe_url(src)) {
         let img = element(document, "img", "avatar")?;
         img.set_attribute("src", src)?;
         img.set_attribute("alt", "")?;
