@@ -68,6 +68,9 @@ pub fn build() -> Result<Report, String> {
                 &pkg.join(extra.replace(".js", ".d.ts")),
             )?;
         }
+        if binary.feature == "sw" {
+            copy(&root.join("js/sw-listen.js"), &pkg.join("sw-listen.js"))?;
+        }
         report.entries.push(entry(&pkg, binary)?);
         if binary.feature == "sw" {
             report.entries.push(classic_worker(&root, &pkg, &wasm)?);
@@ -138,9 +141,12 @@ fn classic_worker(root: &Path, pkg: &Path, wasm: &Path) -> Result<Entry, String>
     copy(&out.join("askwell_sw_classic_bg.wasm"), &bg)?;
     optimize(root, &bg)?;
     let glue = fs::read_to_string(out.join("askwell_sw_classic.js")).map_err(|e| format!("classic glue: {e}"))?;
-    let shim = fs::read_to_string(root.join("js/sw-classic.js")).map_err(|e| format!("js/sw-classic.js: {e}"))?;
+    let read = |name: &str| fs::read_to_string(root.join("js").join(name)).map_err(|e| format!("js/{name}: {e}"));
+    // A classic script cannot `export`: the shared listeners become a plain function.
+    let listen = read("sw-listen.js")?.replace("export function listen", "function listen");
+    let shim = read("sw-classic.js")?;
     let script = pkg.join("sw-classic.js");
-    fs::write(&script, format!("{glue}\n{shim}")).map_err(|e| format!("{}: {e}", script.display()))?;
+    fs::write(&script, format!("{glue}\n{listen}\n{shim}")).map_err(|e| format!("{}: {e}", script.display()))?;
     Entry::measure("askwell_sw_classic", &[bg, script], 10_000)
 }
 
@@ -162,6 +168,9 @@ fn entry(pkg: &Path, binary: &Binary) -> Result<Entry, String> {
         pkg.join(format!("{}.js", binary.name)),
     ];
     files.extend(binary.extra_js.map(|extra| pkg.join(extra)));
+    if binary.feature == "sw" {
+        files.push(pkg.join("sw-listen.js"));
+    }
     Entry::measure(binary.name, &files, binary.budget_gz)
 }
 
@@ -195,7 +204,7 @@ fn package_json() -> String {
   "files": [
     "askwell.js", "askwell.d.ts", "askwell_bg.wasm", "askwell_bg.wasm.d.ts",
     "askwell_sw.js", "askwell_sw.d.ts", "askwell_sw_bg.wasm", "askwell_sw_bg.wasm.d.ts",
-    "sw.js", "sw.d.ts", "sw-classic.js", "askwell_sw_classic_bg.wasm", "README.md"
+    "sw.js", "sw.d.ts", "sw-listen.js", "sw-classic.js", "askwell_sw_classic_bg.wasm", "README.md"
   ],
   "sideEffects": ["./sw.js"]
 }}
