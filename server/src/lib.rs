@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod routes;
 pub mod secret;
 pub mod ssrf;
+pub mod stats;
 pub mod store;
 pub mod validate;
 pub mod vapid;

@@ -33,11 +33,13 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_subscriptions.sql")),
     (2, include_str!("../migrations/sqlite/0002_outbox.sql")),
     (3, include_str!("../migrations/sqlite/0003_events.sql")),
+    (4, include_str!("../migrations/sqlite/0004_funnel.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
     (2, include_str!("../migrations/postgres/0002_outbox.sql")),
     (3, include_str!("../migrations/postgres/0003_events.sql")),
+    (4, include_str!("../migrations/postgres/0004_funnel.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process
@@ -175,10 +177,10 @@ mod tests {
     async fn creates_the_database_file_and_migrates_once() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open_in_dir(dir.path()).await.expect("open");
-        assert_eq!(store.schema_version().await.expect("version"), 3);
+        assert_eq!(store.schema_version().await.expect("version"), 4);
         drop(store);
         let reopened = Store::open_in_dir(dir.path()).await.expect("reopen");
-        assert_eq!(reopened.schema_version().await.expect("version"), 3);
+        assert_eq!(reopened.schema_version().await.expect("version"), 4);
         assert_eq!(reopened.subscription_count().await.expect("count"), 0);
         assert!(dir.path().join("askwell.db").exists());
     }
