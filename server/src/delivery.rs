@@ -176,13 +176,11 @@ impl Deliverer {
         match classify(status, retry_after, delivery.attempt, &self.config.backoff, jitter) {
             Outcome::Delivered => {
                 self.metrics.count(Counted::Delivered);
-                self.store.delivery_finish(delivery.id, "delivered", status).await
+                self.store.delivery_delivered(&delivery, status).await
             }
             Outcome::Prune => {
                 self.metrics.count(Counted::Pruned);
-                self.store
-                    .delivery_prune(delivery.id, delivery.subscription_id, status.unwrap_or(410))
-                    .await
+                self.store.delivery_prune(&delivery, status.unwrap_or(410)).await
             }
             Outcome::Retry(delay) => {
                 self.metrics.count(Counted::Retried);

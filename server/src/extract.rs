@@ -4,6 +4,7 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
 
 use crate::{AppError, AppState};
@@ -42,21 +43,25 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let Some(expected) = state.settings.admin_token.as_deref() else {
-            return Err(AppError::Unauthorized);
-        };
-        let given = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        if crate::secret::equal(given.trim().as_bytes(), expected.as_bytes()) {
+        if is_admin(&parts.headers, state) {
             Ok(Admin)
         } else {
             Err(AppError::Unauthorized)
         }
     }
+}
+
+/// Whether `headers` carry the admin token, for routes where it is optional.
+pub fn is_admin(headers: &HeaderMap, state: &AppState) -> bool {
+    let Some(expected) = state.settings.admin_token.as_deref() else {
+        return false;
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    crate::secret::equal(given.trim().as_bytes(), expected.as_bytes())
 }
 
 /// The client's IP address when the server knows it (it serves with

@@ -6,6 +6,7 @@
 pub mod delivery;
 pub mod error;
 pub mod extract;
+pub mod funnel;
 pub mod limit;
 pub mod metrics;
 pub mod outcome;

@@ -17,6 +17,7 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    events: AtomicU64,
 }
 
 /// An attempt's result, for counting.
@@ -42,6 +43,11 @@ impl Metrics {
             Counted::Pruned => &self.pruned,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts newly stored funnel events.
+    pub fn count_events(&self, stored: u64) {
+        self.events.fetch_add(stored, Ordering::Relaxed);
     }
 
     /// Records how long a push service took to answer.
@@ -72,6 +78,11 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "askwell_deliveries_total{{status=\"{status}\"}} {}", load(counter));
         }
+        let _ = writeln!(
+            out,
+            "# HELP askwell_events_total Funnel events stored.\n# TYPE askwell_events_total counter\naskwell_events_total {}",
+            load(&self.events)
+        );
         out.push_str("# HELP askwell_push_service_seconds Push service response time.\n# TYPE askwell_push_service_seconds histogram\n");
         for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
             let _ = writeln!(

@@ -62,8 +62,16 @@ impl Proportion {
         let spread = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
         let denominator = 1.0 + z2 / n;
         // At 0% and 100% the bound is exactly 0 or 1 (rounding would miss it).
-        let low = if self.successes == 0 { 0.0 } else { ((centre - spread) / denominator).max(0.0) };
-        let high = if self.successes == self.trials { 1.0 } else { ((centre + spread) / denominator).min(1.0) };
+        let low = if self.successes == 0 {
+            0.0
+        } else {
+            ((centre - spread) / denominator).max(0.0)
+        };
+        let high = if self.successes == self.trials {
+            1.0
+        } else {
+            ((centre + spread) / denominator).min(1.0)
+        };
         Some((low, high))
     }
 
@@ -212,7 +220,11 @@ pub fn verdict(baseline: Proportion, variant: Proportion, labels: Labels<'_>) ->
         } else {
             (labels.baseline, labels.variant, Outcome::Worse)
         };
-        let text = format!("{winner} beats {loser} on {}, {}", labels.metric, format_p(comparison.p_value));
+        let text = format!(
+            "{winner} beats {loser} on {}, {}",
+            labels.metric,
+            format_p(comparison.p_value)
+        );
         return Verdict {
             outcome,
             more_trials_needed: None,
@@ -240,7 +252,11 @@ fn more_data(labels: Labels<'_>, needed: Option<u64>, baseline: Proportion, vari
     let text = match (needed, baseline.trials, variant.trials) {
         (_, 0, _) => format!("not enough data yet: no {} for {}", labels.trials, labels.baseline),
         (_, _, 0) => format!("not enough data yet: no {} for {}", labels.trials, labels.variant),
-        (Some(n), _, _) if n > 0 => format!("not enough data yet: need ~{} more {}", round_2_significant(n), labels.trials),
+        (Some(n), _, _) if n > 0 => format!(
+            "not enough data yet: need ~{} more {}",
+            round_2_significant(n),
+            labels.trials
+        ),
         _ => format!("not enough data yet: too few {} to test", labels.trials),
     };
     Verdict {
@@ -257,7 +273,11 @@ fn more_trials(baseline: Proportion, variant: Proportion) -> Option<u64> {
     let p1 = variant.rate().unwrap_or(p0);
     let target = if p0 > 0.0 { p0 * MIN_RELATIVE_LIFT } else { 0.01 };
     let lift = (p1 - p0).abs().max(target);
-    let p1 = if p1 >= p0 { (p0 + lift).min(1.0) } else { (p0 - lift).max(0.0) };
+    let p1 = if p1 >= p0 {
+        (p0 + lift).min(1.0)
+    } else {
+        (p0 - lift).max(0.0)
+    };
     let per_arm = trials_per_arm(p0, p1)?;
     Some(per_arm.saturating_sub(baseline.trials) + per_arm.saturating_sub(variant.trials))
 }

@@ -8,6 +8,7 @@
 
 mod deliveries;
 mod events;
+mod stats;
 mod subscriptions;
 
 use std::path::Path;
@@ -17,7 +18,8 @@ use sqlx::{AnyPool, Executor};
 
 pub use deliveries::{Claimed, NewNotification, Recipients, StatusCounts};
 pub use events::Event;
-pub use subscriptions::{NewSubscription, StoredSubscription};
+pub use stats::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
+pub use subscriptions::{Attribution, NewSubscription, StoredSubscription};
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

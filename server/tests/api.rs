@@ -16,7 +16,7 @@ const ENDPOINT: &str = "https://push.example.com/send/abc";
 async fn health_metrics_and_vapid_key() {
     let state = state(false).await;
     let (status, body) = call(&state, "GET", "/healthz", None, None).await;
-    assert_eq!((status, body["schema"].as_i64()), (StatusCode::OK, Some(3)));
+    assert_eq!((status, body["schema"].as_i64()), (StatusCode::OK, Some(4)));
     let (status, body) = call(&state, "GET", "/v1/vapid-public-key", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["publicKey"], state.vapid.public_key_base64());
@@ -299,8 +299,9 @@ async fn events_are_validated_deduplicated_and_mark_clicks() {
         ),
         (
             json!({ "events": [{ "type": "prompt_shown", "ip": "1.2.3.4" }] }),
-            "invalid_request",
+            "invalid_event",
         ),
+        (json!({ "events": "many" }), "invalid_request"),
     ];
     for (body, code) in bad {
         let (status, reply) = call(&state, "POST", "/v1/events", Some(&body.to_string()), None).await;

@@ -121,6 +121,7 @@ pub fn run() -> Result<(), String> {
                     "askwell-server",
                     "--test=api",
                     "--test=delivery",
+                    "--test=funnel",
                     "--test=postgres",
                 ],
             )

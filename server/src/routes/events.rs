@@ -1,14 +1,20 @@
 //! `POST /v1/events`: batched funnel and notification events from pages and
 //! workers. Public, so strictly validated and bounded; duplicates (same id)
 //! are stored once; no IP address or user agent is kept.
+//!
+//! A batch is judged event by event: valid events are stored even when
+//! others are rejected (the answer lists each rejection with its reason), so
+//! one bad event never makes a page drop its good ones. A batch with no valid
+//! event is a 400.
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::extract::{ApiJson, ClientAddress};
+use crate::extract::{is_admin, ClientAddress};
 use crate::store::{now_ms, Event};
 use crate::{AppError, AppState};
 
@@ -18,8 +24,10 @@ pub const MAX_BATCH: usize = 100;
 const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 /// Oldest accepted event (offline pages flush late, but not months late).
 const MAX_AGE_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Longest id, name or label.
+const MAX_TEXT: usize = 200;
 
-/// Event types the funnel knows.
+/// Event types the funnel knows (`notification_delivered` is the server's own).
 pub const TYPES: &[&str] = &[
     "prompt_shown",
     "prompt_accepted",
@@ -29,6 +37,7 @@ pub const TYPES: &[&str] = &[
     "native_dismissed",
     "subscribed",
     "unsubscribed",
+    "notification_delivered",
     "notification_shown",
     "notification_clicked",
     "notification_dismissed",
@@ -39,7 +48,10 @@ pub const TYPES: &[&str] = &[
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventsRequest {
-    events: Vec<EventJson>,
+    events: Vec<Value>,
+    /// Simulated data, kept apart from real stats; needs the admin token.
+    #[serde(default)]
+    synthetic: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,38 +66,37 @@ struct EventJson {
     anon: Option<String>,
     delivery: Option<String>,
     action: Option<String>,
+    name: Option<String>,
     at: Option<i64>,
 }
 
-fn short(field: &str, value: &Option<String>) -> Result<(), AppError> {
-    if value.as_deref().is_some_and(|v| v.len() > 200) {
-        return Err(AppError::invalid(
-            "invalid_event",
-            format!("{field}: at most 200 characters"),
-        ));
-    }
-    Ok(())
+/// Why one event was rejected.
+struct Rejection {
+    index: usize,
+    message: String,
 }
 
-fn validate(i: usize, e: EventJson, now: i64) -> Result<Event, AppError> {
+fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Rejection> {
+    let reject = |message: String| Rejection {
+        index: i,
+        message: format!("events[{i}]{message}"),
+    };
+    let e: EventJson = serde_json::from_value(raw).map_err(|err| reject(format!(": {err}")))?;
     if !TYPES.contains(&e.kind.as_str()) {
-        return Err(AppError::invalid(
-            "invalid_event",
-            format!("events[{i}].type: unknown event type {:?}", e.kind),
-        ));
+        return Err(reject(format!(".type: unknown event type {:?}", e.kind)));
+    }
+    if e.kind == "notification_delivered" && !synthetic {
+        return Err(reject(".type: notification_delivered is recorded by the server".into()));
+    }
+    if e.kind == "conversion" && e.name.as_deref().is_none_or(str::is_empty) {
+        return Err(reject(".name: a conversion needs a name".into()));
     }
     let at = e.at.unwrap_or(now);
     if at > now + MAX_FUTURE_MS {
-        return Err(AppError::invalid(
-            "invalid_event",
-            format!("events[{i}].at: in the future"),
-        ));
+        return Err(reject(".at: in the future".into()));
     }
     if at < now - MAX_AGE_MS {
-        return Err(AppError::invalid(
-            "invalid_event",
-            format!("events[{i}].at: older than 30 days"),
-        ));
+        return Err(reject(".at: older than 30 days".into()));
     }
     for (field, value) in [
         ("id", &e.id),
@@ -95,8 +106,11 @@ fn validate(i: usize, e: EventJson, now: i64) -> Result<Event, AppError> {
         ("anon", &e.anon),
         ("delivery", &e.delivery),
         ("action", &e.action),
+        ("name", &e.name),
     ] {
-        short(&format!("events[{i}].{field}"), value)?;
+        if value.as_deref().is_some_and(|v| v.len() > MAX_TEXT) {
+            return Err(reject(format!(".{field}: at most {MAX_TEXT} characters")));
+        }
     }
     Ok(Event {
         id: e.id.unwrap_or_else(super::notifications::random_id),
@@ -107,19 +121,41 @@ fn validate(i: usize, e: EventJson, now: i64) -> Result<Event, AppError> {
         anon_id: e.anon,
         delivery: e.delivery,
         action: e.action.filter(|a| !a.is_empty()),
+        name: e.name,
+        synthetic,
         at_ms: at,
     })
 }
 
-/// `POST /v1/events` `{ events: [...] }` → 202 `{ accepted, stored }`
-/// (`stored` < `accepted` when some ids were already stored).
+/// Parses the body as JSON whatever its `Content-Type`: `navigator.sendBeacon`
+/// sends strings as `text/plain`, the one type that needs no CORS preflight.
+fn parse(body: &[u8]) -> Result<EventsRequest, AppError> {
+    serde_json::from_slice(body).map_err(|err| {
+        let code = if err.is_data() {
+            "invalid_request"
+        } else {
+            "invalid_json"
+        };
+        AppError::invalid(code, err.to_string())
+    })
+}
+
+/// `POST /v1/events` `{ events: [...] }` → 202 `{ accepted, stored, rejected }`
+/// (`stored` < `accepted` when some ids were already stored; `rejected`
+/// lists `{ index, message }` for events that were not accepted).
 pub async fn events_create(
     State(state): State<AppState>,
     client: ClientAddress,
-    ApiJson(req): ApiJson<EventsRequest>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    if !state.limiter.allow(client.0) {
+    let admin = is_admin(&headers, &state);
+    if !admin && !state.limiter.allow(client.0) {
         return Err(AppError::RateLimited);
+    }
+    let req = parse(&body)?;
+    if req.synthetic && !admin {
+        return Err(AppError::Unauthorized);
     }
     if req.events.is_empty() || req.events.len() > MAX_BATCH {
         return Err(AppError::invalid(
@@ -128,15 +164,25 @@ pub async fn events_create(
         ));
     }
     let now = now_ms();
-    let events = req
-        .events
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| validate(i, e, now))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (mut events, mut rejected) = (Vec::new(), Vec::new());
+    for (i, raw) in req.events.into_iter().enumerate() {
+        match validate(i, raw, now, req.synthetic) {
+            Ok(event) => events.push(event),
+            Err(rejection) => rejected.push(rejection),
+        }
+    }
+    if events.is_empty() {
+        let first = rejected.into_iter().next().map(|r| r.message);
+        return Err(AppError::invalid("invalid_event", first.unwrap_or_default()));
+    }
     let stored = state.store.events_insert(&events).await?;
+    state.metrics.count_events(stored);
+    let rejected: Vec<Value> = rejected
+        .into_iter()
+        .map(|r| json!({ "index": r.index, "message": r.message }))
+        .collect();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "accepted": events.len(), "stored": stored })),
+        Json(json!({ "accepted": events.len(), "stored": stored, "rejected": rejected })),
     ))
 }

@@ -3,6 +3,7 @@
 mod events;
 mod meta;
 mod notifications;
+mod stats;
 pub use notifications::random_id;
 mod subscriptions;
 
@@ -28,6 +29,7 @@ pub fn api() -> Router<AppState> {
         )
         .route("/v1/subscriptions/swap", post(subscriptions::subscriptions_swap))
         .route("/v1/events", post(events::events_create))
+        .route("/v1/stats", get(stats::stats_read))
         .route("/v1/notify", post(notifications::notifications_create))
         .route("/v1/notifications/{id}", get(notifications::notifications_read))
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::extract::ApiJson;
-use crate::store::{NewSubscription, StoredSubscription};
+use crate::store::{Attribution, NewSubscription, StoredSubscription};
 use crate::{validate, AppError, AppState};
 
 /// `PushSubscription.toJSON()` as browsers send it.
@@ -37,6 +37,12 @@ pub struct CreateRequest {
     user: Option<String>,
     #[serde(default)]
     topics: Vec<String>,
+    /// The page's anonymous device id, for the funnel.
+    anon: Option<String>,
+    /// The prompt that won this subscription, for the funnel.
+    prompt: Option<String>,
+    /// Its variant.
+    variant: Option<String>,
 }
 
 /// Proof of possession: the endpoint and its auth secret.
@@ -112,7 +118,27 @@ pub async fn subscriptions_create(
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let new = checked(&state, &req.subscription, req.user, req.topics)?;
+    let attribution = Attribution {
+        anon: req.anon,
+        prompt: req.prompt,
+        variant: req.variant,
+    };
+    for (field, value) in [
+        ("anon", &attribution.anon),
+        ("prompt", &attribution.prompt),
+        ("variant", &attribution.variant),
+    ] {
+        if value.as_deref().is_some_and(|v| v.is_empty() || v.len() > 200) {
+            return Err(AppError::invalid(
+                "invalid_attribution",
+                format!("{field}: expected 1 to 200 characters"),
+            ));
+        }
+    }
     let (id, created) = state.store.subscription_upsert(&new).await?;
+    if attribution != Attribution::default() {
+        state.store.subscription_attribute(id, &attribution).await?;
+    }
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "created": created }))))
 }
 

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::events::record_delivery_event;
 use super::{now_ms, Backend, Store};
 
 /// Who a notification goes to.
@@ -243,13 +244,52 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a subscription the push service says is gone, pruning the delivery.
+    /// Records an accepted push and its `notification_delivered` funnel event
+    /// in one transaction.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn delivery_prune(&self, id: i64, subscription_id: i64, code: u16) -> Result<(), sqlx::Error> {
-        self.delivery_finish(id, "pruned", Some(code)).await?;
-        self.subscription_delete(subscription_id).await
+    pub async fn delivery_delivered(&self, delivery: &Claimed, code: Option<u16>) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE deliveries SET status = 'delivered', last_code = $1, lease_until_ms = 0, updated_ms = $2 WHERE id = $3")
+            .bind(code.map(i64::from))
+            .bind(now_ms())
+            .bind(delivery.id)
+            .execute(&mut *tx)
+            .await?;
+        let (notification, subscription) = (&delivery.notification_id, delivery.subscription_id);
+        record_delivery_event(
+            &mut tx,
+            "notification_delivered",
+            notification,
+            delivery.id,
+            subscription,
+            None,
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Deletes a subscription the push service says is gone, pruning the
+    /// delivery; the funnel records it as `unsubscribed` (action `pruned`).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn delivery_prune(&self, delivery: &Claimed, code: u16) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let (notification, subscription) = (&delivery.notification_id, delivery.subscription_id);
+        record_delivery_event(
+            &mut conn,
+            "unsubscribed",
+            notification,
+            delivery.id,
+            subscription,
+            Some("pruned"),
+        )
+        .await?;
+        drop(conn);
+        self.delivery_finish(delivery.id, "pruned", Some(code)).await?;
+        self.subscription_delete(subscription).await
     }
 
     /// Per-status counts for one notification, or `None` if it does not exist.

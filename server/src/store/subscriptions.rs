@@ -21,6 +21,18 @@ pub struct NewSubscription {
     pub topics: Vec<String>,
 }
 
+/// Who subscribed after which prompt: the funnel's link between a device's
+/// prompt events and the notifications its subscription receives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    /// Anonymous device id (the page's `anonymousId`).
+    pub anon: Option<String>,
+    /// Prompt id.
+    pub prompt: Option<String>,
+    /// Variant id.
+    pub variant: Option<String>,
+}
+
 /// A stored subscription as the API reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSubscription {
@@ -193,6 +205,25 @@ impl Store {
         add_topics(&mut tx, old_id, &new.topics).await?;
         tx.commit().await?;
         Ok(old_id)
+    }
+
+    /// Records which device and prompt (variant) won this subscription, so
+    /// its deliveries, clicks and retention count for that prompt. The first
+    /// attribution stays: a later topic prompt does not take the credit.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn subscription_attribute(&self, id: i64, attribution: &Attribution) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE subscriptions SET anon_id = COALESCE(anon_id, $1), prompt = COALESCE(prompt, $2), variant = COALESCE(variant, $3) WHERE id = $4",
+        )
+        .bind(&attribution.anon)
+        .bind(&attribution.prompt)
+        .bind(&attribution.variant)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Number of stored push subscriptions.

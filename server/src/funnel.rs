@@ -1,0 +1,385 @@
+//! Turns the grouped rows of [`crate::store::Store::stats_counts`] and friends
+//! into the `GET /v1/stats` report: the funnel per prompt × variant, rates
+//! with intervals, variant comparisons with verdicts, retention, time series.
+//! Pure, so it is tested without a database.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::stats::{self, Labels, Proportion, Rate, Verdict};
+use crate::store::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
+
+const DAY_MS: i64 = 86_400_000;
+/// The variant id of a prompt's holdout group.
+pub const HOLDOUT: &str = "holdout";
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Inclusive start (epoch ms).
+    pub from: i64,
+    /// Exclusive end (epoch ms).
+    pub to: i64,
+    /// `"real"` or `"synthetic"` (simulated; never mixed with real data).
+    pub dataset: &'static str,
+    /// One entry per prompt, sorted by id.
+    pub prompts: Vec<PromptReport>,
+    /// The native permission prompt across all prompts.
+    pub native: NativeReport,
+    /// Deliveries per day and status (real data only).
+    pub deliveries: Vec<DeliveryDay>,
+}
+
+/// One prompt's experiment.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptReport {
+    /// Prompt id.
+    pub prompt: String,
+    /// The variant others are compared with.
+    pub baseline: Option<String>,
+    /// Its variants (the holdout last).
+    pub variants: Vec<VariantReport>,
+    /// Each variant against the baseline (and against the holdout on conversion).
+    pub comparisons: Vec<ComparisonReport>,
+    /// Shown and subscribed per day and variant.
+    pub daily: Vec<DayPoint>,
+}
+
+/// The funnel of one variant.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VariantReport {
+    /// Variant id.
+    pub variant: String,
+    /// Whether this is the holdout (its `shown` counts devices held out).
+    pub holdout: bool,
+    /// Counts per event type.
+    pub counts: BTreeMap<String, i64>,
+    /// Distinct devices that saw the prompt (or were held out).
+    pub devices: i64,
+    /// Distinct devices that converted.
+    pub converted_devices: i64,
+    /// subscribed / shown.
+    pub opt_in: Rate,
+    /// native_granted / (native_granted + native_denied).
+    pub native_accept: Rate,
+    /// notification_clicked / notification_delivered.
+    pub click_through: Rate,
+    /// Converted devices / exposed devices.
+    pub conversion: Rate,
+    /// Subscribers still subscribed and active 7 days later.
+    pub retention_7d: Retention,
+    /// … and 30 days later.
+    pub retention_30d: Retention,
+}
+
+/// Retention after some days.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Retention {
+    /// Subscribers who subscribed long enough ago to be judged.
+    pub eligible: u64,
+    /// Of them, still subscribed and active after the period.
+    pub retained: u64,
+    /// retained / eligible with its interval.
+    pub rate: Rate,
+}
+
+/// A variant against another on one metric.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComparisonReport {
+    /// `opt_in`, `click_through` or `conversion`.
+    pub metric: &'static str,
+    /// The reference arm.
+    pub baseline: String,
+    /// The compared arm.
+    pub variant: String,
+    /// `variant − baseline` with its 95% interval, p-value and z.
+    pub difference: Option<stats::Comparison>,
+    /// The plain-language result.
+    pub verdict: Verdict,
+}
+
+/// One day of one variant.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayPoint {
+    /// Start of the day (UTC, epoch ms).
+    pub day: i64,
+    /// Variant id.
+    pub variant: String,
+    /// Prompts shown.
+    pub shown: i64,
+    /// Subscriptions.
+    pub subscribed: i64,
+}
+
+/// The browser's own prompt, across prompts.
+#[derive(Debug, Clone, Serialize)]
+pub struct NativeReport {
+    /// "Allow" answers.
+    pub granted: i64,
+    /// "Block" answers.
+    pub denied: i64,
+    /// Closed without an answer.
+    pub dismissed: i64,
+    /// granted / (granted + denied).
+    pub accept_rate: Rate,
+    /// The page's guard floor: below it, push prompts pause.
+    pub floor: f64,
+}
+
+/// Deliveries of one day by status.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeliveryDay {
+    /// Start of the day (UTC, epoch ms).
+    pub day: i64,
+    /// Count per status.
+    pub statuses: BTreeMap<String, i64>,
+}
+
+/// Everything the report is made from.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    /// Range and dataset.
+    pub range: StatsRange,
+    /// Grouped counts.
+    pub counts: &'a [CountRow],
+    /// Daily counts.
+    pub days: &'a [DayRow],
+    /// Subscribers for retention.
+    pub subscribers: &'a [SubscriberRow],
+    /// Deliveries per day.
+    pub deliveries: &'a [DeliveryRow],
+    /// Now (retention needs to know which subscribers are old enough).
+    pub now_ms: i64,
+    /// Baseline variant chosen by the caller.
+    pub baseline: Option<&'a str>,
+    /// Accept-rate floor to draw.
+    pub floor: f64,
+}
+
+/// Builds the report.
+pub fn report(inputs: &Inputs<'_>) -> Report {
+    let mut prompts: BTreeMap<&str, BTreeMap<&str, VariantReport>> = BTreeMap::new();
+    for row in inputs.counts {
+        let variant = prompts
+            .entry(&row.prompt)
+            .or_default()
+            .entry(&row.variant)
+            .or_insert_with(|| new_variant(&row.variant));
+        variant.counts.insert(row.kind.clone(), row.events);
+        match row.kind.as_str() {
+            "prompt_shown" => variant.devices = row.devices,
+            "conversion" => variant.converted_devices = row.devices,
+            _ => {}
+        }
+    }
+    let prompts = prompts
+        .into_iter()
+        .map(|(prompt, variants)| prompt_report(prompt, variants, inputs))
+        .collect();
+    Report {
+        from: inputs.range.from_ms,
+        to: inputs.range.to_ms,
+        dataset: if inputs.range.synthetic { "synthetic" } else { "real" },
+        native: native(inputs.counts, inputs.floor),
+        prompts,
+        deliveries: deliveries(inputs.deliveries),
+    }
+}
+
+fn new_variant(id: &str) -> VariantReport {
+    VariantReport {
+        variant: id.to_owned(),
+        holdout: id == HOLDOUT,
+        ..VariantReport::default()
+    }
+}
+
+fn count(variant: &VariantReport, kind: &str) -> u64 {
+    variant
+        .counts
+        .get(kind)
+        .copied()
+        .map_or(0, |n| u64::try_from(n).unwrap_or(0))
+}
+
+fn positive(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// The proportion behind each compared metric.
+fn metric(variant: &VariantReport, name: &str) -> Proportion {
+    match name {
+        "opt_in" => Proportion::new(count(variant, "subscribed"), count(variant, "prompt_shown")),
+        "click_through" => Proportion::new(
+            count(variant, "notification_clicked"),
+            count(variant, "notification_delivered"),
+        ),
+        _ => Proportion::new(positive(variant.converted_devices), positive(variant.devices)),
+    }
+}
+
+fn prompt_report(prompt: &str, variants: BTreeMap<&str, VariantReport>, inputs: &Inputs<'_>) -> PromptReport {
+    let mut variants: Vec<VariantReport> = variants.into_values().collect();
+    // The holdout last; the rest by id.
+    variants.sort_by_key(|v| (v.holdout, v.variant.clone()));
+    for variant in &mut variants {
+        fill_rates(variant, prompt, inputs);
+    }
+    let baseline = choose_baseline(&variants, inputs.baseline);
+    let comparisons = comparisons(&variants, baseline.as_deref());
+    PromptReport {
+        prompt: prompt.to_owned(),
+        baseline,
+        daily: daily(prompt, inputs.days),
+        variants,
+        comparisons,
+    }
+}
+
+fn fill_rates(variant: &mut VariantReport, prompt: &str, inputs: &Inputs<'_>) {
+    variant.opt_in = metric(variant, "opt_in").summary();
+    variant.click_through = metric(variant, "click_through").summary();
+    variant.conversion = metric(variant, "conversion").summary();
+    let granted = count(variant, "native_granted");
+    variant.native_accept = Proportion::new(granted, granted + count(variant, "native_denied")).summary();
+    let subscribers: Vec<&SubscriberRow> = inputs
+        .subscribers
+        .iter()
+        .filter(|s| s.prompt == prompt && s.variant == variant.variant)
+        .collect();
+    variant.retention_7d = retention(&subscribers, 7, inputs.now_ms);
+    variant.retention_30d = retention(&subscribers, 30, inputs.now_ms);
+}
+
+/// Share of subscribers (old enough to judge) with no unsubscribe within
+/// `days` and some activity at or after `days`.
+fn retention(subscribers: &[&SubscriberRow], days: i64, now_ms: i64) -> Retention {
+    let period = days * DAY_MS;
+    let eligible: Vec<&&SubscriberRow> = subscribers
+        .iter()
+        .filter(|s| s.subscribed_ms + period <= now_ms)
+        .collect();
+    let retained = eligible
+        .iter()
+        .filter(|s| {
+            let kept = s.unsubscribed_ms.is_none_or(|gone| gone > s.subscribed_ms + period);
+            let active = s.active_ms.is_some_and(|at| at >= s.subscribed_ms + period);
+            kept && active
+        })
+        .count() as u64;
+    let eligible = eligible.len() as u64;
+    Retention {
+        eligible,
+        retained,
+        rate: Proportion::new(retained, eligible).summary(),
+    }
+}
+
+/// The caller's choice if present, else `control`, else `a`, else the first
+/// non-holdout variant.
+fn choose_baseline(variants: &[VariantReport], wanted: Option<&str>) -> Option<String> {
+    let arms: Vec<&str> = variants
+        .iter()
+        .filter(|v| !v.holdout)
+        .map(|v| v.variant.as_str())
+        .collect();
+    [wanted, Some("control"), Some("a")]
+        .into_iter()
+        .flatten()
+        .find(|id| arms.contains(id))
+        .or(arms.first().copied())
+        .map(str::to_owned)
+}
+
+fn comparisons(variants: &[VariantReport], baseline: Option<&str>) -> Vec<ComparisonReport> {
+    let mut out = Vec::new();
+    let Some(base) = baseline.and_then(|b| variants.iter().find(|v| v.variant == b)) else {
+        return out;
+    };
+    for variant in variants.iter().filter(|v| !v.holdout && v.variant != base.variant) {
+        for (metric_name, label, trials) in [
+            ("opt_in", "opt-in", "impressions"),
+            ("click_through", "click-through", "deliveries"),
+            ("conversion", "conversion", "devices"),
+        ] {
+            out.push(compare(base, variant, metric_name, label, trials));
+        }
+    }
+    // Cohorts: does being asked at all change conversion?
+    if let Some(holdout) = variants.iter().find(|v| v.holdout) {
+        for variant in variants.iter().filter(|v| !v.holdout) {
+            out.push(compare(holdout, variant, "conversion", "conversion", "devices"));
+        }
+    }
+    out
+}
+
+fn compare(
+    base: &VariantReport,
+    variant: &VariantReport,
+    metric_name: &'static str,
+    label: &str,
+    trials: &str,
+) -> ComparisonReport {
+    let (b, v) = (metric(base, metric_name), metric(variant, metric_name));
+    let labels = Labels {
+        baseline: &base.variant,
+        variant: &variant.variant,
+        metric: label,
+        trials,
+    };
+    ComparisonReport {
+        metric: metric_name,
+        baseline: base.variant.clone(),
+        variant: variant.variant.clone(),
+        difference: stats::compare(b, v),
+        verdict: stats::verdict(b, v, labels),
+    }
+}
+
+fn daily(prompt: &str, days: &[DayRow]) -> Vec<DayPoint> {
+    let mut points: BTreeMap<(i64, &str), DayPoint> = BTreeMap::new();
+    for row in days.iter().filter(|d| d.prompt == prompt) {
+        let point = points.entry((row.day, &row.variant)).or_insert_with(|| DayPoint {
+            day: row.day * DAY_MS,
+            variant: row.variant.clone(),
+            shown: 0,
+            subscribed: 0,
+        });
+        match row.kind.as_str() {
+            "prompt_shown" => point.shown += row.events,
+            "subscribed" => point.subscribed += row.events,
+            _ => {}
+        }
+    }
+    points.into_values().collect()
+}
+
+fn native(counts: &[CountRow], floor: f64) -> NativeReport {
+    let total = |kind: &str| counts.iter().filter(|c| c.kind == kind).map(|c| c.events).sum::<i64>();
+    let (granted, denied) = (total("native_granted"), total("native_denied"));
+    NativeReport {
+        granted,
+        denied,
+        dismissed: total("native_dismissed"),
+        accept_rate: Proportion::new(positive(granted), positive(granted + denied)).summary(),
+        floor,
+    }
+}
+
+fn deliveries(rows: &[DeliveryRow]) -> Vec<DeliveryDay> {
+    let mut days: BTreeMap<i64, DeliveryDay> = BTreeMap::new();
+    for row in rows {
+        let day = days.entry(row.day).or_insert_with(|| DeliveryDay {
+            day: row.day * DAY_MS,
+            statuses: BTreeMap::new(),
+        });
+        *day.statuses.entry(row.status.clone()).or_default() += row.count;
+    }
+    days.into_values().collect()
+}
+
+#[cfg(test)]
+#[path = "funnel_tests.rs"]
+mod tests;

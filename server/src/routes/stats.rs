@@ -1,0 +1,144 @@
+//! `GET /v1/stats` (admin): the opt-in funnel per prompt × variant with
+//! intervals, comparisons and verdicts; see [`crate::funnel`].
+
+use axum::extract::{RawQuery, State};
+use axum::Json;
+
+use crate::extract::Admin;
+use crate::funnel::{self, Inputs, Report};
+use crate::store::{now_ms, StatsRange};
+use crate::{AppError, AppState};
+
+const DAY_MS: i64 = 86_400_000;
+/// The default range: the last 30 days.
+const DEFAULT_DAYS: i64 = 30;
+/// The longest range one request may ask for.
+const MAX_DAYS: i64 = 400;
+/// The page's default accept-rate floor (`policy.acceptRateFloor`).
+const DEFAULT_FLOOR: f64 = 0.2;
+
+/// Parsed query string.
+#[derive(Debug, Clone, PartialEq)]
+struct Params {
+    range: StatsRange,
+    baseline: Option<String>,
+    floor: f64,
+}
+
+fn bad(message: String) -> AppError {
+    AppError::invalid("invalid_query", message)
+}
+
+fn parse(query: Option<&str>, now: i64) -> Result<Params, AppError> {
+    let (mut from, mut to, mut synthetic, mut baseline, mut floor) = (None, None, false, None, DEFAULT_FLOOR);
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let number = || {
+            value
+                .parse::<i64>()
+                .map_err(|_| bad(format!("{key}: expected epoch milliseconds, got {value:?}")))
+        };
+        match key.as_ref() {
+            "from" => from = Some(number()?),
+            "to" => to = Some(number()?),
+            "dataset" => {
+                synthetic = match value.as_ref() {
+                    "real" => false,
+                    "synthetic" => true,
+                    _ => {
+                        return Err(bad(format!(
+                            "dataset: expected \"real\" or \"synthetic\", got {value:?}"
+                        )))
+                    }
+                }
+            }
+            "baseline" => baseline = Some(value.into_owned()),
+            "floor" => {
+                floor = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| (0.0..=1.0).contains(f))
+                    .ok_or_else(|| bad(format!("floor: expected a share from 0 to 1, got {value:?}")))?
+            }
+            other => {
+                return Err(bad(format!(
+                    "{other}: unknown parameter (from, to, dataset, baseline, floor)"
+                )))
+            }
+        }
+    }
+    let to = to.unwrap_or(now + 1);
+    let from = from.unwrap_or(to - DEFAULT_DAYS * DAY_MS);
+    if from >= to {
+        return Err(bad("from: must be before to".into()));
+    }
+    if to - from > MAX_DAYS * DAY_MS {
+        return Err(bad(format!("from: a range spans at most {MAX_DAYS} days")));
+    }
+    Ok(Params {
+        range: StatsRange {
+            from_ms: from,
+            to_ms: to,
+            synthetic,
+        },
+        baseline,
+        floor,
+    })
+}
+
+/// `GET /v1/stats?from=&to=&dataset=real|synthetic&baseline=&floor=` → the report.
+pub async fn stats_read(
+    _: Admin,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Report>, AppError> {
+    let now = now_ms();
+    let params = parse(query.as_deref(), now)?;
+    let range = params.range;
+    let counts = state.store.stats_counts(range).await?;
+    let days = state.store.stats_days(range).await?;
+    let subscribers = state.store.stats_subscribers(range).await?;
+    // The simulation sends no pushes: deliveries are real data only.
+    let deliveries = if range.synthetic {
+        Vec::new()
+    } else {
+        state.store.stats_deliveries(range).await?
+    };
+    Ok(Json(funnel::report(&Inputs {
+        range,
+        counts: &counts,
+        days: &days,
+        subscribers: &subscribers,
+        deliveries: &deliveries,
+        now_ms: now,
+        baseline: params.baseline.as_deref(),
+        floor: params.floor,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_to_the_last_30_days_of_real_data() {
+        let p = parse(None, 100 * DAY_MS).expect("valid");
+        assert_eq!(p.range.to_ms - p.range.from_ms, 30 * DAY_MS);
+        assert!(!p.range.synthetic);
+        assert_eq!(p.floor, DEFAULT_FLOOR);
+    }
+
+    #[test]
+    fn rejects_bad_parameters_naming_them() {
+        for (query, field) in [
+            ("from=yesterday", "from:"),
+            ("from=10&to=5", "from: must be before"),
+            ("dataset=fake", "dataset:"),
+            ("floor=2", "floor:"),
+            ("limit=3", "limit: unknown"),
+            ("from=0&to=99999999999", "at most 400 days"),
+        ] {
+            let err = parse(Some(query), 100 * DAY_MS).expect_err(query);
+            assert!(err.to_string().contains(field), "{query}: {err}");
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The queries behind `GET /v1/stats`: grouped counts only, so the work
+//! stays in the database (indexes `events_by_prompt`, `events_by_anon`) and
+//! the rows returned are few (per prompt × variant × type, per day, per
+//! subscriber).
+
+use sqlx::Row;
+
+use super::Store;
+
+/// A time range and dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsRange {
+    /// Inclusive start (epoch ms).
+    pub from_ms: i64,
+    /// Exclusive end (epoch ms).
+    pub to_ms: i64,
+    /// Simulated data instead of real data (never mixed).
+    pub synthetic: bool,
+}
+
+/// Events of one type for one prompt × variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountRow {
+    /// Prompt id.
+    pub prompt: String,
+    /// Variant id (`holdout` for the holdout).
+    pub variant: String,
+    /// Event type.
+    pub kind: String,
+    /// Number of events.
+    pub events: i64,
+    /// Number of distinct devices.
+    pub devices: i64,
+}
+
+/// Events of one type per day (UTC) for one prompt × variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayRow {
+    /// Prompt id.
+    pub prompt: String,
+    /// Variant id.
+    pub variant: String,
+    /// Event type.
+    pub kind: String,
+    /// Days since the Unix epoch.
+    pub day: i64,
+    /// Number of events.
+    pub events: i64,
+}
+
+/// One subscribed device and what happened after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberRow {
+    /// Prompt id.
+    pub prompt: String,
+    /// Variant id.
+    pub variant: String,
+    /// First `subscribed` in the range.
+    pub subscribed_ms: i64,
+    /// First `unsubscribed` after it, if any.
+    pub unsubscribed_ms: Option<i64>,
+    /// Last activity (a click, a conversion, a prompt answer) after it.
+    pub active_ms: Option<i64>,
+}
+
+/// Deliveries of one status per day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    /// Days since the Unix epoch (of the notification).
+    pub day: i64,
+    /// `queued`, `retrying`, `delivered`, `failed`, `pruned`.
+    pub status: String,
+    /// Number of deliveries.
+    pub count: i64,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Event types that show a subscriber is still around (not the server's
+/// own delivery record, not the automatic `notification_shown`).
+const ACTIVE_TYPES: &str = "'prompt_shown', 'prompt_accepted', 'prompt_dismissed', 'subscribed', 'notification_clicked', 'notification_dismissed', 'conversion'";
+
+impl Store {
+    /// Events and devices per prompt × variant × type in `range`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn stats_counts(&self, range: StatsRange) -> Result<Vec<CountRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT prompt, COALESCE(variant, 'default') AS variant, type, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices \
+             FROM events WHERE synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL \
+             GROUP BY prompt, COALESCE(variant, 'default'), type",
+        )
+        .bind(i64::from(range.synthetic))
+        .bind(range.from_ms)
+        .bind(range.to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CountRow {
+                    prompt: row.try_get("prompt")?,
+                    variant: row.try_get("variant")?,
+                    kind: row.try_get("type")?,
+                    events: row.try_get("events")?,
+                    devices: row.try_get("devices")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Shown, subscribed, native answers per day, for the time series.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn stats_days(&self, range: StatsRange) -> Result<Vec<DayRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT prompt, COALESCE(variant, 'default') AS variant, type, at_ms / $4 AS day, COUNT(*) AS events \
+             FROM events WHERE synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL \
+             AND type IN ('prompt_shown', 'subscribed', 'native_granted', 'native_denied') \
+             GROUP BY prompt, COALESCE(variant, 'default'), type, at_ms / $4",
+        )
+        .bind(i64::from(range.synthetic))
+        .bind(range.from_ms)
+        .bind(range.to_ms)
+        .bind(DAY_MS)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DayRow {
+                    prompt: row.try_get("prompt")?,
+                    variant: row.try_get("variant")?,
+                    kind: row.try_get("type")?,
+                    day: row.try_get("day")?,
+                    events: row.try_get("events")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every device that subscribed in `range`, with its later unsubscribe
+    /// and last activity (any time after, for retention).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn stats_subscribers(&self, range: StatsRange) -> Result<Vec<SubscriberRow>, sqlx::Error> {
+        let sql = format!(
+            "SELECT sub.prompt, sub.variant, sub.first_ms, \
+               MIN(CASE WHEN e.type = 'unsubscribed' AND e.at_ms > sub.first_ms THEN e.at_ms END) AS gone_ms, \
+               MAX(CASE WHEN e.type IN ({ACTIVE_TYPES}) AND e.at_ms > sub.first_ms THEN e.at_ms END) AS active_ms \
+             FROM (SELECT prompt, COALESCE(variant, 'default') AS variant, anon_id, MIN(at_ms) AS first_ms FROM events \
+                   WHERE type = 'subscribed' AND synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL AND anon_id IS NOT NULL \
+                   GROUP BY prompt, COALESCE(variant, 'default'), anon_id) sub \
+             LEFT JOIN events e ON e.anon_id = sub.anon_id AND e.synthetic = $1 \
+             GROUP BY sub.prompt, sub.variant, sub.anon_id, sub.first_ms"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(range.synthetic))
+            .bind(range.from_ms)
+            .bind(range.to_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SubscriberRow {
+                    prompt: row.try_get("prompt")?,
+                    variant: row.try_get("variant")?,
+                    subscribed_ms: row.try_get("first_ms")?,
+                    unsubscribed_ms: row.try_get("gone_ms")?,
+                    active_ms: row.try_get("active_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deliveries per day and status for notifications created in `range`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn stats_deliveries(&self, range: StatsRange) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT n.created_ms / $3 AS day, d.status, COUNT(*) AS count FROM deliveries d \
+             JOIN notifications n ON n.id = d.notification_id WHERE n.created_ms >= $1 AND n.created_ms < $2 \
+             GROUP BY n.created_ms / $3, d.status",
+        )
+        .bind(range.from_ms)
+        .bind(range.to_ms)
+        .bind(DAY_MS)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryRow {
+                    day: row.try_get("day")?,
+                    status: row.try_get("status")?,
+                    count: row.try_get("count")?,
+                })
+            })
+            .collect()
+    }
+}
