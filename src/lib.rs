@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod experiment;
+pub mod funnel;
 pub mod model;
 pub mod policy;
 pub mod rules;

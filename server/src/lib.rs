@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod routes;
 pub mod secret;
+pub mod simulate;
 pub mod ssrf;
 pub mod stats;
 pub mod store;

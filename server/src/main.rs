@@ -30,6 +30,28 @@ enum Command {
     Vapid(VapidCommand),
     /// Send a notification to a topic, a user or everyone, and deliver it now.
     Send(SendArgs),
+    /// Post a synthetic population's funnel events to a running server (for
+    /// the demo dashboard; stored as synthetic, never mixed with real data).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// The running askwell-server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Its admin token (synthetic data needs it).
+    #[arg(long, env = "ASKWELL_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// Simulated devices.
+    #[arg(long, default_value_t = 4000)]
+    devices: u32,
+    /// Days of history (at most 29).
+    #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=29))]
+    days: u32,
+    /// Random seed: the same seed makes the same people (a rerun adds nothing).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +142,7 @@ async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Send(args) => send(args).await,
+        Command::Simulate(args) => simulate(args).await,
         Command::Vapid(VapidCommand::Generate) => {
             let keys = VapidKeys::generate();
             println!("ASKWELL_VAPID_PRIVATE_KEY={}", keys.private_key_base64());
@@ -251,6 +274,45 @@ async fn send(args: SendArgs) -> Result<(), String> {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
     }
+}
+
+async fn simulate(args: SimulateArgs) -> Result<(), String> {
+    use askwell_server::simulate::{events, Population, DEMO_ARMS};
+    let population = Population {
+        devices: args.devices,
+        days: args.days,
+        seed: args.seed,
+        now_ms: askwell_server::store::now_ms(),
+    };
+    let events = events(population, DEMO_ARMS);
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/events", args.server.trim_end_matches('/'));
+    let (mut stored, total) = (0, events.len());
+    for (sent, batch) in events.chunks(askwell_server::routes::MAX_EVENTS_BATCH).enumerate() {
+        let body = serde_json::json!({ "synthetic": true, "events": batch }).to_string();
+        let response = client
+            .post(&url)
+            .bearer_auth(&args.admin_token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| format!("cannot reach {url}: {err} (is `cargo xtask demo` running?)"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!("{url} answered {status}: {reply}"));
+        }
+        stored += reply["stored"].as_u64().unwrap_or(0);
+        eprint!("\r{} / {total} events posted", ((sent + 1) * askwell_server::routes::MAX_EVENTS_BATCH).min(total));
+    }
+    eprintln!();
+    println!(
+        "SYNTHETIC data: {} devices, {total} events ({stored} new). Open the dashboard and choose \"Synthetic\".",
+        args.devices
+    );
+    Ok(())
 }
 
 /// A one-line progress bar on stderr.

@@ -11,6 +11,7 @@ use web_sys::{CustomEvent, CustomEventInit};
 
 use super::convert::to_js;
 use super::page::Controller;
+use super::report;
 use crate::engine::Proposal;
 use crate::value::Value;
 
@@ -58,6 +59,9 @@ pub(crate) fn emit(
     ];
     if let Some((key, value)) = extra {
         members.push((key.to_owned(), value.into()));
+    }
+    if let Some(kind) = report::event_type(outcome.name(), extra.map(|(_, v)| v)) {
+        report::outcome(inner, kind, proposal);
     }
     send(inner, outcome.name(), &Value::Object(members));
 }

@@ -21,6 +21,8 @@ mod prompt;
 #[cfg(feature = "page")]
 mod push;
 #[cfg(feature = "page")]
+mod report;
+#[cfg(feature = "page")]
 mod store;
 #[cfg(feature = "sw")]
 pub mod sw;

@@ -21,8 +21,11 @@ pub(crate) enum Observed {
     Signal(Signal),
     /// Another tab saved new state (its JSON).
     OtherTab(String),
-    /// Time to write pending state to storage (timer, or the page is hiding).
+    /// Time to write pending state to storage (the batching timer ran).
     Flush,
+    /// The page is hiding (`pagehide`, or the tab went to the background):
+    /// write everything now and hand waiting funnel events to a beacon.
+    Hidden,
     /// The tab is visible again: settings (permission) may have changed meanwhile.
     Visible,
     /// Askwell's worker asks this page to show a notification's URL.
@@ -58,7 +61,7 @@ impl Observer {
         listeners.extend(worker_messages(report.clone()));
         if let Some(window) = web_sys::window() {
             let on_hide = report.clone();
-            listeners.extend(Listener::new(&window, "pagehide", move |_| on_hide(Observed::Flush)));
+            listeners.extend(Listener::new(&window, "pagehide", move |_| on_hide(Observed::Hidden)));
             let on_storage = report.clone();
             listeners.extend(Listener::new(&window, "storage", move |event| {
                 let Some(event) = event.dyn_ref::<StorageEvent>() else {
@@ -138,7 +141,7 @@ fn visibility_listener(document: &Document, report: Rc<impl Fn(Observed) + 'stat
         if document_for_handler.hidden() {
             hidden_since.set(Some(now));
             // Mobile browsers may kill a hidden tab without pagehide.
-            report(Observed::Flush);
+            report(Observed::Hidden);
         } else {
             report(Observed::Visible);
             if hidden_since

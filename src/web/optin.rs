@@ -9,7 +9,6 @@ use std::rc::Rc;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::PushSubscription;
 
 use super::events::{self, Outcome};
 use super::page::Controller;
@@ -69,7 +68,7 @@ async fn subscribe_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
     let topic = proposal.topic.clone();
     let mut topics: Vec<String> = inner.borrow().engine.state.topics.iter().cloned().collect();
     topics.extend(topic.clone());
-    match ensure_registered(inner, &topics).await {
+    match ensure_registered(inner, &topics, Some(proposal)).await {
         Ok(()) => {
             {
                 let mut this = inner.borrow_mut();
@@ -93,12 +92,19 @@ fn fail(inner: &Rc<RefCell<Controller>>, proposal: &Proposal, failure: Failure) 
 
 /// Subscribes (or reuses the browser's subscription) and stores it with
 /// `topics` on the server. A subscription made with an old VAPID key is replaced.
-async fn ensure_registered(inner: &Rc<RefCell<Controller>>, topics: &[String]) -> Result<(), Failure> {
-    let (server, user) = {
+/// `proposal` (the prompt that won the subscription) is sent along with the
+/// device id, so the server credits deliveries and clicks to it.
+async fn ensure_registered(
+    inner: &Rc<RefCell<Controller>>,
+    topics: &[String],
+    proposal: Option<&Proposal>,
+) -> Result<(), Failure> {
+    let (server, user, anon) = {
         let this = inner.borrow();
         (
             this.engine.config().server.clone(),
             this.engine.config().user_id.clone(),
+            this.engine.state.anon_id.clone(),
         )
     };
     let key = server_key(&server).await?;
@@ -114,17 +120,19 @@ async fn ensure_registered(inner: &Rc<RefCell<Controller>>, topics: &[String]) -
             fresh
         }
     };
-    register(&server, &subscription, topics, user.as_deref()).await
+    let body = push::registration_body(&subscription, topics, user.as_deref());
+    let mut attribution = vec![("anon", anon.as_str())];
+    if let Some(p) = proposal {
+        attribution.extend([("prompt", p.prompt.as_str()), ("variant", p.variant.as_str())]);
+    }
+    for (key, value) in attribution {
+        let _ = Reflect::set(&body, &key.into(), &JsValue::from_str(value));
+    }
+    register(&server, &body).await
 }
 
-async fn register(
-    server: &str,
-    subscription: &PushSubscription,
-    topics: &[String],
-    user: Option<&str>,
-) -> Result<(), Failure> {
-    let body = push::registration_body(subscription, topics, user);
-    match push::call(server, "POST", "/v1/subscriptions", Some(&body)).await? {
+async fn register(server: &str, body: &JsValue) -> Result<(), Failure> {
+    match push::call(server, "POST", "/v1/subscriptions", Some(body)).await? {
         (201 | 200, _) => Ok(()),
         _ => Err(Failure::ServerUnreachable),
     }
@@ -174,7 +182,7 @@ pub(crate) fn repair(inner: &Rc<RefCell<Controller>>) {
         if let Some(server_topics) = &known {
             topics.extend(server_topics.iter().cloned());
         }
-        if ensure_registered(&inner, &topics).await.is_ok() {
+        if ensure_registered(&inner, &topics, None).await.is_ok() {
             let mut this = inner.borrow_mut();
             this.engine.state.subscribed = true;
             this.engine.state.topics = topics.into_iter().collect();
@@ -212,6 +220,7 @@ pub(crate) async fn unsubscribe(inner: &Rc<RefCell<Controller>>) -> Result<bool,
     }
     push::unsubscribe(&subscription).await;
     forget(inner);
+    super::report::unsubscribed(inner);
     Ok(true)
 }
 

@@ -21,7 +21,7 @@ use super::convert::from_js;
 use super::events::{self, Outcome};
 use super::observe::{Observed, Observer};
 use super::prompt::{Choice, PromptCopy, PromptView};
-use super::{optin, push, store};
+use super::{optin, push, report, store};
 use crate::config::Config;
 use crate::engine::{Engine, Env, Proposal, Skip};
 use crate::policy::{Kind, Offer, Suppressed};
@@ -48,6 +48,8 @@ pub(crate) struct Controller {
     pub(crate) permission: Permission,
     /// Activity recorded but not yet written (writes are batched: see `flush`).
     dirty: bool,
+    /// Sends the funnel events.
+    pub(crate) reporter: report::Reporter,
 }
 
 #[wasm_bindgen]
@@ -83,6 +85,7 @@ impl Askwell {
             guard_reported: false,
             dirty: false,
             permission: push::permission(),
+            reporter: report::Reporter::default(),
         };
         let inner = Rc::new(RefCell::new(controller));
         let weak = Rc::downgrade(&inner);
@@ -91,6 +94,8 @@ impl Askwell {
         handle(&inner, &Signal::PageView);
         schedule_tick(&inner);
         optin::repair(&inner);
+        // Events an earlier page could not deliver.
+        report::schedule(&inner, 2_000);
         Ok(Askwell { inner })
     }
 
@@ -170,6 +175,15 @@ impl Askwell {
         })
     }
 
+    /// Reports an app-defined conversion (`"replied"`, `"purchased"`) to the
+    /// funnel, credited to the prompt this device saw last, so experiments
+    /// compare what prompts lead to, not only opt-ins.
+    pub fn convert(&self, name: &str) {
+        if !name.is_empty() {
+            report::conversion(&self.inner, name);
+        }
+    }
+
     /// The anonymous id used for experiment assignment (stable per device).
     #[wasm_bindgen(getter, js_name = anonymousId)]
     pub fn anonymous_id(&self) -> String {
@@ -200,6 +214,10 @@ fn dispatch(weak: &Weak<RefCell<Controller>>, observed: Observed) {
         }
         Observed::OtherTab(json) => other_tab(&inner, &json),
         Observed::Flush => flush(&inner),
+        Observed::Hidden => {
+            flush(&inner);
+            report::beacon(&inner);
+        }
         Observed::Visible => inner.borrow_mut().permission = push::permission(),
         Observed::Navigate(url) => navigate_same_origin(&url),
     }
@@ -230,6 +248,7 @@ fn mark_dirty(inner: &Rc<RefCell<Controller>>, this: &mut Controller) {
 
 /// Runs one signal through the engine; shows the prompt if it says so.
 fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
+    let mut held_out = None;
     let result = {
         let mut this = inner.borrow_mut();
         let now_ms = this.now_ms();
@@ -247,6 +266,9 @@ fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
             Err(skip) => {
                 // The recorded activity (counts, visits) is written soon, batched.
                 mark_dirty(inner, &mut this);
+                if let Skip::Holdout(prompt) = &skip {
+                    held_out = Some(prompt.clone());
+                }
                 let first_guard =
                     matches!(skip, Skip::Suppressed(_, Suppressed::AcceptRateGuard)) && !this.guard_reported;
                 this.guard_reported |= first_guard;
@@ -254,6 +276,9 @@ fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
             }
         }
     };
+    if let Some(prompt) = held_out {
+        report::holdout(inner, &prompt, signal.trigger());
+    }
     match result {
         Ok(proposal) => {
             events::emit(inner, Outcome::Shown, &proposal, None);
@@ -272,7 +297,7 @@ fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
 }
 
 impl Controller {
-    fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         let now = self
             .clock
             .as_ref()

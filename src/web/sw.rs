@@ -66,7 +66,19 @@ pub fn on_push(event: PushEvent, config: JsValue) -> Promise {
     let fallback = config_text(&config, "fallbackTitle").unwrap_or_else(|| FALLBACK_TITLE.into());
     match read_push(&event, &fallback) {
         PushAction::Ignore => Promise::resolve(&JsValue::FALSE),
-        PushAction::Show(payload, raw) => show(&payload, &raw).unwrap_or_else(|err| Promise::reject(&err)),
+        PushAction::Show(payload, raw) => {
+            let shown = match show(&payload, &raw) {
+                Ok(shown) => shown,
+                Err(err) => return Promise::reject(&err),
+            };
+            // Reported after showing, so a slow server never delays the notification.
+            let delivery = payload.delivery.clone();
+            future_to_promise(async move {
+                JsFuture::from(shown).await?;
+                let _ = JsFuture::from(report(&config, "notification_shown", delivery.as_deref(), "")).await;
+                Ok(JsValue::TRUE)
+            })
+        }
     }
 }
 
@@ -191,7 +203,12 @@ fn report(config: &JsValue, kind: &str, delivery: Option<&str>, action: &str) ->
         return Promise::resolve(&JsValue::FALSE);
     };
     let server = config_text(config, "server").unwrap_or_default();
+    // One event per delivery and kind: a repeated report is stored once.
+    let mut id = String::from(kind);
+    id.push(':');
+    id.push_str(delivery);
     let event = Value::object([
+        ("id", Value::String(id)),
         ("type", kind.into()),
         ("delivery", delivery.into()),
         ("action", action.into()),

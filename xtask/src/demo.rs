@@ -28,6 +28,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("\nAskwell demo: open http://{bind}/ (Ctrl-C stops it; data in ./askwell-data)\n");
     let token = std::env::var("ASKWELL_ADMIN_TOKEN").unwrap_or_else(|_| DEMO_ADMIN_TOKEN.into());
     println!("Admin API token for this demo: {token} (set ASKWELL_ADMIN_TOKEN to choose another)");
+    println!("Funnel dashboard: http://{bind}/dashboard.html — for sample data run `cargo xtask simulate` in another terminal");
     status(
         Command::new(root.join("target/debug/askwell-server"))
             .current_dir(&root)
@@ -37,5 +38,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "ASKWELL_VAPID_SUBJECT",
                 std::env::var("ASKWELL_VAPID_SUBJECT").unwrap_or_else(|_| DEMO_SUBJECT.into()),
             ),
+    )
+}
+
+/// Posts a synthetic population to the running demo (`askwell-server simulate`).
+pub fn simulate(args: &[String]) -> Result<(), String> {
+    let server = match args {
+        [] => "http://127.0.0.1:8080".to_owned(),
+        [flag, value] if flag == "--server" => value.clone(),
+        _ => return Err("usage: cargo xtask simulate [--server URL]".into()),
+    };
+    let token = std::env::var("ASKWELL_ADMIN_TOKEN").unwrap_or_else(|_| DEMO_ADMIN_TOKEN.into());
+    status(
+        Command::new("cargo")
+            .current_dir(root())
+            .args(["run", "--quiet", "--package", "askwell-server", "--", "simulate", "--server", &server])
+            .env("ASKWELL_ADMIN_TOKEN", token),
     )
 }

@@ -20,6 +20,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   demo [--bind ADDR]   build everything and serve the demo (default 127.0.0.1:8080)
   test                 run every check and test; ends with a size report and a summary
+  simulate [--server URL]
+                       post a synthetic population to a running demo, so its
+                       dashboard (/dashboard.html) has data (labelled synthetic)
   build                build the npm package into pkg/ and print its size report
   setup [--browsers]   install missing tools only";
 
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
         Some("test") => test::run(),
+        Some("simulate") => demo::simulate(&args[1..]),
         Some("build") => setup::ensure(setup::Needs::BUILD)
             .and_then(|()| package::build())
             .map(|report| report.print()),

@@ -4,6 +4,7 @@ mod events;
 mod meta;
 mod notifications;
 mod stats;
+pub use events::MAX_BATCH as MAX_EVENTS_BATCH;
 pub use notifications::random_id;
 mod subscriptions;
 

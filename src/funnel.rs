@@ -1,0 +1,342 @@
+//! The page's funnel outbox: every prompt outcome becomes an event that waits
+//! in storage until `POST /v1/events` accepts it. Pure (the glue supplies
+//! time and does the I/O), so its promises are tested natively:
+//!
+//! - **nothing is lost while the server is down**: events stay until a 202
+//!   names them sent; retries back off from 5 s to 10 min;
+//! - **bounded**: at most [`MAX_EVENTS`] wait; beyond that the oldest go
+//!   (counted in `dropped`), so a broken server never fills storage;
+//! - **duplicates are harmless**: ids are unique per device, the server keeps
+//!   the first copy (a beacon on page hide may repeat a later fetch).
+
+use crate::value::Value;
+
+/// The variant id reported for a device in a prompt's holdout group.
+pub const HOLDOUT: &str = "holdout";
+/// Most events kept waiting.
+pub const MAX_EVENTS: usize = 200;
+/// Most events per request (the server takes up to 100).
+pub const BATCH: usize = 50;
+/// First retry delay.
+const RETRY_BASE_MS: u64 = 5_000;
+/// Longest retry delay.
+const RETRY_MAX_MS: u64 = 600_000;
+
+/// One funnel event as the server's `POST /v1/events` takes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FunnelEvent {
+    /// Unique per device: `<anon>-<at>-<seq>`.
+    pub id: String,
+    /// `prompt_shown`, `native_granted`, `conversion`, …
+    pub kind: String,
+    /// Prompt id.
+    pub prompt: String,
+    /// Variant id (`holdout` for the holdout).
+    pub variant: String,
+    /// What triggered the prompt.
+    pub trigger: String,
+    /// The app's conversion name (`conversion` only).
+    pub name: String,
+    /// Epoch ms.
+    pub at_ms: u64,
+}
+
+/// The prompt a device saw last: conversions are credited to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// Prompt id.
+    pub prompt: String,
+    /// Variant id.
+    pub variant: String,
+    /// Trigger.
+    pub trigger: String,
+}
+
+/// Waiting events plus retry state; persisted as one storage entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outbox {
+    /// Oldest first.
+    pub events: Vec<FunnelEvent>,
+    /// Events discarded because the outbox was full.
+    pub dropped: u64,
+    /// Failed sends in a row.
+    pub failures: u32,
+    /// No send before this time (epoch ms).
+    pub next_try_ms: u64,
+    /// Next id sequence number.
+    pub seq: u64,
+    /// Last prompt exposure, for conversions.
+    pub exposure: Option<Exposure>,
+    /// Prompts whose holdout exposure was already reported.
+    pub held_out: Vec<String>,
+}
+
+impl Outbox {
+    /// Adds an event (oldest dropped when full); a `prompt_shown` also
+    /// becomes the exposure later conversions are credited to.
+    pub fn push(&mut self, anon: &str, mut event: FunnelEvent) {
+        self.seq += 1;
+        event.id = format!("{anon}-{}-{}", event.at_ms, self.seq);
+        if event.kind == "prompt_shown" {
+            self.exposure = Some(Exposure {
+                prompt: event.prompt.clone(),
+                variant: event.variant.clone(),
+                trigger: event.trigger.clone(),
+            });
+        }
+        if self.events.len() >= MAX_EVENTS {
+            let excess = self.events.len() + 1 - MAX_EVENTS;
+            self.events.drain(..excess);
+            self.dropped += excess as u64;
+        }
+        self.events.push(event);
+    }
+
+    /// A conversion credited to the last exposure (if any).
+    pub fn conversion(&self, name: &str, at_ms: u64) -> FunnelEvent {
+        let exposure = self.exposure.clone().unwrap_or_default();
+        FunnelEvent {
+            kind: "conversion".into(),
+            prompt: exposure.prompt,
+            variant: exposure.variant,
+            trigger: exposure.trigger,
+            name: name.into(),
+            at_ms,
+            ..FunnelEvent::default()
+        }
+    }
+
+    /// Whether this is the first holdout exposure for `prompt` (then it is
+    /// remembered): a held-out device counts once, however often it triggers.
+    pub fn first_holdout(&mut self, prompt: &str) -> bool {
+        if self.held_out.iter().any(|p| p == prompt) {
+            return false;
+        }
+        self.held_out.push(prompt.to_owned());
+        true
+    }
+
+    /// The next batch to send, if any is waiting and the backoff allows.
+    pub fn due(&self, now_ms: u64) -> Option<&[FunnelEvent]> {
+        let n = self.events.len().min(BATCH);
+        (n > 0 && now_ms >= self.next_try_ms).then(|| &self.events[..n])
+    }
+
+    /// The server answered for `ids` (accepted or rejected for good): they go.
+    pub fn settled(&mut self, ids: &[String]) {
+        self.events.retain(|e| !ids.contains(&e.id));
+        self.failures = 0;
+        self.next_try_ms = 0;
+    }
+
+    /// The send failed (network, 5xx, 429): try again later, with backoff.
+    pub fn failed(&mut self, now_ms: u64) {
+        self.failures = self.failures.saturating_add(1);
+        let exponent = self.failures.saturating_sub(1).min(16);
+        let delay = RETRY_BASE_MS.saturating_mul(1 << exponent).min(RETRY_MAX_MS);
+        self.next_try_ms = now_ms.saturating_add(delay);
+    }
+
+    /// The body of `POST /v1/events` for `events`.
+    pub fn request_body(anon: &str, events: &[FunnelEvent]) -> Value {
+        let list = events.iter().map(|e| event_to_value(anon, e)).collect();
+        Value::object([("events", Value::Array(list))])
+    }
+
+    /// The stored form.
+    pub fn to_value(&self) -> Value {
+        let exposure = self.exposure.as_ref().map_or(Value::Null, |x| {
+            Value::object([
+                ("prompt", x.prompt.as_str().into()),
+                ("variant", x.variant.as_str().into()),
+                ("trigger", x.trigger.as_str().into()),
+            ])
+        });
+        Value::object([
+            ("events", Value::Array(self.events.iter().map(|e| event_to_value("", e)).collect())),
+            ("dropped", number(self.dropped)),
+            ("failures", number(u64::from(self.failures))),
+            ("next", number(self.next_try_ms)),
+            ("seq", number(self.seq)),
+            ("exposure", exposure),
+            ("heldOut", Value::Array(self.held_out.iter().map(|p| p.as_str().into()).collect())),
+        ])
+    }
+
+    /// Reads the stored form; anything unreadable starts empty (corrupt
+    /// storage must not break the page), and the size bound is enforced.
+    pub fn from_value(value: &Value) -> Outbox {
+        let int = |key: &str| value.get(key).and_then(Value::as_f64).filter(|n| *n >= 0.0).unwrap_or(0.0) as u64;
+        let mut events: Vec<FunnelEvent> = items(value.get("events")).filter_map(event_from_value).collect();
+        let excess = events.len().saturating_sub(MAX_EVENTS);
+        events.drain(..excess);
+        Outbox {
+            events,
+            dropped: int("dropped") + excess as u64,
+            failures: u32::try_from(int("failures")).unwrap_or(u32::MAX),
+            next_try_ms: int("next"),
+            seq: int("seq"),
+            exposure: value.get("exposure").and_then(|x| {
+                Some(Exposure {
+                    prompt: x.get("prompt")?.as_str()?.to_owned(),
+                    variant: text(x, "variant"),
+                    trigger: text(x, "trigger"),
+                })
+            }),
+            held_out: items(value.get("heldOut"))
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect(),
+        }
+    }
+}
+
+fn number(n: u64) -> Value {
+    Value::Number(n as f64)
+}
+
+fn text(value: &Value, key: &str) -> String {
+    value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+fn items(value: Option<&Value>) -> impl Iterator<Item = &Value> {
+    match value {
+        Some(Value::Array(items)) => items.iter(),
+        _ => [].iter(),
+    }
+}
+
+/// Empty fields are left out: the server treats absent and empty alike.
+fn event_to_value(anon: &str, e: &FunnelEvent) -> Value {
+    let mut members: Vec<(String, Value)> = Vec::with_capacity(8);
+    for (key, value) in [
+        ("id", &e.id),
+        ("type", &e.kind),
+        ("prompt", &e.prompt),
+        ("variant", &e.variant),
+        ("trigger", &e.trigger),
+        ("name", &e.name),
+    ] {
+        if !value.is_empty() {
+            members.push((key.to_owned(), value.as_str().into()));
+        }
+    }
+    if !anon.is_empty() {
+        members.push(("anon".to_owned(), anon.into()));
+    }
+    members.push(("at".to_owned(), number(e.at_ms)));
+    Value::Object(members)
+}
+
+fn event_from_value(value: &Value) -> Option<FunnelEvent> {
+    Some(FunnelEvent {
+        id: value.get("id")?.as_str()?.to_owned(),
+        kind: value.get("type")?.as_str()?.to_owned(),
+        prompt: text(value, "prompt"),
+        variant: text(value, "variant"),
+        trigger: text(value, "trigger"),
+        name: text(value, "name"),
+        at_ms: value.get("at")?.as_f64()? as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(at_ms: u64) -> FunnelEvent {
+        FunnelEvent {
+            kind: "prompt_shown".into(),
+            prompt: "reply".into(),
+            variant: "b".into(),
+            trigger: "message_sent".into(),
+            at_ms,
+            ..FunnelEvent::default()
+        }
+    }
+
+    #[test]
+    fn keeps_events_until_the_server_settles_them() {
+        let mut outbox = Outbox::default();
+        outbox.push("dev", shown(1));
+        outbox.push("dev", shown(2));
+        let ids: Vec<String> = outbox.due(0).expect("due").iter().map(|e| e.id.clone()).collect();
+        assert_eq!(ids, ["dev-1-1", "dev-2-2"]);
+        outbox.failed(1_000);
+        assert!(outbox.due(5_999).is_none(), "backs off 5 s");
+        assert!(outbox.due(6_000).is_some());
+        outbox.failed(6_000);
+        assert_eq!(outbox.next_try_ms, 16_000, "then 10 s");
+        outbox.settled(&ids[..1]);
+        assert_eq!(outbox.events.len(), 1);
+        assert_eq!((outbox.failures, outbox.next_try_ms), (0, 0));
+    }
+
+    #[test]
+    fn backoff_is_capped_at_ten_minutes() {
+        let mut outbox = Outbox::default();
+        for _ in 0..40 {
+            outbox.failed(0);
+        }
+        assert_eq!(outbox.next_try_ms, RETRY_MAX_MS);
+    }
+
+    #[test]
+    fn a_broken_server_never_grows_the_outbox_past_its_bound() {
+        let mut outbox = Outbox::default();
+        for at in 0..(MAX_EVENTS as u64 + 25) {
+            outbox.push("dev", shown(at));
+            outbox.failed(at);
+        }
+        assert_eq!(outbox.events.len(), MAX_EVENTS);
+        assert_eq!(outbox.dropped, 25);
+        assert_eq!(outbox.events[0].at_ms, 25, "the oldest went first");
+        assert_eq!(outbox.due(u64::MAX).map(<[_]>::len), Some(BATCH));
+    }
+
+    #[test]
+    fn conversions_are_credited_to_the_last_prompt_shown() {
+        let mut outbox = Outbox::default();
+        assert_eq!(outbox.conversion("replied", 5).prompt, "");
+        outbox.push("dev", shown(1));
+        let conversion = outbox.conversion("replied", 5);
+        assert_eq!((conversion.prompt.as_str(), conversion.variant.as_str()), ("reply", "b"));
+        assert_eq!(conversion.name, "replied");
+    }
+
+    #[test]
+    fn a_held_out_device_is_reported_once_per_prompt() {
+        let mut outbox = Outbox::default();
+        assert!(outbox.first_holdout("reply"));
+        assert!(!outbox.first_holdout("reply"));
+        assert!(outbox.first_holdout("restock"));
+    }
+
+    #[test]
+    fn survives_a_round_trip_and_corrupt_storage() {
+        let mut outbox = Outbox::default();
+        outbox.push("dev", shown(7));
+        outbox.push("dev", outbox.conversion("replied", 9));
+        outbox.failed(100);
+        outbox.first_holdout("restock");
+        assert_eq!(Outbox::from_value(&outbox.to_value()), outbox);
+        for corrupt in ["null", "[1,2]", r#"{"events":"x","seq":-4}"#, r#"{"events":[{"id":1}]}"#] {
+            let value = crate::value::from_json(corrupt);
+            assert_eq!(Outbox::from_value(&value).events.len(), 0, "{corrupt}");
+        }
+    }
+
+    #[test]
+    fn the_request_names_the_device_and_leaves_out_empty_fields() {
+        let mut outbox = Outbox::default();
+        outbox.push("dev", shown(7));
+        let body = Outbox::request_body("dev", &outbox.events);
+        let event = &body.get("events").map(|e| match e {
+            Value::Array(items) => items[0].clone(),
+            _ => Value::Null,
+        });
+        let event = event.as_ref().expect("event");
+        assert_eq!(event.get("anon").and_then(Value::as_str), Some("dev"));
+        assert_eq!(event.get("type").and_then(Value::as_str), Some("prompt_shown"));
+        assert!(event.get("name").is_none());
+    }
+}

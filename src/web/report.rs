@@ -1,0 +1,229 @@
+//! Sends the funnel to askwell-server: every prompt outcome is appended to
+//! the outbox in localStorage (`askwell:v1:outbox`, shared by the tabs) and
+//! posted to `POST /v1/events` in batches — `fetch` with `keepalive` a moment
+//! after the event, `navigator.sendBeacon` when the page hides. Events leave
+//! the outbox only when the server has answered for them, so a server that is
+//! down loses nothing; the outbox is bounded (see [`crate::funnel`]).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{RequestInit, Response};
+
+use super::convert::{parse_json, stringify};
+use super::listener::Timer;
+use super::page::Controller;
+use super::store;
+use crate::engine::Proposal;
+use crate::funnel::{FunnelEvent, Outbox};
+
+/// localStorage key of the outbox.
+pub(crate) const OUTBOX_KEY: &str = "askwell:v1:outbox";
+/// Events wait this long, so one click's outcomes travel together.
+const SEND_DELAY_MS: u64 = 2_000;
+
+/// The sender's state in the page.
+#[derive(Default)]
+pub(crate) struct Reporter {
+    timer: Option<Timer>,
+    sending: bool,
+    /// Used only when localStorage is unavailable (then events live as long
+    /// as the page).
+    memory: Outbox,
+}
+
+fn load(reporter: &Reporter) -> Outbox {
+    match store::local() {
+        Some(storage) => storage
+            .get_item(OUTBOX_KEY)
+            .ok()
+            .flatten()
+            .and_then(|text| parse_json(&text))
+            .map(|value| Outbox::from_value(&value))
+            .unwrap_or_default(),
+        None => reporter.memory.clone(),
+    }
+}
+
+fn save(reporter: &mut Reporter, outbox: Outbox) {
+    let stored = store::local().zip(stringify(&outbox.to_value())).is_some_and(|(storage, text)| {
+        storage.set_item(OUTBOX_KEY, &text).is_ok()
+    });
+    if !stored {
+        reporter.memory = outbox;
+    }
+}
+
+/// Funnel event type for an outcome (`None`: not part of the funnel).
+pub(crate) fn event_type(outcome: &str, state: Option<&str>) -> Option<&'static str> {
+    Some(match (outcome, state) {
+        ("shown", _) => "prompt_shown",
+        ("accepted", _) => "prompt_accepted",
+        ("dismissed", _) => "prompt_dismissed",
+        ("permission", Some("granted")) => "native_granted",
+        ("permission", Some("denied")) => "native_denied",
+        ("permission", Some("dismissed-native")) => "native_dismissed",
+        ("subscribed", _) => "subscribed",
+        _ => return None,
+    })
+}
+
+/// Records a prompt outcome.
+pub(crate) fn outcome(inner: &Rc<RefCell<Controller>>, kind: &str, proposal: &Proposal) {
+    record(inner, |_, at_ms| FunnelEvent {
+        kind: kind.to_owned(),
+        prompt: proposal.prompt.clone(),
+        variant: proposal.variant.clone(),
+        trigger: proposal.trigger.clone(),
+        at_ms,
+        ..FunnelEvent::default()
+    });
+}
+
+/// Records that a held-out device would have seen `prompt` (once per prompt).
+pub(crate) fn holdout(inner: &Rc<RefCell<Controller>>, prompt: &str, trigger: &str) {
+    let first = {
+        let mut this = inner.borrow_mut();
+        let mut outbox = load(&this.reporter);
+        let first = outbox.first_holdout(prompt);
+        save(&mut this.reporter, outbox);
+        first
+    };
+    if first {
+        record(inner, |_, at_ms| FunnelEvent {
+            kind: "prompt_shown".into(),
+            prompt: prompt.to_owned(),
+            variant: crate::funnel::HOLDOUT.into(),
+            trigger: trigger.to_owned(),
+            at_ms,
+            ..FunnelEvent::default()
+        });
+    }
+}
+
+/// Records an app conversion (`askwell.convert("replied")`), credited to the
+/// prompt this device saw last.
+pub(crate) fn conversion(inner: &Rc<RefCell<Controller>>, name: &str) {
+    record(inner, |outbox, at_ms| outbox.conversion(name, at_ms));
+}
+
+/// Records an unsubscribe (not tied to a prompt).
+pub(crate) fn unsubscribed(inner: &Rc<RefCell<Controller>>) {
+    record(inner, |_, at_ms| FunnelEvent {
+        kind: "unsubscribed".into(),
+        at_ms,
+        ..FunnelEvent::default()
+    });
+}
+
+fn record(inner: &Rc<RefCell<Controller>>, make: impl FnOnce(&Outbox, u64) -> FunnelEvent) {
+    {
+        let mut this = inner.borrow_mut();
+        let at_ms = this.now_ms();
+        let anon = this.engine.state.anon_id.clone();
+        let mut outbox = load(&this.reporter);
+        let event = make(&outbox, at_ms);
+        outbox.push(&anon, event);
+        save(&mut this.reporter, outbox);
+    }
+    schedule(inner, SEND_DELAY_MS);
+}
+
+/// Sends waiting events soon (also on start: events left by an earlier page).
+pub(crate) fn schedule(inner: &Rc<RefCell<Controller>>, delay_ms: u64) {
+    let mut this = inner.borrow_mut();
+    if this.reporter.timer.is_some() || this.reporter.sending {
+        return;
+    }
+    let weak = Rc::downgrade(inner);
+    this.reporter.timer = Timer::once(delay_ms, move || {
+        if let Some(inner) = weak.upgrade() {
+            inner.borrow_mut().reporter.timer = None;
+            wasm_bindgen_futures::spawn_local(send(inner));
+        }
+    });
+}
+
+/// Posts one batch; on success the next, on failure a later retry.
+async fn send(inner: Rc<RefCell<Controller>>) {
+    let (url, body, ids, now) = {
+        let mut this = inner.borrow_mut();
+        let now = this.now_ms();
+        let outbox = load(&this.reporter);
+        let Some(batch) = outbox.due(now) else {
+            let wait = outbox.next_try_ms.saturating_sub(now);
+            drop(this);
+            if !outbox.events.is_empty() {
+                schedule(&inner, wait.max(SEND_DELAY_MS));
+            }
+            return;
+        };
+        let anon = this.engine.state.anon_id.clone();
+        let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+        let body = stringify(&Outbox::request_body(&anon, batch));
+        this.reporter.sending = true;
+        (events_url(&this), body, ids, now)
+    };
+    let status = match body {
+        Some(body) => post(&url, &body).await,
+        None => Some(400),
+    };
+    let more = {
+        let mut this = inner.borrow_mut();
+        this.reporter.sending = false;
+        let mut outbox = load(&this.reporter);
+        match status {
+            // Accepted, or refused for good (a 4xx other than 429 will never pass).
+            Some(202 | 400..=428 | 430..=499) => outbox.settled(&ids),
+            _ => outbox.failed(now),
+        }
+        let more = outbox.due(u64::MAX).is_some();
+        save(&mut this.reporter, outbox);
+        more
+    };
+    if more {
+        schedule(&inner, SEND_DELAY_MS);
+    }
+}
+
+fn events_url(this: &Controller) -> String {
+    let mut url = String::from(this.engine.config().server.trim_end_matches('/'));
+    url.push_str("/v1/events");
+    url
+}
+
+/// `fetch` with `keepalive` (it outlives a navigation); the status, or
+/// `None` when the server could not be reached.
+async fn post(url: &str, body: &str) -> Option<u16> {
+    let window = web_sys::window()?;
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    let headers = js_sys::Object::new();
+    let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+    init.set_headers(&headers);
+    let _ = Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
+    let response = JsFuture::from(window.fetch_with_str_and_init(url, &init)).await.ok()?;
+    Some(response.unchecked_into::<Response>().status())
+}
+
+/// The page is hiding: hand waiting events to `sendBeacon`, which the browser
+/// delivers after the page is gone. They stay in the outbox (the beacon's
+/// fate is unknown); the next page's send settles them, and the server keeps
+/// one copy of each id.
+pub(crate) fn beacon(inner: &Rc<RefCell<Controller>>) {
+    let this = inner.borrow();
+    let outbox = load(&this.reporter);
+    let Some(batch) = outbox.due(u64::MAX) else { return };
+    let body = stringify(&Outbox::request_body(&this.engine.state.anon_id, batch));
+    if let (Some(window), Some(body)) = (web_sys::window(), body) {
+        // A string body is sent as text/plain: no CORS preflight, which a
+        // beacon cannot do; the server reads it as JSON.
+        let _ = window
+            .navigator()
+            .send_beacon_with_opt_str(&events_url(&this), Some(&body));
+    }
+}
