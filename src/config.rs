@@ -299,12 +299,19 @@ fn read_placement(r: &mut ObjectReader<'_, '_>) -> Placement {
 }
 
 fn read_variants(r: &mut ObjectReader<'_, '_>, path: &str) -> Vec<Variant> {
+    // The prompt's buttons are every variant's defaults: variants usually
+    // test the message, not the buttons.
+    let accept = r.optional_string("accept").unwrap_or_else(|| "Yes".into());
+    let decline = r.optional_string("decline").unwrap_or_else(|| "Not now".into());
     if r.get("variants").is_some() {
         if r.get("message").is_some() {
             let at = r.path_of("message");
             r.problems().push(at, "give either message or variants, not both");
         }
-        let variants = r.array("variants", read_variant).unwrap_or_default();
+        let buttons = (accept.as_str(), decline.as_str());
+        let variants = r
+            .array("variants", |v, at, problems| read_variant(v, at, problems, buttons))
+            .unwrap_or_default();
         if variants.is_empty() {
             let at = r.path_of("variants");
             r.problems().push(at, "expected at least one variant");
@@ -318,8 +325,6 @@ fn read_variants(r: &mut ObjectReader<'_, '_>, path: &str) -> Vec<Variant> {
         return variants;
     }
     let message = r.string("message").unwrap_or_default();
-    let accept = r.optional_string("accept").unwrap_or_else(|| "Yes".into());
-    let decline = r.optional_string("decline").unwrap_or_else(|| "Not now".into());
     vec![Variant {
         id: "default".into(),
         weight: 1.0,
@@ -329,13 +334,18 @@ fn read_variants(r: &mut ObjectReader<'_, '_>, path: &str) -> Vec<Variant> {
     }]
 }
 
-fn read_variant(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Variant> {
+fn read_variant(
+    value: &Value,
+    path: String,
+    problems: &mut FieldProblems,
+    (accept, decline): (&str, &str),
+) -> Option<Variant> {
     let mut r = ObjectReader::new(value, path, VARIANT_FIELDS, problems)?;
     let id = r.string("id");
     let weight = r.number_in("weight", 0.0, 1.0e6, "a weight >= 0").unwrap_or(1.0);
     let message = r.string("message");
-    let accept = r.optional_string("accept").unwrap_or_else(|| "Yes".into());
-    let decline = r.optional_string("decline").unwrap_or_else(|| "Not now".into());
+    let accept = r.optional_string("accept").unwrap_or_else(|| accept.into());
+    let decline = r.optional_string("decline").unwrap_or_else(|| decline.into());
     Some(Variant {
         id: id?,
         weight,

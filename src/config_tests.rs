@@ -156,3 +156,15 @@ fn a_non_object_config_is_one_clear_error() {
     assert!(errors("[]").contains("expected an object"));
     assert!(errors("{}").contains("prompts: required"));
 }
+
+#[test]
+fn variants_inherit_the_prompts_buttons() {
+    let config = Config::read(&from_json(
+        r#"{"prompts":[{"id":"p","accept":"Yes, notify me","variants":[{"id":"a","message":"One?"},{"id":"b","message":"Two?","decline":"Later"}]}],
+            "rules":[{"prompt":"p","on":"x"}]}"#,
+    ))
+    .expect("valid");
+    let variants = &config.prompts[0].variants;
+    assert_eq!((variants[0].accept.as_str(), variants[0].decline.as_str()), ("Yes, notify me", "Not now"));
+    assert_eq!((variants[1].accept.as_str(), variants[1].decline.as_str()), ("Yes, notify me", "Later"));
+}

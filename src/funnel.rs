@@ -27,6 +27,9 @@ const RETRY_MAX_MS: u64 = 600_000;
 pub struct FunnelEvent {
     /// Unique per device: `<anon>-<at>-<seq>`.
     pub id: String,
+    /// The device's anonymous id when it happened (kept with the event: a
+    /// reset gives the device a new id while old events still wait).
+    pub anon: String,
     /// `prompt_shown`, `native_granted`, `conversion`, …
     pub kind: String,
     /// Prompt id.
@@ -77,6 +80,7 @@ impl Outbox {
     pub fn push(&mut self, anon: &str, mut event: FunnelEvent) {
         self.seq += 1;
         event.id = format!("{anon}-{}-{}", event.at_ms, self.seq);
+        anon.clone_into(&mut event.anon);
         if event.kind == "prompt_shown" {
             self.exposure = Some(Exposure {
                 prompt: event.prompt.clone(),
@@ -137,9 +141,16 @@ impl Outbox {
         self.next_try_ms = now_ms.saturating_add(delay);
     }
 
+    /// Forgets what credits conversions (the device's history was reset);
+    /// waiting events stay.
+    pub fn forget_history(&mut self) {
+        self.exposure = None;
+        self.held_out.clear();
+    }
+
     /// The body of `POST /v1/events` for `events`.
-    pub fn request_body(anon: &str, events: &[FunnelEvent]) -> Value {
-        let list = events.iter().map(|e| event_to_value(anon, e)).collect();
+    pub fn request_body(events: &[FunnelEvent]) -> Value {
+        let list = events.iter().map(event_to_value).collect();
         Value::object([("events", Value::Array(list))])
     }
 
@@ -153,7 +164,7 @@ impl Outbox {
             ])
         });
         Value::object([
-            ("events", Value::Array(self.events.iter().map(|e| event_to_value("", e)).collect())),
+            ("events", Value::Array(self.events.iter().map(event_to_value).collect())),
             ("dropped", number(self.dropped)),
             ("failures", number(u64::from(self.failures))),
             ("next", number(self.next_try_ms)),
@@ -206,7 +217,7 @@ fn items(value: Option<&Value>) -> impl Iterator<Item = &Value> {
 }
 
 /// Empty fields are left out: the server treats absent and empty alike.
-fn event_to_value(anon: &str, e: &FunnelEvent) -> Value {
+fn event_to_value(e: &FunnelEvent) -> Value {
     let mut members: Vec<(String, Value)> = Vec::with_capacity(8);
     for (key, value) in [
         ("id", &e.id),
@@ -215,13 +226,11 @@ fn event_to_value(anon: &str, e: &FunnelEvent) -> Value {
         ("variant", &e.variant),
         ("trigger", &e.trigger),
         ("name", &e.name),
+        ("anon", &e.anon),
     ] {
         if !value.is_empty() {
             members.push((key.to_owned(), value.as_str().into()));
         }
-    }
-    if !anon.is_empty() {
-        members.push(("anon".to_owned(), anon.into()));
     }
     members.push(("at".to_owned(), number(e.at_ms)));
     Value::Object(members)
@@ -235,6 +244,7 @@ fn event_from_value(value: &Value) -> Option<FunnelEvent> {
         variant: text(value, "variant"),
         trigger: text(value, "trigger"),
         name: text(value, "name"),
+        anon: text(value, "anon"),
         at_ms: value.get("at")?.as_f64()? as u64,
     })
 }
@@ -329,7 +339,7 @@ mod tests {
     fn the_request_names_the_device_and_leaves_out_empty_fields() {
         let mut outbox = Outbox::default();
         outbox.push("dev", shown(7));
-        let body = Outbox::request_body("dev", &outbox.events);
+        let body = Outbox::request_body(&outbox.events);
         let event = &body.get("events").map(|e| match e {
             Value::Array(items) => items[0].clone(),
             _ => Value::Null,

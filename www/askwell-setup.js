@@ -6,7 +6,12 @@ export const config = {
   prompts: [
     {
       id: "reply-alerts",
-      message: "Want to know when {entity.name} replies?",
+      // An experiment: which wording gets more people to opt in? Compare the
+      // variants on /dashboard.html.
+      variants: [
+        { id: "a", message: "Want to know when {entity.name} replies?" },
+        { id: "b", message: "Get a notification when {entity.name} writes back?" },
+      ],
       accept: "Yes, notify me",
       decline: "Not now",
       topic: "thread:{entity.id}",

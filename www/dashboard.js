@@ -51,7 +51,7 @@ const STEPS = [
   ["prompt_accepted", "said yes"],
   ["native_granted", "allowed"],
   ["subscribed", "subscribed"],
-  ["notification_clicked", "clicked a push"],
+  ["notification_clicked", "push clicks"],
 ];
 
 function funnelChart(variants, color) {
@@ -133,12 +133,15 @@ function legend(variants, color) {
   return list;
 }
 
+const METRICS = { opt_in: "Opt-in", click_through: "Click-through", conversion: "Conversion" };
+
 function verdicts(comparisons) {
   const list = el("ul", { class: "verdicts" });
   for (const c of comparisons) {
     const d = c.difference;
     const range = d ? ` — difference ${pct(d.difference)} (95% CI ${pct(d.low)} to ${pct(d.high)})` : "";
-    list.append(el("li", { class: c.verdict.outcome }, el("strong", {}, c.verdict.text), range));
+    const about = `${METRICS[c.metric] ?? c.metric}, ${c.variant} vs ${c.baseline}: `;
+    list.append(el("li", { class: c.verdict.outcome }, about, el("strong", {}, c.verdict.text), range));
   }
   return list;
 }
@@ -162,7 +165,8 @@ function promptSection(p, report) {
     figure("Opt-in rate over time", seriesChart(p.daily, p.variants, color, report.from, report.to)),
     figure("Conversion (devices that converted)", intervalChart(conversion, "Conversion per cohort", "conversion")),
     figure("Retention: still subscribed and active 7 days later", intervalChart(retention, "7-day retention per variant", "retention")));
-  section.append(cards, el("h3", {}, "Verdicts"), verdicts(p.comparisons));
+  const compared = p.comparisons.length ? verdicts(p.comparisons) : el("p", { class: "note" }, "One variant and no holdout: nothing to compare. Add variants to the prompt to run an experiment.");
+  section.append(cards, el("h3", {}, "Verdicts"), compared);
   return section;
 }
 
@@ -240,7 +244,7 @@ function render(report) {
   deliveriesCard(report.deliveries, synthetic);
   $("prompts").replaceChildren(...report.prompts.map((p) => promptSection(p, report)));
   $("message").textContent = report.prompts.length
-    ? `${report.prompts.length} prompts, ${day(report.from)} to ${day(report.to - 1)}.`
+    ? `${report.prompts.length} prompt${report.prompts.length === 1 ? "" : "s"}, ${day(report.from)} to ${day(report.to - 1)}.`
     : synthetic ? "No synthetic data yet: run `cargo xtask simulate` while the demo runs." : "No prompts shown in this period yet: try the demo apps, or look at the synthetic data.";
   document.documentElement.dataset.loaded = report.dataset;
 }

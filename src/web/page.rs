@@ -141,6 +141,7 @@ impl Askwell {
     /// When the browser refuses to change storage.
     pub fn reset(&self) -> Result<(), JsError> {
         store::clear().map_err(super::js_error)?;
+        report::forget_history(&self.inner);
         let mut this = self.inner.borrow_mut();
         let anon_id = store::new_anon_id();
         this.engine.state = crate::state::State {

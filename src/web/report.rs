@@ -110,6 +110,15 @@ pub(crate) fn conversion(inner: &Rc<RefCell<Controller>>, name: &str) {
     record(inner, |outbox, at_ms| outbox.conversion(name, at_ms));
 }
 
+/// The device's prompt history was reset: conversions no longer credit the
+/// old exposure; events still waiting are kept (they happened).
+pub(crate) fn forget_history(inner: &Rc<RefCell<Controller>>) {
+    let mut this = inner.borrow_mut();
+    let mut outbox = load(&this.reporter);
+    outbox.forget_history();
+    save(&mut this.reporter, outbox);
+}
+
 /// Records an unsubscribe (not tied to a prompt).
 pub(crate) fn unsubscribed(inner: &Rc<RefCell<Controller>>) {
     record(inner, |_, at_ms| FunnelEvent {
@@ -161,9 +170,8 @@ async fn send(inner: Rc<RefCell<Controller>>) {
             }
             return;
         };
-        let anon = this.engine.state.anon_id.clone();
         let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
-        let body = stringify(&Outbox::request_body(&anon, batch));
+        let body = stringify(&Outbox::request_body(batch));
         this.reporter.sending = true;
         (events_url(&this), body, ids, now)
     };
@@ -218,7 +226,7 @@ pub(crate) fn beacon(inner: &Rc<RefCell<Controller>>) {
     let this = inner.borrow();
     let outbox = load(&this.reporter);
     let Some(batch) = outbox.due(u64::MAX) else { return };
-    let body = stringify(&Outbox::request_body(&this.engine.state.anon_id, batch));
+    let body = stringify(&Outbox::request_body(batch));
     if let (Some(window), Some(body)) = (web_sys::window(), body) {
         // A string body is sent as text/plain: no CORS preflight, which a
         // beacon cannot do; the server reads it as JSON.
