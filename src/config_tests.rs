@@ -165,6 +165,12 @@ fn variants_inherit_the_prompts_buttons() {
     ))
     .expect("valid");
     let variants = &config.prompts[0].variants;
-    assert_eq!((variants[0].accept.as_str(), variants[0].decline.as_str()), ("Yes, notify me", "Not now"));
-    assert_eq!((variants[1].accept.as_str(), variants[1].decline.as_str()), ("Yes, notify me", "Later"));
+    assert_eq!(
+        (variants[0].accept.as_str(), variants[0].decline.as_str()),
+        ("Yes, notify me", "Not now")
+    );
+    assert_eq!(
+        (variants[1].accept.as_str(), variants[1].decline.as_str()),
+        ("Yes, notify me", "Later")
+    );
 }

@@ -170,14 +170,23 @@ impl Outbox {
             ("next", number(self.next_try_ms)),
             ("seq", number(self.seq)),
             ("exposure", exposure),
-            ("heldOut", Value::Array(self.held_out.iter().map(|p| p.as_str().into()).collect())),
+            (
+                "heldOut",
+                Value::Array(self.held_out.iter().map(|p| p.as_str().into()).collect()),
+            ),
         ])
     }
 
     /// Reads the stored form; anything unreadable starts empty (corrupt
     /// storage must not break the page), and the size bound is enforced.
     pub fn from_value(value: &Value) -> Outbox {
-        let int = |key: &str| value.get(key).and_then(Value::as_f64).filter(|n| *n >= 0.0).unwrap_or(0.0) as u64;
+        let int = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_f64)
+                .filter(|n| *n >= 0.0)
+                .unwrap_or(0.0) as u64
+        };
         let mut events: Vec<FunnelEvent> = items(value.get("events")).filter_map(event_from_value).collect();
         let excess = events.len().saturating_sub(MAX_EVENTS);
         events.drain(..excess);
@@ -309,7 +318,10 @@ mod tests {
         assert_eq!(outbox.conversion("replied", 5).prompt, "");
         outbox.push("dev", shown(1));
         let conversion = outbox.conversion("replied", 5);
-        assert_eq!((conversion.prompt.as_str(), conversion.variant.as_str()), ("reply", "b"));
+        assert_eq!(
+            (conversion.prompt.as_str(), conversion.variant.as_str()),
+            ("reply", "b")
+        );
         assert_eq!(conversion.name, "replied");
     }
 
@@ -329,7 +341,12 @@ mod tests {
         outbox.failed(100);
         outbox.first_holdout("restock");
         assert_eq!(Outbox::from_value(&outbox.to_value()), outbox);
-        for corrupt in ["null", "[1,2]", r#"{"events":"x","seq":-4}"#, r#"{"events":[{"id":1}]}"#] {
+        for corrupt in [
+            "null",
+            "[1,2]",
+            r#"{"events":"x","seq":-4}"#,
+            r#"{"events":[{"id":1}]}"#,
+        ] {
             let value = crate::value::from_json(corrupt);
             assert_eq!(Outbox::from_value(&value).events.len(), 0, "{corrupt}");
         }

@@ -228,3 +228,34 @@ async fn outcomes_reach_callbacks_and_dom_events() {
     );
     askwell.destroy();
 }
+
+#[wasm_bindgen_test]
+async fn funnel_events_wait_in_storage_while_the_server_is_down() {
+    reset_page();
+    // Nothing listens on port 9: every send fails, nothing may be lost.
+    let askwell = start(
+        r#"{ server: "http://127.0.0.1:9",
+             prompts: [{ id: "reply", message: "Want to know when {entity.name} replies?" }],
+             rules: [{ prompt: "reply", on: "message_sent" }] }"#,
+    )
+    .await;
+    assert!(askwell.track("message_sent", js(r#"{ entity: { id: "bill", name: "Bill" } }"#)));
+    click_part("decline");
+    askwell.convert("replied");
+    let outbox = stored("askwell:v1:outbox");
+    for expected in [
+        r#""type":"prompt_shown","prompt":"reply","variant":"default","trigger":"message_sent""#,
+        r#""type":"prompt_dismissed""#,
+        r#""type":"conversion","prompt":"reply","variant":"default","trigger":"message_sent","name":"replied""#,
+    ] {
+        assert!(outbox.contains(expected), "{expected} in {outbox}");
+    }
+    sleep(3_000).await;
+    let after = stored("askwell:v1:outbox");
+    assert!(
+        after.contains(r#""failures":1"#),
+        "one failed send, backing off: {after}"
+    );
+    assert_eq!(after.matches(r#""type":"#).count(), 3, "all three kept: {after}");
+    askwell.destroy();
+}

@@ -305,7 +305,10 @@ async fn simulate(args: SimulateArgs) -> Result<(), String> {
             return Err(format!("{url} answered {status}: {reply}"));
         }
         stored += reply["stored"].as_u64().unwrap_or(0);
-        eprint!("\r{} / {total} events posted", ((sent + 1) * askwell_server::routes::MAX_EVENTS_BATCH).min(total));
+        eprint!(
+            "\r{} / {total} events posted",
+            ((sent + 1) * askwell_server::routes::MAX_EVENTS_BATCH).min(total)
+        );
     }
     eprintln!();
     println!(

@@ -169,8 +169,16 @@ impl Life<'_> {
             let delivery = format!("sim:{}-{t}", self.id);
             self.push("notification_delivered", t, Some(("delivery", &delivery)));
             self.push("notification_shown", t + 2_000, Some(("delivery", &delivery)));
-            let answer = if rng.gen_bool(self.arm.click) { "notification_clicked" } else { "notification_dismissed" };
-            self.push(answer, t + rng.gen_range(10_000..3_600_000), Some(("delivery", &delivery)));
+            let answer = if rng.gen_bool(self.arm.click) {
+                "notification_clicked"
+            } else {
+                "notification_dismissed"
+            };
+            self.push(
+                answer,
+                t + rng.gen_range(10_000..3_600_000),
+                Some(("delivery", &delivery)),
+            );
             t += rng.gen_range(DAY_MS..4 * DAY_MS);
         }
         if let Some(gone) = leaves_after {
@@ -203,8 +211,14 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_people() {
-        assert_eq!(events(population(50, 3), DEMO_ARMS), events(population(50, 3), DEMO_ARMS));
-        assert_ne!(events(population(50, 3), DEMO_ARMS), events(population(50, 4), DEMO_ARMS));
+        assert_eq!(
+            events(population(50, 3), DEMO_ARMS),
+            events(population(50, 3), DEMO_ARMS)
+        );
+        assert_ne!(
+            events(population(50, 3), DEMO_ARMS),
+            events(population(50, 4), DEMO_ARMS)
+        );
     }
 
     #[test]
@@ -226,6 +240,10 @@ mod tests {
         }
         let rate = |v| count(&all, "subscribed", v) as f64 / count(&all, "prompt_shown", v) as f64;
         assert!(rate("a") > rate("b"), "a's true opt-in (9.7%) beats b's (5.3%)");
-        assert_eq!(count(&all, "prompt_accepted", "holdout"), 0, "the holdout is never asked");
+        assert_eq!(
+            count(&all, "prompt_accepted", "holdout"),
+            0,
+            "the holdout is never asked"
+        );
     }
 }

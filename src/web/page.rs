@@ -129,6 +129,8 @@ impl Askwell {
             let mut this = self.inner.borrow_mut();
             this.engine.closed();
             this.callbacks.clear();
+            // Waiting events stay in storage; the next start sends them.
+            this.reporter.stop();
             (this.view.take(), this.observer.take())
         };
         drop(view);

@@ -30,9 +30,18 @@ const SEND_DELAY_MS: u64 = 2_000;
 pub(crate) struct Reporter {
     timer: Option<Timer>,
     sending: bool,
+    stopped: bool,
     /// Used only when localStorage is unavailable (then events live as long
     /// as the page).
     memory: Outbox,
+}
+
+impl Reporter {
+    /// Cancels the pending send (`destroy()`).
+    pub(crate) fn stop(&mut self) {
+        self.timer = None;
+        self.stopped = true;
+    }
 }
 
 fn load(reporter: &Reporter) -> Outbox {
@@ -49,9 +58,9 @@ fn load(reporter: &Reporter) -> Outbox {
 }
 
 fn save(reporter: &mut Reporter, outbox: Outbox) {
-    let stored = store::local().zip(stringify(&outbox.to_value())).is_some_and(|(storage, text)| {
-        storage.set_item(OUTBOX_KEY, &text).is_ok()
-    });
+    let stored = store::local()
+        .zip(stringify(&outbox.to_value()))
+        .is_some_and(|(storage, text)| storage.set_item(OUTBOX_KEY, &text).is_ok());
     if !stored {
         reporter.memory = outbox;
     }
@@ -144,7 +153,7 @@ fn record(inner: &Rc<RefCell<Controller>>, make: impl FnOnce(&Outbox, u64) -> Fu
 /// Sends waiting events soon (also on start: events left by an earlier page).
 pub(crate) fn schedule(inner: &Rc<RefCell<Controller>>, delay_ms: u64) {
     let mut this = inner.borrow_mut();
-    if this.reporter.timer.is_some() || this.reporter.sending {
+    if this.reporter.timer.is_some() || this.reporter.sending || this.reporter.stopped {
         return;
     }
     let weak = Rc::downgrade(inner);

@@ -127,3 +127,18 @@ pub fn dispatch_storage_event(key: &str, new_value: &str) {
         .dispatch_event(&event)
         .expect("dispatch");
 }
+
+/// Waits `ms` milliseconds (lets timers and fetches run).
+pub async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// The text stored under `key` in localStorage ("" when absent).
+pub fn stored(key: &str) -> String {
+    local_storage().get_item(key).ok().flatten().unwrap_or_default()
+}

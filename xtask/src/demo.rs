@@ -52,7 +52,16 @@ pub fn simulate(args: &[String]) -> Result<(), String> {
     status(
         Command::new("cargo")
             .current_dir(root())
-            .args(["run", "--quiet", "--package", "askwell-server", "--", "simulate", "--server", &server])
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "askwell-server",
+                "--",
+                "simulate",
+                "--server",
+                &server,
+            ])
             .env("ASKWELL_ADMIN_TOKEN", token),
     )
 }

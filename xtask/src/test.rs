@@ -164,6 +164,21 @@ pub fn run() -> Result<(), String> {
             ],
         ),
     );
+    tally.step(
+        "funnel benchmarks (release; ingestion rate, stats over 1M events; printed, not asserted)",
+        &mut cargo(
+            &root,
+            &[
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "askwell-server",
+                "--example",
+                "funnel_bench",
+            ],
+        ),
+    );
     if let Some(report) = report {
         report.print();
     }

@@ -94,15 +94,21 @@ pub async fn stats_read(
     let now = now_ms();
     let params = parse(query.as_deref(), now)?;
     let range = params.range;
-    let counts = state.store.stats_counts(range).await?;
-    let days = state.store.stats_days(range).await?;
-    let subscribers = state.store.stats_subscribers(range).await?;
-    // The simulation sends no pushes: deliveries are real data only.
-    let deliveries = if range.synthetic {
-        Vec::new()
-    } else {
-        state.store.stats_deliveries(range).await?
-    };
+    let store = &state.store;
+    // Independent queries on separate pooled connections, at the same time.
+    let (counts, days, subscribers, deliveries) = tokio::try_join!(
+        store.stats_counts(range),
+        store.stats_days(range),
+        store.stats_subscribers(range),
+        async {
+            // The simulation sends no pushes: deliveries are real data only.
+            if range.synthetic {
+                Ok(Vec::new())
+            } else {
+                store.stats_deliveries(range).await
+            }
+        }
+    )?;
     Ok(Json(funnel::report(&Inputs {
         range,
         counts: &counts,

@@ -76,6 +76,13 @@ pub struct DeliveryRow {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Events of prompts without variants carry none: they are the `default` arm.
+fn variant(row: &sqlx::any::AnyRow) -> Result<String, sqlx::Error> {
+    Ok(row
+        .try_get::<Option<String>, _>("variant")?
+        .unwrap_or_else(|| "default".to_owned()))
+}
+
 /// Event types that show a subscriber is still around (not the server's
 /// own delivery record, not the automatic `notification_shown`).
 const ACTIVE_TYPES: &str = "'prompt_shown', 'prompt_accepted', 'prompt_dismissed', 'subscribed', 'notification_clicked', 'notification_dismissed', 'conversion'";
@@ -87,9 +94,9 @@ impl Store {
     /// When the database fails.
     pub async fn stats_counts(&self, range: StatsRange) -> Result<Vec<CountRow>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT prompt, COALESCE(variant, 'default') AS variant, type, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices \
+            "SELECT prompt, variant, type, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices \
              FROM events WHERE synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL \
-             GROUP BY prompt, COALESCE(variant, 'default'), type",
+             GROUP BY type, prompt, variant",
         )
         .bind(i64::from(range.synthetic))
         .bind(range.from_ms)
@@ -100,7 +107,7 @@ impl Store {
             .map(|row| {
                 Ok(CountRow {
                     prompt: row.try_get("prompt")?,
-                    variant: row.try_get("variant")?,
+                    variant: variant(row)?,
                     kind: row.try_get("type")?,
                     events: row.try_get("events")?,
                     devices: row.try_get("devices")?,
@@ -115,10 +122,10 @@ impl Store {
     /// When the database fails.
     pub async fn stats_days(&self, range: StatsRange) -> Result<Vec<DayRow>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT prompt, COALESCE(variant, 'default') AS variant, type, at_ms / $4 AS day, COUNT(*) AS events \
+            "SELECT prompt, variant, type, at_ms / $4 AS day, COUNT(*) AS events \
              FROM events WHERE synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL \
              AND type IN ('prompt_shown', 'subscribed', 'native_granted', 'native_denied') \
-             GROUP BY prompt, COALESCE(variant, 'default'), type, at_ms / $4",
+             GROUP BY type, prompt, variant, at_ms / $4",
         )
         .bind(i64::from(range.synthetic))
         .bind(range.from_ms)
@@ -130,7 +137,7 @@ impl Store {
             .map(|row| {
                 Ok(DayRow {
                     prompt: row.try_get("prompt")?,
-                    variant: row.try_get("variant")?,
+                    variant: variant(row)?,
                     kind: row.try_get("type")?,
                     day: row.try_get("day")?,
                     events: row.try_get("events")?,
@@ -149,9 +156,9 @@ impl Store {
             "SELECT sub.prompt, sub.variant, sub.first_ms, \
                MIN(CASE WHEN e.type = 'unsubscribed' AND e.at_ms > sub.first_ms THEN e.at_ms END) AS gone_ms, \
                MAX(CASE WHEN e.type IN ({ACTIVE_TYPES}) AND e.at_ms > sub.first_ms THEN e.at_ms END) AS active_ms \
-             FROM (SELECT prompt, COALESCE(variant, 'default') AS variant, anon_id, MIN(at_ms) AS first_ms FROM events \
-                   WHERE type = 'subscribed' AND synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL AND anon_id IS NOT NULL \
-                   GROUP BY prompt, COALESCE(variant, 'default'), anon_id) sub \
+             FROM (SELECT prompt, variant, anon_id, MIN(at_ms) AS first_ms FROM events \
+                   WHERE synthetic = $1 AND type = 'subscribed' AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL AND anon_id IS NOT NULL \
+                   GROUP BY prompt, variant, anon_id) sub \
              LEFT JOIN events e ON e.anon_id = sub.anon_id AND e.synthetic = $1 \
              GROUP BY sub.prompt, sub.variant, sub.anon_id, sub.first_ms"
         );
@@ -165,7 +172,7 @@ impl Store {
             .map(|row| {
                 Ok(SubscriberRow {
                     prompt: row.try_get("prompt")?,
-                    variant: row.try_get("variant")?,
+                    variant: variant(row)?,
                     subscribed_ms: row.try_get("first_ms")?,
                     unsubscribed_ms: row.try_get("gone_ms")?,
                     active_ms: row.try_get("active_ms")?,
