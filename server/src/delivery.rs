@@ -176,7 +176,7 @@ impl Deliverer {
         match classify(status, retry_after, delivery.attempt, &self.config.backoff, jitter) {
             Outcome::Delivered => {
                 self.metrics.count(Counted::Delivered);
-                self.store.delivery_delivered(&delivery, status).await
+                self.store.delivery_finish(delivery.id, "delivered", status).await
             }
             Outcome::Prune => {
                 self.metrics.count(Counted::Pruned);

@@ -4,6 +4,12 @@
 ALTER TABLE subscriptions ADD COLUMN anon_id TEXT;
 ALTER TABLE subscriptions ADD COLUMN prompt TEXT;
 ALTER TABLE subscriptions ADD COLUMN variant TEXT;
+-- Deliveries copy their subscription's attribution when enqueued: the
+-- outbox itself is the record of notification_delivered (no extra write per
+-- push), and it survives the subscription's deletion.
+ALTER TABLE deliveries ADD COLUMN anon_id TEXT;
+ALTER TABLE deliveries ADD COLUMN prompt TEXT;
+ALTER TABLE deliveries ADD COLUMN variant TEXT;
 ALTER TABLE events ADD COLUMN name TEXT;
 ALTER TABLE events ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0;
 -- Covering indexes for GET /v1/stats: grouped counts read the first in

@@ -96,19 +96,14 @@ pub async fn stats_read(
     let range = params.range;
     let store = &state.store;
     // Independent queries on separate pooled connections, at the same time.
-    let (counts, days, subscribers, deliveries) = tokio::try_join!(
+    let (mut counts, delivered, days, subscribers, deliveries) = tokio::try_join!(
         store.stats_counts(range),
+        real_only(range, store.stats_delivered(range)),
         store.stats_days(range),
         store.stats_subscribers(range),
-        async {
-            // The simulation sends no pushes: deliveries are real data only.
-            if range.synthetic {
-                Ok(Vec::new())
-            } else {
-                store.stats_deliveries(range).await
-            }
-        }
+        real_only(range, store.stats_deliveries(range)),
     )?;
+    counts.extend(delivered);
     Ok(Json(funnel::report(&Inputs {
         range,
         counts: &counts,
@@ -119,6 +114,18 @@ pub async fn stats_read(
         baseline: params.baseline.as_deref(),
         floor: params.floor,
     })))
+}
+
+/// The simulation sends no pushes: the outbox holds real data only.
+async fn real_only<T>(
+    range: StatsRange,
+    rows: impl std::future::Future<Output = Result<Vec<T>, sqlx::Error>>,
+) -> Result<Vec<T>, sqlx::Error> {
+    if range.synthetic {
+        Ok(Vec::new())
+    } else {
+        rows.await
+    }
 }
 
 #[cfg(test)]

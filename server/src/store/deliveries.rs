@@ -104,7 +104,8 @@ impl Store {
             .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(&n.urgency).bind(&n.topic).bind(now)
             .execute(&mut *tx)
             .await?;
-        let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms) SELECT $1, s.id, $2, $2 FROM subscriptions s";
+        let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
+                      SELECT $1, s.id, $2, $2, s.anon_id, s.prompt, s.variant FROM subscriptions s";
         let result = match &n.to {
             Recipients::All => sqlx::query(insert).bind(&n.id).bind(now).execute(&mut *tx).await?,
             Recipients::User(user) => {
@@ -242,32 +243,6 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-
-    /// Records an accepted push and its `notification_delivered` funnel event
-    /// in one transaction.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn delivery_delivered(&self, delivery: &Claimed, code: Option<u16>) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE deliveries SET status = 'delivered', last_code = $1, lease_until_ms = 0, updated_ms = $2 WHERE id = $3")
-            .bind(code.map(i64::from))
-            .bind(now_ms())
-            .bind(delivery.id)
-            .execute(&mut *tx)
-            .await?;
-        let (notification, subscription) = (&delivery.notification_id, delivery.subscription_id);
-        record_delivery_event(
-            &mut tx,
-            "notification_delivered",
-            notification,
-            delivery.id,
-            subscription,
-            None,
-        )
-        .await?;
-        tx.commit().await
     }
 
     /// Deletes a subscription the push service says is gone, pruning the

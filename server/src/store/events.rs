@@ -106,8 +106,9 @@ fn delivery_ids(delivery: Option<&str>) -> Option<(&str, i64)> {
     Some((notification, delivery.parse().ok()?))
 }
 
-/// Fills in prompt, variant and device of a notification event from the
-/// subscription its delivery went to (the worker knows none of them).
+/// Fills in prompt, variant and device of a notification event from its
+/// delivery (copied from the subscription when enqueued; the worker knows
+/// none of them).
 async fn attribute(tx: &mut sqlx::AnyConnection, event: &Event) -> Result<Event, sqlx::Error> {
     let mut event = event.clone();
     let Some((notification, delivery)) = delivery_ids(event.delivery.as_deref()) else {
@@ -116,14 +117,11 @@ async fn attribute(tx: &mut sqlx::AnyConnection, event: &Event) -> Result<Event,
     if event.prompt.is_some() && event.anon_id.is_some() {
         return Ok(event);
     }
-    let row = sqlx::query(
-        "SELECT s.anon_id, s.prompt, s.variant FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id \
-         WHERE d.id = $1 AND d.notification_id = $2",
-    )
-    .bind(delivery)
-    .bind(notification)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row = sqlx::query("SELECT anon_id, prompt, variant FROM deliveries WHERE id = $1 AND notification_id = $2")
+        .bind(delivery)
+        .bind(notification)
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(row) = row {
         if event.prompt.is_none() {
             event.prompt = row.try_get("prompt")?;
@@ -157,10 +155,10 @@ async fn mark_delivery(tx: &mut sqlx::AnyConnection, event: &Event) -> Result<()
     Ok(())
 }
 
-/// Writes a server-side event about a subscription's delivery
-/// (`notification_delivered`, or `unsubscribed` when the push service says
-/// it is gone), attributed like the subscription. Its id is derived from the
-/// delivery, so a redelivery after a crash records it once.
+/// Writes a server-side event about a subscription's delivery (`unsubscribed`
+/// when the push service says it is gone), attributed like the subscription.
+/// Its id is derived from the delivery, so a retry after a crash records it
+/// once.
 ///
 /// # Errors
 /// When the database fails.

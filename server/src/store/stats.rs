@@ -116,6 +116,33 @@ impl Store {
             .collect()
     }
 
+    /// `notification_delivered` per prompt × variant, read from the outbox
+    /// (deliveries accepted by a push service in `range`).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn stats_delivered(&self, range: StatsRange) -> Result<Vec<CountRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT prompt, variant, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices FROM deliveries \
+             WHERE status = 'delivered' AND updated_ms >= $1 AND updated_ms < $2 AND prompt IS NOT NULL GROUP BY prompt, variant",
+        )
+        .bind(range.from_ms)
+        .bind(range.to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CountRow {
+                    prompt: row.try_get("prompt")?,
+                    variant: variant(row)?,
+                    kind: "notification_delivered".to_owned(),
+                    events: row.try_get("events")?,
+                    devices: row.try_get("devices")?,
+                })
+            })
+            .collect()
+    }
+
     /// Shown, subscribed, native answers per day, for the time series.
     ///
     /// # Errors
