@@ -16,7 +16,10 @@ const fromB64url = (text) => Buffer.from(text.replace(/=+$/, ""), "base64url");
 
 export async function startPushService() {
   const channels = new Map(); // channelID -> { socket, key: Buffer }
-  const log = { received: [], rejected: [], acks: [] };
+  const log = { received: [], rejected: [], acks: [], registers: [] };
+  // Set by forgetBrowsers(): the next hello gets a new UAID, which makes
+  // Firefox drop its registrations and fire pushsubscriptionchange.
+  let forget = false;
   const http = createServer((req, res) => receive(req, res));
   await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
   const origin = `http://127.0.0.1:${http.address().port}`;
@@ -29,10 +32,14 @@ export async function startPushService() {
     socket.on("message", (raw) => {
       const message = JSON.parse(raw.toString() || "{}");
       switch (message.messageType) {
-        case "hello":
-          send({ messageType: "hello", status: 200, uaid: message.uaid || randomUUID().replaceAll("-", ""), use_webpush: true, broadcasts: {} });
+        case "hello": {
+          const fresh = forget || !message.uaid;
+          forget = false;
+          send({ messageType: "hello", status: 200, uaid: fresh ? randomUUID().replaceAll("-", "") : message.uaid, use_webpush: true, broadcasts: {} });
           break;
+        }
         case "register":
+          log.registers.push(message.channelID);
           channels.set(message.channelID, { socket, key: message.key ? fromB64url(message.key) : null });
           send({ messageType: "register", channelID: message.channelID, status: 200, pushEndpoint: `${origin}/push/${message.channelID}` });
           break;
@@ -95,6 +102,13 @@ export async function startPushService() {
     serverURL,
     origin,
     log,
+    /** Loses every registration, as a push service reset would: the endpoints
+     *  answer 404 from now on and connected browsers are told to start over. */
+    forgetBrowsers() {
+      forget = true;
+      channels.clear();
+      for (const client of wss.clients) client.terminate();
+    },
     async close() {
       for (const client of wss.clients) client.terminate();
       await new Promise((resolve) => wss.close(resolve));

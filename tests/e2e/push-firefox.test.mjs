@@ -37,6 +37,8 @@ before(async () => {
       "alerts.useSystemBackend": false,
       "dom.serviceWorkers.enabled": true,
       "dom.serviceWorkers.testing.enabled": true,
+      // Reconnect quickly after the test push service drops the connection.
+      "dom.push.retryBaseInterval": 500,
     },
   });
 });
@@ -129,5 +131,69 @@ test("Firefox: Yes → real subscription → notify → the worker shows the pus
   }).then((r) => r.json());
   assert.equal(after.recipients, notify.recipients - 1, "the server no longer sends to it");
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+/** Opens the chat, says Yes to the prompt and waits for `askwell:subscribed`. */
+async function subscribeInChat() {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(`${baseUrl}/`);
+  await page.waitForSelector("html[data-askwell-ready=true]");
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.evaluate(() => {
+    window.askwell.reset();
+    window.__subscribed = new Promise((resolve) => document.addEventListener("askwell:subscribed", resolve, { once: true }));
+  });
+  await page.type("#message", "Ping");
+  await page.click("#composer button[type=submit]");
+  await page.waitForSelector("askwell-prompt >>> [part~=accept]");
+  await page.click("askwell-prompt >>> [part~=accept]");
+  await page.evaluate(() => window.__subscribed.then(() => true));
+  return { page, errors };
+}
+
+const subscriptionOf = (page) => page.evaluate(async () => (await (await navigator.serviceWorker.ready).pushManager.getSubscription())?.toJSON() ?? null);
+
+test("Firefox: the push service forgets the browser → pushsubscriptionchange → the worker subscribes again → pushes resume", { timeout: 120_000 }, async () => {
+  const { page, errors } = await subscribeInChat();
+  const before = await subscriptionOf(page);
+  const registered = service.log.registers.length;
+
+  service.forgetBrowsers();
+  const after = await waitFor(() => subscriptionOf(page), (sub) => sub && sub.endpoint !== before.endpoint, "a new subscription made by the worker");
+  assert.ok(service.log.registers.length > registered, "Firefox registered again with the push service");
+
+  // The worker swapped the endpoints on the server (Firefox names the old
+  // subscription in the event): same row, same topics, no page visit needed.
+  const lookup = (sub) => fetch(`${baseUrl}/v1/subscriptions/lookup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ endpoint: sub.endpoint, auth: sub.keys.auth }) });
+  const known = await waitFor(
+    () => lookup(after).then((r) => r.json()),
+    (body) => body.topics?.includes("thread:bill"),
+    "the server to know the new endpoint with its topic",
+  );
+  assert.ok(known.id);
+  assert.equal((await lookup(before)).status, 404, "the old endpoint is gone from the server");
+
+  const notify = await fetch(`${baseUrl}/v1/notify`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ to: { topic: "thread:bill" }, notification: { title: "Still here", body: "After the reset" } }),
+  }).then((r) => r.json());
+  const shown = await waitFor(
+    () => page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => n.title)),
+    (titles) => titles.includes("Still here"),
+    "the push to the new subscription",
+  );
+  assert.ok(shown.includes("Still here"));
+  const counts = await waitFor(
+    () => fetch(`${baseUrl}/v1/notifications/${notify.id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.json()),
+    (c) => c.counts && c.counts.queued + c.counts.retrying === 0,
+    "every delivery to finish",
+  );
+  assert.equal(counts.counts.failed, 0, JSON.stringify(counts));
+  assert.deepEqual(errors, []);
+  await page.evaluate(() => window.askwell.unsubscribe());
   await page.close();
 });
