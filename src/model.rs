@@ -138,10 +138,17 @@ pub fn route_click(target: &str, open_windows: &[&str]) -> ClickRoute {
 }
 
 /// `scheme://host[:port]` of an absolute URL.
+/// `https://host:port` of an absolute URL. Byte scans and `get` instead of
+/// `find` and slicing: no substring searcher or panic paths in the worker.
 fn origin_of(url: &str) -> Option<&str> {
-    let (scheme, rest) = url.split_once("://")?;
-    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(&url[..scheme.len() + 3 + host_end])
+    let bytes = url.as_bytes();
+    let host = bytes.windows(3).position(|w| w == b"://")? + 3;
+    let end = bytes
+        .iter()
+        .skip(host)
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .map_or(bytes.len(), |n| host + n);
+    url.get(..end)
 }
 
 fn read_actions(value: Option<&Value>) -> Vec<PushAction> {

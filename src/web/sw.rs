@@ -66,19 +66,62 @@ pub fn on_push(event: PushEvent, config: JsValue) -> Promise {
     let fallback = config_text(&config, "fallbackTitle").unwrap_or_else(|| FALLBACK_TITLE.into());
     match read_push(&event, &fallback) {
         PushAction::Ignore => Promise::resolve(&JsValue::FALSE),
-        PushAction::Show(payload, raw) => {
-            let shown = match show(&payload, &raw) {
-                Ok(shown) => shown,
-                Err(err) => return Promise::reject(&err),
-            };
+        PushAction::Show(payload, raw) => match show(&payload, &raw) {
             // Reported after showing, so a slow server never delays the notification.
-            let delivery = payload.delivery.clone();
-            future_to_promise(async move {
-                JsFuture::from(shown).await?;
-                let _ = JsFuture::from(report(&config, "notification_shown", delivery.as_deref(), "")).await;
-                Ok(JsValue::TRUE)
-            })
+            Ok(shown) => spawn(Job::Shown {
+                shown,
+                config,
+                delivery: payload.delivery,
+            }),
+            Err(err) => Promise::reject(&err),
+        },
+    }
+}
+
+/// Everything the worker does asynchronously, as one future type: each
+/// `future_to_promise` instantiation adds kilobytes of polling glue to the
+/// bundle, so there is exactly one.
+enum Job {
+    /// Wait until the notification shows, then report `notification_shown`.
+    Shown {
+        shown: Promise,
+        config: JsValue,
+        delivery: Option<String>,
+    },
+    /// Focus, navigate or open `target`, then send the click report.
+    Click { target: String, report: Option<Promise> },
+    /// Wait for one report; resolves either way.
+    Report(Promise),
+    /// `pushsubscriptionchange`.
+    Change { event: JsValue, server: String },
+}
+
+fn spawn(job: Job) -> Promise {
+    future_to_promise(run(job))
+}
+
+async fn run(job: Job) -> Result<JsValue, JsValue> {
+    match job {
+        Job::Shown {
+            shown,
+            config,
+            delivery,
+        } => {
+            JsFuture::from(shown).await?;
+            if let Some(sent) = report(&config, "notification_shown", delivery.as_deref(), "") {
+                let _ = JsFuture::from(sent).await;
+            }
+            Ok(JsValue::TRUE)
         }
+        Job::Click { target, report } => {
+            let shown = show_page(&target).await;
+            if let Some(sent) = report {
+                let _ = JsFuture::from(sent).await;
+            }
+            shown.map(|()| JsValue::TRUE)
+        }
+        Job::Report(sent) => Ok(JsValue::from_bool(JsFuture::from(sent).await.is_ok())),
+        Job::Change { event, server } => subscription_change(event, server).await,
     }
 }
 
@@ -141,11 +184,7 @@ pub fn on_notification_click(event: NotificationEvent, config: JsValue) -> Promi
         .unwrap_or_default();
     let target = payload.click_url(&action).unwrap_or("/").to_owned();
     let report = report(&config, "notification_clicked", payload.delivery.as_deref(), &action);
-    future_to_promise(async move {
-        let shown = show_page(&target).await;
-        let _ = JsFuture::from(report).await;
-        shown.map(|_| JsValue::TRUE)
-    })
+    spawn(Job::Click { target, report })
 }
 
 /// Handles `notificationclose`: reports `notification_dismissed`.
@@ -156,7 +195,10 @@ pub fn on_notification_close(event: NotificationEvent, config: JsValue) -> Promi
     if !PushPayload::is_askwell(&raw) {
         return Promise::resolve(&JsValue::FALSE);
     }
-    report(&config, "notification_dismissed", delivery.as_deref(), "")
+    match report(&config, "notification_dismissed", delivery.as_deref(), "") {
+        Some(sent) => spawn(Job::Report(sent)),
+        None => Promise::resolve(&JsValue::FALSE),
+    }
 }
 
 /// Focus, navigate or open, per [`route_click`].
@@ -173,13 +215,19 @@ async fn show_page(target: &str) -> Result<(), JsValue> {
     let windows: Vec<WindowClient> = list.iter().filter_map(|c| c.dyn_into().ok()).collect();
     let urls: Vec<String> = windows.iter().map(|w| w.url()).collect();
     let url_refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let window = |i: usize| {
+        windows
+            .get(i)
+            .ok_or_else(|| JsValue::from_str("unreachable: routes name listed windows"))
+    };
     match route_click(&absolute, &url_refs) {
-        ClickRoute::Focus(i) => JsFuture::from(windows[i].focus()?).await.map(|_| ()),
+        ClickRoute::Focus(i) => JsFuture::from(window(i)?.focus()?).await.map(|_| ()),
         ClickRoute::Navigate(i) => {
+            let client = window(i)?;
             // navigate() only works on windows this worker controls; an
             // uncontrolled one (first visit) is focused and asked to navigate
             // itself by the page module, rather than opening a second tab.
-            let navigated = match windows[i].navigate(&absolute) {
+            let navigated = match client.navigate(&absolute) {
                 Ok(promise) => JsFuture::from(promise).await.is_ok(),
                 Err(_) => false,
             };
@@ -188,20 +236,19 @@ async fn show_page(target: &str) -> Result<(), JsValue> {
                     ("askwell", "navigate".into()),
                     ("url", absolute.as_str().into()),
                 ]));
-                windows[i].post_message(&message)?;
+                client.post_message(&message)?;
             }
-            JsFuture::from(windows[i].focus()?).await.map(|_| ())
+            JsFuture::from(client.focus()?).await.map(|_| ())
         }
         ClickRoute::Open => JsFuture::from(clients.open_window(&absolute)).await.map(|_| ()),
     }
 }
 
-/// `POST {server}/v1/events` with `keepalive`; never rejects (a report must
-/// never stop a notification from showing or a click from opening).
-fn report(config: &JsValue, kind: &str, delivery: Option<&str>, action: &str) -> Promise {
-    let Some(delivery) = delivery else {
-        return Promise::resolve(&JsValue::FALSE);
-    };
+/// Starts `POST {server}/v1/events` with `keepalive` (`None` without a
+/// delivery id). Callers ignore its failure: a report must never stop a
+/// notification from showing or a click from opening.
+fn report(config: &JsValue, kind: &str, delivery: Option<&str>, action: &str) -> Option<Promise> {
+    let delivery = delivery?;
     let server = config_text(config, "server").unwrap_or_default();
     // One event per delivery and kind: a repeated report is stored once.
     let mut id = String::from(kind);
@@ -227,14 +274,7 @@ fn report(config: &JsValue, kind: &str, delivery: Option<&str>, action: &str) ->
     init.set_headers(&headers);
     let mut url = String::from(server.trim_end_matches('/'));
     url.push_str("/v1/events");
-    let Ok(scope) = scope() else {
-        return Promise::resolve(&JsValue::FALSE);
-    };
-    let sent = scope.fetch_with_str_and_init(&url, &init);
-    future_to_promise(async move {
-        let delivered = JsFuture::from(sent).await.is_ok();
-        Ok(JsValue::from_bool(delivered))
-    })
+    Some(scope().ok()?.fetch_with_str_and_init(&url, &init))
 }
 
 /// Handles `pushsubscriptionchange`: subscribes again with the same key (if
@@ -243,7 +283,11 @@ fn report(config: &JsValue, kind: &str, delivery: Option<&str>, action: &str) ->
 #[wasm_bindgen(js_name = onSubscriptionChange)]
 pub fn on_subscription_change(event: JsValue, config: JsValue) -> Promise {
     let server = config_text(&config, "server").unwrap_or_default();
-    future_to_promise(async move {
+    spawn(Job::Change { event, server })
+}
+
+async fn subscription_change(event: JsValue, server: String) -> Result<JsValue, JsValue> {
+    {
         let old = Reflect::get(&event, &"oldSubscription".into())?;
         let given = Reflect::get(&event, &"newSubscription".into())?;
         let body = Object::new();
@@ -278,7 +322,7 @@ pub fn on_subscription_change(event: JsValue, config: JsValue) -> Promise {
             }
         };
         post_json(&server, path, &body.into()).await
-    })
+    }
 }
 
 async fn current_subscription() -> Result<JsValue, JsValue> {
