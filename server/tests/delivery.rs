@@ -5,25 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use askwell_server::delivery::DeliveryConfig;
-use askwell_server::outcome::Backoff;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use support::push_service::{decrypt_with, PushService, Reply, Subscriber};
 use support::*;
-
-const FAST: DeliveryConfig = DeliveryConfig {
-    batch: 512,
-    per_origin: 16,
-    lease: Duration::from_secs(60),
-    timeout: Duration::from_millis(500),
-    backoff: Backoff {
-        base: Duration::from_millis(20),
-        max: Duration::from_millis(100),
-        max_attempts: 3,
-    },
-    allow_insecure: true,
-};
 
 /// Subscribes `ids` to `topic` through the API; returns the push service.
 async fn subscribed(state: &askwell_server::AppState, ids: &[&str], topic: &str) -> PushService {

@@ -6,10 +6,6 @@
 
 mod support;
 
-use std::time::Duration;
-
-use askwell_server::delivery::DeliveryConfig;
-use askwell_server::outcome::Backoff;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -113,19 +109,6 @@ fn variant<'a>(report: &'a Value, id: &str) -> &'a Value {
         .and_then(|vs| vs.iter().find(|v| v["variant"] == id))
         .unwrap_or(&Value::Null)
 }
-
-const FAST: DeliveryConfig = DeliveryConfig {
-    batch: 64,
-    per_origin: 8,
-    lease: Duration::from_secs(60),
-    timeout: Duration::from_millis(500),
-    backoff: Backoff {
-        base: Duration::from_millis(20),
-        max: Duration::from_millis(100),
-        max_attempts: 3,
-    },
-    allow_insecure: true,
-};
 
 /// Two devices subscribe after variant "b"; a push is delivered to both and
 /// one click comes back from a worker that knows only the delivery id.

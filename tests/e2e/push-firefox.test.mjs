@@ -71,7 +71,9 @@ async function clickNotification() {
   assert.equal(clicked, true);
 }
 
-test("Firefox: Yes → real subscription → notify → the worker shows the push → a click opens its page and is reported", { timeout: 120_000 }, async () => {
+/** Opens the chat, says Yes to the prompt, and returns once Askwell reports
+ *  `subscribed` or an error, with the outcomes it reported. */
+async function subscribeInChat() {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(error.message));
@@ -90,6 +92,13 @@ test("Firefox: Yes → real subscription → notify → the worker shows the pus
   await page.waitForSelector("askwell-prompt >>> [part~=accept]");
   await page.click("askwell-prompt >>> [part~=accept]");
   const outcomes = await waitFor(() => page.evaluate(() => window.__outcomes), (o) => o.some((e) => e.name === "subscribed" || e.name === "error"), "the subscription");
+  return { page, errors, outcomes };
+}
+
+const subscriptionOf = (page) => page.evaluate(async () => (await (await navigator.serviceWorker.ready).pushManager.getSubscription())?.toJSON() ?? null);
+
+test("Firefox: Yes → real subscription → notify → the worker shows the push → a click opens its page and is reported", { timeout: 120_000 }, async () => {
+  const { page, errors, outcomes } = await subscribeInChat();
   assert.deepEqual(outcomes.map((o) => o.name === "permission" ? `permission:${o.state}` : o.name), ["permission:granted", "subscribed"], JSON.stringify(outcomes));
 
   const notify = await fetch(`${baseUrl}/v1/notify`, {
@@ -134,30 +143,9 @@ test("Firefox: Yes → real subscription → notify → the worker shows the pus
   await page.close();
 });
 
-/** Opens the chat, says Yes to the prompt and waits for `askwell:subscribed`. */
-async function subscribeInChat() {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on("pageerror", (error) => errors.push(error.message));
-  await page.goto(`${baseUrl}/`);
-  await page.waitForSelector("html[data-askwell-ready=true]");
-  await page.evaluate(() => navigator.serviceWorker.ready);
-  await page.evaluate(() => {
-    window.askwell.reset();
-    window.__subscribed = new Promise((resolve) => document.addEventListener("askwell:subscribed", resolve, { once: true }));
-  });
-  await page.type("#message", "Ping");
-  await page.click("#composer button[type=submit]");
-  await page.waitForSelector("askwell-prompt >>> [part~=accept]");
-  await page.click("askwell-prompt >>> [part~=accept]");
-  await page.evaluate(() => window.__subscribed.then(() => true));
-  return { page, errors };
-}
-
-const subscriptionOf = (page) => page.evaluate(async () => (await (await navigator.serviceWorker.ready).pushManager.getSubscription())?.toJSON() ?? null);
-
 test("Firefox: the push service forgets the browser → pushsubscriptionchange → the worker subscribes again → pushes resume", { timeout: 120_000 }, async () => {
-  const { page, errors } = await subscribeInChat();
+  const { page, errors, outcomes } = await subscribeInChat();
+  assert.ok(outcomes.some((o) => o.name === "subscribed"), JSON.stringify(outcomes));
   const before = await subscriptionOf(page);
   const registered = service.log.registers.length;
 

@@ -147,9 +147,15 @@ pub fn run() -> Result<(), String> {
     if report.is_some() {
         end_to_end(&root, &mut tally);
     }
-    tally.step(
-        "delivery benchmarks (release build; printed, not asserted)",
-        &mut cargo(
+    for (what, example, args) in [
+        ("delivery benchmarks", "delivery_bench", &["100000"][..]),
+        (
+            "funnel benchmarks (ingestion rate, stats over 1M events)",
+            "funnel_bench",
+            &[][..],
+        ),
+    ] {
+        let mut command = cargo(
             &root,
             &[
                 "run",
@@ -158,27 +164,15 @@ pub fn run() -> Result<(), String> {
                 "--package",
                 "askwell-server",
                 "--example",
-                "delivery_bench",
+                example,
                 "--",
-                "100000",
             ],
-        ),
-    );
-    tally.step(
-        "funnel benchmarks (release; ingestion rate, stats over 1M events; printed, not asserted)",
-        &mut cargo(
-            &root,
-            &[
-                "run",
-                "--release",
-                "--quiet",
-                "--package",
-                "askwell-server",
-                "--example",
-                "funnel_bench",
-            ],
-        ),
-    );
+        );
+        tally.step(
+            &format!("{what} (release build; printed, not asserted)"),
+            command.args(args),
+        );
+    }
     if let Some(report) = report {
         report.print();
     }

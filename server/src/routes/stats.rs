@@ -98,10 +98,10 @@ pub async fn stats_read(
     // Independent queries on separate pooled connections, at the same time.
     let (mut counts, delivered, days, subscribers, deliveries) = tokio::try_join!(
         store.stats_counts(range),
-        real_only(range, store.stats_delivered(range)),
+        store.stats_delivered(range),
         store.stats_days(range),
         store.stats_subscribers(range),
-        real_only(range, store.stats_deliveries(range)),
+        store.stats_deliveries(range),
     )?;
     counts.extend(delivered);
     Ok(Json(funnel::report(&Inputs {
@@ -114,18 +114,6 @@ pub async fn stats_read(
         baseline: params.baseline.as_deref(),
         floor: params.floor,
     })))
-}
-
-/// The simulation sends no pushes: the outbox holds real data only.
-async fn real_only<T>(
-    range: StatsRange,
-    rows: impl std::future::Future<Output = Result<Vec<T>, sqlx::Error>>,
-) -> Result<Vec<T>, sqlx::Error> {
-    if range.synthetic {
-        Ok(Vec::new())
-    } else {
-        rows.await
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! the rows returned are few (per prompt × variant × type, per day, per
 //! subscriber).
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::Store;
@@ -77,7 +78,7 @@ pub struct DeliveryRow {
 const DAY_MS: i64 = 86_400_000;
 
 /// Events of prompts without variants carry none: they are the `default` arm.
-fn variant(row: &sqlx::any::AnyRow) -> Result<String, sqlx::Error> {
+fn variant(row: &AnyRow) -> Result<String, sqlx::Error> {
     Ok(row
         .try_get::<Option<String>, _>("variant")?
         .unwrap_or_else(|| "default".to_owned()))
@@ -88,59 +89,39 @@ fn variant(row: &sqlx::any::AnyRow) -> Result<String, sqlx::Error> {
 const ACTIVE_TYPES: &str = "'prompt_shown', 'prompt_accepted', 'prompt_dismissed', 'subscribed', 'notification_clicked', 'notification_dismissed', 'conversion'";
 
 impl Store {
+    /// Runs a stats query whose `$1`, `$2`, `$3` are the dataset (synthetic
+    /// or not), the start and the end of the range.
+    async fn fetch_in_range(&self, sql: &str, range: StatsRange) -> Result<Vec<AnyRow>, sqlx::Error> {
+        sqlx::query(sql)
+            .bind(i64::from(range.synthetic))
+            .bind(range.from_ms)
+            .bind(range.to_ms)
+            .fetch_all(&self.pool)
+            .await
+    }
+
     /// Events and devices per prompt × variant × type in `range`.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn stats_counts(&self, range: StatsRange) -> Result<Vec<CountRow>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT prompt, variant, type, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices \
+        let sql = "SELECT prompt, variant, type, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices \
              FROM events WHERE synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL \
-             GROUP BY type, prompt, variant",
-        )
-        .bind(i64::from(range.synthetic))
-        .bind(range.from_ms)
-        .bind(range.to_ms)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CountRow {
-                    prompt: row.try_get("prompt")?,
-                    variant: variant(row)?,
-                    kind: row.try_get("type")?,
-                    events: row.try_get("events")?,
-                    devices: row.try_get("devices")?,
-                })
-            })
-            .collect()
+             GROUP BY type, prompt, variant";
+        self.fetch_in_range(sql, range).await?.iter().map(count_row).collect()
     }
 
     /// `notification_delivered` per prompt × variant, read from the outbox
-    /// (deliveries accepted by a push service in `range`).
+    /// (deliveries accepted by a push service in `range`). The simulation
+    /// sends no pushes: for synthetic data (`$1 = 1`) there are none.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn stats_delivered(&self, range: StatsRange) -> Result<Vec<CountRow>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT prompt, variant, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices FROM deliveries \
-             WHERE status = 'delivered' AND updated_ms >= $1 AND updated_ms < $2 AND prompt IS NOT NULL GROUP BY prompt, variant",
-        )
-        .bind(range.from_ms)
-        .bind(range.to_ms)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CountRow {
-                    prompt: row.try_get("prompt")?,
-                    variant: variant(row)?,
-                    kind: "notification_delivered".to_owned(),
-                    events: row.try_get("events")?,
-                    devices: row.try_get("devices")?,
-                })
-            })
-            .collect()
+        let sql = "SELECT prompt, variant, 'notification_delivered' AS type, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices \
+             FROM deliveries WHERE $1 = 0 AND status = 'delivered' AND updated_ms >= $2 AND updated_ms < $3 AND prompt IS NOT NULL \
+             GROUP BY prompt, variant";
+        self.fetch_in_range(sql, range).await?.iter().map(count_row).collect()
     }
 
     /// Shown, subscribed, native answers per day, for the time series.
@@ -148,18 +129,13 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn stats_days(&self, range: StatsRange) -> Result<Vec<DayRow>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT prompt, variant, type, at_ms / $4 AS day, COUNT(*) AS events \
+        let sql = format!(
+            "SELECT prompt, variant, type, at_ms / {DAY_MS} AS day, COUNT(*) AS events \
              FROM events WHERE synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL \
              AND type IN ('prompt_shown', 'subscribed', 'native_granted', 'native_denied') \
-             GROUP BY type, prompt, variant, at_ms / $4",
-        )
-        .bind(i64::from(range.synthetic))
-        .bind(range.from_ms)
-        .bind(range.to_ms)
-        .bind(DAY_MS)
-        .fetch_all(&self.pool)
-        .await?;
+             GROUP BY type, prompt, variant, at_ms / {DAY_MS}"
+        );
+        let rows = self.fetch_in_range(&sql, range).await?;
         rows.iter()
             .map(|row| {
                 Ok(DayRow {
@@ -189,12 +165,7 @@ impl Store {
              LEFT JOIN events e ON e.anon_id = sub.anon_id AND e.synthetic = $1 \
              GROUP BY sub.prompt, sub.variant, sub.anon_id, sub.first_ms"
         );
-        let rows = sqlx::query(&sql)
-            .bind(i64::from(range.synthetic))
-            .bind(range.from_ms)
-            .bind(range.to_ms)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = self.fetch_in_range(&sql, range).await?;
         rows.iter()
             .map(|row| {
                 Ok(SubscriberRow {
@@ -208,21 +179,18 @@ impl Store {
             .collect()
     }
 
-    /// Deliveries per day and status for notifications created in `range`.
+    /// Deliveries per day and status for notifications created in `range`
+    /// (real data only, like [`Store::stats_delivered`]).
     ///
     /// # Errors
     /// When the database fails.
     pub async fn stats_deliveries(&self, range: StatsRange) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT n.created_ms / $3 AS day, d.status, COUNT(*) AS count FROM deliveries d \
-             JOIN notifications n ON n.id = d.notification_id WHERE n.created_ms >= $1 AND n.created_ms < $2 \
-             GROUP BY n.created_ms / $3, d.status",
-        )
-        .bind(range.from_ms)
-        .bind(range.to_ms)
-        .bind(DAY_MS)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT n.created_ms / {DAY_MS} AS day, d.status, COUNT(*) AS count FROM deliveries d \
+             JOIN notifications n ON n.id = d.notification_id WHERE $1 = 0 AND n.created_ms >= $2 AND n.created_ms < $3 \
+             GROUP BY n.created_ms / {DAY_MS}, d.status"
+        );
+        let rows = self.fetch_in_range(&sql, range).await?;
         rows.iter()
             .map(|row| {
                 Ok(DeliveryRow {
@@ -233,4 +201,14 @@ impl Store {
             })
             .collect()
     }
+}
+
+fn count_row(row: &AnyRow) -> Result<CountRow, sqlx::Error> {
+    Ok(CountRow {
+        prompt: row.try_get("prompt")?,
+        variant: variant(row)?,
+        kind: row.try_get("type")?,
+        events: row.try_get("events")?,
+        devices: row.try_get("devices")?,
+    })
 }

@@ -5,8 +5,10 @@
 pub mod push_service;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use askwell_server::delivery::{Deliverer, DeliveryConfig};
+use askwell_server::outcome::Backoff;
 use askwell_server::validate::EndpointPolicy;
 use askwell_server::vapid::VapidSigner;
 use askwell_server::{app, AppState, Settings, Store, VapidKeys};
@@ -17,6 +19,20 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub const TOKEN: &str = "test-admin-token";
+
+/// Delivery settings for tests: small batches, fast retries, loopback allowed.
+pub const FAST: DeliveryConfig = DeliveryConfig {
+    batch: 512,
+    per_origin: 16,
+    lease: Duration::from_secs(60),
+    timeout: Duration::from_millis(500),
+    backoff: Backoff {
+        base: Duration::from_millis(20),
+        max: Duration::from_millis(100),
+        max_attempts: 3,
+    },
+    allow_insecure: true,
+};
 
 /// A fresh, empty store: in-memory SQLite, or — when the test command sets
 /// `ASKWELL_TEST_POSTGRES_URL` — a new database on that PostgreSQL server, so
