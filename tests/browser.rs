@@ -259,3 +259,37 @@ async fn funnel_events_wait_in_storage_while_the_server_is_down() {
     assert_eq!(after.matches(r#""type":"#).count(), 3, "all three kept: {after}");
     askwell.destroy();
 }
+
+#[wasm_bindgen_test]
+async fn a_held_out_device_is_counted_once_and_never_asked() {
+    use askwell::experiment::{assign, Arm, Assignment};
+    reset_page();
+    let arms = [Arm {
+        id: "default",
+        weight: 1.0,
+    }];
+    let anon = (0..)
+        .map(|i| format!("device-{i}"))
+        .find(|id| matches!(assign(id, "reply", 0.5, &arms), Assignment::Holdout))
+        .expect("some id is held out");
+    local_storage()
+        .set_item("askwell:v1:state", &format!(r#"{{"anonId":"{anon}"}}"#))
+        .expect("seed state");
+    let askwell = start(
+        r#"{ server: "http://127.0.0.1:9",
+             prompts: [{ id: "reply", holdout: 0.5, message: "Want to know when {entity.name} replies?" }],
+             rules: [{ prompt: "reply", on: "message_sent" }] }"#,
+    )
+    .await;
+    assert_eq!(askwell.anonymous_id(), anon);
+    assert!(!askwell.track("message_sent", js("{}")), "the holdout is never asked");
+    assert!(!askwell.track("message_sent", js("{}")));
+    let outbox = stored("askwell:v1:outbox");
+    let exposure = r#""type":"prompt_shown","prompt":"reply","variant":"holdout","trigger":"message_sent""#;
+    assert_eq!(
+        outbox.matches(exposure).count(),
+        1,
+        "one exposure however often it triggers: {outbox}"
+    );
+    askwell.destroy();
+}

@@ -31,6 +31,9 @@ pub(crate) struct Reporter {
     timer: Option<Timer>,
     sending: bool,
     stopped: bool,
+    /// Prompts whose holdout exposure this page already handled: a held-out
+    /// device triggers often, and storage need not be read every time.
+    held_out_here: Vec<String>,
     /// Used only when localStorage is unavailable (then events live as long
     /// as the page).
     memory: Outbox,
@@ -96,6 +99,10 @@ pub(crate) fn outcome(inner: &Rc<RefCell<Controller>>, kind: &str, proposal: &Pr
 pub(crate) fn holdout(inner: &Rc<RefCell<Controller>>, prompt: &str, trigger: &str) {
     let first = {
         let mut this = inner.borrow_mut();
+        if this.reporter.held_out_here.iter().any(|p| p == prompt) {
+            return;
+        }
+        this.reporter.held_out_here.push(prompt.to_owned());
         let mut outbox = load(&this.reporter);
         let first = outbox.first_holdout(prompt);
         save(&mut this.reporter, outbox);
@@ -123,6 +130,7 @@ pub(crate) fn conversion(inner: &Rc<RefCell<Controller>>, name: &str) {
 /// old exposure; events still waiting are kept (they happened).
 pub(crate) fn forget_history(inner: &Rc<RefCell<Controller>>) {
     let mut this = inner.borrow_mut();
+    this.reporter.held_out_here.clear();
     let mut outbox = load(&this.reporter);
     outbox.forget_history();
     save(&mut this.reporter, outbox);
