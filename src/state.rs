@@ -63,9 +63,7 @@ impl State {
                 .unwrap_or_default()
                 .to_owned(),
             activity: value.get("activity").map(activity_from_value).unwrap_or_default(),
-            prompts: members(value.get("prompts"))
-                .map(|(k, v)| (k.clone(), prompt_from_value(v)))
-                .collect(),
+            prompts: map_from(members(value.get("prompts")).map(|(k, v)| (k.clone(), prompt_from_value(v)))),
             ledger: Ledger {
                 shown_ms: read_numbers(value.get("shown")),
                 native: items(value.get("native"))
@@ -98,16 +96,12 @@ fn activity_to_value(activity: &Activity) -> Value {
 
 fn activity_from_value(value: &Value) -> Activity {
     Activity {
-        recent: members(value.get("recent"))
-            .map(|(k, v)| {
-                let mut times = read_numbers(Some(v));
-                times.truncate(RECENT_LIMIT);
-                (k.clone(), times)
-            })
-            .collect(),
-        totals: members(value.get("totals"))
-            .filter_map(|(k, v)| Some((k.clone(), whole(v)?)))
-            .collect(),
+        recent: map_from(members(value.get("recent")).map(|(k, v)| {
+            let mut times = read_numbers(Some(v));
+            times.truncate(RECENT_LIMIT);
+            (k.clone(), times)
+        })),
+        totals: map_from(members(value.get("totals")).filter_map(|(k, v)| Some((k.clone(), whole(v)?)))),
         page_views: value.get("pageViews").and_then(whole).unwrap_or(0),
         last_seen_ms: value.get("lastSeen").and_then(whole),
     }
@@ -171,7 +165,21 @@ fn read_numbers(value: Option<&Value>) -> Vec<u64> {
 }
 
 fn read_strings(value: Option<&Value>) -> BTreeSet<String> {
-    items(value).filter_map(Value::as_str).map(str::to_owned).collect()
+    let mut set = BTreeSet::new();
+    for text in items(value).filter_map(Value::as_str) {
+        set.insert(text.to_owned());
+    }
+    set
+}
+
+/// Inserts one by one: `collect()` into a B-tree sorts its input first, and
+/// each sort instantiation costs ~2 kB of wasm per key/value type.
+fn map_from<V>(pairs: impl Iterator<Item = (String, V)>) -> BTreeMap<String, V> {
+    let mut map = BTreeMap::new();
+    for (key, value) in pairs {
+        map.insert(key, value);
+    }
+    map
 }
 
 #[cfg(test)]
