@@ -262,3 +262,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn merging_another_tabs_activity_keeps_this_tabs_unsaved_actions() {
+    use crate::rules::Activity;
+    let mut mine = Activity::default();
+    mine.totals.insert("episode_finished".into(), 1);
+    mine.recent.insert("episode_finished".into(), vec![10]);
+    mine.page_views = 2;
+    let mut theirs = Activity::default();
+    theirs.totals.insert("message_sent".into(), 4);
+    theirs.recent.insert("episode_finished".into(), vec![5, 10]);
+    theirs.page_views = 1;
+    theirs.last_seen_ms = Some(7);
+    // The adopted state is theirs with ours folded in.
+    let mut adopted = theirs.clone();
+    adopted.merge(&mine);
+    assert_eq!(
+        adopted.totals.get("episode_finished"),
+        Some(&1),
+        "our unsaved action survives"
+    );
+    assert_eq!(adopted.totals.get("message_sent"), Some(&4));
+    assert_eq!(adopted.recent.get("episode_finished"), Some(&vec![5, 10]));
+    assert_eq!((adopted.page_views, adopted.last_seen_ms), (2, Some(7)));
+}

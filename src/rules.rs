@@ -185,6 +185,30 @@ pub struct Activity {
     pub last_seen_ms: Option<u64>,
 }
 
+impl Activity {
+    /// Folds in activity another tab saved: each tab counts what happened in
+    /// it, so adopting the other's copy alone would lose this tab's actions
+    /// not yet written (writes are batched). Totals and page views take the
+    /// larger count, recent times the union (bounded), `last_seen` the later.
+    pub fn merge(&mut self, other: &Activity) {
+        for (action, total) in &other.totals {
+            let mine = self.totals.entry(action.clone()).or_insert(0);
+            *mine = (*mine).max(*total);
+        }
+        for (action, times) in &other.recent {
+            let mine = self.recent.entry(action.clone()).or_default();
+            mine.extend(times);
+            mine.sort_unstable();
+            mine.dedup();
+            if mine.len() > RECENT_LIMIT {
+                mine.drain(..mine.len() - RECENT_LIMIT);
+            }
+        }
+        self.page_views = self.page_views.max(other.page_views);
+        self.last_seen_ms = self.last_seen_ms.max(other.last_seen_ms);
+    }
+}
+
 /// What the engine remembers about this tab session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Session {

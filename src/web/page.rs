@@ -406,6 +406,8 @@ fn other_tab(inner: &Rc<RefCell<Controller>>, json: &str) {
     let view = {
         let mut this = inner.borrow_mut();
         state.anon_id.clone_from(&this.engine.state.anon_id);
+        // Keep this tab's actions that are not written yet (batched writes).
+        state.activity.merge(&this.engine.state.activity);
         let answered = this
             .view
             .as_ref()
