@@ -6,10 +6,10 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use askwell_server::store::NewSubscription;
 use askwell_server::Store;
 use serde_json::{json, Value};
-use support::push_service::{PushService, Reply, Subscriber};
+use support::push_service::PushService;
+use support::slow_subscribers;
 
 const SUBSCRIPTIONS: usize = 5000;
 const TOKEN: &str = "crash-test-token";
@@ -49,29 +49,8 @@ async fn kill_9_mid_fan_out_loses_nothing_and_records_each_delivery_once() {
     let data = tempfile::tempdir().expect("data dir");
     let service = PushService::start().await;
     let store = Store::open_in_dir(data.path()).await.expect("store");
-    for i in 0..SUBSCRIPTIONS {
-        let subscriber = Subscriber::new();
-        let (p256dh, auth) = (subscriber.p256dh(), subscriber.auth_b64());
-        let endpoint = service.subscribe(&format!("s{i}"), subscriber);
-        // Each push takes a moment, so the kill lands mid fan-out.
-        service.reply(
-            &format!("s{i}"),
-            &[Reply {
-                status: 201,
-                retry_after: None,
-                delay: Duration::from_millis(3),
-            }],
-        );
-        let sub = NewSubscription {
-            endpoint,
-            p256dh,
-            auth,
-            user: None,
-            expiration_ms: None,
-            topics: vec!["all-hands".into()],
-        };
-        store.subscription_upsert(&sub).await.expect("subscribe");
-    }
+    // Each push takes a moment, so the kill lands mid fan-out.
+    slow_subscribers(&store, &service, SUBSCRIPTIONS, "all-hands", Duration::from_millis(3)).await;
     drop(store);
 
     let (mut first, base) = start_server(data.path());

@@ -7,10 +7,10 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use askwell_server::store::NewSubscription;
 use askwell_server::{Store, VapidKeys};
 use serde_json::{json, Value};
-use support::push_service::{PushService, Reply, Subscriber};
+use support::push_service::PushService;
+use support::slow_subscribers;
 
 const SUBSCRIPTIONS: usize = 2000;
 const TOKEN: &str = "pg-test-token";
@@ -41,28 +41,7 @@ async fn two_processes_share_one_fan_out_without_double_sending() {
             .decode(keys.public_key_base64())
             .expect("b64"),
     );
-    for i in 0..SUBSCRIPTIONS {
-        let subscriber = Subscriber::new();
-        let (p256dh, auth) = (subscriber.p256dh(), subscriber.auth_b64());
-        let endpoint = service.subscribe(&format!("s{i}"), subscriber);
-        service.reply(
-            &format!("s{i}"),
-            &[Reply {
-                status: 201,
-                retry_after: None,
-                delay: Duration::from_millis(2),
-            }],
-        );
-        let sub = NewSubscription {
-            endpoint,
-            p256dh,
-            auth,
-            user: None,
-            expiration_ms: None,
-            topics: vec!["news".into()],
-        };
-        store.subscription_upsert(&sub).await.expect("subscribe");
-    }
+    slow_subscribers(&store, &service, SUBSCRIPTIONS, "news", Duration::from_millis(2)).await;
 
     let (mut a, base_a) = start_server(&database_url, keys.private_key_base64());
     let (mut b, _) = start_server(&database_url, keys.private_key_base64());

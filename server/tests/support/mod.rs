@@ -153,3 +153,34 @@ pub fn subscription_json(endpoint: &str, p256dh: &str, auth: &str, topics: &[&st
     })
     .to_string()
 }
+
+/// Stores `n` subscriptions to `topic`, each registered with `service` as
+/// `s0`, `s1`, … and answering 201 after `delay` (so a fan-out takes a while).
+pub async fn slow_subscribers(
+    store: &Store,
+    service: &push_service::PushService,
+    n: usize,
+    topic: &str,
+    delay: Duration,
+) {
+    for i in 0..n {
+        let subscriber = push_service::Subscriber::new();
+        let (p256dh, auth) = (subscriber.p256dh(), subscriber.auth_b64());
+        let endpoint = service.subscribe(&format!("s{i}"), subscriber);
+        let reply = push_service::Reply {
+            status: 201,
+            retry_after: None,
+            delay,
+        };
+        service.reply(&format!("s{i}"), &[reply]);
+        let sub = askwell_server::store::NewSubscription {
+            endpoint,
+            p256dh,
+            auth,
+            user: None,
+            expiration_ms: None,
+            topics: vec![topic.into()],
+        };
+        store.subscription_upsert(&sub).await.expect("subscribe");
+    }
+}
