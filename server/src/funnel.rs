@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::stats::{self, Labels, Proportion, Rate, Verdict};
+use crate::store::DAY_MS;
 use crate::store::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
 
-const DAY_MS: i64 = 86_400_000;
 /// The variant id of a prompt's holdout group.
 pub const HOLDOUT: &str = "holdout";
 

@@ -7,11 +7,10 @@
 //!
 //! Ids are derived from the seed, so running it again adds nothing new.
 
+use crate::store::DAY_MS;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-
-const DAY_MS: i64 = 86_400_000;
 
 /// One prompt arm and how people really respond to it.
 #[derive(Debug, Clone, Copy)]

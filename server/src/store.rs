@@ -165,6 +165,9 @@ impl Store {
     }
 }
 
+/// One day in milliseconds (stats group by UTC day).
+pub const DAY_MS: i64 = 86_400_000;
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()

@@ -6,10 +6,10 @@ use axum::Json;
 
 use crate::extract::Admin;
 use crate::funnel::{self, Inputs, Report};
+use crate::store::DAY_MS;
 use crate::store::{now_ms, StatsRange};
 use crate::{AppError, AppState};
 
-const DAY_MS: i64 = 86_400_000;
 /// The default range: the last 30 days.
 const DEFAULT_DAYS: i64 = 30;
 /// The longest range one request may ask for.

@@ -2,7 +2,6 @@
 
 use sqlx::Row;
 
-use super::events::record_delivery_event;
 use super::{now_ms, Backend, Store};
 
 /// Who a notification goes to.
@@ -251,20 +250,9 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn delivery_prune(&self, delivery: &Claimed, code: u16) -> Result<(), sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        let (notification, subscription) = (&delivery.notification_id, delivery.subscription_id);
-        record_delivery_event(
-            &mut conn,
-            "unsubscribed",
-            notification,
-            delivery.id,
-            subscription,
-            Some("pruned"),
-        )
-        .await?;
-        drop(conn);
+        self.record_pruned(delivery).await?;
         self.delivery_finish(delivery.id, "pruned", Some(code)).await?;
-        self.subscription_delete(subscription).await
+        self.subscription_delete(delivery.subscription_id).await
     }
 
     /// Per-status counts for one notification, or `None` if it does not exist.

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Store};
+use super::{now_ms, Claimed, Store};
 
 /// One validated event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -155,38 +155,31 @@ async fn mark_delivery(tx: &mut sqlx::AnyConnection, event: &Event) -> Result<()
     Ok(())
 }
 
-/// Writes a server-side event about a subscription's delivery (`unsubscribed`
-/// when the push service says it is gone), attributed like the subscription.
-/// Its id is derived from the delivery, so a retry after a crash records it
-/// once.
-///
-/// # Errors
-/// When the database fails.
-pub(super) async fn record_delivery_event(
-    tx: &mut sqlx::AnyConnection,
-    kind: &str,
-    notification: &str,
-    delivery: i64,
-    subscription: i64,
-    action: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    let delivery_ref = format!("{notification}:{delivery}");
-    let id = format!("{kind}:{delivery_ref}");
-    sqlx::query(
-        "INSERT INTO events (id, type, prompt, variant, anon_id, delivery, action, at_ms, received_ms) \
-         SELECT $1, $2, prompt, variant, anon_id, $3, $4, $5, $5 FROM subscriptions WHERE id = $6 \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(kind)
-    .bind(delivery_ref)
-    .bind(action)
-    .bind(now)
-    .bind(subscription)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+impl Store {
+    /// Records that the push service said `delivery`'s subscription is gone:
+    /// an `unsubscribed` event (action `pruned`) attributed like the
+    /// subscription, so retention sees it. The id is derived from the
+    /// delivery, so a retry after a crash records it once. Call it before the
+    /// subscription row is deleted.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub(super) async fn record_pruned(&self, delivery: &Claimed) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let delivery_ref = format!("{}:{}", delivery.notification_id, delivery.id);
+        sqlx::query(
+            "INSERT INTO events (id, type, prompt, variant, anon_id, delivery, action, at_ms, received_ms) \
+             SELECT $1, 'unsubscribed', prompt, variant, anon_id, $2, 'pruned', $3, $3 FROM subscriptions WHERE id = $4 \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(format!("unsubscribed:{delivery_ref}"))
+        .bind(delivery_ref)
+        .bind(now)
+        .bind(delivery.subscription_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

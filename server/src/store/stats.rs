@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::Store;
+use super::DAY_MS;
 
 /// A time range and dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +75,6 @@ pub struct DeliveryRow {
     /// Number of deliveries.
     pub count: i64,
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 /// Events of prompts without variants carry none: they are the `default` arm.
 fn variant(row: &AnyRow) -> Result<String, sqlx::Error> {
