@@ -85,45 +85,44 @@ pub(crate) fn event_type(outcome: &str, state: Option<&str>) -> Option<&'static 
 
 /// Records a prompt outcome.
 pub(crate) fn outcome(inner: &Rc<RefCell<Controller>>, kind: &str, proposal: &Proposal) {
-    record(inner, |_, at_ms| FunnelEvent {
-        kind: kind.to_owned(),
-        prompt: proposal.prompt.clone(),
-        variant: proposal.variant.clone(),
-        trigger: proposal.trigger.clone(),
-        at_ms,
-        ..FunnelEvent::default()
+    record(inner, |_, at_ms| {
+        Some(FunnelEvent {
+            kind: kind.to_owned(),
+            prompt: proposal.prompt.clone(),
+            variant: proposal.variant.clone(),
+            trigger: proposal.trigger.clone(),
+            at_ms,
+            ..FunnelEvent::default()
+        })
     });
 }
 
 /// Records that a held-out device would have seen `prompt` (once per prompt).
 pub(crate) fn holdout(inner: &Rc<RefCell<Controller>>, prompt: &str, trigger: &str) {
-    let first = {
+    {
         let mut this = inner.borrow_mut();
         if this.reporter.held_out_here.iter().any(|p| p == prompt) {
             return;
         }
         this.reporter.held_out_here.push(prompt.to_owned());
-        let mut outbox = load(&this.reporter);
-        let first = outbox.first_holdout(prompt);
-        save(&mut this.reporter, outbox);
-        first
-    };
-    if first {
-        record(inner, |_, at_ms| FunnelEvent {
+    }
+    // One storage round trip: whether another page reported it already, and the event.
+    record(inner, |outbox, at_ms| {
+        outbox.first_holdout(prompt).then(|| FunnelEvent {
             kind: "prompt_shown".into(),
             prompt: prompt.to_owned(),
             variant: crate::funnel::HOLDOUT.into(),
             trigger: trigger.to_owned(),
             at_ms,
             ..FunnelEvent::default()
-        });
-    }
+        })
+    });
 }
 
 /// Records an app conversion (`askwell.convert("replied")`), credited to the
 /// prompt this device saw last.
 pub(crate) fn conversion(inner: &Rc<RefCell<Controller>>, name: &str) {
-    record(inner, |outbox, at_ms| outbox.conversion(name, at_ms));
+    record(inner, |outbox, at_ms| Some(outbox.conversion(name, at_ms)));
 }
 
 /// The device's prompt history was reset: conversions no longer credit the
@@ -138,24 +137,34 @@ pub(crate) fn forget_history(inner: &Rc<RefCell<Controller>>) {
 
 /// Records an unsubscribe (not tied to a prompt).
 pub(crate) fn unsubscribed(inner: &Rc<RefCell<Controller>>) {
-    record(inner, |_, at_ms| FunnelEvent {
-        kind: "unsubscribed".into(),
-        at_ms,
-        ..FunnelEvent::default()
+    record(inner, |_, at_ms| {
+        Some(FunnelEvent {
+            kind: "unsubscribed".into(),
+            at_ms,
+            ..FunnelEvent::default()
+        })
     });
 }
 
-fn record(inner: &Rc<RefCell<Controller>>, make: impl FnOnce(&Outbox, u64) -> FunnelEvent) {
-    {
+/// Appends the event `make` builds (if any) to the stored outbox and
+/// schedules a send.
+fn record(inner: &Rc<RefCell<Controller>>, make: impl FnOnce(&mut Outbox, u64) -> Option<FunnelEvent>) {
+    let recorded = {
         let mut this = inner.borrow_mut();
         let at_ms = this.now_ms();
         let anon = this.engine.state.anon_id.clone();
         let mut outbox = load(&this.reporter);
-        let event = make(&outbox, at_ms);
-        outbox.push(&anon, event);
-        save(&mut this.reporter, outbox);
+        let event = make(&mut outbox, at_ms);
+        let recorded = event.is_some();
+        if let Some(event) = event {
+            outbox.push(&anon, event);
+            save(&mut this.reporter, outbox);
+        }
+        recorded
+    };
+    if recorded {
+        schedule(inner, SEND_DELAY_MS);
     }
-    schedule(inner, SEND_DELAY_MS);
 }
 
 /// Sends waiting events soon (also on start: events left by an earlier page).
