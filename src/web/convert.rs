@@ -71,7 +71,8 @@ pub(crate) fn parse_json(text: &str) -> Option<Value> {
     js_sys::JSON::parse(text).ok().map(|v| from_js(&v))
 }
 
-/// `JSON.stringify` of a [`Value`].
+/// `JSON.stringify` of a [`Value`] (the page stores its state as JSON).
+#[cfg(feature = "page")]
 pub(crate) fn stringify(value: &Value) -> Option<String> {
     js_sys::JSON::stringify(&to_js(value)).ok()?.as_string()
 }

@@ -156,6 +156,8 @@ pub(crate) fn possession(subscription: &PushSubscription) -> Option<(String, Str
 }
 
 /// A JSON request to the server; `Ok((status, body))` when it answered.
+/// Sent with `keepalive`, so a request started just before the user
+/// navigates away (a subscription, a batch of funnel events) still arrives.
 pub(crate) async fn call(
     server: &str,
     method: &str,
@@ -165,6 +167,8 @@ pub(crate) async fn call(
     let window = web_sys::window().ok_or(Failure::ServerUnreachable)?;
     let init = RequestInit::new();
     init.set_method(method);
+    // Not yet a web-sys setter.
+    let _ = Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
     if let Some(body) = body {
         let text = js_sys::JSON::stringify(body).map_err(|_| Failure::ServerUnreachable)?;
         init.set_body(&text);

@@ -8,15 +8,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::Reflect;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{RequestInit, Response};
-
-use super::convert::{parse_json, stringify};
+use super::convert::{parse_json, stringify, to_js};
 use super::listener::Timer;
 use super::page::Controller;
-use super::store;
+use super::{push, store};
 use crate::engine::Proposal;
 use crate::funnel::{FunnelEvent, Outbox};
 
@@ -184,7 +179,7 @@ pub(crate) fn schedule(inner: &Rc<RefCell<Controller>>, delay_ms: u64) {
 
 /// Posts one batch; on success the next, on failure a later retry.
 async fn send(inner: Rc<RefCell<Controller>>) {
-    let (url, body, ids, now) = {
+    let (server, body, ids, now) = {
         let mut this = inner.borrow_mut();
         let now = this.now_ms();
         let outbox = load(&this.reporter);
@@ -197,14 +192,14 @@ async fn send(inner: Rc<RefCell<Controller>>) {
             return;
         };
         let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
-        let body = stringify(&Outbox::request_body(batch));
+        let body = to_js(&Outbox::request_body(batch));
         this.reporter.sending = true;
-        (events_url(&this), body, ids, now)
+        (this.engine.config().server.clone(), body, ids, now)
     };
-    let status = match body {
-        Some(body) => post(&url, &body).await,
-        None => Some(400),
-    };
+    let status = push::call(&server, "POST", "/v1/events", Some(&body))
+        .await
+        .ok()
+        .map(|(status, _)| status);
     let more = {
         let mut this = inner.borrow_mut();
         this.reporter.sending = false;
@@ -227,21 +222,6 @@ fn events_url(this: &Controller) -> String {
     let mut url = String::from(this.engine.config().server.trim_end_matches('/'));
     url.push_str("/v1/events");
     url
-}
-
-/// `fetch` with `keepalive` (it outlives a navigation); the status, or
-/// `None` when the server could not be reached.
-async fn post(url: &str, body: &str) -> Option<u16> {
-    let window = web_sys::window()?;
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(body));
-    let headers = js_sys::Object::new();
-    let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
-    init.set_headers(&headers);
-    let _ = Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
-    let response = JsFuture::from(window.fetch_with_str_and_init(url, &init)).await.ok()?;
-    Some(response.unchecked_into::<Response>().status())
 }
 
 /// The page is hiding: hand waiting events to `sendBeacon`, which the browser

@@ -262,19 +262,7 @@ fn report(config: &JsValue, kind: &str, delivery: Option<&str>, action: &str) ->
         ("at", (js_sys::Date::now() as u64).into()),
     ]);
     let body = Value::object([("events", Value::Array(vec![event]))]);
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    // keepalive: the report survives the worker going idle (not yet a web-sys setter).
-    let _ = Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
-    if let Some(text) = super::convert::stringify(&body) {
-        init.set_body(&JsValue::from_str(&text));
-    }
-    let headers = Object::new();
-    let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
-    init.set_headers(&headers);
-    let mut url = String::from(server.trim_end_matches('/'));
-    url.push_str("/v1/events");
-    Some(scope().ok()?.fetch_with_str_and_init(&url, &init))
+    post(&server, "/v1/events", &to_js(&body)).ok()
 }
 
 /// Handles `pushsubscriptionchange`: subscribes again with the same key (if
@@ -321,7 +309,7 @@ async fn subscription_change(event: JsValue, server: String) -> Result<JsValue, 
                 "/v1/subscriptions"
             }
         };
-        post_json(&server, path, &body.into()).await
+        JsFuture::from(post(&server, path, &body.into())?).await
     }
 }
 
@@ -329,16 +317,20 @@ async fn current_subscription() -> Result<JsValue, JsValue> {
     JsFuture::from(scope()?.registration().push_manager()?.get_subscription()?).await
 }
 
-async fn post_json(server: &str, path: &str, body: &JsValue) -> Result<JsValue, JsValue> {
+/// Starts `POST {server}{path}` with a JSON body. `keepalive` lets the
+/// request finish even if the worker goes idle meanwhile.
+fn post(server: &str, path: &str, body: &JsValue) -> Result<Promise, JsValue> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
+    // Not yet a web-sys setter.
+    Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE)?;
     init.set_body(&js_sys::JSON::stringify(body)?.into());
     let headers = Object::new();
     Reflect::set(&headers, &"content-type".into(), &"application/json".into())?;
     init.set_headers(&headers);
     let mut url = String::from(server.trim_end_matches('/'));
     url.push_str(path);
-    JsFuture::from(scope()?.fetch_with_str_and_init(&url, &init)).await
+    Ok(scope()?.fetch_with_str_and_init(&url, &init))
 }
 
 /// `(endpoint, keys.auth)` of a PushSubscription (via its JSON form).
