@@ -65,6 +65,7 @@ pub(crate) fn add_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
 
 /// Makes sure a subscription exists and the server has it with this topic.
 async fn subscribe_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
+    after_repair(inner).await;
     let topic = proposal.topic.clone();
     let mut topics: Vec<String> = inner.borrow().engine.state.topics.iter().cloned().collect();
     topics.extend(topic.clone());
@@ -164,31 +165,46 @@ pub(crate) fn repair(inner: &Rc<RefCell<Controller>>) {
     if inner.borrow().permission != Permission::Granted {
         return;
     }
-    let inner = inner.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        let (server, had) = {
-            let this = inner.borrow();
-            (this.engine.config().server.clone(), this.engine.state.subscribed)
-        };
-        let current = push::current().await;
-        if current.is_none() && !had {
-            return;
-        }
-        let known = match current.as_ref().and_then(push::possession) {
-            Some((endpoint, auth)) => lookup(&server, &endpoint, &auth).await,
-            None => None,
-        };
-        let mut topics: Vec<String> = inner.borrow().engine.state.topics.iter().cloned().collect();
-        if let Some(server_topics) = &known {
-            topics.extend(server_topics.iter().cloned());
-        }
-        if ensure_registered(&inner, &topics, None).await.is_ok() {
-            let mut this = inner.borrow_mut();
-            this.engine.state.subscribed = true;
-            this.engine.state.topics = topics.into_iter().collect();
-            store::save_state(&this.engine.state);
-        }
+    let task = inner.clone();
+    let done = wasm_bindgen_futures::future_to_promise(async move {
+        repair_now(&task).await;
+        task.borrow_mut().repairing = None;
+        Ok(JsValue::UNDEFINED)
     });
+    inner.borrow_mut().repairing = Some(done);
+}
+
+async fn repair_now(inner: &Rc<RefCell<Controller>>) {
+    let (server, had) = {
+        let this = inner.borrow();
+        (this.engine.config().server.clone(), this.engine.state.subscribed)
+    };
+    let current = push::current().await;
+    if current.is_none() && !had {
+        return;
+    }
+    let known = match current.as_ref().and_then(push::possession) {
+        Some((endpoint, auth)) => lookup(&server, &endpoint, &auth).await,
+        None => None,
+    };
+    let mut topics: Vec<String> = inner.borrow().engine.state.topics.iter().cloned().collect();
+    if let Some(server_topics) = &known {
+        topics.extend(server_topics.iter().cloned());
+    }
+    if ensure_registered(inner, &topics, None).await.is_ok() {
+        let mut this = inner.borrow_mut();
+        this.engine.state.subscribed = true;
+        this.engine.state.topics = topics.into_iter().collect();
+        store::save_state(&this.engine.state);
+    }
+}
+
+/// Waits for the start-up repair, if one is still running.
+async fn after_repair(inner: &Rc<RefCell<Controller>>) {
+    let pending = inner.borrow().repairing.clone();
+    if let Some(promise) = pending {
+        let _ = JsFuture::from(promise).await;
+    }
 }
 
 /// The topics the server holds for this subscription, or `None` if it does not know it.
@@ -206,6 +222,7 @@ async fn lookup(server: &str, endpoint: &str, auth: &str) -> Option<Vec<String>>
 /// Unsubscribes in the browser and on the server; resolves to whether a
 /// subscription existed.
 pub(crate) async fn unsubscribe(inner: &Rc<RefCell<Controller>>) -> Result<bool, Failure> {
+    after_repair(inner).await;
     let server = inner.borrow().engine.config().server.clone();
     let Some(subscription) = push::current().await else {
         forget(inner);
@@ -232,6 +249,7 @@ fn forget(inner: &Rc<RefCell<Controller>>) {
 
 /// Removes a topic from the current subscription (no native prompt).
 pub(crate) async fn remove_topic(inner: &Rc<RefCell<Controller>>, topic: &str) -> Result<(), Failure> {
+    after_repair(inner).await;
     let server = inner.borrow().engine.config().server.clone();
     let subscription = push::current().await.ok_or(Failure::SubscribeFailed)?;
     let (endpoint, auth) = push::possession(&subscription).ok_or(Failure::SubscribeFailed)?;

@@ -50,6 +50,10 @@ pub(crate) struct Controller {
     dirty: bool,
     /// Sends the funnel events.
     pub(crate) reporter: report::Reporter,
+    /// The start-up subscription repair while it runs: subscribing,
+    /// unsubscribing and topic changes wait for it, so a repair that finishes
+    /// late cannot undo them (re-register a subscription just deleted).
+    pub(crate) repairing: Option<js_sys::Promise>,
 }
 
 #[wasm_bindgen]
@@ -86,6 +90,7 @@ impl Askwell {
             dirty: false,
             permission: push::permission(),
             reporter: report::Reporter::default(),
+            repairing: None,
         };
         let inner = Rc::new(RefCell::new(controller));
         let weak = Rc::downgrade(&inner);
