@@ -14,6 +14,11 @@ const TOKEN_KEY = "askwell:dashboard:token";
 const $ = (id) => document.getElementById(id);
 const pct = (x) => (x == null ? "–" : `${(x * 100).toFixed(1)}%`);
 const day = (ms) => new Date(ms).toISOString().slice(5, 10);
+// Axis labels: "20%", "0.4%" (no ".0" on round ticks).
+const tick = (x) => `${Number((x * 100).toFixed(1))}%`;
+// The smallest round axis end at or above `value`, so ticks fall on round numbers.
+const AXIS_ENDS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+const axisEnd = (value) => AXIS_ENDS.find((end) => end >= value) ?? 1;
 
 function el(tag, attrs = {}, ...children) {
   const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -78,12 +83,12 @@ function funnelChart(variants, color) {
 
 function intervalChart(rows, title, axisLabel) {
   const svg = chart(640, rows.length * 30 + 34, title);
-  const max = Math.min(1, Math.max(0.01, ...rows.map((r) => r.rate.high ?? 0)) * 1.15);
+  const max = axisEnd(Math.max(...rows.map((r) => r.rate.high ?? 0)));
   const x = (v) => 120 + (v / max) * 440;
-  for (let t = 0; t <= 4; t++) {
-    const v = (max * t) / 4;
+  for (let t = 0; t <= 5; t++) {
+    const v = (max * t) / 5;
     svg.append(el("svg:line", { x1: x(v), x2: x(v), y1: 4, y2: rows.length * 30 + 8, class: "grid" }),
-      text(x(v), rows.length * 30 + 24, pct(v), { class: "axis", "text-anchor": "middle" }));
+      text(x(v), rows.length * 30 + 24, tick(v), { class: "axis", "text-anchor": "middle" }));
   }
   rows.forEach((r, i) => {
     const y = i * 30 + 18;
@@ -106,11 +111,11 @@ function seriesChart(daily, variants, color, from, to) {
   const x = (ms) => 40 + ((ms - from) / (days * DAY)) * 580;
   const points = new Map();
   for (const p of daily) if (p.shown > 0) (points.get(p.variant) ?? points.set(p.variant, []).get(p.variant)).push(p);
-  const max = Math.max(0.01, ...daily.filter((p) => p.shown > 0).map((p) => p.subscribed / p.shown));
+  const max = axisEnd(Math.max(...daily.filter((p) => p.shown > 0).map((p) => p.subscribed / p.shown)));
   const y = (rate) => 175 - (rate / max) * 160;
   for (let t = 0; t <= 2; t++) {
     const v = (max * t) / 2;
-    svg.append(el("svg:line", { x1: 40, x2: 620, y1: y(v), y2: y(v), class: "grid" }), text(34, y(v), pct(v), { class: "axis", "text-anchor": "end", "dominant-baseline": "middle" }));
+    svg.append(el("svg:line", { x1: 40, x2: 620, y1: y(v), y2: y(v), class: "grid" }), text(34, y(v), tick(v), { class: "axis", "text-anchor": "end", "dominant-baseline": "middle" }));
   }
   svg.append(text(40, 195, day(from), { class: "axis" }), text(620, 195, day(to - 1), { class: "axis", "text-anchor": "end" }));
   for (const v of variants.filter((v) => !v.holdout)) {
@@ -212,28 +217,44 @@ function deliveriesCard(days, synthetic) {
   fig.replaceChildren(caption, svg, keys);
 }
 
-async function load(event) {
-  event?.preventDefault();
+// `path` with the form's dataset and period, fetched with the admin token;
+// `null` (and a message) when the server cannot be reached or says no.
+async function fetchStats(path) {
   const token = $("token").value.trim();
-  if (!token) return;
+  if (!token) return null;
   sessionStorage.setItem(TOKEN_KEY, token);
-  const dataset = $("dataset").value;
   const to = Date.now() + 1;
   const from = to - Number($("days").value) * DAY;
-  $("message").textContent = "Loading…";
   let response;
   try {
-    response = await fetch(`/v1/stats?from=${from}&to=${to}&dataset=${dataset}`, { headers: { authorization: `Bearer ${token}` } });
+    response = await fetch(`${path}?from=${from}&to=${to}&dataset=${$("dataset").value}`, { headers: { authorization: `Bearer ${token}` } });
   } catch {
     $("message").textContent = "The server cannot be reached.";
-    return;
+    return null;
   }
+  if (response.ok) return response;
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    $("message").textContent = response.status === 401 ? "Wrong admin token." : `Error: ${body.error?.message ?? response.status}`;
-    return;
-  }
-  render(body);
+  $("message").textContent = response.status === 401 ? "Wrong admin token." : `Error: ${body.error?.message ?? response.status}`;
+  return null;
+}
+
+async function load(event) {
+  event?.preventDefault();
+  $("message").textContent = "Loading…";
+  const response = await fetchStats("/v1/stats");
+  if (response) render(await response.json());
+}
+
+// Saves the same numbers, one row per prompt × variant, for a spreadsheet.
+async function download() {
+  const response = await fetchStats("/v1/stats.csv");
+  if (!response) return;
+  const url = URL.createObjectURL(await response.blob());
+  const link = el("a", { href: url, download: `askwell-funnel-${$("dataset").value}.csv` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 0);
 }
 
 function render(report) {
@@ -255,4 +276,5 @@ $("token").value = sessionStorage.getItem(TOKEN_KEY) ?? "";
 $("query").addEventListener("submit", load);
 $("dataset").addEventListener("change", () => load());
 $("days").addEventListener("change", () => load());
+$("download").addEventListener("click", download);
 if ($("token").value) load();

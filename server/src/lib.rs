@@ -5,6 +5,7 @@
 
 pub mod delivery;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod funnel;
 pub mod limit;

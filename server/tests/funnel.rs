@@ -204,3 +204,68 @@ async fn stats_count_the_funnel_per_variant_with_a_verdict() {
         (StatusCode::OK, Some(0))
     );
 }
+
+/// `GET /v1/stats.csv` with the admin token: status, headers and body text.
+async fn stats_csv(state: &askwell_server::AppState, query: &str, token: Option<&str>) -> (StatusCode, String, String) {
+    let mut request = Request::get(format!("/v1/stats.csv{query}"));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = askwell_server::app(state.clone())
+        .oneshot(request.body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (status, kind, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn stats_export_as_csv_one_row_per_variant_with_page_text_defused() {
+    let state = state(true).await;
+    let (status, _, _) = stats_csv(&state, "", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = stats_csv(&state, "?dataset=fake", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("dataset:"), "{body}");
+
+    let t = now() - 60_000;
+    let mut events = vec![
+        event("x1", "prompt_shown", "a", "d1", t),
+        event("x2", "prompt_shown", "a", "d2", t),
+        event("x3", "subscribed", "a", "d2", t),
+        event("x4", "prompt_shown", "b", "d3", t),
+    ];
+    // Any page may send events: a prompt id made to run in a spreadsheet.
+    let mut hostile = event("x5", "prompt_shown", "a", "d4", t);
+    hostile["prompt"] = json!("=HYPERLINK(\"http://evil.example\",\"x\")");
+    events.push(hostile);
+    let (status, reply) = post_events(&state, json!({ "events": events }), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+
+    let (status, kind, csv) = stats_csv(&state, "", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{csv}");
+    assert_eq!(kind, "text/csv; charset=utf-8");
+    let rows: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 4, "a header and three variants:\n{csv}");
+    let header: Vec<&str> = rows[0].split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let reply_a: Vec<&str> = rows
+        .iter()
+        .map(|r| r.split(',').collect::<Vec<_>>())
+        .find(|r| r[at("prompt")] == "reply" && r[at("variant")] == "a")
+        .expect("reply × a");
+    assert_eq!(reply_a[at("prompt_shown")], "2");
+    assert_eq!(reply_a[at("subscribed")], "1");
+    assert_eq!(reply_a[at("opt_in")], "0.5000");
+    assert!(
+        csv.contains("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\""),
+        "the hostile id is quoted and cannot run:\n{csv}"
+    );
+}

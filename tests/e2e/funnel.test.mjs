@@ -2,6 +2,7 @@
 // counts on GET /v1/stats and on the dashboard (real page code, real server).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { launchChromium, baseUrl, outputDir, open, sendMessage, audit } from "./browser.mjs";
 
@@ -96,6 +97,17 @@ test("both variants of the chat prompt reach /v1/stats and the dashboard", async
   await page.keyboard.press("Tab");
   await page.screenshot({ path: join(outputDir, "dashboard.png"), fullPage: true });
   assert.deepEqual(await audit(page), [], "axe: dashboard");
+
+  // The same numbers as a spreadsheet: a row per variant, counts equal to /v1/stats.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download CSV" }).click()]);
+  assert.equal(download.suggestedFilename(), "askwell-funnel-real.csv");
+  const rows = (await readFile(await download.path(), "utf8")).trim().split("\r\n").map((line) => line.split(","));
+  const column = (name) => rows[0].indexOf(name);
+  const rowB = rows.find((r) => r[column("prompt")] === "reply-alerts" && r[column("variant")] === "b");
+  assert.ok(rowB, rows.join("\n"));
+  const latest = counts(await stats(), "b");
+  assert.equal(Number(rowB[column("prompt_accepted")]), latest.prompt_accepted, "CSV and JSON agree");
+  assert.ok(Number(rowB[column("prompt_shown")]) >= 1);
   await page.close();
   await context.clearPermissions();
 });

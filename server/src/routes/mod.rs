@@ -5,6 +5,7 @@ mod meta;
 mod notifications;
 mod stats;
 pub use events::MAX_BATCH as MAX_EVENTS_BATCH;
+pub use events::TYPES as EVENT_TYPES;
 pub use notifications::random_id;
 mod subscriptions;
 
@@ -31,6 +32,7 @@ pub fn api() -> Router<AppState> {
         .route("/v1/subscriptions/swap", post(subscriptions::subscriptions_swap))
         .route("/v1/events", post(events::events_create))
         .route("/v1/stats", get(stats::stats_read))
+        .route("/v1/stats.csv", get(stats::stats_csv_read))
         .route("/v1/notify", post(notifications::notifications_create))
         .route("/v1/notifications/{id}", get(notifications::notifications_read))
 }

@@ -1,9 +1,13 @@
 //! `GET /v1/stats` (admin): the opt-in funnel per prompt × variant with
-//! intervals, comparisons and verdicts; see [`crate::funnel`].
+//! intervals, comparisons and verdicts; see [`crate::funnel`]. `GET
+//! /v1/stats.csv`: the same per-variant numbers as CSV ([`crate::export`]).
 
 use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::Json;
 
+use crate::export;
 use crate::extract::Admin;
 use crate::funnel::{self, Inputs, Report};
 use crate::store::DAY_MS;
@@ -91,8 +95,30 @@ pub async fn stats_read(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Report>, AppError> {
+    Ok(Json(report(&state, query.as_deref()).await?))
+}
+
+/// `GET /v1/stats.csv` (same parameters) → one CSV row per prompt × variant,
+/// as a download named after the dataset.
+pub async fn stats_csv_read(
+    _: Admin,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<impl IntoResponse, AppError> {
+    let report = report(&state, query.as_deref()).await?;
+    let filename = format!("attachment; filename=\"askwell-funnel-{}.csv\"", report.dataset);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, filename),
+        ],
+        export::funnel_csv(&report),
+    ))
+}
+
+async fn report(state: &AppState, query: Option<&str>) -> Result<Report, AppError> {
     let now = now_ms();
-    let params = parse(query.as_deref(), now)?;
+    let params = parse(query, now)?;
     let range = params.range;
     let store = &state.store;
     // Independent queries on separate pooled connections, at the same time.
@@ -104,7 +130,7 @@ pub async fn stats_read(
         store.stats_deliveries(range),
     )?;
     counts.extend(delivered);
-    Ok(Json(funnel::report(&Inputs {
+    Ok(funnel::report(&Inputs {
         range,
         counts: &counts,
         days: &days,
@@ -113,7 +139,7 @@ pub async fn stats_read(
         now_ms: now,
         baseline: params.baseline.as_deref(),
         floor: params.floor,
-    })))
+    }))
 }
 
 #[cfg(test)]
