@@ -1,2 +1,18 @@
-// Importing "askwell/sw" registers Askwell's service-worker listeners; it exports nothing.
-export {};
+// Importing "askwell/sw" registers Askwell's service-worker listeners; it
+// exports only the type of the optional `self.askwellConfig`.
+
+/** `self.askwellConfig`, read when each event arrives (so it may be set after the import). */
+export interface AskwellWorkerConfig {
+  /** askwell-server's base URL for click/dismiss reports and endpoint swaps; "" (default) = same origin. */
+  server?: string;
+  /** Title shown when an Askwell push cannot be read (a notification is always shown). */
+  fallbackTitle?: string;
+  /** Classic workers only: where `sw-classic.js` finds its wasm (default: next to the script). */
+  packageUrl?: string;
+}
+
+declare global {
+  // `var`, so that `self.askwellConfig = …` type-checks in a worker.
+  // eslint-disable-next-line no-var
+  var askwellConfig: AskwellWorkerConfig | undefined;
+}

@@ -26,6 +26,8 @@ mod report;
 mod store;
 #[cfg(feature = "sw")]
 pub mod sw;
+#[cfg(feature = "page")]
+mod typings;
 
 /// Converts a JS error value into a `JsError` for exported functions.
 #[cfg(feature = "page")]

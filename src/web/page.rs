@@ -63,7 +63,10 @@ impl Askwell {
     ///
     /// # Errors
     /// One error naming every bad config field, or when there is no document.
-    pub async fn start(config: JsValue, options: JsValue) -> Result<Askwell, JsError> {
+    pub async fn start(
+        #[wasm_bindgen(unchecked_param_type = "AskwellConfig")] config: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "AskwellStartOptions")] options: JsValue,
+    ) -> Result<Askwell, JsError> {
         let config = Config::read(&from_js(&config))?;
         for warning in &config.warnings.0 {
             web_sys::console::warn_2(&"Askwell config:".into(), &JsValue::from_str(&warning.path));
@@ -106,7 +109,11 @@ impl Askwell {
 
     /// Reports a user action: `track("message_sent", { entity: { id, name, avatar }, topic })`.
     /// Returns whether a prompt was shown for it.
-    pub fn track(&self, action: &str, props: JsValue) -> bool {
+    pub fn track(
+        &self,
+        action: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "AskwellTrackProps")] props: JsValue,
+    ) -> bool {
         // Direct property reads: cheaper than converting the whole props object.
         let entity = entity_from(&property(&props, "entity"));
         let topic = property(&props, "topic").as_string();
@@ -122,7 +129,9 @@ impl Askwell {
 
     /// Calls `callback(detail)` on each outcome named `name` (`"shown"`,
     /// `"accepted"`, `"dismissed"`, `"permission"`, `"subscribed"`, `"error"`),
-    /// in addition to the `askwell:<name>` DOM event.
+    /// in addition to the `askwell:<name>` DOM event. Its TypeScript
+    /// declaration, with the detail type of each outcome, is in `typings.rs`.
+    #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, name: &str, callback: Function) {
         self.inner.borrow_mut().callbacks.push((name.to_owned(), callback));
     }
@@ -161,6 +170,7 @@ impl Askwell {
 
     /// Unsubscribes from push in the browser and on the server. Resolves to
     /// whether a subscription existed; rejects with `server-unreachable`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn unsubscribe(&self) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -172,7 +182,9 @@ impl Askwell {
     }
 
     /// Stops notifications about one topic, keeping the subscription.
-    #[wasm_bindgen(js_name = removeTopic)]
+    /// Resolves to `true`; rejects with `subscribe-failed` (no subscription)
+    /// or `server-unreachable`.
+    #[wasm_bindgen(js_name = removeTopic, unchecked_return_type = "Promise<true>")]
     pub fn remove_topic(&self, topic: String) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {

@@ -145,6 +145,14 @@ pub fn run() -> Result<(), String> {
         }
     };
     if report.is_some() {
+        for config in ["tests/types/tsconfig.json", "tests/types/tsconfig.worker.json"] {
+            tally.step(
+                &format!("TypeScript declarations of pkg/ ({config})"),
+                Command::new("node")
+                    .current_dir(&root)
+                    .args(["node_modules/typescript/bin/tsc", "-p", config]),
+            );
+        }
         end_to_end(&root, &mut tally);
     }
     for (what, example, args) in [

@@ -1,0 +1,141 @@
+//! TypeScript declarations of the page API's plain objects (config, track
+//! props, outcome details), added to `askwell.d.ts` by wasm-bindgen. The
+//! exported functions name them with `unchecked_param_type` /
+//! `unchecked_return_type`, so TypeScript users get their config checked
+//! (a misspelt field is an excess-property error) before the runtime check.
+//! The test command compiles `tests/types/*.ts` against the built package.
+//! Costs nothing at run time: wasm-bindgen strips the section from the wasm.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** What `Askwell.start` takes; see the README. Invalid configs are rejected with every bad field named. */
+export interface AskwellConfig {
+  /** askwell-server's base URL; "" (default) = same origin. */
+  server?: string;
+  prompts: AskwellPrompt[];
+  rules?: AskwellRule[];
+  policy?: AskwellPolicy;
+  user?: { id?: string; traits?: Record<string, string | number | boolean> };
+}
+
+export interface AskwellPrompt {
+  id: string;
+  /** "push" (default) asks for notifications; "action" opens `url`; "help" explains how to unblock. */
+  kind?: "push" | "action" | "help";
+  placement?: "banner" | "modal" | "inline";
+  /** CSS selector of the element an inline prompt goes after. */
+  anchor?: string;
+  /** Plain text, ≤ 90 characters; `{entity.name}` and `{entity.id}` are filled in. */
+  message?: string;
+  /** ≤ 15 characters (default "Yes"). */
+  accept?: string;
+  /** ≤ 15 characters, never confirm-shaming (default "Not now"). */
+  decline?: string;
+  variants?: AskwellVariant[];
+  /** Share of devices (0–0.99) never asked: the experiment's control for conversions. */
+  holdout?: number;
+  /** What "Yes" subscribes to, e.g. "thread:{entity.id}". */
+  topic?: string;
+  /** The page an action prompt opens. */
+  url?: string;
+  /** Id of the help prompt offered when notifications are blocked. */
+  help?: string;
+  /** Overrides `policy.coolOffDays` for this prompt. */
+  coolOffDays?: number[];
+}
+
+export interface AskwellVariant {
+  id: string;
+  weight?: number;
+  message: string;
+  accept?: string;
+  decline?: string;
+}
+
+/** Give `on` (an action name) or `when` (a condition), not both. */
+export interface AskwellRule {
+  prompt: string;
+  on?: string;
+  when?: AskwellCondition;
+}
+
+export type AskwellCondition =
+  | { action: string; nth?: number; every?: number; count?: number; withinMinutes?: number; milestone?: number }
+  | { pageViews: number }
+  | { timeOnPageSeconds: number }
+  | { returnAfterDays: number }
+  | { path: string }
+  | { trait: string; equals?: string | number | boolean; in?: Array<string | number | boolean> }
+  | { permission: "default" | "granted" | "denied" | "unsupported" }
+  | { all: AskwellCondition[] }
+  | { any: AskwellCondition[] }
+  | { not: AskwellCondition };
+
+/** Never nagging; the defaults are shown in the README. */
+export interface AskwellPolicy {
+  coolOffDays?: number[];
+  minGapSeconds?: number;
+  perSession?: number;
+  perWeek?: number;
+  acceptRateFloor?: number;
+  acceptRateWindow?: number;
+  copyChecks?: "reject" | "warn";
+}
+
+export interface AskwellStartOptions {
+  /** The clock (epoch milliseconds), for tests. */
+  now?: () => number;
+}
+
+/** Who or what the action was about: the prompt can name and show it. */
+export interface AskwellEntity {
+  id: string;
+  name?: string;
+  /** An http(s) or relative URL; anything else is not shown. */
+  avatar?: string;
+}
+
+export interface AskwellTrackProps {
+  entity?: AskwellEntity;
+  topic?: string;
+}
+
+export type AskwellOutcome = keyof AskwellOutcomeDetails;
+
+/** The detail of every outcome but "error". */
+export interface AskwellOutcomeDetail {
+  prompt: string;
+  variant: string;
+  trigger: string;
+  entity: { id: string; name: string } | null;
+  topic: string | null;
+  /** "permission" only. */
+  state?: "granted" | "denied" | "dismissed-native" | "unsupported" | "unsupported-needs-home-screen";
+}
+
+export interface AskwellErrorDetail {
+  code: "subscribe-failed" | "server-unreachable" | "accept-rate-guard" | (string & {});
+  message: string;
+}
+
+/** The detail each outcome carries (also `event.detail` of the `askwell:<name>` DOM event). */
+export interface AskwellOutcomeDetails {
+  shown: AskwellOutcomeDetail;
+  accepted: AskwellOutcomeDetail;
+  dismissed: AskwellOutcomeDetail;
+  permission: AskwellOutcomeDetail & { state: NonNullable<AskwellOutcomeDetail["state"]> };
+  subscribed: AskwellOutcomeDetail;
+  error: AskwellErrorDetail;
+}
+
+/** Merged into the class (wasm-bindgen cannot declare a generic method). */
+export interface Askwell {
+  /**
+   * Calls `callback(detail)` on each outcome named `name`, in addition to the
+   * `askwell:<name>` DOM event: `on("shown", d => d.prompt)`, `on("error", d => d.code)`.
+   */
+  on<K extends AskwellOutcome>(name: K, callback: (detail: AskwellOutcomeDetails[K]) => void): void;
+}
+"#;
