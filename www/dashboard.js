@@ -223,6 +223,7 @@ async function fetchStats(path) {
   const token = $("token").value.trim();
   if (!token) return null;
   sessionStorage.setItem(TOKEN_KEY, token);
+  $("message").textContent = "Loading…";
   const to = Date.now() + 1;
   const from = to - Number($("days").value) * DAY;
   let response;
@@ -240,7 +241,6 @@ async function fetchStats(path) {
 
 async function load(event) {
   event?.preventDefault();
-  $("message").textContent = "Loading…";
   const response = await fetchStats("/v1/stats");
   if (response) render(await response.json());
 }
@@ -255,6 +255,7 @@ async function download() {
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 0);
+  $("message").textContent = `Saved ${link.download}.`;
 }
 
 function render(report) {
