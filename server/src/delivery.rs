@@ -13,7 +13,7 @@ use web_push::{ContentEncoding, SubscriptionInfo, WebPushMessageBuilder};
 
 use crate::metrics::{Counted, Metrics};
 use crate::outcome::{classify, parse_retry_after, Backoff, Outcome};
-use crate::ssrf::GuardedResolver;
+use crate::ssrf::{is_sendable, GuardedResolver};
 use crate::store::{now_ms, Claimed, Store};
 use crate::vapid::VapidSigner;
 
@@ -59,7 +59,7 @@ pub struct Deliverer {
 
 impl Deliverer {
     /// A deliverer with a pooled HTTP/2-capable client whose resolver refuses
-    /// non-public addresses.
+    /// non-public addresses and which never uses a proxy.
     ///
     /// # Errors
     /// When the HTTP client cannot be built (TLS backend missing).
@@ -70,6 +70,11 @@ impl Deliverer {
         config: DeliveryConfig,
     ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
+            // Through an HTTPS_PROXY/ALL_PROXY the proxy resolves the name, so
+            // the guarded resolver below is never consulted and a name pointing
+            // at 127.0.0.1 reaches whatever the proxy can reach. Push services
+            // are public hosts; they never need one (DESIGN §4).
+            .no_proxy()
             .timeout(config.timeout)
             .pool_max_idle_per_host(config.per_origin)
             .redirect(reqwest::redirect::Policy::none())
@@ -157,6 +162,12 @@ impl Deliverer {
     }
 
     async fn deliver(&self, delivery: Claimed) -> Result<(), sqlx::Error> {
+        // Failed, not pruned: the push service never said the subscription is
+        // gone; only this server refuses to contact it (ssrf::is_sendable).
+        if let Err(reason) = is_sendable(&delivery.endpoint, self.config.allow_insecure) {
+            tracing::warn!(delivery = delivery.id, %reason, "push endpoint refused by the SSRF guard; not contacted");
+            return self.give_up(delivery.id).await;
+        }
         let permit = self.origin_gate(&delivery.endpoint).acquire_owned().await;
         let started = Instant::now();
         let answer = self.send(&delivery).await;
@@ -168,8 +179,7 @@ impl Deliverer {
             }
             Err(Unsendable(reason)) => {
                 tracing::warn!(delivery = delivery.id, %reason, "cannot build the push request; giving up");
-                self.metrics.count(Counted::Failed);
-                return self.store.delivery_finish(delivery.id, "failed", None).await;
+                return self.give_up(delivery.id).await;
             }
         };
         let jitter = rand::random::<f64>();
@@ -192,6 +202,12 @@ impl Deliverer {
                 self.store.delivery_finish(delivery.id, "failed", status).await
             }
         }
+    }
+
+    /// Records a delivery that was never sent and never will be.
+    async fn give_up(&self, id: i64) -> Result<(), sqlx::Error> {
+        self.metrics.count(Counted::Failed);
+        self.store.delivery_finish(id, "failed", None).await
     }
 
     /// Bounds concurrent requests per push-service origin.

@@ -1,14 +1,23 @@
 //! Checks on untrusted subscription input: endpoint URL and RFC 8291 keys.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::AppError;
 
+mod special;
+
+pub use special::is_public;
+
 /// Longest accepted endpoint URL.
 const MAX_ENDPOINT_LEN: usize = 2048;
+/// Longest host name as text: 255 octets on the wire (RFC 1035 §2.3.4)
+/// minus the first length octet and the root label.
+const MAX_NAME_LEN: usize = 253;
+/// Longest DNS label (RFC 1035 §2.3.4).
+const MAX_LABEL_LEN: usize = 63;
 /// Longest topic name.
 const MAX_TOPIC_LEN: usize = 200;
 /// Most topics on one subscription.
@@ -22,8 +31,9 @@ pub struct EndpointPolicy {
     pub allow_insecure: bool,
 }
 
-/// Validates an endpoint's form (scheme, host, length). Addresses are checked
-/// again after DNS resolution when sending ([`crate::ssrf`]).
+/// Validates an endpoint's form (scheme, host, port, length). Addresses are
+/// checked again when sending ([`crate::ssrf`]): IP literals before the
+/// request, names after DNS resolution.
 ///
 /// # Errors
 /// `invalid_endpoint` naming the problem.
@@ -42,18 +52,50 @@ pub fn endpoint(raw: &str, policy: EndpointPolicy) -> Result<reqwest::Url, AppEr
         return Err(bad("must not contain credentials"));
     }
     let host = url.host().ok_or_else(|| bad("has no host"))?;
+    if let url::Host::Domain(name) = host {
+        check_name(name).map_err(bad)?;
+    }
     if !policy.allow_insecure {
-        let literal = match host {
-            url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
-            url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
-            url::Host::Domain(name) if is_local_name(name) => return Err(bad("must be a public host")),
-            url::Host::Domain(_) => None,
-        };
-        if literal.is_some_and(|ip| !is_public(ip)) {
+        // Push services speak https on its port (RFC 8030 requires HTTP over
+        // TLS); any other port would let a subscriber aim the server at SSH,
+        // SMTP or Redis on a public host. `port()` is `None` for `:443`.
+        if url.port().is_some() {
+            return Err(bad("must use port 443 (the default https port)"));
+        }
+        if !is_public_host(host) {
             return Err(bad("must be a public host"));
         }
     }
     Ok(url)
+}
+
+/// Refuses names no DNS server can hold, so they are not stored. `url` has
+/// already IDNA-encoded the name, so lengths are those on the wire
+/// (RFC 5890 §2.3.2.1); one trailing dot (the root) is allowed.
+fn check_name(name: &str) -> Result<(), &'static str> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.len() > MAX_NAME_LEN {
+        return Err("host name longer than 253 characters");
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err("host name has an empty label");
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return Err("host name has a label longer than 63 characters");
+        }
+    }
+    Ok(())
+}
+
+/// An IP literal must be public; a name must not be a local one (whatever it
+/// resolves to is checked at send time).
+fn is_public_host(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => is_public(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => is_public(IpAddr::V6(ip)),
+        url::Host::Domain(name) => !is_local_name(name),
+    }
 }
 
 fn is_local_name(name: &str) -> bool {
@@ -63,44 +105,6 @@ fn is_local_name(name: &str) -> bool {
         || name.ends_with(".local")
         || name.ends_with(".internal")
         || !name.contains('.')
-}
-
-/// Whether an address is publicly routable: not loopback, private, link-local
-/// (incl. the 169.254.169.254 metadata service), CGNAT, unspecified, multicast
-/// or documentation ranges.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(v6),
-        },
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    !(ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b))
-        || (a == 198 && (b == 18 || b == 19))
-        || a >= 240)
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
 }
 
 /// Decodes and checks the subscriber's P-256 public key: 65 bytes,
@@ -206,6 +210,65 @@ mod tests {
             assert!(endpoint(bad, STRICT).is_err(), "{bad}");
         }
         assert!(endpoint("http://127.0.0.1:9000/push/1", DEV).is_ok());
+    }
+
+    #[test]
+    fn refuses_ports_other_than_443_unless_insecure_endpoints_are_allowed() {
+        let table = [
+            ("https://push.example.com/x", true, true),
+            ("https://push.example.com:443/x", true, true),
+            ("https://push.example.com:22/x", false, true),
+            ("https://push.example.com:25/x", false, true),
+            ("https://push.example.com:6379/x", false, true),
+            ("https://push.example.com:8443/x", false, true),
+            ("https://push.example.com:80/x", false, true),
+            ("https://8.8.8.8:6379/x", false, true),
+            ("http://127.0.0.1:9000/push/1", false, true),
+        ];
+        for (raw, strict, dev) in table {
+            let got = endpoint(raw, STRICT);
+            assert_eq!(got.is_ok(), strict, "{raw} strict: {got:?}");
+            assert_eq!(endpoint(raw, DEV).is_ok(), dev, "{raw} dev");
+        }
+        let refused = endpoint("https://push.example.com:6379/x", STRICT).expect_err("refused");
+        assert!(refused.to_string().contains("port 443"), "{refused}");
+    }
+
+    #[test]
+    fn refuses_host_names_that_cannot_exist_in_dns() {
+        let label63 = "a".repeat(63);
+        let label64 = "a".repeat(64);
+        // 4 × 63 + 3 dots = 255 characters; trimmed to 253 and 254.
+        let long = [label63.as_str(); 4].join(".");
+        let (name253, name254) = (&long[..253], &long[..254]);
+        let ok = [
+            format!("https://{label63}.example.com/x"),
+            format!("https://{name253}/x"),
+            format!("https://{name253}./x"),
+            "https://push.example.com./x".to_owned(),
+        ];
+        for raw in &ok {
+            assert!(endpoint(raw, STRICT).is_ok(), "{raw}");
+        }
+        let bad = [
+            format!("https://{label64}.example.com/x"),
+            format!("https://push.{label64}/x"),
+            format!("https://{name254}/x"),
+            "https://push..example.com/x".to_owned(),
+            "https://.push.example.com/x".to_owned(),
+            "https://push.example.com../x".to_owned(),
+        ];
+        for raw in &bad {
+            for policy in [STRICT, DEV] {
+                let refused = endpoint(raw, policy).expect_err(raw);
+                let message = refused.to_string();
+                assert_eq!(refused.code(), "invalid_endpoint", "{raw}");
+                assert!(
+                    message.starts_with("subscription.endpoint: ") && message.contains("host name"),
+                    "{raw}: {message}"
+                );
+            }
+        }
     }
 
     #[test]
