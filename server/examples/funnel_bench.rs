@@ -38,7 +38,11 @@ async fn main() -> Result<(), String> {
     let mut state = AppState::new(store.clone(), VapidKeys::generate(), settings);
     // Real traffic comes from many pages, each with its own per-IP budget;
     // here one client sends everything, so its budget is lifted.
-    state.limiter = std::sync::Arc::new(askwell_server::limit::RateLimiter::new(1e9, 1e9));
+    state.limiter = std::sync::Arc::new(askwell_server::limit::RateLimiter::new(askwell_server::limit::Budget {
+        per_second: 1e9,
+        burst: 1e9,
+        per_day: u64::MAX,
+    }));
 
     let population = |devices, seed| Population {
         devices,

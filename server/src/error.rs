@@ -28,15 +28,32 @@ pub enum AppError {
     /// The endpoint/auth pair does not match a stored subscription.
     #[error("no subscription with this endpoint and auth secret")]
     UnknownSubscription,
+    /// The endpoint is registered under another auth secret (proof of
+    /// possession failed); a browser whose keys changed uses the swap route.
+    #[error("this push endpoint is registered with another auth secret; a browser whose subscription changed posts to /v1/subscriptions/swap with the old endpoint and auth")]
+    SubscriptionHeld,
+    /// A user id without a valid proof from the app's backend.
+    #[error("{0}")]
+    IdentityUnproven(&'static str),
     /// The requested resource does not exist.
     #[error("not found")]
     NotFound,
     /// Too many requests from this client.
-    #[error("too many requests; slow down")]
-    RateLimited,
+    #[error("too many events from this client; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Sent as `Retry-After`.
+        retry_after_secs: u64,
+    },
     /// The request body is larger than this route accepts.
     #[error("request body too large")]
     BodyTooLarge,
+    /// The path exists but not with this method (the `Allow` header lists those it has).
+    #[error("method not allowed on this path (the Allow header lists the allowed ones)")]
+    MethodNotAllowed,
+    /// The client took too long to send its request (or the request took
+    /// too long to serve).
+    #[error("request timed out: send the request faster")]
+    RequestTimeout,
     /// The database failed; details are logged, not returned.
     #[error("internal error")]
     Database(#[from] sqlx::Error),
@@ -58,8 +75,12 @@ impl AppError {
             Self::PayloadTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnknownSubscription | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::SubscriptionHeld => StatusCode::CONFLICT,
+            Self::IdentityUnproven(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,8 +93,12 @@ impl AppError {
             Self::Unauthorized => "unauthorized",
             Self::UnknownSubscription => "unknown_subscription",
             Self::NotFound => "not_found",
-            Self::RateLimited => "rate_limited",
+            Self::SubscriptionHeld => "subscription_exists",
+            Self::IdentityUnproven(_) => "identity_unproven",
+            Self::RateLimited { .. } => "rate_limited",
             Self::BodyTooLarge => "body_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::Database(_) => "internal",
         }
     }
@@ -85,6 +110,12 @@ impl IntoResponse for AppError {
             tracing::error!(error = %err, "database error");
         }
         let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Self::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        response
     }
 }

@@ -1,7 +1,8 @@
 //! Request extractors that turn every bad input into an [`AppError`] with a
 //! JSON body: malformed JSON, wrong shapes, missing admin token.
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -30,8 +31,29 @@ fn json_error(rejection: JsonRejection) -> AppError {
         JsonRejection::MissingJsonContentType(_) => {
             AppError::invalid("invalid_content_type", "expected Content-Type: application/json")
         }
-        JsonRejection::BytesRejection(_) => AppError::BodyTooLarge,
+        JsonRejection::BytesRejection(err) => bytes_error(err),
         other => AppError::invalid("invalid_request", other.body_text()),
+    }
+}
+
+/// The raw body, for routes that parse it themselves; rejections become JSON
+/// errors (axum's own are plain text).
+pub struct ApiBytes(pub Bytes);
+
+impl FromRequest<AppState> for ApiBytes {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
+        Bytes::from_request(req, state).await.map(Self).map_err(bytes_error)
+    }
+}
+
+/// Over the body limit (`DefaultBodyLimit`) is a 413; a body that breaks off
+/// while being read is a 400.
+fn bytes_error(rejection: BytesRejection) -> AppError {
+    match rejection {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => AppError::BodyTooLarge,
+        other => AppError::invalid("invalid_body", other.body_text()),
     }
 }
 
@@ -64,17 +86,23 @@ pub fn is_admin(headers: &HeaderMap, state: &AppState) -> bool {
     crate::secret::equal(given.trim().as_bytes(), expected.as_bytes())
 }
 
-/// The client's IP address when the server knows it (it serves with
-/// connect info; `oneshot` tests have none).
+/// The client's IP address when the server knows it: the peer, or behind a
+/// trusted proxy the forwarded address (see [`crate::client::address`]);
+/// `oneshot` tests have no peer.
 pub struct ClientAddress(pub Option<std::net::IpAddr>);
 
 impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, AppError> {
-        let info = parts
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let peer = parts
             .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(Self(info.map(|info| info.0.ip())))
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(Self(crate::client::address(
+            peer,
+            &parts.headers,
+            &state.settings.trusted_proxies,
+        )))
     }
 }

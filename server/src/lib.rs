@@ -3,6 +3,7 @@
 //! so tests drive it with `oneshot` and no sockets.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod delivery;
 pub mod error;
 pub mod export;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod routes;
 pub mod secret;
+pub mod serve;
 pub mod simulate;
 pub mod ssrf;
 pub mod stats;
@@ -81,6 +83,12 @@ pub struct Settings {
     pub endpoints: validate::EndpointPolicy,
     /// Origins allowed to call the API from browsers (CORS); empty = same origin only.
     pub allowed_origins: Vec<String>,
+    /// The secret the app's backend signs user ids with
+    /// (`ASKWELL_IDENTITY_SECRET`); `None`: devices cannot be bound to users.
+    pub identity_secret: Option<Vec<u8>>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client
+    /// (`ASKWELL_TRUSTED_PROXIES`); empty: the peer address is the client.
+    pub trusted_proxies: Vec<client::Network>,
 }
 
 /// Folders served as static files beside the API.
@@ -96,15 +104,22 @@ pub struct StaticFiles {
 pub fn app(state: AppState) -> Router {
     let files = state.files.clone();
     let cors = cors(&state.settings.allowed_origins);
+    // ServeDir alone answers a missing file or a POST with an empty body;
+    // its fallback makes those JSON errors like the API's.
+    let static_files = |folder: PathBuf| {
+        ServeDir::new(folder)
+            .call_fallback_on_method_not_allowed(true)
+            .fallback(routes::static_fallback.into_service())
+    };
     let mut router = routes::api()
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
         .with_state(state);
     if let Some(pkg) = files.pkg {
-        router = router.nest_service("/pkg", ServeDir::new(pkg));
+        router = router.nest_service("/pkg", static_files(pkg));
     }
     match files.site {
-        Some(site) => router.fallback_service(ServeDir::new(site).fallback(routes::not_found.into_service())),
+        Some(site) => router.fallback_service(static_files(site)),
         None => router.fallback(routes::not_found),
     }
 }

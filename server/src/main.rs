@@ -93,6 +93,11 @@ struct ServeArgs {
     /// Comma-separated origins allowed to call the API from browsers (CORS).
     #[arg(long, env = "ASKWELL_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
+    /// Secret the app's backend signs user ids with (hex HMAC-SHA256 of the
+    /// id); a device is bound to a user only with such a proof. Unset: no
+    /// user binding.
+    #[arg(long, env = "ASKWELL_IDENTITY_SECRET", hide_env_values = true)]
+    identity_secret: Option<String>,
     /// Delivery worker tasks.
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -100,6 +105,24 @@ struct ServeArgs {
     /// process (or this one, restarted) takes it over once the lease ends.
     #[arg(long, env = "ASKWELL_DELIVERY_LEASE_SECONDS", default_value_t = 120)]
     lease_seconds: u64,
+    /// Most client connections open at once (lowered to fit `ulimit -n`).
+    #[arg(long, env = "ASKWELL_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds a client has to send its request headers; also how long an
+    /// idle kept-alive connection stays open.
+    #[arg(long, env = "ASKWELL_HEADER_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_seconds: u64,
+    /// Seconds a client has to send a request body.
+    #[arg(long, env = "ASKWELL_BODY_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout_seconds: u64,
+    /// Seconds for a whole request, body and answer included.
+    #[arg(long, env = "ASKWELL_REQUEST_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout_seconds: u64,
+    /// Comma-separated addresses or CIDR ranges of reverse proxies whose
+    /// `X-Forwarded-For` is trusted for the client address (per-client
+    /// limits). Default: none — forwarded headers are ignored.
+    #[arg(long, env = "ASKWELL_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<String>,
     /// Serve this folder at `/` (the demo serves `www/`).
     #[arg(long)]
     site: Option<PathBuf>,
@@ -196,12 +219,26 @@ async fn open(
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let (store, vapid, deliverer, metrics) =
         open(&args.common, std::time::Duration::from_secs(args.lease_seconds.max(1))).await?;
+    let trusted_proxies = args
+        .trusted_proxies
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| askwell_server::client::Network::parse(p).map_err(|why| format!("ASKWELL_TRUSTED_PROXIES: {why}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let limits = askwell_server::serve::Limits {
+        max_connections: args.max_connections.max(1),
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_seconds),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout_seconds),
+        request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds),
+    };
     let settings = Settings {
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
         endpoints: EndpointPolicy {
             allow_insecure: args.common.allow_insecure_endpoints,
         },
         allowed_origins: args.allowed_origins,
+        identity_secret: args.identity_secret.filter(|s| !s.is_empty()).map(String::into_bytes),
+        trusted_proxies,
     };
     let mut state = AppState::new(store, vapid, settings);
     state.files = StaticFiles {
@@ -219,9 +256,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let address = listener.local_addr().map_err(|err| err.to_string())?;
     // The demo tooling and tests wait for this exact line.
     println!("askwell-server listening on http://{address}/");
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = askwell_server::serve::serve(listener, app(state), limits, shutdown_signal()).await;
     stop.notify_waiters();
     for worker in workers {
         let _ = worker.await;

@@ -10,8 +10,54 @@ pub fn equal(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Proof of identity: the app's backend signs a user id with the secret it
+/// shares with askwell-server (`ASKWELL_IDENTITY_SECRET`), as lowercase hex
+/// of HMAC-SHA256(secret, user id) — the scheme Intercom's and OneSignal's
+/// identity verification use, so existing backend code carries over. A page
+/// can only bind a device to a user id its backend vouched for.
+pub fn user_proof(secret: &[u8], user: &str) -> String {
+    use hmac::Mac;
+    let mut mac = Hmac::new_from_slice(secret).expect("unreachable: HMAC takes keys of any length");
+    mac.update(user.as_bytes());
+    let tag = mac.finalize().into_bytes();
+    let mut hex = String::with_capacity(64);
+    for byte in tag {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
+}
+
+/// Whether `proof` is [`user_proof`] of `user`, compared in constant time
+/// (case-insensitive hex, surrounding spaces ignored).
+pub fn user_proven(secret: &[u8], user: &str, proof: &str) -> bool {
+    let expected = user_proof(secret, user);
+    equal(expected.as_bytes(), proof.trim().to_ascii_lowercase().as_bytes())
+}
+
+type Hmac = hmac::Hmac<sha2::Sha256>;
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn user_proofs_match_hmac_sha256_test_vectors() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        let proof = super::user_proof(b"Jefe", "what do ya want for nothing?");
+        assert_eq!(
+            proof,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert!(super::user_proven(
+            b"Jefe",
+            "what do ya want for nothing?",
+            &proof.to_uppercase()
+        ));
+        assert!(!super::user_proven(b"Jefe", "what do ya want for nothing!", &proof));
+        assert!(!super::user_proven(b"jefe", "what do ya want for nothing?", &proof));
+        assert!(!super::user_proven(b"Jefe", "what do ya want for nothing?", ""));
+    }
+
     #[test]
     fn compares_whole_secrets() {
         assert!(super::equal(b"token-123", b"token-123"));

@@ -11,15 +11,18 @@ mod events;
 mod stats;
 mod subscriptions;
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::Arc;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use deliveries::{Claimed, NewNotification, Recipients, StatusCounts};
 pub use events::Event;
 pub use stats::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
-pub use subscriptions::{Attribution, NewSubscription, StoredSubscription};
+pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +59,37 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: whose turn it is to write (see [`Store::write`]).
+    writer: Option<Arc<Mutex<()>>>,
+    /// The data dir's instance lock, when this process holds it.
+    instance_lock: Option<Arc<std::fs::File>>,
+}
+
+/// A write transaction; dereferences to its connection (`&mut *tx`).
+/// Dropping it without [`WriteTx::commit`] rolls back.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits, then gives the next writer its turn.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -64,9 +98,34 @@ impl Store {
     /// # Errors
     /// When the directory cannot be created or the database cannot be opened.
     pub async fn open_in_dir(data_dir: &Path) -> Result<Self, sqlx::Error> {
-        std::fs::create_dir_all(data_dir)?;
-        let url = format!("sqlite://{}", data_dir.join("askwell.db").display());
-        Self::connect(&url).await
+        private_dir(data_dir)?;
+        let db = data_dir.join("askwell.db");
+        private_file(&db)?;
+        let url = format!("sqlite://{}", db.display());
+        let mut store = Self::connect(&url).await?;
+        store.claim_instance_lock(data_dir).await?;
+        Ok(store)
+    }
+
+    /// Takes `askwell.lock` in the data dir if no other process holds it
+    /// (held for the store's lifetime; the OS drops it when a process dies,
+    /// even by kill -9). The holder knows no one else can hold delivery
+    /// claims, so claims left in the database are a dead process's: they are
+    /// released at once instead of after their lease (120 s by default).
+    async fn claim_instance_lock(&mut self, data_dir: &Path) -> Result<(), sqlx::Error> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(data_dir.join("askwell.lock"))?;
+        if file.try_lock().is_ok() {
+            self.instance_lock = Some(Arc::new(file));
+            let released = self.deliveries_release_claims().await?;
+            if released > 0 {
+                tracing::info!(released, "released the claims of a previous run that did not finish");
+            }
+        }
+        Ok(())
     }
 
     /// Connects to a `sqlite:` or `postgres://` URL and applies pending migrations.
@@ -105,7 +164,13 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Self { pool, backend };
+        let writer = (backend == Backend::Sqlite).then(Arc::default);
+        let store = Self {
+            pool,
+            backend,
+            writer,
+            instance_lock: None,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -123,12 +188,37 @@ impl Store {
         self.backend
     }
 
+    /// Starts a write transaction. Every write goes through here, because
+    /// SQLite under WAL refuses a deferred transaction's read→write upgrade at
+    /// once (`SQLITE_BUSY`, "database is locked", no busy-timeout wait) when
+    /// another connection committed after its first read: so SQLite writes
+    /// take the write lock first (`BEGIN IMMEDIATE`, which does wait on the
+    /// busy timeout — another process may hold it) and, inside this process,
+    /// queue for their turn on a fair async mutex instead of spinning in
+    /// SQLite's busy handler (its sleeps of up to 100 ms would be the p99).
+    /// SQLite has one writer at a time anyway, so the queue costs no
+    /// throughput. PostgreSQL writes concurrently: a plain `BEGIN`.
+    ///
+    /// # Errors
+    /// When no connection can be had or the transaction cannot start.
+    pub(crate) async fn write(&self) -> Result<WriteTx, sqlx::Error> {
+        let turn = match &self.writer {
+            Some(writer) => Some(writer.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
     async fn migrate(&self) -> Result<(), sqlx::Error> {
         let migrations = match self.backend {
             Backend::Sqlite => SQLITE_MIGRATIONS,
             Backend::Postgres => POSTGRES_MIGRATIONS,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         if self.backend == Backend::Postgres {
             // Several processes may start at once: migrate one at a time.
             sqlx::query("SELECT pg_advisory_xact_lock(7411029)")
@@ -165,6 +255,31 @@ impl Store {
     }
 }
 
+/// Creates `dir` readable by this user only (0700), and tightens an
+/// existing one: the database holds every subscriber's auth secret.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
+}
+
+/// Creates (or tightens) the database file as 0600 before SQLite opens it;
+/// SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
 /// One day in milliseconds (stats group by UTC day).
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -190,5 +305,23 @@ mod tests {
         assert_eq!(reopened.schema_version().await.expect("version"), 4);
         assert_eq!(reopened.subscription_count().await.expect("count"), 0);
         assert!(dir.path().join("askwell.db").exists());
+    }
+
+    #[tokio::test]
+    async fn the_data_dir_and_the_database_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().expect("temp dir");
+        let data = parent.path().join("askwell-data");
+        let store = Store::open_in_dir(&data).await.expect("open");
+        store.subscription_count().await.expect("a query opens the WAL");
+        let mode = |name: &str| {
+            std::fs::metadata(data.join(name))
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_else(|err| panic!("{name}: {err}"))
+        };
+        assert_eq!(mode(""), 0o700, "data dir");
+        for file in ["askwell.db", "askwell.db-wal", "askwell.db-shm"] {
+            assert_eq!(mode(file), 0o600, "{file}");
+        }
     }
 }

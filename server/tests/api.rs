@@ -84,10 +84,148 @@ async fn topic_changes_and_deletion_need_the_auth_secret() {
     assert_eq!(state.store.subscription_count().await.expect("count"), 0);
 }
 
+const OTHER_AUTH: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+
+async fn lookup_topics(
+    state: &askwell_server::AppState,
+    endpoint: &str,
+    auth: &str,
+) -> (StatusCode, serde_json::Value) {
+    let lookup = json!({ "endpoint": endpoint, "auth": auth }).to_string();
+    let (status, found) = call(state, "POST", "/v1/subscriptions/lookup", Some(&lookup), None).await;
+    (status, found["topics"].clone())
+}
+
+#[tokio::test]
+async fn reposting_a_known_endpoint_with_another_auth_secret_cannot_take_it_over() {
+    let state = state(false).await;
+    let real = subscription_json(ENDPOINT, P256DH, AUTH, &["thread:1"]);
+    call(&state, "POST", "/v1/subscriptions", Some(&real), None).await;
+    let attacker = subscription_json(ENDPOINT, P256DH, OTHER_AUTH, &["spam"]);
+    let (status, body) = call(&state, "POST", "/v1/subscriptions", Some(&attacker), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("subscription_exists")),
+        "{body}"
+    );
+    assert_eq!(
+        lookup_topics(&state, ENDPOINT, AUTH).await,
+        (StatusCode::OK, json!(["thread:1"])),
+        "the real browser keeps its keys and topics"
+    );
+    assert_eq!(
+        lookup_topics(&state, ENDPOINT, OTHER_AUTH).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn swapping_onto_someone_elses_endpoint_is_refused() {
+    let state = state(false).await;
+    let victim = subscription_json(ENDPOINT, P256DH, AUTH, &["thread:1"]);
+    call(&state, "POST", "/v1/subscriptions", Some(&victim), None).await;
+    let own = "https://push.example.com/send/attacker";
+    call(
+        &state,
+        "POST",
+        "/v1/subscriptions",
+        Some(&subscription_json(own, P256DH, OTHER_AUTH, &[])),
+        None,
+    )
+    .await;
+    let swap = json!({ "old": { "endpoint": own, "auth": OTHER_AUTH }, "subscription": { "endpoint": ENDPOINT, "keys": { "p256dh": P256DH, "auth": OTHER_AUTH } } });
+    let (status, body) = call(&state, "POST", "/v1/subscriptions/swap", Some(&swap.to_string()), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("subscription_exists")),
+        "{body}"
+    );
+    assert_eq!(
+        lookup_topics(&state, ENDPOINT, AUTH).await,
+        (StatusCode::OK, json!(["thread:1"]))
+    );
+}
+
+#[tokio::test]
+async fn binding_a_device_to_a_user_needs_the_backends_proof() {
+    let state = state(false).await;
+    let with = |user: &str, proof: Option<String>, endpoint: &str| {
+        let mut body = json!({ "subscription": { "endpoint": endpoint, "keys": { "p256dh": P256DH, "auth": AUTH } }, "user": user });
+        if let Some(proof) = proof {
+            body["userProof"] = proof.into();
+        }
+        body.to_string()
+    };
+    for (proof, expected) in [
+        (None, "userProof: required with user"),
+        (Some(user_proof("mallory")), "userProof: does not match user"),
+        (Some("00".repeat(32)), "userProof: does not match user"),
+    ] {
+        let (status, body) = call(
+            &state,
+            "POST",
+            "/v1/subscriptions",
+            Some(&with("alice", proof, ENDPOINT)),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("identity_unproven")),
+            "{body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(expected), "{message}");
+    }
+    assert_eq!(
+        state.store.subscription_count().await.expect("count"),
+        0,
+        "nothing stored"
+    );
+    let (status, _) = call(
+        &state,
+        "POST",
+        "/v1/subscriptions",
+        Some(&with("alice", Some(user_proof("alice")), ENDPOINT)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, found) = call(
+        &state,
+        "POST",
+        "/v1/subscriptions/lookup",
+        Some(&json!({ "endpoint": ENDPOINT, "auth": AUTH }).to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(found["user"].as_str(), Some("alice"));
+
+    // A server without ASKWELL_IDENTITY_SECRET binds no one.
+    let mut settings = (*state.settings).clone();
+    settings.identity_secret = None;
+    let unconfigured =
+        askwell_server::AppState::new(state.store.clone(), askwell_server::VapidKeys::generate(), settings);
+    let other = "https://push.example.com/send/other";
+    let (status, body) = call(
+        &unconfigured,
+        "POST",
+        "/v1/subscriptions",
+        Some(&with("alice", Some(user_proof("alice")), other)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("ASKWELL_IDENTITY_SECRET"));
+}
+
 #[tokio::test]
 async fn swapping_an_endpoint_keeps_topics_and_user() {
     let state = state(false).await;
-    let first = json!({ "subscription": { "endpoint": ENDPOINT, "keys": { "p256dh": P256DH, "auth": AUTH } }, "user": "u1", "topics": ["t"] });
+    let first = json!({ "subscription": { "endpoint": ENDPOINT, "keys": { "p256dh": P256DH, "auth": AUTH } }, "user": "u1", "userProof": user_proof("u1"), "topics": ["t"] });
     let (_, created) = call(&state, "POST", "/v1/subscriptions", Some(&first.to_string()), None).await;
     let new_endpoint = "https://push.example.com/send/new";
     let swap = json!({ "old": { "endpoint": ENDPOINT, "auth": AUTH }, "subscription": { "endpoint": new_endpoint, "keys": { "p256dh": P256DH, "auth": "AAAAAAAAAAAAAAAAAAAAAA" } } });

@@ -228,7 +228,7 @@ async fn sends_to_a_user_and_to_everyone() {
     let service = PushService::start().await;
     for (id, user) in [("u1-phone", Some("u1")), ("u1-laptop", Some("u1")), ("anon", None)] {
         let subscriber = Subscriber::new();
-        let body = json!({ "subscription": { "endpoint": format!("{}/push/{id}", service.origin), "keys": { "p256dh": subscriber.p256dh(), "auth": subscriber.auth_b64() } }, "user": user });
+        let body = json!({ "subscription": { "endpoint": format!("{}/push/{id}", service.origin), "keys": { "p256dh": subscriber.p256dh(), "auth": subscriber.auth_b64() } }, "user": user, "userProof": user.map(user_proof) });
         service.subscribe(id, subscriber);
         call(&state, "POST", "/v1/subscriptions", Some(&body.to_string()), None).await;
     }

@@ -15,7 +15,7 @@ use support::slow_subscribers;
 const SUBSCRIPTIONS: usize = 2000;
 const TOKEN: &str = "pg-test-token";
 
-fn start_server(database_url: &str, vapid_key: &str) -> (std::process::Child, String) {
+fn start_server(database_url: &str, vapid_key: &str) -> (support::ServerProcess, String) {
     let data = tempfile::tempdir().expect("data dir").keep();
     let envs = [
         ("ASKWELL_DATABASE_URL", database_url),

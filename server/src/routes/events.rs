@@ -7,14 +7,13 @@
 //! one bad event never makes a page drop its good ones. A batch with no valid
 //! event is a 400.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::extract::{is_admin, ClientAddress};
+use crate::extract::{is_admin, ApiBytes, ClientAddress};
 use crate::store::{now_ms, Event};
 use crate::{AppError, AppState};
 
@@ -147,12 +146,9 @@ pub async fn events_create(
     State(state): State<AppState>,
     client: ClientAddress,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let admin = is_admin(&headers, &state);
-    if !admin && !state.limiter.allow(client.0) {
-        return Err(AppError::RateLimited);
-    }
     let req = parse(&body)?;
     if req.synthetic && !admin {
         return Err(AppError::Unauthorized);
@@ -170,6 +166,16 @@ pub async fn events_create(
             Ok(event) => events.push(event),
             Err(rejection) => rejected.push(rejection),
         }
+    }
+    // Every valid event costs the client one token (a request at least one),
+    // so batch size buys nothing; the admin token (simulations) is not limited.
+    if !admin {
+        state
+            .limiter
+            .take(client.0, events.len().max(1))
+            .map_err(|refused| AppError::RateLimited {
+                retry_after_secs: refused.retry_after_secs,
+            })?;
     }
     if events.is_empty() {
         let first = rejected.into_iter().next().map(|r| r.message);

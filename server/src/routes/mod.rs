@@ -9,6 +9,8 @@ pub use events::TYPES as EVENT_TYPES;
 pub use notifications::random_id;
 mod subscriptions;
 
+use axum::http::{header, Method};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -35,9 +37,27 @@ pub fn api() -> Router<AppState> {
         .route("/v1/stats.csv", get(stats::stats_csv_read))
         .route("/v1/notify", post(notifications::notifications_create))
         .route("/v1/notifications/{id}", get(notifications::notifications_read))
+        // After the routes: it applies to those already added. axum still
+        // sets the `Allow` header.
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 /// Fallback for unknown paths: a JSON 404 like every other error.
 pub async fn not_found() -> AppError {
     AppError::NotFound
+}
+
+/// Fallback for known paths with another method: a JSON 405 (not axum's empty one).
+pub async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}
+
+/// Fallback of the static folders: a JSON 404 for a missing file, a JSON 405
+/// (with `Allow: GET, HEAD`) for any method but GET and HEAD.
+pub async fn static_fallback(method: Method) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        return AppError::NotFound.into_response();
+    }
+    let allow = [(header::ALLOW, "GET, HEAD")];
+    (allow, AppError::MethodNotAllowed).into_response()
 }

@@ -21,6 +21,10 @@ const MAX_DAYS: i64 = 400;
 /// The page's default accept-rate floor (`policy.acceptRateFloor`).
 const DEFAULT_FLOOR: f64 = 0.2;
 
+/// The latest accepted instant: JavaScript's largest `Date` (year 275760),
+/// so every accepted bound has a `Date` on the page and no sum overflows.
+const MAX_EPOCH_MS: i64 = 8_640_000_000_000_000;
+
 /// Parsed query string.
 #[derive(Debug, Clone, PartialEq)]
 struct Params {
@@ -39,7 +43,13 @@ fn parse(query: Option<&str>, now: i64) -> Result<Params, AppError> {
         let number = || {
             value
                 .parse::<i64>()
-                .map_err(|_| bad(format!("{key}: expected epoch milliseconds, got {value:?}")))
+                .ok()
+                .filter(|ms| (0..=MAX_EPOCH_MS).contains(ms))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{key}: expected epoch milliseconds from 0 to {MAX_EPOCH_MS}, got {value:?}"
+                    ))
+                })
         };
         match key.as_ref() {
             "from" => from = Some(number()?),
@@ -70,14 +80,7 @@ fn parse(query: Option<&str>, now: i64) -> Result<Params, AppError> {
             }
         }
     }
-    let to = to.unwrap_or(now + 1);
-    let from = from.unwrap_or(to - DEFAULT_DAYS * DAY_MS);
-    if from >= to {
-        return Err(bad("from: must be before to".into()));
-    }
-    if to - from > MAX_DAYS * DAY_MS {
-        return Err(bad(format!("from: a range spans at most {MAX_DAYS} days")));
-    }
+    let (from, to) = range(from, to, now)?;
     Ok(Params {
         range: StatsRange {
             from_ms: from,
@@ -87,6 +90,29 @@ fn parse(query: Option<&str>, now: i64) -> Result<Params, AppError> {
         baseline,
         floor,
     })
+}
+
+/// `[from, to)` with defaults (to: now; from: 30 days before to), checked in
+/// checked arithmetic: the bounds come from the query string.
+fn range(from: Option<i64>, to: Option<i64>, now: i64) -> Result<(i64, i64), AppError> {
+    let to = match to {
+        Some(to) => to,
+        None => now
+            .checked_add(1)
+            .ok_or_else(|| bad("to: the clock is out of range".into()))?,
+    };
+    let from = match from {
+        Some(from) => from,
+        None => to.checked_sub(DEFAULT_DAYS * DAY_MS).filter(|f| *f >= 0).unwrap_or(0),
+    };
+    if from >= to {
+        return Err(bad("from: must be before to".into()));
+    }
+    let span = to.checked_sub(from);
+    if span.is_none_or(|span| span > MAX_DAYS * DAY_MS) {
+        return Err(bad(format!("from: a range spans at most {MAX_DAYS} days")));
+    }
+    Ok((from, to))
 }
 
 /// `GET /v1/stats?from=&to=&dataset=real|synthetic&baseline=&floor=` → the report.
@@ -163,6 +189,9 @@ mod tests {
             ("floor=2", "floor:"),
             ("limit=3", "limit: unknown"),
             ("from=0&to=99999999999", "at most 400 days"),
+            ("from=-9223372036854775808&to=9223372036854775807", "from: expected"),
+            ("to=-9223372036854775808", "to: expected"),
+            ("from=8640000000000000", "from: must be before"),
         ] {
             let err = parse(Some(query), 100 * DAY_MS).expect_err(query);
             assert!(err.to_string().contains(field), "{query}: {err}");

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::extract::ApiJson;
-use crate::store::{Attribution, NewSubscription, StoredSubscription};
+use crate::store::{Attribution, NewSubscription, StoredSubscription, Upsert};
 use crate::{validate, AppError, AppState};
 
 /// `PushSubscription.toJSON()` as browsers send it.
@@ -35,6 +35,10 @@ struct KeysJson {
 pub struct CreateRequest {
     subscription: SubscriptionJson,
     user: Option<String>,
+    /// The app backend's proof that this device belongs to `user`
+    /// (hex HMAC-SHA256 of the user id, see [`crate::secret::user_proof`]).
+    #[serde(rename = "userProof")]
+    user_proof: Option<String>,
     #[serde(default)]
     topics: Vec<String>,
     /// The page's anonymous device id, for the funnel.
@@ -112,12 +116,34 @@ fn describe(sub: &StoredSubscription) -> Value {
     json!({ "id": sub.id, "user": sub.user, "topics": sub.topics })
 }
 
-/// `POST /v1/subscriptions` → 201 `{ id, created }`; the same endpoint again updates it.
+/// Checks that the app's backend vouched for binding this device to `user`.
+fn proven_user(state: &AppState, user: Option<&str>, proof: Option<&str>) -> Result<(), AppError> {
+    let Some(user) = user else { return Ok(()) };
+    let Some(secret) = state.settings.identity_secret.as_deref() else {
+        return Err(AppError::IdentityUnproven(
+            "user: binding a device to a user needs ASKWELL_IDENTITY_SECRET on the server and a userProof from the app's backend",
+        ));
+    };
+    match proof {
+        Some(proof) if crate::secret::user_proven(secret, user, proof) => Ok(()),
+        Some(_) => Err(AppError::IdentityUnproven(
+            "userProof: does not match user (expected hex HMAC-SHA256 of the user id with ASKWELL_IDENTITY_SECRET)",
+        )),
+        None => Err(AppError::IdentityUnproven(
+            "userProof: required with user (hex HMAC-SHA256 of the user id, made by the app's backend)",
+        )),
+    }
+}
+
+/// `POST /v1/subscriptions` → 201 `{ id, created }`. The same endpoint again
+/// (proven by the same auth secret) updates it; under another auth secret it
+/// is a 409 and nothing changes. A `user` needs its `userProof` (403).
 pub async fn subscriptions_create(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let new = checked(&state, &req.subscription, req.user, req.topics)?;
+    proven_user(&state, new.user.as_deref(), req.user_proof.as_deref())?;
     let attribution = Attribution {
         anon: req.anon,
         prompt: req.prompt,
@@ -135,7 +161,11 @@ pub async fn subscriptions_create(
             ));
         }
     }
-    let (id, created) = state.store.subscription_upsert(&new).await?;
+    let (id, created) = match state.store.subscription_upsert(&new).await? {
+        Upsert::Created(id) => (id, true),
+        Upsert::Updated(id) => (id, false),
+        Upsert::HeldByAnother => return Err(AppError::SubscriptionHeld),
+    };
     if attribution != Attribution::default() {
         state.store.subscription_attribute(id, &attribution).await?;
     }
@@ -189,6 +219,10 @@ pub async fn subscriptions_swap(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let old = possessed(&state, &req.old.endpoint, &req.old.auth).await?;
     let new = checked(&state, &req.subscription, None, Vec::new())?;
-    let id = state.store.subscription_swap(old.id, &new).await?;
+    let id = state
+        .store
+        .subscription_swap(old.id, &new)
+        .await?
+        .ok_or(AppError::SubscriptionHeld)?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }

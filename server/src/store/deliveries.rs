@@ -1,6 +1,6 @@
 //! The outbox: notifications, their per-subscription deliveries, and claims.
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{now_ms, Backend, Store};
 
@@ -89,7 +89,7 @@ impl Store {
     /// When the database fails.
     pub async fn notification_create(&self, n: &NewNotification) -> Result<(String, i64), sqlx::Error> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         if let Some(key) = &n.idempotency_key {
             let existing = sqlx::query("SELECT id, recipients FROM notifications WHERE idempotency_key = $1")
                 .bind(key)
@@ -156,12 +156,14 @@ impl Store {
              WHERE id IN (SELECT id FROM deliveries WHERE status IN ('queued', 'retrying') AND next_attempt_ms <= $2 AND lease_until_ms <= $2 ORDER BY next_attempt_ms, id LIMIT $3 {lock}) \
              RETURNING id"
         );
+        let mut tx = self.write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(&claim)
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -197,6 +199,23 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Releases every claim still held (for the sole instance at start-up:
+    /// they belong to a process that died). Returns how many.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub(super) async fn deliveries_release_claims(&self) -> Result<u64, sqlx::Error> {
+        let mut tx = self.write().await?;
+        let released = sqlx::query(
+            "UPDATE deliveries SET lease_until_ms = 0 WHERE lease_until_ms > 0 AND status IN ('queued', 'retrying')",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(released)
+    }
+
     /// Extends the lease of claimed deliveries that are still being worked on,
     /// so a live worker never loses its claims to another; only a crashed
     /// worker's leases run out.
@@ -208,11 +227,12 @@ impl Store {
             return Ok(());
         }
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let mut tx = self.write().await?;
         sqlx::query(&format!("UPDATE deliveries SET lease_until_ms = $1 WHERE lease_until_ms > 0 AND status IN ('queued', 'retrying') AND id IN ({list})"))
             .bind(now_ms() + lease_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Records a final status (`delivered`, `failed`, `pruned`).
@@ -220,16 +240,9 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn delivery_finish(&self, id: i64, status: &str, code: Option<u16>) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4",
-        )
-        .bind(status)
-        .bind(code.map(i64::from))
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut tx = self.write().await?;
+        finish(&mut tx, id, status, code).await?;
+        tx.commit().await
     }
 
     /// Schedules another attempt at `next_ms`.
@@ -237,22 +250,26 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn delivery_retry(&self, id: i64, next_ms: i64, code: Option<u16>) -> Result<(), sqlx::Error> {
+        let mut tx = self.write().await?;
         sqlx::query("UPDATE deliveries SET status = 'retrying', next_attempt_ms = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4")
             .bind(next_ms).bind(code.map(i64::from)).bind(now_ms()).bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Deletes a subscription the push service says is gone, pruning the
     /// delivery; the funnel records it as `unsubscribed` (action `pruned`).
+    /// One transaction: a crash leaves all three or none.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn delivery_prune(&self, delivery: &Claimed, code: u16) -> Result<(), sqlx::Error> {
-        self.record_pruned(delivery).await?;
-        self.delivery_finish(delivery.id, "pruned", Some(code)).await?;
-        self.subscription_delete(delivery.subscription_id).await
+        let mut tx = self.write().await?;
+        super::events::record_pruned(&mut tx, delivery).await?;
+        finish(&mut tx, delivery.id, "pruned", Some(code)).await?;
+        super::subscriptions::delete(&mut tx, delivery.subscription_id).await?;
+        tx.commit().await
     }
 
     /// Per-status counts for one notification, or `None` if it does not exist.
@@ -308,4 +325,16 @@ impl Store {
         .fetch_one(&self.pool)
         .await
     }
+}
+
+/// Records a delivery's final status inside `tx`.
+async fn finish(tx: &mut AnyConnection, id: i64, status: &str, code: Option<u16>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4")
+        .bind(status)
+        .bind(code.map(i64::from))
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }

@@ -46,7 +46,7 @@ impl Store {
             return Ok(0);
         }
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let mut attributed = Vec::with_capacity(events.len());
         for event in events {
             attributed.push(attribute(&mut tx, event).await?);
@@ -155,31 +155,26 @@ async fn mark_delivery(tx: &mut sqlx::AnyConnection, event: &Event) -> Result<()
     Ok(())
 }
 
-impl Store {
-    /// Records that the push service said `delivery`'s subscription is gone:
-    /// an `unsubscribed` event (action `pruned`) attributed like the
-    /// subscription, so retention sees it. The id is derived from the
-    /// delivery, so a retry after a crash records it once. Call it before the
-    /// subscription row is deleted.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub(super) async fn record_pruned(&self, delivery: &Claimed) -> Result<(), sqlx::Error> {
-        let now = now_ms();
-        let delivery_ref = format!("{}:{}", delivery.notification_id, delivery.id);
-        sqlx::query(
-            "INSERT INTO events (id, type, prompt, variant, anon_id, delivery, action, at_ms, received_ms) \
-             SELECT $1, 'unsubscribed', prompt, variant, anon_id, $2, 'pruned', $3, $3 FROM subscriptions WHERE id = $4 \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(format!("unsubscribed:{delivery_ref}"))
-        .bind(delivery_ref)
-        .bind(now)
-        .bind(delivery.subscription_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
+/// Records that the push service said `delivery`'s subscription is gone:
+/// an `unsubscribed` event (action `pruned`) attributed like the
+/// subscription, so retention sees it. The id is derived from the delivery,
+/// so a retry after a crash records it once. Call it before the subscription
+/// row is deleted.
+pub(super) async fn record_pruned(tx: &mut sqlx::AnyConnection, delivery: &Claimed) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let delivery_ref = format!("{}:{}", delivery.notification_id, delivery.id);
+    sqlx::query(
+        "INSERT INTO events (id, type, prompt, variant, anon_id, delivery, action, at_ms, received_ms) \
+         SELECT $1, 'unsubscribed', prompt, variant, anon_id, $2, 'pruned', $3, $3 FROM subscriptions WHERE id = $4 \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(format!("unsubscribed:{delivery_ref}"))
+    .bind(delivery_ref)
+    .bind(now)
+    .bind(delivery.subscription_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -33,6 +33,17 @@ pub struct Attribution {
     pub variant: Option<String>,
 }
 
+/// What [`Store::subscription_upsert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    /// A new subscription with this row id.
+    Created(i64),
+    /// The stored one with this id, proven by its auth secret, was updated.
+    Updated(i64),
+    /// The endpoint is stored with another auth secret: nothing changed.
+    HeldByAnother,
+}
+
 /// A stored subscription as the API reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSubscription {
@@ -45,36 +56,48 @@ pub struct StoredSubscription {
 }
 
 impl Store {
-    /// Inserts or updates (same endpoint) a subscription and adds its topics.
-    /// Returns the id and whether it was new.
+    /// Inserts a subscription, or updates the one stored with the same
+    /// endpoint when `sub.auth` proves possession of it (the browser posting
+    /// its subscription again); adds its topics either way. An endpoint held
+    /// under another auth secret is left untouched: replacing its keys would
+    /// lock the real browser out and encrypt its pushes to someone else's key.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn subscription_upsert(&self, sub: &NewSubscription) -> Result<(i64, bool), sqlx::Error> {
+    pub async fn subscription_upsert(&self, sub: &NewSubscription) -> Result<Upsert, sqlx::Error> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM subscriptions WHERE endpoint = $1")
-            .bind(&sub.endpoint)
+        let mut tx = self.write().await?;
+        // Insert first: two browsers racing on one endpoint cannot both
+        // insert (PostgreSQL makes the second wait, then do nothing).
+        let inserted: Option<i64> = sqlx::query_scalar("INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (endpoint) DO NOTHING RETURNING id")
+            .bind(&sub.endpoint).bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-        let id = match existing {
-            Some(id) => {
-                sqlx::query("UPDATE subscriptions SET p256dh = $1, auth = $2, user_id = COALESCE($3, user_id), expiration_ms = $4, updated_ms = $5 WHERE id = $6")
-                    .bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now).bind(id)
+        let upsert = match inserted {
+            Some(id) => Upsert::Created(id),
+            None => {
+                let row = sqlx::query("SELECT id, auth FROM subscriptions WHERE endpoint = $1")
+                    .bind(&sub.endpoint)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let stored_auth: String = row.try_get("auth")?;
+                if !same_secret(&stored_auth, &sub.auth) {
+                    return Ok(Upsert::HeldByAnother);
+                }
+                let id: i64 = row.try_get("id")?;
+                sqlx::query("UPDATE subscriptions SET p256dh = $1, user_id = COALESCE($2, user_id), expiration_ms = $3, updated_ms = $4 WHERE id = $5")
+                    .bind(&sub.p256dh).bind(&sub.user).bind(sub.expiration_ms).bind(now).bind(id)
                     .execute(&mut *tx)
                     .await?;
-                id
+                Upsert::Updated(id)
             }
-            None => {
-                sqlx::query_scalar("INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id")
-                    .bind(&sub.endpoint).bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?
-            }
+        };
+        let (Upsert::Created(id) | Upsert::Updated(id)) = upsert else {
+            return Ok(upsert);
         };
         add_topics(&mut tx, id, &sub.topics).await?;
         tx.commit().await?;
-        Ok((id, existing.is_none()))
+        Ok(upsert)
     }
 
     /// Stores many subscriptions in one transaction (bulk import, benchmarks).
@@ -83,7 +106,7 @@ impl Store {
     /// When the database fails; nothing is stored then.
     pub async fn subscriptions_import(&self, subs: &[NewSubscription]) -> Result<(), sqlx::Error> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         for sub in subs {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) \
@@ -112,10 +135,7 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let stored_auth: String = row.try_get("auth")?;
-        if !crate::secret::equal(
-            stored_auth.trim_end_matches('=').as_bytes(),
-            auth.trim_end_matches('=').as_bytes(),
-        ) {
+        if !same_secret(&stored_auth, auth) {
             return Ok(None);
         }
         let id: i64 = row.try_get("id")?;
@@ -141,7 +161,7 @@ impl Store {
         add: &[String],
         remove: &[String],
     ) -> Result<Vec<String>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         add_topics(&mut tx, id, add).await?;
         for topic in remove {
             sqlx::query("DELETE FROM subscription_topics WHERE subscription_id = $1 AND topic = $2")
@@ -164,39 +184,35 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn subscription_delete(&self, id: i64) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE deliveries SET status = 'pruned', updated_ms = $1 WHERE subscription_id = $2 AND status IN ('queued', 'retrying')")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM subscriptions WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.write().await?;
+        delete(&mut tx, id).await?;
         tx.commit().await
     }
 
     /// Replaces the endpoint and keys of subscription `old_id` (pushsubscriptionchange),
-    /// keeping its id, topics and user. If the new endpoint already exists, the
-    /// two are merged into the old one.
+    /// keeping its id, topics and user. If the new endpoint is already stored
+    /// (the page registered it first), the two are merged into the old one —
+    /// but only when `new.auth` matches it: otherwise anyone holding one
+    /// subscription could swap onto someone else's endpoint. Returns `None`
+    /// (and changes nothing) then.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn subscription_swap(&self, old_id: i64, new: &NewSubscription) -> Result<i64, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let clash: Option<i64> = sqlx::query_scalar("SELECT id FROM subscriptions WHERE endpoint = $1 AND id <> $2")
+    pub async fn subscription_swap(&self, old_id: i64, new: &NewSubscription) -> Result<Option<i64>, sqlx::Error> {
+        let mut tx = self.write().await?;
+        let clash = sqlx::query("SELECT id, auth FROM subscriptions WHERE endpoint = $1 AND id <> $2")
             .bind(&new.endpoint)
             .bind(old_id)
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(clash) = clash {
+            if !same_secret(&clash.try_get::<String, _>("auth")?, &new.auth) {
+                return Ok(None);
+            }
+            let clash: i64 = clash.try_get("id")?;
             sqlx::query("INSERT INTO subscription_topics (subscription_id, topic) SELECT $1, topic FROM subscription_topics WHERE subscription_id = $2 ON CONFLICT DO NOTHING")
                 .bind(old_id).bind(clash).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM subscriptions WHERE id = $1")
-                .bind(clash)
-                .execute(&mut *tx)
-                .await?;
+            delete(&mut tx, clash).await?;
         }
         sqlx::query("UPDATE subscriptions SET endpoint = $1, p256dh = $2, auth = $3, expiration_ms = $4, updated_ms = $5 WHERE id = $6")
             .bind(&new.endpoint).bind(&new.p256dh).bind(&new.auth).bind(new.expiration_ms).bind(now_ms()).bind(old_id)
@@ -204,7 +220,7 @@ impl Store {
             .await?;
         add_topics(&mut tx, old_id, &new.topics).await?;
         tx.commit().await?;
-        Ok(old_id)
+        Ok(Some(old_id))
     }
 
     /// Records which device and prompt (variant) won this subscription, so
@@ -214,6 +230,7 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn subscription_attribute(&self, id: i64, attribution: &Attribution) -> Result<(), sqlx::Error> {
+        let mut tx = self.write().await?;
         sqlx::query(
             "UPDATE subscriptions SET anon_id = COALESCE(anon_id, $1), prompt = COALESCE(prompt, $2), variant = COALESCE(variant, $3) WHERE id = $4",
         )
@@ -221,9 +238,9 @@ impl Store {
         .bind(&attribution.prompt)
         .bind(&attribution.variant)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Number of stored push subscriptions.
@@ -235,6 +252,30 @@ impl Store {
             .fetch_one(&self.pool)
             .await
     }
+}
+
+/// Deletes subscription `id` inside `tx` (its topics go with it; its
+/// pending deliveries are pruned).
+pub(super) async fn delete(tx: &mut sqlx::AnyConnection, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE deliveries SET status = 'pruned', updated_ms = $1 WHERE subscription_id = $2 AND status IN ('queued', 'retrying')")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM subscriptions WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Whether two base64url auth secrets are the same, in constant time
+/// (padding ignored).
+fn same_secret(stored: &str, given: &str) -> bool {
+    crate::secret::equal(
+        stored.trim_end_matches('=').as_bytes(),
+        given.trim_end_matches('=').as_bytes(),
+    )
 }
 
 async fn add_topics(tx: &mut sqlx::AnyConnection, id: i64, topics: &[String]) -> Result<(), sqlx::Error> {

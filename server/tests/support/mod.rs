@@ -19,6 +19,13 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub const TOKEN: &str = "test-admin-token";
+/// The identity secret of [`state`]'s server (the app backend's HMAC key).
+pub const IDENTITY_SECRET: &str = "test-identity-secret";
+
+/// What the app's backend would send along with `user`.
+pub fn user_proof(user: &str) -> String {
+    askwell_server::secret::user_proof(IDENTITY_SECRET.as_bytes(), user)
+}
 
 /// Delivery settings for tests: small batches, fast retries, loopback allowed.
 pub const FAST: DeliveryConfig = DeliveryConfig {
@@ -77,6 +84,8 @@ pub async fn state(insecure: bool) -> AppState {
             allow_insecure: insecure,
         },
         allowed_origins: vec!["https://app.example.com".into()],
+        identity_secret: Some(IDENTITY_SECRET.as_bytes().to_vec()),
+        trusted_proxies: Vec::new(),
     };
     AppState::new(store, VapidKeys::generate(), settings)
 }
@@ -115,10 +124,34 @@ pub fn deliverer(state: &AppState, config: DeliveryConfig) -> Arc<Deliverer> {
     Arc::new(Deliverer::new(state.store.clone(), signer, state.metrics.clone(), config).expect("deliverer"))
 }
 
+/// A server process that is killed when dropped, so a failing assertion
+/// never leaves it running (holding the test runner's output pipe open).
+pub struct ServerProcess(pub std::process::Child);
+
+impl std::ops::Deref for ServerProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ServerProcess {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the real `askwell-server` binary on an ephemeral port (test
 /// settings: loopback push endpoints allowed, quiet logs) with extra `envs`;
 /// returns the process and its base URL.
-pub fn start_server_process(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> (std::process::Child, String) {
+pub fn start_server_process(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> (ServerProcess, String) {
     use std::io::BufRead;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_askwell-server"));
     command
@@ -142,7 +175,7 @@ pub fn start_server_process(data_dir: &std::path::Path, envs: &[(&str, &str)]) -
         .expect("listening line");
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
+    (ServerProcess(child), url)
 }
 
 /// The subscription JSON a browser would post.
