@@ -34,6 +34,10 @@ pub struct Config {
     pub policy: Policy,
     /// The signed-in user's id, sent with subscriptions (optional).
     pub user_id: Option<String>,
+    /// The app backend's proof for `user_id` (hex HMAC-SHA256 of the id with
+    /// the server's `ASKWELL_IDENTITY_SECRET`); the server binds the device
+    /// to the user only with it.
+    pub user_proof: Option<String>,
     /// User traits for segment conditions.
     pub traits: BTreeMap<String, String>,
     /// Copy problems accepted because `policy.copyChecks` is `"warn"`.
@@ -141,7 +145,7 @@ fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
         Some(policy) => read_policy(policy, root.problems()),
         None => (Policy::default(), false),
     };
-    let (user_id, traits) = root
+    let (user_id, user_proof, traits) = root
         .get("user")
         .map(|user| read_user(user, root.problems()))
         .unwrap_or_default();
@@ -169,6 +173,7 @@ fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
         rules,
         policy,
         user_id,
+        user_proof,
         traits,
         warnings,
     })
@@ -211,11 +216,18 @@ fn read_days(value: &Value, path: String, problems: &mut FieldProblems) -> Optio
     }
 }
 
-fn read_user(value: &Value, problems: &mut FieldProblems) -> (Option<String>, BTreeMap<String, String>) {
-    let Some(mut r) = ObjectReader::new(value, "user", &["id", "traits"], problems) else {
+/// The user's id, its proof and traits.
+type User = (Option<String>, Option<String>, BTreeMap<String, String>);
+
+fn read_user(value: &Value, problems: &mut FieldProblems) -> User {
+    let Some(mut r) = ObjectReader::new(value, "user", &["id", "proof", "traits"], problems) else {
         return Default::default();
     };
     let id = r.optional_string("id");
+    let proof = r.optional_string("proof");
+    if proof.is_some() && id.is_none() {
+        r.problems().push("user.proof", "a proof needs user.id");
+    }
     let mut traits = BTreeMap::new();
     match r.get("traits") {
         None => {}
@@ -233,7 +245,7 @@ fn read_user(value: &Value, problems: &mut FieldProblems) -> (Option<String>, BT
         }
         Some(_) => r.problems().push("user.traits", "expected an object"),
     }
-    (id, traits)
+    (id, proof, traits)
 }
 
 /// Trait values compare as text, so `{ "plan": "pro" }` and `{ "age": 30 }` both work.

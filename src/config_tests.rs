@@ -152,6 +152,15 @@ fn traits_compare_as_text() {
 }
 
 #[test]
+fn a_user_proof_travels_with_its_user_id() {
+    let config = read(r#"{ "prompts": [{ "id": "p", "message": "Hi?" }], "user": { "id": "u1", "proof": "ab12" } }"#)
+        .expect("valid");
+    assert_eq!(config.user_proof.as_deref(), Some("ab12"));
+    let orphan = errors(r#"{ "prompts": [{ "id": "p", "message": "Hi?" }], "user": { "proof": "ab12" } }"#);
+    assert!(orphan.contains("user.proof: a proof needs user.id"), "{orphan}");
+}
+
+#[test]
 fn a_non_object_config_is_one_clear_error() {
     assert!(errors("[]").contains("expected an object"));
     assert!(errors("{}").contains("prompts: required"));

@@ -105,6 +105,9 @@ struct ServeArgs {
     /// process (or this one, restarted) takes it over once the lease ends.
     #[arg(long, env = "ASKWELL_DELIVERY_LEASE_SECONDS", default_value_t = 120)]
     lease_seconds: u64,
+    /// Days funnel events are kept; older ones are deleted (hourly sweep).
+    #[arg(long, env = "ASKWELL_EVENT_RETENTION_DAYS", default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    event_retention_days: u32,
     /// Most client connections open at once (lowered to fit `ulimit -n`).
     #[arg(long, env = "ASKWELL_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
@@ -250,6 +253,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let workers: Vec<_> = (0..args.workers.max(1))
         .map(|_| tokio::spawn(deliverer.clone().run(state.wake.clone(), stop.clone())))
         .collect();
+    let sweeper = tokio::spawn(sweep_events(
+        state.store.clone(),
+        args.event_retention_days,
+        stop.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|err| format!("cannot listen on {}: {err}", args.bind))?;
@@ -261,7 +269,24 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     for worker in workers {
         let _ = worker.await;
     }
+    sweeper.abort();
     served.map_err(|err| format!("server failed: {err}"))
+}
+
+/// Deletes funnel events past the retention period, at start and hourly.
+async fn sweep_events(store: Store, days: u32, stop: Arc<Notify>) {
+    loop {
+        let before = askwell_server::store::now_ms() - i64::from(days) * askwell_server::store::DAY_MS;
+        match store.events_sweep(before).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, days, "deleted events past the retention period"),
+            Err(err) => tracing::error!(error = %err, "event retention sweep failed; next try in an hour"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+            () = stop.notified() => return,
+        }
+    }
 }
 
 async fn send(args: SendArgs) -> Result<(), String> {

@@ -14,6 +14,9 @@ use support::push_service::{PushService, Subscriber};
 use support::*;
 use tower::ServiceExt;
 
+// RFC 8291 Appendix A's user agent key: a real point on P-256.
+const P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+
 fn now() -> i64 {
     askwell_server::store::now_ms()
 }
@@ -110,11 +113,26 @@ fn variant<'a>(report: &'a Value, id: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
+/// The page's `POST /v1/subscriptions` after `anon` said yes to variant
+/// `variant` of prompt "reply": the server records `subscribed` from it.
+async fn subscribe_after(state: &askwell_server::AppState, anon: &str, variant: &str) {
+    use sha2::Digest;
+    // The same device posts the same keys every time.
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(anon.as_bytes())[..16]);
+    let body = json!({
+        "subscription": { "endpoint": format!("https://push.example.com/send/{anon}"), "keys": { "p256dh": P256DH, "auth": auth } },
+        "anon": anon, "prompt": "reply", "variant": variant,
+    });
+    let (status, reply) = call(state, "POST", "/v1/subscriptions", Some(&body.to_string()), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+}
+
 /// Two devices subscribe after variant "b"; a push is delivered to both and
 /// one click comes back from a worker that knows only the delivery id.
-async fn deliver_and_click(state: &askwell_server::AppState) {
+async fn deliver_and_click(state: &askwell_server::AppState, devices: [&str; 2]) {
     let service = PushService::start().await;
-    for device in ["d1", "d2"] {
+    for device in devices {
         let subscriber = Subscriber::new();
         let (p256dh, auth) = (subscriber.p256dh(), subscriber.auth_b64());
         let endpoint = service.subscribe(device, subscriber);
@@ -138,6 +156,39 @@ async fn deliver_and_click(state: &askwell_server::AppState) {
 }
 
 #[tokio::test]
+async fn forged_subscribed_events_cannot_decide_an_experiment() {
+    let state = state(true).await;
+    let t = now() - 60_000;
+    let mut events = Vec::new();
+    for i in 0..50 {
+        events.push(event(&format!("a{i}"), "prompt_shown", "a", &format!("a-dev{i}"), t));
+        events.push(event(&format!("b{i}"), "prompt_shown", "b", &format!("b-dev{i}"), t));
+    }
+    let (status, _) = post_events(&state, json!({ "events": events }), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let forged: Vec<Value> = (0..50)
+        .map(|i| event(&format!("f{i}"), "subscribed", "b", &format!("b-dev{i}"), t))
+        .chain([event("u1", "unsubscribed", "a", "a-dev1", t)])
+        .collect();
+    let (status, reply) = post_events(&state, json!({ "events": forged }), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(
+        reply["error"]["message"],
+        "events[0].type: subscribed is recorded by the server"
+    );
+    subscribe_after(&state, "a-dev3", "a").await;
+    // The page posts its subscription again on every visit: still one.
+    subscribe_after(&state, "a-dev3", "a").await;
+    let (_, report) = stats(&state, "").await;
+    assert_eq!(variant(&report, "a")["counts"]["subscribed"].as_i64(), Some(1));
+    assert_eq!(variant(&report, "b")["counts"]["subscribed"].as_i64(), None);
+    let verdict = report["prompts"][0]["comparisons"][0]["verdict"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(verdict.starts_with("not enough data"), "{verdict}");
+}
+
+#[tokio::test]
 async fn stats_count_the_funnel_per_variant_with_a_verdict() {
     let state = state(true).await;
     let (status, _) = call(&state, "GET", "/v1/stats", None, None).await;
@@ -155,18 +206,22 @@ async fn stats_count_the_funnel_per_variant_with_a_verdict() {
         events.push(event(&format!("a{i}"), "prompt_shown", "a", &format!("a-dev{i}"), t));
         events.push(event(&format!("b{i}"), "prompt_shown", "b", &format!("b-dev{i}"), t));
         if i % 50 == 0 {
-            events.push(event(&format!("as{i}"), "subscribed", "a", &format!("a-dev{i}"), t));
+            subscribe_after(&state, &format!("a-dev{i}"), "a").await;
         }
         if i % 10 == 0 {
-            events.push(event(&format!("bs{i}"), "subscribed", "b", &format!("b-dev{i}"), t));
+            // Two of b's subscribers get a real push below.
+            if i >= 20 {
+                subscribe_after(&state, &format!("b-dev{i}"), "b").await;
+            }
             events.push(event(&format!("bg{i}"), "native_granted", "b", &format!("b-dev{i}"), t));
         }
     }
+    // 1,000 events from one test client: past a page's budget, so as the admin.
     for chunk in events.chunks(100) {
-        let (status, reply) = post_events(&state, json!({ "events": chunk }), None).await;
+        let (status, reply) = post_events(&state, json!({ "events": chunk }), Some(TOKEN)).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
     }
-    deliver_and_click(&state).await;
+    deliver_and_click(&state, ["b-dev0", "b-dev10"]).await;
 
     let (status, report) = stats(&state, "").await;
     assert_eq!(status, StatusCode::OK, "{report}");
@@ -239,9 +294,9 @@ async fn stats_export_as_csv_one_row_per_variant_with_page_text_defused() {
     let mut events = vec![
         event("x1", "prompt_shown", "a", "d1", t),
         event("x2", "prompt_shown", "a", "d2", t),
-        event("x3", "subscribed", "a", "d2", t),
         event("x4", "prompt_shown", "b", "d3", t),
     ];
+    subscribe_after(&state, "d2", "a").await;
     // Any page may send events: a prompt id made to run in a spreadsheet.
     let mut hostile = event("x5", "prompt_shown", "a", "d4", t);
     hostile["prompt"] = json!("=HYPERLINK(\"http://evil.example\",\"x\")");

@@ -12,7 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::events::{self, Outcome};
 use super::page::Controller;
-use super::push::{self, Failure};
+use super::push::{self, Failure, Identity};
 use super::store;
 use crate::engine::Proposal;
 use crate::rules::Permission;
@@ -104,7 +104,7 @@ async fn ensure_registered(
         let this = inner.borrow();
         (
             this.engine.config().server.clone(),
-            this.engine.config().user_id.clone(),
+            this.identity.clone(),
             this.engine.state.anon_id.clone(),
         )
     };
@@ -121,22 +121,55 @@ async fn ensure_registered(
             fresh
         }
     };
-    let body = push::registration_body(&subscription, topics, user.as_deref());
     let mut attribution = vec![("anon", anon.as_str())];
     if let Some(p) = proposal {
         attribution.extend([("prompt", p.prompt.as_str()), ("variant", p.variant.as_str())]);
     }
-    for (key, value) in attribution {
-        let _ = Reflect::set(&body, &key.into(), &JsValue::from_str(value));
+    let body = |user: Option<&Identity>| {
+        let body = push::registration_body(&subscription, topics, user);
+        for (key, value) in &attribution {
+            let _ = Reflect::set(&body, &(*key).into(), &JsValue::from_str(value));
+        }
+        body
+    };
+    match register(&server, &body(user.as_ref())).await {
+        // The Yes must not be lost over the app's identity setup: keep the
+        // subscription without the user, and tell the app.
+        Err(Failure::IdentityUnproven) => {
+            register(&server, &body(None)).await?;
+            events::error(
+                inner,
+                Failure::IdentityUnproven.code(),
+                "the server refused the user's proof; subscribed without the user",
+            );
+            Ok(())
+        }
+        other => other,
     }
-    register(&server, &body).await
 }
 
 async fn register(server: &str, body: &JsValue) -> Result<(), Failure> {
     match push::call(server, "POST", "/v1/subscriptions", Some(body)).await? {
         (201 | 200, _) => Ok(()),
+        (403, _) => Err(Failure::IdentityUnproven),
         _ => Err(Failure::ServerUnreachable),
     }
+}
+
+/// Binds this device's subscription (if there is one) to `identity` on the
+/// server; later subscriptions carry it too. Resolves to whether a
+/// subscription was bound now.
+pub(crate) async fn identify(inner: &Rc<RefCell<Controller>>, identity: Identity) -> Result<bool, Failure> {
+    inner.borrow_mut().identity = Some(identity.clone());
+    after_repair(inner).await;
+    let server = inner.borrow().engine.config().server.clone();
+    let subscribed = inner.borrow().engine.state.subscribed;
+    let Some(subscription) = push::current().await.filter(|_| subscribed) else {
+        return Ok(false);
+    };
+    let topics: Vec<String> = inner.borrow().engine.state.topics.iter().cloned().collect();
+    let body = push::registration_body(&subscription, &topics, Some(&identity));
+    register(&server, &body).await.map(|()| true)
 }
 
 /// The server's VAPID public key.
@@ -237,7 +270,6 @@ pub(crate) async fn unsubscribe(inner: &Rc<RefCell<Controller>>) -> Result<bool,
     }
     push::unsubscribe(&subscription).await;
     forget(inner);
-    super::report::unsubscribed(inner);
     Ok(true)
 }
 

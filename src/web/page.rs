@@ -54,6 +54,9 @@ pub(crate) struct Controller {
     /// unsubscribing and topic changes wait for it, so a repair that finishes
     /// late cannot undo them (re-register a subscription just deleted).
     pub(crate) repairing: Option<js_sys::Promise>,
+    /// Who is signed in (`config.user` or `identify()`), sent with the
+    /// subscription so the server can bind the device to the user.
+    pub(crate) identity: Option<push::Identity>,
 }
 
 #[wasm_bindgen]
@@ -81,6 +84,10 @@ impl Askwell {
         if state.anon_id.is_empty() {
             state.anon_id = store::new_anon_id();
         }
+        let identity = config.user_id.clone().map(|id| push::Identity {
+            id,
+            proof: config.user_proof.clone(),
+        });
         let engine = Engine::new(config, state, store::load_session());
         let controller = Controller {
             engine,
@@ -94,6 +101,7 @@ impl Askwell {
             permission: push::permission(),
             reporter: report::Reporter::default(),
             repairing: None,
+            identity,
         };
         let inner = Rc::new(RefCell::new(controller));
         let weak = Rc::downgrade(&inner);
@@ -191,6 +199,35 @@ impl Askwell {
             optin::remove_topic(&inner, &topic)
                 .await
                 .map(|()| JsValue::TRUE)
+                .map_err(|f| JsValue::from_str(f.code()))
+        })
+    }
+
+    /// Binds this device to a signed-in user: `identify(userId, { proof })`,
+    /// where `proof` is made by the app's backend (hex HMAC-SHA256 of the id
+    /// with the server's `ASKWELL_IDENTITY_SECRET`; see the README). Resolves
+    /// to `true` when the current subscription was bound, `false` when there
+    /// is none yet (the next one carries the user); rejects with
+    /// `identity-unproven` (the server refused the proof) or
+    /// `server-unreachable`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn identify(
+        &self,
+        user_id: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "AskwellIdentifyOptions")] options: JsValue,
+    ) -> js_sys::Promise {
+        let proof = js_sys::Reflect::get(&options, &"proof".into())
+            .ok()
+            .and_then(|p| p.as_string());
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            if user_id.is_empty() || user_id.len() > 200 {
+                return Err(JsValue::from_str("invalid-user"));
+            }
+            let identity = push::Identity { id: user_id, proof };
+            optin::identify(&inner, identity)
+                .await
+                .map(JsValue::from_bool)
                 .map_err(|f| JsValue::from_str(f.code()))
         })
     }

@@ -10,6 +10,13 @@ use super::convert::{from_js, parse_json};
 use crate::rules::Permission;
 use crate::value::Value;
 
+/// The signed-in user and the app backend's proof of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) id: String,
+    pub(crate) proof: Option<String>,
+}
+
 /// Why push could not be set up, as reported in `askwell:error` / `askwell:permission`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failure {
@@ -21,6 +28,8 @@ pub(crate) enum Failure {
     SubscribeFailed,
     /// Our server did not answer or refused the subscription.
     ServerUnreachable,
+    /// The server refused to bind the device to the user: no valid proof.
+    IdentityUnproven,
 }
 
 impl Failure {
@@ -31,6 +40,7 @@ impl Failure {
             Failure::NeedsHomeScreen => "unsupported-needs-home-screen",
             Failure::SubscribeFailed => "subscribe-failed",
             Failure::ServerUnreachable => "server-unreachable",
+            Failure::IdentityUnproven => "identity-unproven",
         }
     }
 }
@@ -194,13 +204,20 @@ pub(crate) async fn call(
 }
 
 /// Builds `{ subscription, topics, user }` for `POST /v1/subscriptions`.
-pub(crate) fn registration_body(subscription: &PushSubscription, topics: &[String], user: Option<&str>) -> JsValue {
+pub(crate) fn registration_body(
+    subscription: &PushSubscription,
+    topics: &[String],
+    user: Option<&Identity>,
+) -> JsValue {
     let body = Object::new();
     let _ = Reflect::set(&body, &"subscription".into(), subscription);
     let list: js_sys::Array = topics.iter().map(|t| JsValue::from_str(t)).collect();
     let _ = Reflect::set(&body, &"topics".into(), &list);
     if let Some(user) = user {
-        let _ = Reflect::set(&body, &"user".into(), &JsValue::from_str(user));
+        let _ = Reflect::set(&body, &"user".into(), &JsValue::from_str(&user.id));
+        if let Some(proof) = &user.proof {
+            let _ = Reflect::set(&body, &"userProof".into(), &JsValue::from_str(proof));
+        }
     }
     body.into()
 }

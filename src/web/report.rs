@@ -73,7 +73,8 @@ pub(crate) fn event_type(outcome: &str, state: Option<&str>) -> Option<&'static 
         ("permission", Some("granted")) => "native_granted",
         ("permission", Some("denied")) => "native_denied",
         ("permission", Some("dismissed-native")) => "native_dismissed",
-        ("subscribed", _) => "subscribed",
+        // `subscribed` and `unsubscribed` are recorded by the server from the
+        // subscription itself (a client's claim could be forged).
         _ => return None,
     })
 }
@@ -128,17 +129,6 @@ pub(crate) fn forget_history(inner: &Rc<RefCell<Controller>>) {
     let mut outbox = load(&this.reporter);
     outbox.forget_history();
     save(&mut this.reporter, outbox);
-}
-
-/// Records an unsubscribe (not tied to a prompt).
-pub(crate) fn unsubscribed(inner: &Rc<RefCell<Controller>>) {
-    record(inner, |_, at_ms| {
-        Some(FunnelEvent {
-            kind: "unsubscribed".into(),
-            at_ms,
-            ..FunnelEvent::default()
-        })
-    });
 }
 
 /// Appends the event `make` builds (if any) to the stored outbox and

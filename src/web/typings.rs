@@ -17,7 +17,8 @@ export interface AskwellConfig {
   prompts: AskwellPrompt[];
   rules?: AskwellRule[];
   policy?: AskwellPolicy;
-  user?: { id?: string; traits?: Record<string, string | number | boolean> };
+  /** The signed-in user; `proof` is made by your backend (hex HMAC-SHA256 of `id` with ASKWELL_IDENTITY_SECRET). */
+  user?: { id?: string; proof?: string; traits?: Record<string, string | number | boolean> };
 }
 
 export interface AskwellPrompt {
@@ -89,6 +90,12 @@ export interface AskwellStartOptions {
   now?: () => number;
 }
 
+/** `identify(userId, { proof })`: the proof your backend made for `userId`. */
+export interface AskwellIdentifyOptions {
+  /** Hex HMAC-SHA256 of the user id with the server's ASKWELL_IDENTITY_SECRET. */
+  proof: string;
+}
+
 /** Who or what the action was about: the prompt can name and show it. */
 export interface AskwellEntity {
   id: string;
@@ -116,7 +123,7 @@ export interface AskwellOutcomeDetail {
 }
 
 export interface AskwellErrorDetail {
-  code: "subscribe-failed" | "server-unreachable" | "accept-rate-guard" | (string & {});
+  code: "subscribe-failed" | "server-unreachable" | "identity-unproven" | "accept-rate-guard" | (string & {});
   message: string;
 }
 

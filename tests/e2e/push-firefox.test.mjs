@@ -5,6 +5,7 @@
 // shows the notification.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +14,8 @@ import { baseUrl } from "./browser.mjs";
 import { startPushService } from "./firefox-push-service.mjs";
 
 const ADMIN_TOKEN = process.env.ASKWELL_ADMIN_TOKEN ?? "demo-admin-token";
+// What the app's backend does (see README "Proof of identity").
+const userProof = (user) => createHmac("sha256", process.env.ASKWELL_IDENTITY_SECRET ?? "demo-identity-secret").update(user).digest("hex");
 let service;
 let browser;
 let profile;
@@ -100,6 +103,15 @@ const subscriptionOf = (page) => page.evaluate(async () => (await (await navigat
 test("Firefox: Yes → real subscription → notify → the worker shows the push → a click opens its page and is reported", { timeout: 120_000 }, async () => {
   const { page, errors, outcomes } = await subscribeInChat();
   assert.deepEqual(outcomes.map((o) => o.name === "permission" ? `permission:${o.state}` : o.name), ["permission:granted", "subscribed"], JSON.stringify(outcomes));
+
+  // Signing in binds the device to the user, but only with the backend's proof.
+  const user = `alice-${Date.now()}`;
+  const identify = (proof) => page.evaluate((u, p) => window.askwell.identify(u, { proof: p }).then(String, String), user, proof);
+  assert.equal(await identify("00".repeat(32)), "identity-unproven", "a forged proof is refused");
+  assert.equal(await identify(userProof(user)), "true");
+  const sub = await subscriptionOf(page);
+  const known = await fetch(`${baseUrl}/v1/subscriptions/lookup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ endpoint: sub.endpoint, auth: sub.keys.auth }) }).then((r) => r.json());
+  assert.equal(known.user, user, "the server bound the subscription to the user");
 
   const notify = await fetch(`${baseUrl}/v1/notify`, {
     method: "POST",

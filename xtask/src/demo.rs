@@ -9,6 +9,9 @@ use crate::{package, root, setup};
 pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token";
 /// VAPID contact the demo uses unless ASKWELL_VAPID_SUBJECT is set.
 pub const DEMO_SUBJECT: &str = "mailto:demo@askwell.dev";
+/// The demo's identity secret (a real app keeps its own out of the page:
+/// only its backend makes user proofs with it).
+pub const DEMO_IDENTITY_SECRET: &str = "demo-identity-secret";
 
 /// Builds everything and runs askwell-server on `--bind` (default 127.0.0.1:8080).
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -34,6 +37,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .current_dir(&root)
             .args(["serve", "--site", "www", "--pkg", "pkg", "--bind", &bind])
             .env("ASKWELL_ADMIN_TOKEN", token)
+            .env(
+                "ASKWELL_IDENTITY_SECRET",
+                std::env::var("ASKWELL_IDENTITY_SECRET").unwrap_or_else(|_| DEMO_IDENTITY_SECRET.into()),
+            )
             .env(
                 "ASKWELL_VAPID_SUBJECT",
                 std::env::var("ASKWELL_VAPID_SUBJECT").unwrap_or_else(|_| DEMO_SUBJECT.into()),

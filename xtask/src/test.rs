@@ -242,6 +242,7 @@ fn start_server(root: &Path, data: &PathBuf) -> Result<(Child, String), String> 
         .arg(data)
         .env("ASKWELL_ADMIN_TOKEN", crate::demo::DEMO_ADMIN_TOKEN)
         .env("ASKWELL_VAPID_SUBJECT", crate::demo::DEMO_SUBJECT)
+        .env("ASKWELL_IDENTITY_SECRET", crate::demo::DEMO_IDENTITY_SECRET)
         // The Firefox end-to-end test subscribes through a local push service
         // on http://127.0.0.1 (logged loudly by the server; test runs only).
         .env("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1")

@@ -26,7 +26,7 @@ const MAX_AGE_MS: i64 = 30 * 24 * 3600 * 1000;
 /// Longest id, name or label.
 const MAX_TEXT: usize = 200;
 
-/// Event types the funnel knows (`notification_delivered` is the server's own).
+/// Event types the funnel knows (see [`SERVER_RECORDED`] for the server's own).
 pub const TYPES: &[&str] = &[
     "prompt_shown",
     "prompt_accepted",
@@ -42,6 +42,12 @@ pub const TYPES: &[&str] = &[
     "notification_dismissed",
     "conversion",
 ];
+
+/// Events the server records itself from what it stores — a subscription
+/// posted after a prompt is `subscribed`, a deleted one `unsubscribed`, a push
+/// service's 201 `notification_delivered` — so no client can claim them
+/// (only simulations, with the admin token, post them as synthetic data).
+const SERVER_RECORDED: &[&str] = &["subscribed", "unsubscribed", "notification_delivered"];
 
 /// Body of `POST /v1/events`.
 #[derive(Debug, Deserialize)]
@@ -70,9 +76,13 @@ struct EventJson {
 }
 
 /// Why one event was rejected.
-struct Rejection {
-    index: usize,
-    message: String,
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Rejection {
+    /// Its index in the batch.
+    pub index: usize,
+    /// `events[i].field: why`.
+    pub message: String,
 }
 
 fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Rejection> {
@@ -84,8 +94,8 @@ fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Re
     if !TYPES.contains(&e.kind.as_str()) {
         return Err(reject(format!(".type: unknown event type {:?}", e.kind)));
     }
-    if e.kind == "notification_delivered" && !synthetic {
-        return Err(reject(".type: notification_delivered is recorded by the server".into()));
+    if SERVER_RECORDED.contains(&e.kind.as_str()) && !synthetic {
+        return Err(reject(format!(".type: {} is recorded by the server", e.kind)));
     }
     if e.kind == "conversion" && e.name.as_deref().is_none_or(str::is_empty) {
         return Err(reject(".name: a conversion needs a name".into()));
@@ -139,6 +149,35 @@ fn parse(body: &[u8]) -> Result<EventsRequest, AppError> {
     })
 }
 
+/// Parses and judges a body as [`events_create`] does, minus the rate limit
+/// and the database: the events to store and the rejected ones. Public only
+/// for the `events` fuzz target (fuzz/), so it drives the handler's own code.
+///
+/// # Errors
+/// What the handler answers for the whole batch (bad JSON or shape, a
+/// synthetic batch without the admin token, an empty or oversized batch).
+#[doc(hidden)]
+pub fn validate_events_json(body: &[u8], now: i64, admin: bool) -> Result<(Vec<Event>, Vec<Rejection>), AppError> {
+    let req = parse(body)?;
+    if req.synthetic && !admin {
+        return Err(AppError::Unauthorized);
+    }
+    if req.events.is_empty() || req.events.len() > MAX_BATCH {
+        return Err(AppError::invalid(
+            "invalid_batch",
+            format!("events: expected 1 to {MAX_BATCH} events"),
+        ));
+    }
+    let (mut events, mut rejected) = (Vec::new(), Vec::new());
+    for (i, raw) in req.events.into_iter().enumerate() {
+        match validate(i, raw, now, req.synthetic) {
+            Ok(event) => events.push(event),
+            Err(rejection) => rejected.push(rejection),
+        }
+    }
+    Ok((events, rejected))
+}
+
 /// `POST /v1/events` `{ events: [...] }` → 202 `{ accepted, stored, rejected }`
 /// (`stored` < `accepted` when some ids were already stored; `rejected`
 /// lists `{ index, message }` for events that were not accepted).
@@ -149,24 +188,7 @@ pub async fn events_create(
     ApiBytes(body): ApiBytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let admin = is_admin(&headers, &state);
-    let req = parse(&body)?;
-    if req.synthetic && !admin {
-        return Err(AppError::Unauthorized);
-    }
-    if req.events.is_empty() || req.events.len() > MAX_BATCH {
-        return Err(AppError::invalid(
-            "invalid_batch",
-            format!("events: expected 1 to {MAX_BATCH} events"),
-        ));
-    }
-    let now = now_ms();
-    let (mut events, mut rejected) = (Vec::new(), Vec::new());
-    for (i, raw) in req.events.into_iter().enumerate() {
-        match validate(i, raw, now, req.synthetic) {
-            Ok(event) => events.push(event),
-            Err(rejection) => rejected.push(rejection),
-        }
-    }
+    let (events, rejected) = validate_events_json(&body, now_ms(), admin)?;
     // Every valid event costs the client one token (a request at least one),
     // so batch size buys nothing; the admin token (simulations) is not limited.
     if !admin {

@@ -155,6 +155,65 @@ async fn mark_delivery(tx: &mut sqlx::AnyConnection, event: &Event) -> Result<()
     Ok(())
 }
 
+/// Rows one sweep step deletes: short write transactions, so a sweep of
+/// millions of old events never holds the write lock for long.
+const SWEEP_BATCH: i64 = 5_000;
+
+impl Store {
+    /// Deletes events that happened before `before_ms` (the retention
+    /// period, `ASKWELL_EVENT_RETENTION_DAYS`), in short batches; returns how
+    /// many.
+    ///
+    /// # Errors
+    /// When the database fails; what was deleted until then stays deleted.
+    pub async fn events_sweep(&self, before_ms: i64) -> Result<u64, sqlx::Error> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.write().await?;
+            let deleted =
+                sqlx::query("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at_ms < $1 LIMIT $2)")
+                    .bind(before_ms)
+                    .bind(SWEEP_BATCH)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            tx.commit().await?;
+            total += deleted;
+            if deleted < SWEEP_BATCH as u64 {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Records a funnel event the server knows itself about subscription `id`
+/// (`subscribed` when it is attributed to a prompt, `unsubscribed` when it is
+/// deleted), attributed like the subscription. Nothing for a subscription no
+/// prompt won. The id is derived from the row (id and creation time, as
+/// SQLite may reuse a deleted row's id), so repeats record it once.
+pub(super) async fn record_subscription_event(
+    tx: &mut sqlx::AnyConnection,
+    id: i64,
+    kind: &str,
+    action: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO events (id, type, prompt, variant, anon_id, action, at_ms, received_ms) \
+         SELECT $1 || ':' || CAST(id AS TEXT) || ':' || CAST(created_ms AS TEXT), $1, prompt, variant, anon_id, $2, $3, $3 \
+         FROM subscriptions WHERE id = $4 AND prompt IS NOT NULL \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(kind)
+    .bind(action)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Records that the push service said `delivery`'s subscription is gone:
 /// an `unsubscribed` event (action `pruned`) attributed like the
 /// subscription, so retention sees it. The id is derived from the delivery,
@@ -180,6 +239,31 @@ pub(super) async fn record_pruned(tx: &mut sqlx::AnyConnection, delivery: &Claim
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_sweep_deletes_events_older_than_the_retention_period_only() {
+        let store = Store::in_memory().await.expect("store");
+        let now = now_ms();
+        let day = super::super::DAY_MS;
+        let events: Vec<Event> = (0..12_000)
+            .map(|i| Event {
+                id: format!("e{i}"),
+                kind: "prompt_shown".into(),
+                at_ms: if i % 3 == 0 { now } else { now - 200 * day },
+                ..Event::default()
+            })
+            .collect();
+        for chunk in events.chunks(1000) {
+            store.events_insert(chunk).await.expect("insert");
+        }
+        assert_eq!(store.events_sweep(now - 180 * day).await.expect("sweep"), 8_000);
+        assert_eq!(store.events_sweep(now - 180 * day).await.expect("sweep"), 0);
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&store.pool)
+            .await
+            .expect("count");
+        assert_eq!(left, 4_000);
+    }
 
     #[test]
     fn one_insert_statement_numbers_every_placeholder() {

@@ -179,12 +179,14 @@ impl Store {
         Ok(topics)
     }
 
-    /// Deletes a subscription (its topics go with it; pending deliveries are pruned).
+    /// Deletes a subscription (its topics go with it; pending deliveries are
+    /// pruned); the funnel records `unsubscribed` (action `deleted`).
     ///
     /// # Errors
     /// When the database fails.
     pub async fn subscription_delete(&self, id: i64) -> Result<(), sqlx::Error> {
         let mut tx = self.write().await?;
+        super::events::record_subscription_event(&mut tx, id, "unsubscribed", Some("deleted")).await?;
         delete(&mut tx, id).await?;
         tx.commit().await
     }
@@ -226,6 +228,10 @@ impl Store {
     /// Records which device and prompt (variant) won this subscription, so
     /// its deliveries, clicks and retention count for that prompt. The first
     /// attribution stays: a later topic prompt does not take the credit.
+    /// The funnel's `subscribed` event is written here, by the server, from
+    /// the stored row — never taken from a client's say-so (one forged batch
+    /// could otherwise decide an experiment); its id is derived from the row,
+    /// so posting the subscription again records it once.
     ///
     /// # Errors
     /// When the database fails.
@@ -240,6 +246,7 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        super::events::record_subscription_event(&mut tx, id, "subscribed", None).await?;
         tx.commit().await
     }
 
