@@ -188,3 +188,30 @@ async fn sixteen_concurrent_clients_lose_no_subscription_and_no_event() {
         None => concurrent_writers_lose_nothing(None, "SQLite").await,
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_subscription_posted_by_sixteen_tabs_at_once_is_stored_once() {
+    let data = tempfile::tempdir().expect("data dir");
+    let database_url = match support::postgres_url() {
+        Some(admin) => Some(support::fresh_postgres_database(&admin).await),
+        None => None,
+    };
+    let mut envs = vec![];
+    if let Some(url) = &database_url {
+        envs.push(("ASKWELL_DATABASE_URL", url.as_str()));
+    }
+    let (_server, base) = support::start_server_process(data.path(), &envs);
+    let url = format!("{base}/v1/subscriptions");
+    // Every tab of one browser posts the same subscription, each with its own topic.
+    let mut run = hammer(url, 20, false, |client, i| {
+        let mut body: serde_json::Value = serde_json::from_str(&subscription(0, 0)).expect("json");
+        body["topics"] = json!([format!("tab:{client}:{i}")]);
+        body.to_string()
+    })
+    .await;
+    run.report("posts of one subscription", "same endpoint");
+    assert_eq!(run.failures, Vec::<String>::new());
+    let url = database_url.unwrap_or_else(|| format!("sqlite://{}", data.path().join("askwell.db").display()));
+    assert_eq!(count(&url, "subscriptions").await, 1);
+    assert_eq!(count(&url, "subscription_topics").await, (CLIENTS * 20) as i64);
+}

@@ -122,6 +122,7 @@ pub fn run() -> Result<(), String> {
                     "--test=api",
                     "--test=delivery",
                     "--test=funnel",
+                    "--test=load",
                     "--test=postgres",
                 ],
             )
@@ -181,6 +182,22 @@ pub fn run() -> Result<(), String> {
             command.args(args),
         );
     }
+    tally.step(
+        "load test (release build: 16 concurrent clients on SQLite; throughput and p99 printed)",
+        &mut cargo(
+            &root,
+            &[
+                "test",
+                "--release",
+                "--package",
+                "askwell-server",
+                "--test",
+                "load",
+                "--",
+                "--nocapture",
+            ],
+        ),
+    );
     if let Some(report) = report {
         report.print();
     }
