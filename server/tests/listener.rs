@@ -192,3 +192,43 @@ async fn one_flooding_client_is_limited_with_retry_after_and_others_still_get_in
     server.kill().expect("stop");
     server.wait().expect("reap");
 }
+
+/// Posts 100-event batches with `X-Forwarded-For: forwarded(n)` until one
+/// is refused; returns how many passed (`None`: never refused in 20).
+async fn batches_until_limited(base: &str, forwarded: impl Fn(usize) -> String) -> Option<usize> {
+    let client = reqwest::Client::new();
+    let now = askwell_server::store::now_ms();
+    for n in 0..20 {
+        let events: Vec<Value> = (0..100)
+            .map(|i| json!({ "id": format!("x-{n}-{i}"), "type": "prompt_shown", "prompt": "p", "anon": "d", "at": now }))
+            .collect();
+        let response = client
+            .post(format!("{base}/v1/events"))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", forwarded(n))
+            .body(json!({ "events": events }).to_string())
+            .send()
+            .await
+            .expect("send");
+        if response.status() == 429 {
+            return Some(n);
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+    let data = tempfile::tempdir().expect("data dir");
+    // No trusted proxy: a client cannot escape its budget by inventing addresses.
+    let (_server, base) = support::start_server_process(data.path(), &[]);
+    let passed = batches_until_limited(&base, |n| format!("198.51.100.{n}")).await;
+    assert!(passed.is_some(), "X-Forwarded-For is ignored by default");
+
+    let data = tempfile::tempdir().expect("data dir");
+    let (_server, base) = support::start_server_process(data.path(), &[("ASKWELL_TRUSTED_PROXIES", "127.0.0.1")]);
+    let one_client = batches_until_limited(&base, |_| "203.0.113.9".into()).await;
+    assert!(one_client.is_some(), "one forwarded client is limited");
+    let many = batches_until_limited(&base, |n| format!("198.51.100.{n}")).await;
+    assert_eq!(many, None, "behind the proxy each forwarded client has its own budget");
+}
