@@ -8,6 +8,7 @@
 
 mod deliveries;
 mod events;
+mod privacy;
 mod stats;
 mod subscriptions;
 
@@ -21,6 +22,10 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use deliveries::{Claimed, NewNotification, Recipients, StatusCounts};
 pub use events::Event;
+pub use privacy::{
+    ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedNotification, ExportedSubscription, Removed,
+    UserExport,
+};
 pub use stats::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
 pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};
 

@@ -3,15 +3,18 @@
 mod events;
 mod meta;
 mod notifications;
+mod privacy;
 mod stats;
 pub use events::MAX_BATCH as MAX_EVENTS_BATCH;
 pub use events::TYPES as EVENT_TYPES;
+#[doc(hidden)]
+pub use events::{validate_events_json, Rejection as EventRejection};
 pub use notifications::random_id;
 mod subscriptions;
 
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::{AppError, AppState};
@@ -37,6 +40,9 @@ pub fn api() -> Router<AppState> {
         .route("/v1/stats.csv", get(stats::stats_csv_read))
         .route("/v1/notify", post(notifications::notifications_create))
         .route("/v1/notifications/{id}", get(notifications::notifications_read))
+        .route("/v1/users/{id}", delete(privacy::users_erase))
+        .route("/v1/users/{id}/export", get(privacy::users_export))
+        .route("/v1/devices/{anon_id}", delete(privacy::devices_erase))
         // After the routes: it applies to those already added. axum still
         // sets the `Allow` header.
         .method_not_allowed_fallback(method_not_allowed)

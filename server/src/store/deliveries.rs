@@ -105,10 +105,25 @@ impl Store {
             .await?;
         let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
                       SELECT $1, s.id, $2, $2, s.anon_id, s.prompt, s.variant FROM subscriptions s";
+        // PostgreSQL: lock the recipients first, in id order (as erasures
+        // lock theirs), so one deleted meanwhile is skipped instead of
+        // failing the foreign key, and two transactions never wait on each
+        // other in a circle. The foreign-key checks take this lock anyway.
+        let lock = if self.backend == Backend::Postgres {
+            " ORDER BY s.id FOR KEY SHARE OF s"
+        } else {
+            ""
+        };
         let result = match &n.to {
-            Recipients::All => sqlx::query(insert).bind(&n.id).bind(now).execute(&mut *tx).await?,
+            Recipients::All => {
+                sqlx::query(&format!("{insert}{lock}"))
+                    .bind(&n.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+            }
             Recipients::User(user) => {
-                sqlx::query(&format!("{insert} WHERE s.user_id = $3"))
+                sqlx::query(&format!("{insert} WHERE s.user_id = $3{lock}"))
                     .bind(&n.id)
                     .bind(now)
                     .bind(user)
@@ -117,7 +132,7 @@ impl Store {
             }
             Recipients::Topic(topic) => {
                 let query =
-                    format!("{insert} JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $3");
+                    format!("{insert} JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $3{lock}");
                 sqlx::query(&query)
                     .bind(&n.id)
                     .bind(now)

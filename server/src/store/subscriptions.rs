@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Store};
+use super::{now_ms, Backend, Store};
 
 /// A validated subscription to store.
 #[derive(Debug, Clone)]
@@ -68,29 +68,48 @@ impl Store {
         let now = now_ms();
         let mut tx = self.write().await?;
         // Insert first: two browsers racing on one endpoint cannot both
-        // insert (PostgreSQL makes the second wait, then do nothing).
-        let inserted: Option<i64> = sqlx::query_scalar("INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (endpoint) DO NOTHING RETURNING id")
-            .bind(&sub.endpoint).bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let upsert = match inserted {
-            Some(id) => Upsert::Created(id),
-            None => {
-                let row = sqlx::query("SELECT id, auth FROM subscriptions WHERE endpoint = $1")
-                    .bind(&sub.endpoint)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let stored_auth: String = row.try_get("auth")?;
-                if !same_secret(&stored_auth, &sub.auth) {
-                    return Ok(Upsert::HeldByAnother);
-                }
-                let id: i64 = row.try_get("id")?;
-                sqlx::query("UPDATE subscriptions SET p256dh = $1, user_id = COALESCE($2, user_id), expiration_ms = $3, updated_ms = $4 WHERE id = $5")
-                    .bind(&sub.p256dh).bind(&sub.user).bind(sub.expiration_ms).bind(now).bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                Upsert::Updated(id)
+        // insert (PostgreSQL makes the second wait, then do nothing). A
+        // stored row is then locked (PostgreSQL; SQLite holds its write lock
+        // already), so a concurrent delete or erasure cannot remove it between
+        // this read and the writes below; one that removed it after the
+        // insert saw it (each PostgreSQL statement reads its own snapshot)
+        // makes the insert worth another try. `NO KEY UPDATE` is the lock the
+        // UPDATE takes anyway: a fan-out's foreign-key checks do not wait on it.
+        let lock = if self.backend == Backend::Postgres {
+            " FOR NO KEY UPDATE"
+        } else {
+            ""
+        };
+        let mut tries = 0;
+        let upsert = loop {
+            tries += 1;
+            let inserted: Option<i64> = sqlx::query_scalar("INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (endpoint) DO NOTHING RETURNING id")
+                .bind(&sub.endpoint).bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(id) = inserted {
+                break Upsert::Created(id);
             }
+            let row = sqlx::query(&format!("SELECT id, auth FROM subscriptions WHERE endpoint = $1{lock}"))
+                .bind(&sub.endpoint)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                if tries < 3 {
+                    continue;
+                }
+                return Err(sqlx::Error::RowNotFound);
+            };
+            let stored_auth: String = row.try_get("auth")?;
+            if !same_secret(&stored_auth, &sub.auth) {
+                return Ok(Upsert::HeldByAnother);
+            }
+            let id: i64 = row.try_get("id")?;
+            sqlx::query("UPDATE subscriptions SET p256dh = $1, user_id = COALESCE($2, user_id), expiration_ms = $3, updated_ms = $4 WHERE id = $5")
+                .bind(&sub.p256dh).bind(&sub.user).bind(sub.expiration_ms).bind(now).bind(id)
+                .execute(&mut *tx)
+                .await?;
+            break Upsert::Updated(id);
         };
         let (Upsert::Created(id) | Upsert::Updated(id)) = upsert else {
             return Ok(upsert);

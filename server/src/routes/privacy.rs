@@ -1,0 +1,63 @@
+//! Privacy controls (admin): erase everything stored about a user or a
+//! device, export what is stored about a user. What counts as whose is the
+//! store's module doc (`store/privacy.rs`); the README's "Privacy: erase and
+//! export" says it for operators.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::extract::Admin;
+use crate::store::UserExport;
+use crate::{AppError, AppState};
+
+/// Longest user or device id, as `POST /v1/subscriptions` accepts them.
+const MAX_ID: usize = 200;
+
+/// The path's id, 1 to 200 bytes of UTF-8, or a 400 naming `field`.
+fn path_id(path: Result<Path<String>, PathRejection>, field: &str, code: &'static str) -> Result<String, AppError> {
+    let expected = format!("{field}: expected 1 to {MAX_ID} characters of UTF-8");
+    match path {
+        Ok(Path(id)) if !id.is_empty() && id.len() <= MAX_ID => Ok(id),
+        _ => Err(AppError::invalid(code, expected)),
+    }
+}
+
+/// `DELETE /v1/users/{id}` → 200 `{ removed: { subscriptions, topics,
+/// deliveries, events, notifications } }`, in one transaction. An unknown
+/// user is a 200 with zeros: a retried erasure succeeds.
+pub async fn users_erase(
+    _: Admin,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let user = path_id(path, "id", "invalid_user")?;
+    let removed = state.store.user_erase(&user).await?;
+    // Counts only: the id itself stays out of the logs too.
+    tracing::info!(?removed, "erased a user");
+    Ok(Json(json!({ "removed": removed })))
+}
+
+/// `DELETE /v1/devices/{anon_id}` → 200 `{ removed: … }` like [`users_erase`].
+pub async fn devices_erase(
+    _: Admin,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let anon = path_id(path, "anon_id", "invalid_anon_id")?;
+    let removed = state.store.device_erase(&anon).await?;
+    tracing::info!(?removed, "erased a device");
+    Ok(Json(json!({ "removed": removed })))
+}
+
+/// `GET /v1/users/{id}/export` → 200 `{ user, subscriptions, deliveries,
+/// events }` (an unknown user: empty lists).
+pub async fn users_export(
+    _: Admin,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<UserExport>, AppError> {
+    let user = path_id(path, "id", "invalid_user")?;
+    Ok(Json(state.store.user_export(&user).await?))
+}

@@ -1,0 +1,288 @@
+//! `GET /v1/users/{id}/export`: what is stored about a user, read from one
+//! snapshot. Narrower than an erasure (see the parent module): the user's
+//! own subscriptions, their deliveries and their devices' events, never
+//! another account's subscription on a shared browser.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{bind_texts, ints, placeholders, CHUNK};
+use crate::store::{Backend, Store};
+
+/// Everything stored about one user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UserExport {
+    /// The user id asked for.
+    pub user: String,
+    /// Their push subscriptions.
+    pub subscriptions: Vec<ExportedSubscription>,
+    /// Notifications sent (or waiting to be sent) to those subscriptions.
+    pub deliveries: Vec<ExportedDelivery>,
+    /// Funnel and notification events of their devices.
+    pub events: Vec<ExportedEvent>,
+}
+
+/// A subscription without its `p256dh` key and `auth` secret: those are
+/// credentials the browser holds (they encrypt pushes and prove possession),
+/// not information about the person, and an export travels further than the
+/// database should let them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExportedSubscription {
+    /// Row id.
+    pub id: i64,
+    /// The push service URL.
+    pub endpoint: String,
+    /// Stored at (epoch ms).
+    pub created: i64,
+    /// Last posted at (epoch ms).
+    pub updated: i64,
+    /// When the browser said it expires (epoch ms).
+    pub expires: Option<i64>,
+    /// Subscribed topics, sorted.
+    pub topics: Vec<String>,
+    /// The device and prompt that won it.
+    pub attribution: ExportedAttribution,
+}
+
+/// Device id, prompt and variant a row is attributed to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExportedAttribution {
+    /// Anonymous device id.
+    pub anon: Option<String>,
+    /// Prompt id.
+    pub prompt: Option<String>,
+    /// Variant id.
+    pub variant: Option<String>,
+}
+
+/// One notification to one subscription.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExportedDelivery {
+    /// Delivery row id.
+    pub id: i64,
+    /// The subscription it went to.
+    pub subscription: Option<i64>,
+    /// `queued`, `retrying`, `delivered`, `failed` or `pruned`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// The push service's last HTTP status.
+    pub last_code: Option<i64>,
+    /// Last status change (epoch ms).
+    pub updated: i64,
+    /// Clicked at (epoch ms).
+    pub clicked: Option<i64>,
+    /// Dismissed at (epoch ms).
+    pub dismissed: Option<i64>,
+    /// Copied from the subscription when enqueued.
+    pub attribution: ExportedAttribution,
+    /// What was sent.
+    pub notification: ExportedNotification,
+}
+
+/// A notification as sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExportedNotification {
+    /// Notification id.
+    pub id: String,
+    /// Enqueued at (epoch ms).
+    pub created: i64,
+    /// The push payload (title, body, url, …).
+    pub payload: Value,
+}
+
+/// One stored event, named as `POST /v1/events` names its fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExportedEvent {
+    /// Event id.
+    pub id: String,
+    /// Event type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Prompt id.
+    pub prompt: Option<String>,
+    /// Variant id.
+    pub variant: Option<String>,
+    /// What triggered the prompt.
+    pub trigger: Option<String>,
+    /// Anonymous device id.
+    pub anon: Option<String>,
+    /// `notification:delivery`.
+    pub delivery: Option<String>,
+    /// Notification action.
+    pub action: Option<String>,
+    /// Conversion name.
+    pub name: Option<String>,
+    /// Simulated data.
+    pub synthetic: bool,
+    /// When it happened (client clock, epoch ms).
+    pub at: i64,
+    /// When the server stored it (epoch ms).
+    pub received: i64,
+}
+
+const EVENT_COLUMNS: &str =
+    "id, type, prompt, variant, trigger_name, anon_id, delivery, action, name, synthetic, at_ms, received_ms";
+
+impl Store {
+    /// Everything stored about app user `user`, from one snapshot (an
+    /// unknown user: empty lists).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn user_export(&self, user: &str) -> Result<UserExport, sqlx::Error> {
+        // A read-only transaction: SQLite reads one WAL snapshot (and takes
+        // no write lock), PostgreSQL one snapshot for every statement.
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        };
+        let subscriptions = subscriptions(&mut tx, user).await?;
+        let ids: Vec<i64> = subscriptions.iter().map(|s| s.id).collect();
+        let mut anons: Vec<String> = subscriptions
+            .iter()
+            .filter_map(|s| s.attribution.anon.clone())
+            .collect();
+        anons.sort();
+        anons.dedup();
+        let deliveries = deliveries(&mut tx, &ids).await?;
+        let refs: Vec<String> = deliveries
+            .iter()
+            .map(|d| format!("{}:{}", d.notification.id, d.id))
+            .collect();
+        let events = events(&mut tx, &anons, &refs).await?;
+        tx.commit().await?;
+        Ok(UserExport {
+            user: user.to_owned(),
+            subscriptions,
+            deliveries,
+            events,
+        })
+    }
+}
+
+async fn subscriptions(conn: &mut AnyConnection, user: &str) -> Result<Vec<ExportedSubscription>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, endpoint, created_ms, updated_ms, expiration_ms, anon_id, prompt, variant FROM subscriptions WHERE user_id = $1 ORDER BY id")
+        .bind(user)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut subscriptions = rows.iter().map(subscription).collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<i64> = subscriptions.iter().map(|s| s.id).collect();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT subscription_id, topic FROM subscription_topics WHERE subscription_id IN ({}) ORDER BY topic",
+            ints(chunk)
+        );
+        for row in sqlx::query(&sql).fetch_all(&mut *conn).await? {
+            let id: i64 = row.try_get("subscription_id")?;
+            if let Some(sub) = subscriptions.iter_mut().find(|s| s.id == id) {
+                sub.topics.push(row.try_get("topic")?);
+            }
+        }
+    }
+    Ok(subscriptions)
+}
+
+fn subscription(row: &AnyRow) -> Result<ExportedSubscription, sqlx::Error> {
+    Ok(ExportedSubscription {
+        id: row.try_get("id")?,
+        endpoint: row.try_get("endpoint")?,
+        created: row.try_get("created_ms")?,
+        updated: row.try_get("updated_ms")?,
+        expires: row.try_get("expiration_ms")?,
+        topics: Vec::new(),
+        attribution: attribution(row)?,
+    })
+}
+
+fn attribution(row: &AnyRow) -> Result<ExportedAttribution, sqlx::Error> {
+    Ok(ExportedAttribution {
+        anon: row.try_get("anon_id")?,
+        prompt: row.try_get("prompt")?,
+        variant: row.try_get("variant")?,
+    })
+}
+
+async fn deliveries(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<ExportedDelivery>, sqlx::Error> {
+    let mut deliveries = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT d.id, d.subscription_id, d.status, d.attempts, d.last_code, d.updated_ms, d.clicked_ms, d.dismissed_ms, \
+             d.anon_id, d.prompt, d.variant, d.notification_id, n.created_ms, n.payload \
+             FROM deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.subscription_id IN ({}) ORDER BY d.id",
+            ints(chunk)
+        );
+        for row in sqlx::query(&sql).fetch_all(&mut *conn).await? {
+            deliveries.push(delivery(&row)?);
+        }
+    }
+    deliveries.sort_by_key(|d| d.id);
+    Ok(deliveries)
+}
+
+fn delivery(row: &AnyRow) -> Result<ExportedDelivery, sqlx::Error> {
+    let payload: String = row.try_get("payload")?;
+    Ok(ExportedDelivery {
+        id: row.try_get("id")?,
+        subscription: row.try_get("subscription_id")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        last_code: row.try_get("last_code")?,
+        updated: row.try_get("updated_ms")?,
+        clicked: row.try_get("clicked_ms")?,
+        dismissed: row.try_get("dismissed_ms")?,
+        attribution: attribution(row)?,
+        notification: ExportedNotification {
+            id: row.try_get("notification_id")?,
+            created: row.try_get("created_ms")?,
+            // Written by `notify` as JSON; kept as text if it ever is not.
+            payload: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
+        },
+    })
+}
+
+/// The devices' events, and device-less ones naming one of `refs` (a
+/// worker's events for a subscription no prompt won).
+async fn events(
+    conn: &mut AnyConnection,
+    anons: &[String],
+    refs: &[String],
+) -> Result<Vec<ExportedEvent>, sqlx::Error> {
+    let mut events = Vec::new();
+    for (filter, values) in [("anon_id IN", anons), ("anon_id IS NULL AND delivery IN", refs)] {
+        for chunk in values.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE {filter} ({})",
+                placeholders(chunk.len())
+            );
+            for row in bind_texts(sqlx::query(&sql), chunk).fetch_all(&mut *conn).await? {
+                events.push(event(&row)?);
+            }
+        }
+    }
+    events.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    Ok(events)
+}
+
+fn event(row: &AnyRow) -> Result<ExportedEvent, sqlx::Error> {
+    Ok(ExportedEvent {
+        id: row.try_get("id")?,
+        kind: row.try_get("type")?,
+        prompt: row.try_get("prompt")?,
+        variant: row.try_get("variant")?,
+        trigger: row.try_get("trigger_name")?,
+        anon: row.try_get("anon_id")?,
+        delivery: row.try_get("delivery")?,
+        action: row.try_get("action")?,
+        name: row.try_get("name")?,
+        synthetic: row.try_get::<i64, _>("synthetic")? != 0,
+        at: row.try_get("at_ms")?,
+        received: row.try_get("received_ms")?,
+    })
+}
