@@ -138,6 +138,14 @@ pub fn auth(encoded: &str) -> Result<Vec<u8>, AppError> {
     Ok(bytes)
 }
 
+/// A key or secret in the one form the store keeps and the push code reads:
+/// unpadded base64url (browsers send that; others may send padded or
+/// standard base64, which would otherwise be stored as sent and break every
+/// push to it). The text as given when it does not decode.
+pub fn canonical_base64(encoded: &str) -> String {
+    decode(encoded).map_or_else(|| encoded.to_owned(), |bytes| URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// Browsers send unpadded base64url; tolerate padding and standard base64.
 fn decode(encoded: &str) -> Option<Vec<u8>> {
     let cleaned: String = encoded

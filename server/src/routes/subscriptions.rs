@@ -96,8 +96,8 @@ fn checked(
         .map(|t| t as i64);
     Ok(NewSubscription {
         endpoint: sub.endpoint.clone(),
-        p256dh: sub.keys.p256dh.trim_end_matches('=').to_owned(),
-        auth: sub.keys.auth.trim_end_matches('=').to_owned(),
+        p256dh: validate::canonical_base64(&sub.keys.p256dh),
+        auth: validate::canonical_base64(&sub.keys.auth),
         user,
         expiration_ms,
         topics,

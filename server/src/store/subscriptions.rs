@@ -295,12 +295,12 @@ pub(super) async fn delete(tx: &mut sqlx::AnyConnection, id: i64) -> Result<(), 
     Ok(())
 }
 
-/// Whether two base64url auth secrets are the same, in constant time
-/// (padding ignored).
+/// Whether two auth secrets are the same, in constant time, whichever
+/// base64 alphabet and padding each was written in.
 fn same_secret(stored: &str, given: &str) -> bool {
     crate::secret::equal(
-        stored.trim_end_matches('=').as_bytes(),
-        given.trim_end_matches('=').as_bytes(),
+        crate::validate::canonical_base64(stored).as_bytes(),
+        crate::validate::canonical_base64(given).as_bytes(),
     )
 }
 
