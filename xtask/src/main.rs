@@ -8,6 +8,7 @@ mod demo;
 mod package;
 mod postgres;
 mod run;
+mod schemathesis;
 mod setup;
 mod size;
 mod test;
@@ -20,6 +21,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   demo [--bind ADDR]   build everything and serve the demo (default 127.0.0.1:8080)
   test                 run every check and test; ends with a size report and a summary
+  api-contract         only the schemathesis run against server/openapi.yaml (part of test)
   simulate [--server URL]
                        post a synthetic population to a running demo, so its
                        dashboard (/dashboard.html) has data (labelled synthetic)
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
         Some("test") => test::run(),
+        Some("api-contract") => schemathesis::run(),
         Some("simulate") => demo::simulate(&args[1..]),
         Some("build") => setup::ensure(setup::Needs::BUILD)
             .and_then(|()| package::build())

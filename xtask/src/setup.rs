@@ -1,6 +1,7 @@
 //! Installs what a command needs and is missing; fast when all is present.
 //!
-//! Only package registries are used (rustup's target, crates.io, Debian, npm):
+//! Only package registries are used (rustup's target, crates.io, Debian, npm,
+//! PyPI for schemathesis in `schemathesis.rs`):
 //! nothing downloads browsers or binaries from anywhere else.
 
 use std::fs;
@@ -77,7 +78,15 @@ fn ensure_geckodriver() -> Result<(), String> {
 fn ensure_debian_packages(needs: Needs) -> Result<(), String> {
     let mut wanted = vec!["nodejs", "npm", "pkg-config", "libssl-dev"];
     if needs.browsers {
-        wanted.extend(["chromium", "chromium-driver", "firefox-esr", "postgresql"]);
+        // python3-venv: schemathesis (PyPI) for the API contract step.
+        wanted.extend([
+            "chromium",
+            "chromium-driver",
+            "firefox-esr",
+            "postgresql",
+            "python3",
+            "python3-venv",
+        ]);
     }
     let missing: Vec<&str> = wanted.into_iter().filter(|p| !debian_installed(p)).collect();
     if missing.is_empty() {

@@ -2,7 +2,7 @@
 //! plain `N passed, N failed` line. A failing step does not stop the others.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::run::tee;
@@ -10,7 +10,7 @@ use crate::{package, root, setup};
 
 /// Passed/failed counts over all steps.
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
     passed: u64,
     failed: u64,
     failed_steps: Vec<String>,
@@ -18,7 +18,7 @@ struct Tally {
 
 impl Tally {
     /// Runs one step and adds its test counts (or 1 for a check without counts).
-    fn step(&mut self, name: &str, cmd: &mut Command) {
+    pub(crate) fn step(&mut self, name: &str, cmd: &mut Command) {
         println!("\n==> {name}");
         let (ok, output) = tee(cmd).unwrap_or_else(|err| (false, err));
         let (passed, failed) = count_results(&output);
@@ -33,10 +33,23 @@ impl Tally {
         }
     }
 
-    fn fail(&mut self, name: &str, err: &str) {
+    pub(crate) fn fail(&mut self, name: &str, err: &str) {
         println!("\n==> {name}\nerror: {err}");
         self.failed += 1;
         self.failed_steps.push(name.to_owned());
+    }
+
+    /// Prints the failed steps and the `N passed, N failed` line; fails if any failed.
+    pub(crate) fn finish(self) -> Result<(), String> {
+        if !self.failed_steps.is_empty() {
+            println!("\nfailed steps: {}", self.failed_steps.join(", "));
+        }
+        println!("\n{} passed, {} failed", self.passed, self.failed);
+        if self.failed == 0 {
+            Ok(())
+        } else {
+            Err("some checks or tests failed".into())
+        }
     }
 }
 
@@ -124,12 +137,14 @@ pub fn run() -> Result<(), String> {
                     "--test=funnel",
                     "--test=load",
                     "--test=postgres",
+                    "--test=privacy",
                 ],
             )
             .env("ASKWELL_TEST_POSTGRES_URL", &cluster.url),
         ),
         Err(err) => tally.fail("server tests on PostgreSQL", &err),
     }
+    crate::schemathesis::step(&root, &mut tally);
     tally.step(
         "browser tests in headless Chromium",
         wasm_cargo(&root, "test", &[]).env("CHROMEDRIVER", "/usr/bin/chromedriver"),
@@ -201,30 +216,26 @@ pub fn run() -> Result<(), String> {
     if let Some(report) = report {
         report.print();
     }
-    if !tally.failed_steps.is_empty() {
-        println!("\nfailed steps: {}", tally.failed_steps.join(", "));
-    }
-    println!("\n{} passed, {} failed", tally.passed, tally.failed);
-    if tally.failed == 0 {
-        Ok(())
-    } else {
-        Err("some checks or tests failed".into())
-    }
+    tally.finish()
 }
 
 /// Starts the demo server on a free port with a fresh data dir and drives it
 /// with the end-to-end tests in `tests/e2e` (Playwright + Debian Chromium).
 fn end_to_end(root: &Path, tally: &mut Tally) {
-    let built = Command::new("cargo")
-        .current_dir(root)
-        .args(["build", "--quiet", "--package", "askwell-server"])
-        .status();
-    if !built.is_ok_and(|s| s.success()) {
-        return tally.fail("end-to-end", "cannot build askwell-server");
+    if let Err(err) = build_server(root) {
+        return tally.fail("end-to-end", &err);
     }
     let data = root.join("target/e2e-data");
     let _ = std::fs::remove_dir_all(&data);
-    let (mut server, url) = match start_server(root, &data) {
+    let envs = [
+        ("ASKWELL_ADMIN_TOKEN", crate::demo::DEMO_ADMIN_TOKEN),
+        ("ASKWELL_IDENTITY_SECRET", crate::demo::DEMO_IDENTITY_SECRET),
+        // The Firefox end-to-end test subscribes through a local push service
+        // on http://127.0.0.1 (logged loudly by the server; test runs only).
+        ("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1"),
+    ];
+    let site = ["--site", "www", "--pkg", "pkg"];
+    let (mut server, url) = match start_server(root, &data, &site, &envs) {
         Ok(started) => started,
         Err(err) => return tally.fail("end-to-end", &err),
     };
@@ -242,27 +253,35 @@ fn end_to_end(root: &Path, tally: &mut Tally) {
     let _ = server.wait();
 }
 
-/// Runs askwell-server on an ephemeral port and waits for its "listening" line.
-fn start_server(root: &Path, data: &PathBuf) -> Result<(Child, String), String> {
+/// Builds the debug askwell-server that [`start_server`] runs.
+pub(crate) fn build_server(root: &Path) -> Result<(), String> {
+    let built = Command::new("cargo")
+        .current_dir(root)
+        .args(["build", "--quiet", "--package", "askwell-server"])
+        .status();
+    if built.is_ok_and(|s| s.success()) {
+        Ok(())
+    } else {
+        Err("cannot build askwell-server".into())
+    }
+}
+
+/// Runs askwell-server on an ephemeral port over `data` with extra `args`
+/// and `envs`, and waits for its "listening" line.
+pub(crate) fn start_server(
+    root: &Path,
+    data: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Result<(Child, String), String> {
     let mut child = Command::new(root.join("target/debug/askwell-server"))
         .current_dir(root)
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--site",
-            "www",
-            "--pkg",
-            "pkg",
-            "--data-dir",
-        ])
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .arg("--data-dir")
         .arg(data)
-        .env("ASKWELL_ADMIN_TOKEN", crate::demo::DEMO_ADMIN_TOKEN)
         .env("ASKWELL_VAPID_SUBJECT", crate::demo::DEMO_SUBJECT)
-        .env("ASKWELL_IDENTITY_SECRET", crate::demo::DEMO_IDENTITY_SECRET)
-        // The Firefox end-to-end test subscribes through a local push service
-        // on http://127.0.0.1 (logged loudly by the server; test runs only).
-        .env("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1")
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|err| format!("cannot start askwell-server: {err}"))?;
