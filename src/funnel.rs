@@ -7,7 +7,12 @@
 //! - **bounded**: at most [`MAX_EVENTS`] wait; beyond that the oldest go
 //!   (counted in `dropped`), so a broken server never fills storage;
 //! - **duplicates are harmless**: ids are unique per device, the server keeps
-//!   the first copy (a beacon on page hide may repeat a later fetch).
+//!   the first copy (a beacon on page hide may repeat a later fetch);
+//! - **planted values cannot wedge it**: an event with a field longer than the
+//!   server takes ([`MAX_TEXT`]) is dropped, so a batch stays far below the
+//!   64 KiB that `fetch` `keepalive` and `sendBeacon` carry (50 × 8 fields ×
+//!   200 bytes at worst), and a retry time read back is at most the longest
+//!   backoff away.
 
 use crate::value::Value;
 
@@ -21,6 +26,8 @@ pub const BATCH: usize = 50;
 const RETRY_BASE_MS: u64 = 5_000;
 /// Longest retry delay.
 const RETRY_MAX_MS: u64 = 600_000;
+/// Longest text field the server takes (`POST /v1/events` refuses longer).
+pub const MAX_TEXT: usize = 200;
 
 /// One funnel event as the server's `POST /v1/events` takes it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -76,11 +83,17 @@ pub struct Outbox {
 
 impl Outbox {
     /// Adds an event (oldest dropped when full); a `prompt_shown` also
-    /// becomes the exposure later conversions are credited to.
+    /// becomes the exposure later conversions are credited to. An event the
+    /// server would refuse for its size (an app's overlong action or
+    /// conversion name) is dropped and counted in `dropped`.
     pub fn push(&mut self, anon: &str, mut event: FunnelEvent) {
-        self.seq += 1;
-        event.id = format!("{anon}-{}-{}", event.at_ms, self.seq);
+        event.id = format!("{anon}-{}-{}", event.at_ms, self.seq + 1);
         anon.clone_into(&mut event.anon);
+        if !fits(&event) {
+            self.dropped += 1;
+            return;
+        }
+        self.seq += 1;
         if event.kind == "prompt_shown" {
             self.exposure = Some(Exposure {
                 prompt: event.prompt.clone(),
@@ -178,14 +191,18 @@ impl Outbox {
     }
 
     /// Reads the stored form; anything unreadable starts empty (corrupt
-    /// storage must not break the page), and the size bound is enforced.
-    pub fn from_value(value: &Value) -> Outbox {
+    /// storage must not break the page), the size bounds are enforced, and
+    /// the next try is at most the longest backoff after `now_ms`.
+    pub fn from_value(value: &Value, now_ms: u64) -> Outbox {
+        // Counters stay far below u64::MAX (9e15, as in the state's reader):
+        // storage is untrusted, and `push` adds to them.
         let int = |key: &str| {
             value
                 .get(key)
                 .and_then(Value::as_f64)
                 .filter(|n| *n >= 0.0)
-                .unwrap_or(0.0) as u64
+                .unwrap_or(0.0)
+                .min(9.0e15) as u64
         };
         let mut events: Vec<FunnelEvent> = items(value.get("events")).filter_map(event_from_value).collect();
         let excess = events.len().saturating_sub(MAX_EVENTS);
@@ -194,7 +211,7 @@ impl Outbox {
             events,
             dropped: int("dropped") + excess as u64,
             failures: u32::try_from(int("failures")).unwrap_or(u32::MAX),
-            next_try_ms: int("next"),
+            next_try_ms: int("next").min(now_ms.saturating_add(RETRY_MAX_MS)),
             seq: int("seq"),
             exposure: value.get("exposure").and_then(|x| {
                 Some(Exposure {
@@ -245,8 +262,16 @@ fn event_to_value(e: &FunnelEvent) -> Value {
     Value::Object(members)
 }
 
+/// Whether every text field is short enough for the server (the id, made of
+/// the anonymous id, the time and a sequence number, included).
+fn fits(e: &FunnelEvent) -> bool {
+    [&e.id, &e.anon, &e.kind, &e.prompt, &e.variant, &e.trigger, &e.name]
+        .iter()
+        .all(|text| text.len() <= MAX_TEXT)
+}
+
 fn event_from_value(value: &Value) -> Option<FunnelEvent> {
-    Some(FunnelEvent {
+    let event = FunnelEvent {
         id: value.get("id")?.as_str()?.to_owned(),
         kind: value.get("type")?.as_str()?.to_owned(),
         prompt: text(value, "prompt"),
@@ -255,7 +280,8 @@ fn event_from_value(value: &Value) -> Option<FunnelEvent> {
         name: text(value, "name"),
         anon: text(value, "anon"),
         at_ms: value.get("at")?.as_f64()? as u64,
-    })
+    };
+    fits(&event).then_some(event)
 }
 
 #[cfg(test)]
@@ -340,7 +366,7 @@ mod tests {
         outbox.push("dev", outbox.conversion("replied", 9));
         outbox.failed(100);
         outbox.first_holdout("restock");
-        assert_eq!(Outbox::from_value(&outbox.to_value()), outbox);
+        assert_eq!(Outbox::from_value(&outbox.to_value(), 100), outbox);
         for corrupt in [
             "null",
             "[1,2]",
@@ -348,8 +374,46 @@ mod tests {
             r#"{"events":[{"id":1}]}"#,
         ] {
             let value = crate::value::from_json(corrupt);
-            assert_eq!(Outbox::from_value(&value).events.len(), 0, "{corrupt}");
+            assert_eq!(Outbox::from_value(&value, 100).events.len(), 0, "{corrupt}");
         }
+    }
+
+    #[test]
+    fn a_far_future_retry_time_read_back_waits_at_most_the_longest_backoff() {
+        let now = 1_700_000_000_000;
+        for (stored, expected) in [
+            ("9e15", now + RETRY_MAX_MS),
+            ("1e300", now + RETRY_MAX_MS),
+            ("1700000060000", 1_700_000_060_000),
+            ("5", 5),
+        ] {
+            let value = crate::value::from_json(&format!(r#"{{"next":{stored},"failures":3}}"#));
+            assert_eq!(Outbox::from_value(&value, now).next_try_ms, expected, "{stored}");
+        }
+    }
+
+    #[test]
+    fn events_with_fields_the_server_would_refuse_are_dropped() {
+        let long = "x".repeat(MAX_TEXT + 1);
+        let mut outbox = Outbox::default();
+        outbox.push(&long, shown(1));
+        let mut overlong = shown(2);
+        overlong.trigger.clone_from(&long);
+        outbox.push("dev", overlong);
+        outbox.push("dev", outbox.conversion(&long, 3));
+        assert_eq!((outbox.events.len(), outbox.dropped, outbox.seq), (0, 3, 0));
+        outbox.push("dev", shown(4));
+        assert_eq!(outbox.events[0].id, "dev-4-1");
+
+        let mut planted = Outbox::default();
+        planted.push("dev", shown(5));
+        let mut huge = shown(6);
+        huge.anon = "a".repeat(2 << 20);
+        huge.id = huge.anon.clone();
+        planted.events.push(huge);
+        let read = Outbox::from_value(&planted.to_value(), 100);
+        assert_eq!(read.events.len(), 1, "the planted event is gone, the good one stays");
+        assert_eq!(read.events[0].id, "dev-5-1");
     }
 
     #[test]
@@ -365,5 +429,24 @@ mod tests {
         assert_eq!(event.get("anon").and_then(Value::as_str), Some("dev"));
         assert_eq!(event.get("type").and_then(Value::as_str), Some("prompt_shown"));
         assert!(event.get("name").is_none());
+    }
+
+    /// Found while fuzzing the storage readers (fuzz/, target `value_json`):
+    /// counters read back from storage were used unbounded, so a planted
+    /// `"dropped": 1e30` with a full outbox, or `"seq": 1e300` and the next
+    /// event, overflowed (a panic in debug builds, wrapped counts and
+    /// repeated ids in release ones).
+    #[test]
+    fn huge_counters_read_back_from_storage_cannot_overflow() {
+        let events: Vec<String> = (0..=MAX_EVENTS)
+            .map(|i| format!(r#"{{"id":"dev-{i}","type":"prompt_shown","at":{i}}}"#))
+            .collect();
+        let stored = format!(r#"{{"events":[{}],"dropped":1e30,"seq":1e300}}"#, events.join(","));
+        let mut outbox = Outbox::from_value(&crate::value::from_json(&stored), 100);
+        assert_eq!(outbox.events.len(), MAX_EVENTS);
+        outbox.push("dev", shown(7));
+        outbox.push("dev", outbox.conversion(&"x".repeat(MAX_TEXT + 1), 8));
+        assert_eq!(outbox.events.len(), MAX_EVENTS);
+        assert!(outbox.dropped >= 9_000_000_000_000_000 && outbox.seq >= 9_000_000_000_000_000);
     }
 }

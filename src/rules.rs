@@ -361,14 +361,15 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
-/// Days to milliseconds, for config readers.
+/// Days to milliseconds, for config readers; saturating, as a config may
+/// give up to 9e15 days (`u64::MAX` ms is "never").
 pub const fn days(n: u64) -> u64 {
-    n * DAY_MS
+    n.saturating_mul(DAY_MS)
 }
 
-/// Minutes to milliseconds, for config readers.
+/// Minutes to milliseconds, for config readers; saturating like [`days`].
 pub const fn minutes(n: u64) -> u64 {
-    n * MINUTE_MS
+    n.saturating_mul(MINUTE_MS)
 }
 
 #[cfg(test)]
@@ -543,5 +544,31 @@ mod tests {
         }
         assert_eq!(world.activity.recent["sent"].len(), RECENT_LIMIT);
         assert_eq!(world.activity.totals["sent"], 200);
+    }
+
+    /// Found while fuzzing the config reader (fuzz/, target `config`):
+    /// `returnAfterDays` and `withinMinutes` accept integers up to 9e15, and
+    /// multiplying those into milliseconds overflowed (a panic in debug
+    /// builds, a wrapped, much shorter wait in release ones).
+    #[test]
+    fn huge_day_and_minute_counts_saturate_instead_of_overflowing() {
+        let config = crate::config::Config::read(&crate::value::from_json(
+            r#"{"prompts": [{"id": "p", "message": "Hi"}],
+                "rules": [{"prompt": "p", "when": {"returnAfterDays": 9e15}},
+                          {"prompt": "p", "when": {"action": "a", "count": 2, "withinMinutes": 9e15}}]}"#,
+        ))
+        .expect("valid config");
+        assert_eq!(config.rules[0].when, Condition::ReturnAfter(u64::MAX));
+        assert_eq!(
+            config.rules[1].when,
+            Condition::Action {
+                name: "a".into(),
+                occurrence: Occurrence::CountWithin {
+                    count: 2,
+                    within_ms: u64::MAX
+                }
+            }
+        );
+        assert_eq!((days(1), minutes(2)), (DAY_MS, 2 * MINUTE_MS));
     }
 }

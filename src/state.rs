@@ -5,10 +5,18 @@
 //! corrupt or foreign value never throws into the host page — and because a
 //! fresh state counts nothing as shown, the glue additionally keeps a
 //! conservative session budget when storage is unavailable.
+//!
+//! What is read back is also bounded, because anything in localStorage may
+//! have been planted (by the app, an extension, a script on the origin) or
+//! written under a wrong clock: an anonymous id that is not 32 lowercase hex
+//! digits is dropped (the glue makes a new one: a 2 MB id would ride on every
+//! funnel event and push each request past the 64 KiB `keepalive`/beacon
+//! limit), no time is later than now (a far-future "Not now" would hold its
+//! cool-off for ever), and lists are no longer than the code ever writes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::policy::{Ledger, PromptState};
+use crate::policy::{Ledger, PromptState, NATIVE_LIMIT};
 use crate::rules::{Activity, RECENT_LIMIT};
 use crate::value::Value;
 
@@ -54,29 +62,51 @@ impl State {
         ])
     }
 
-    /// Decodes leniently: whatever cannot be read starts fresh.
-    pub fn from_value(value: &Value) -> State {
+    /// Decodes leniently: whatever cannot be read starts fresh; what is read
+    /// is bounded (see the module docs), times at most `now_ms`.
+    pub fn from_value(value: &Value, now_ms: u64) -> State {
+        let mut native: Vec<bool> = items(value.get("native"))
+            .filter_map(|v| match v {
+                Value::Bool(b) => Some(*b),
+                _ => None,
+            })
+            .collect();
+        keep_last(&mut native, NATIVE_LIMIT);
+        let mut shown_ms = read_times(value.get("shown"), now_ms);
+        keep_last(&mut shown_ms, SHOWN_LIMIT);
         State {
             anon_id: value
                 .get("anonId")
                 .and_then(Value::as_str)
+                .filter(|id| is_anon_id(id))
                 .unwrap_or_default()
                 .to_owned(),
-            activity: value.get("activity").map(activity_from_value).unwrap_or_default(),
-            prompts: map_from(members(value.get("prompts")).map(|(k, v)| (k.clone(), prompt_from_value(v)))),
-            ledger: Ledger {
-                shown_ms: read_numbers(value.get("shown")),
-                native: items(value.get("native"))
-                    .filter_map(|v| match v {
-                        Value::Bool(b) => Some(*b),
-                        _ => None,
-                    })
-                    .collect(),
-            },
+            activity: value
+                .get("activity")
+                .map(|a| activity_from_value(a, now_ms))
+                .unwrap_or_default(),
+            prompts: map_from(members(value.get("prompts")).map(|(k, v)| (k.clone(), prompt_from_value(v, now_ms)))),
+            ledger: Ledger { shown_ms, native },
             topics: read_strings(value.get("topics")),
             subscribed: matches!(value.get("subscribed"), Some(Value::Bool(true))),
         }
     }
+}
+
+/// Whether `id` has the shape the glue makes anonymous ids in: 128 random
+/// bits as 32 lowercase hex digits.
+pub fn is_anon_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Most prompt times kept (only the last 7 days count, and the weekly budget
+/// is a handful).
+const SHOWN_LIMIT: usize = 64;
+
+/// Drops all but the last (newest) `limit` items.
+fn keep_last<T>(items: &mut Vec<T>, limit: usize) {
+    let excess = items.len().saturating_sub(limit);
+    items.drain(..excess);
 }
 
 fn activity_to_value(activity: &Activity) -> Value {
@@ -94,16 +124,16 @@ fn activity_to_value(activity: &Activity) -> Value {
     ])
 }
 
-fn activity_from_value(value: &Value) -> Activity {
+fn activity_from_value(value: &Value, now_ms: u64) -> Activity {
     Activity {
         recent: map_from(members(value.get("recent")).map(|(k, v)| {
-            let mut times = read_numbers(Some(v));
-            times.truncate(RECENT_LIMIT);
+            let mut times = read_times(Some(v), now_ms);
+            keep_last(&mut times, RECENT_LIMIT);
             (k.clone(), times)
         })),
         totals: map_from(members(value.get("totals")).filter_map(|(k, v)| Some((k.clone(), whole(v)?)))),
         page_views: value.get("pageViews").and_then(whole).unwrap_or(0),
-        last_seen_ms: value.get("lastSeen").and_then(whole),
+        last_seen_ms: value.get("lastSeen").and_then(whole).map(|t| t.min(now_ms)),
     }
 }
 
@@ -118,13 +148,13 @@ fn prompt_to_value(prompt: &PromptState) -> Value {
     ])
 }
 
-fn prompt_from_value(value: &Value) -> PromptState {
+fn prompt_from_value(value: &Value, now_ms: u64) -> PromptState {
     PromptState {
         dismissals: value
             .get("dismissals")
             .and_then(whole)
             .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32),
-        last_dismissed_ms: value.get("lastDismissed").and_then(whole),
+        last_dismissed_ms: value.get("lastDismissed").and_then(whole).map(|t| t.min(now_ms)),
         accepted: read_strings(value.get("accepted")),
     }
 }
@@ -160,8 +190,9 @@ fn members(value: Option<&Value>) -> impl Iterator<Item = &(String, Value)> {
     slice.iter()
 }
 
-fn read_numbers(value: Option<&Value>) -> Vec<u64> {
-    items(value).filter_map(whole).collect()
+/// Times, none later than `now_ms`: what happened cannot be in the future.
+fn read_times(value: Option<&Value>, now_ms: u64) -> Vec<u64> {
+    items(value).filter_map(whole).map(|t| t.min(now_ms)).collect()
 }
 
 fn read_strings(value: Option<&Value>) -> BTreeSet<String> {
@@ -190,7 +221,7 @@ mod tests {
     #[test]
     fn round_trips_through_the_storage_encoding() {
         let mut state = State {
-            anon_id: "anon-1".into(),
+            anon_id: "0123456789abcdef0123456789abcdef".into(),
             subscribed: true,
             ..State::default()
         };
@@ -211,14 +242,17 @@ mod tests {
             native: vec![true, false],
         };
         state.topics.insert("thread:1".into());
-        assert_eq!(State::from_value(&state.to_value()), state);
+        assert_eq!(State::from_value(&state.to_value(), 100), state);
     }
 
     #[test]
     fn corrupt_parts_start_fresh_instead_of_failing() {
-        let state = State::from_value(&from_json(
-            r#"{"anonId": 5, "prompts": {"reply": {"dismissals": "many", "accepted": [1, "t"]}}, "shown": "x", "native": [true, 3]}"#,
-        ));
+        let state = State::from_value(
+            &from_json(
+                r#"{"anonId": 5, "prompts": {"reply": {"dismissals": "many", "accepted": [1, "t"]}}, "shown": "x", "native": [true, 3]}"#,
+            ),
+            NOW,
+        );
         assert_eq!(state.anon_id, "");
         assert_eq!(state.prompts["reply"].dismissals, 0);
         assert_eq!(state.prompts["reply"].accepted, ["t".to_owned()].into());
@@ -229,6 +263,63 @@ mod tests {
                 native: vec![true]
             }
         );
-        assert_eq!(State::from_value(&from_json("[1, 2]")), State::default());
+        assert_eq!(State::from_value(&from_json("[1, 2]"), NOW), State::default());
+    }
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn read(json: &str) -> State {
+        State::from_value(&from_json(json), NOW)
+    }
+
+    #[test]
+    fn an_anonymous_id_of_any_other_shape_is_dropped() {
+        let huge = "a".repeat(2 << 20);
+        for (id, kept) in [
+            ("0123456789abcdef0123456789abcdef", true),
+            ("", false),
+            ("0123456789abcdef0123456789abcde", false),
+            ("0123456789abcdef0123456789abcdef0", false),
+            ("0123456789ABCDEF0123456789abcdef", false),
+            ("0123456789abcdef0123456789abcdeg", false),
+            ("device-1", false),
+            (huge.as_str(), false),
+        ] {
+            let mut json = String::from(r#"{"anonId":""#);
+            json.push_str(id);
+            json.push_str(r#""}"#);
+            let expected = if kept { id } else { "" };
+            assert_eq!(read(&json).anon_id, expected, "{}", &id[..id.len().min(40)]);
+        }
+    }
+
+    #[test]
+    fn times_read_back_are_never_later_than_now() {
+        let state = read(
+            r#"{"activity": {"recent": {"sent": [5, 4e15]}, "lastSeen": 4e15},
+                "prompts": {"reply": {"dismissals": 1, "lastDismissed": 4e15}},
+                "shown": [7, 4e15]}"#,
+        );
+        assert_eq!(state.activity.recent["sent"], [5, NOW]);
+        assert_eq!(state.activity.last_seen_ms, Some(NOW));
+        assert_eq!(state.prompts["reply"].last_dismissed_ms, Some(NOW));
+        assert_eq!(state.ledger.shown_ms, [7, NOW]);
+    }
+
+    #[test]
+    fn lists_read_back_keep_only_their_newest_entries() {
+        let times: Vec<String> = (0..500).map(|t| t.to_string()).collect();
+        let natives = vec!["true"; 499].join(",") + ",false";
+        let json = format!(
+            r#"{{"activity": {{"recent": {{"sent": [{0}]}}}}, "shown": [{0}], "native": [{natives}]}}"#,
+            times.join(",")
+        );
+        let state = read(&json);
+        let recent = &state.activity.recent["sent"];
+        assert_eq!((recent.len(), recent.last()), (RECENT_LIMIT, Some(&499)));
+        assert_eq!(state.ledger.shown_ms.len(), SHOWN_LIMIT);
+        assert_eq!(state.ledger.shown_ms.last(), Some(&499));
+        assert_eq!(state.ledger.native.len(), NATIVE_LIMIT);
+        assert_eq!(state.ledger.native.last(), Some(&false));
     }
 }

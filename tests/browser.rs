@@ -3,6 +3,8 @@
 //! storage and removes what it added first.
 #![cfg(all(target_arch = "wasm32", feature = "page"))]
 
+#[path = "browser/hostile.rs"]
+mod hostile;
 #[path = "browser/support.rs"]
 mod support;
 #[path = "browser/xss.rs"]
@@ -269,7 +271,7 @@ async fn a_held_out_device_is_counted_once_and_never_asked() {
         weight: 1.0,
     }];
     let anon = (0..)
-        .map(|i| format!("device-{i}"))
+        .map(|i: u64| format!("{i:032x}"))
         .find(|id| matches!(assign(id, "reply", 0.5, &arms), Assignment::Holdout))
         .expect("some id is held out");
     local_storage()

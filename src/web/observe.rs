@@ -100,12 +100,8 @@ impl Observer {
 /// `{ askwell: "navigate", url }` messages from Askwell's service worker
 /// (a notification click for this origin while this tab is not controlled).
 fn worker_messages(report: Rc<impl Fn(Observed) + 'static>) -> Option<Listener> {
-    let window = web_sys::window()?;
-    let has_container = js_sys::Reflect::has(&window.navigator(), &"serviceWorker".into()).unwrap_or(false);
-    if !has_container {
-        return None;
-    }
-    let container = window.navigator().service_worker();
+    // Missing, or throwing in sandboxed frames: then no messages either.
+    let container = super::push::service_worker()?;
     let listener = Listener::new(&container, "message", move |event| {
         let Some(event) = event.dyn_ref::<web_sys::MessageEvent>() else {
             return;

@@ -80,7 +80,8 @@ impl Askwell {
         let clock = js_sys::Reflect::get(&options, &"now".into())
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok());
-        let mut state = store::load_state();
+        let mut state = store::load_state(clock_now(clock.as_ref()));
+        // Empty also when the stored id was not one we make (planted, corrupt).
         if state.anon_id.is_empty() {
             state.anon_id = store::new_anon_id();
         }
@@ -353,18 +354,22 @@ fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
     }
 }
 
+/// Epoch ms from the page's clock (`options.now`) or `Date.now()`.
+fn clock_now(clock: Option<&Function>) -> u64 {
+    let now = clock
+        .and_then(|f| f.call0(&JsValue::NULL).ok())
+        .and_then(|v| v.as_f64());
+    now.unwrap_or_else(js_sys::Date::now).max(0.0) as u64
+}
+
 impl Controller {
     pub(crate) fn now_ms(&self) -> u64 {
-        let now = self
-            .clock
-            .as_ref()
-            .and_then(|f| f.call0(&JsValue::NULL).ok())
-            .and_then(|v| v.as_f64());
-        now.unwrap_or_else(js_sys::Date::now).max(0.0) as u64
+        clock_now(self.clock.as_ref())
     }
 
     /// Persists "shown" first: a prompt whose showing cannot be remembered
-    /// (storage disabled or full) is not shown, so no prompt storms on reload.
+    /// (storage disabled, full, or not readable back) is not shown, so no
+    /// prompt storms on reload.
     fn show(&mut self, inner: &Rc<RefCell<Controller>>, proposal: Proposal, now_ms: u64) -> Result<Proposal, JsValue> {
         let mut after = self.engine.state.clone();
         crate::policy::record_shown(&mut after.ledger, now_ms);
@@ -454,7 +459,8 @@ fn accept(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
 
 /// Another tab saved state: adopt it, and close our prompt if it was answered there.
 fn other_tab(inner: &Rc<RefCell<Controller>>, json: &str) {
-    let Some(mut state) = store::decode_state(json) else {
+    let now_ms = inner.borrow().now_ms();
+    let Some(mut state) = store::decode_state(json, now_ms) else {
         return;
     };
     let view = {

@@ -4,7 +4,10 @@
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{PushSubscription, PushSubscriptionOptionsInit, RequestInit, Response, ServiceWorkerRegistration};
+use web_sys::{
+    PushSubscription, PushSubscriptionOptionsInit, RequestInit, Response, ServiceWorkerContainer,
+    ServiceWorkerRegistration,
+};
 
 use super::convert::{from_js, parse_json};
 use crate::rules::Permission;
@@ -63,30 +66,44 @@ fn ios_outside_home_screen(window: &web_sys::Window) -> bool {
     ios && !standalone
 }
 
-/// Why push is unavailable here, if it is.
-pub(crate) fn unsupported() -> Option<Failure> {
-    let Some(window) = web_sys::window() else {
-        return Some(Failure::Unsupported);
-    };
-    if !has(&window, "Notification") || !has(&window, "PushManager") || !has(&window.navigator(), "serviceWorker") {
-        return Some(if ios_outside_home_screen(&window) {
-            Failure::NeedsHomeScreen
-        } else {
-            Failure::Unsupported
-        });
-    }
-    None
+/// `navigator.serviceWorker`, or `None` where it is missing or its getter
+/// throws (a `SecurityError` in sandboxed frames without `allow-same-origin`;
+/// web-sys's `service_worker()` would let that exception through the wasm).
+pub(crate) fn service_worker() -> Option<ServiceWorkerContainer> {
+    let navigator = web_sys::window()?.navigator();
+    Reflect::get(&navigator, &"serviceWorker".into()).ok()?.dyn_into().ok()
 }
 
-/// The current permission, or `Unsupported` where Web Push is missing.
-pub(crate) fn permission() -> Permission {
-    if unsupported().is_some() {
-        return Permission::Unsupported;
+/// `Notification.permission` as text, `None` where it is missing or throws
+/// (web-sys's getter is not `catch`).
+fn notification_permission(window: &web_sys::Window) -> Option<String> {
+    let notification = Reflect::get(window, &"Notification".into()).ok()?;
+    Reflect::get(&notification, &"permission".into()).ok()?.as_string()
+}
+
+/// `Notification.permission` where Web Push is available, else why not.
+fn probe() -> Result<String, Failure> {
+    let window = web_sys::window().ok_or(Failure::Unsupported)?;
+    match notification_permission(&window) {
+        Some(state) if has(&window, "PushManager") && service_worker().is_some() => Ok(state),
+        _ if ios_outside_home_screen(&window) => Err(Failure::NeedsHomeScreen),
+        _ => Err(Failure::Unsupported),
     }
-    match web_sys::Notification::permission() {
-        web_sys::NotificationPermission::Granted => Permission::Granted,
-        web_sys::NotificationPermission::Denied => Permission::Denied,
-        _ => Permission::Default,
+}
+
+/// Why push is unavailable here, if it is.
+pub(crate) fn unsupported() -> Option<Failure> {
+    probe().err()
+}
+
+/// The current permission, or `Unsupported` where Web Push is missing (or
+/// any part of it throws).
+pub(crate) fn permission() -> Permission {
+    match probe().as_deref() {
+        Ok("granted") => Permission::Granted,
+        Ok("denied") => Permission::Denied,
+        Ok(_) => Permission::Default,
+        Err(_) => Permission::Unsupported,
     }
 }
 
@@ -97,8 +114,7 @@ pub(crate) fn request_permission() -> Result<Promise, JsValue> {
 }
 
 async fn ready_registration() -> Result<ServiceWorkerRegistration, JsValue> {
-    let window = web_sys::window().ok_or("no window")?;
-    let container = window.navigator().service_worker();
+    let container = service_worker().ok_or("no service worker container")?;
     let ready = container.ready()?;
     Ok(JsFuture::from(ready).await?.unchecked_into())
 }

@@ -29,9 +29,9 @@ pub(crate) struct Reporter {
     /// Prompts whose holdout exposure this page already handled: a held-out
     /// device triggers often, and storage need not be read every time.
     held_out_here: Vec<String>,
-    /// Used only when localStorage is unavailable (then events live as long
-    /// as the page).
-    memory: Outbox,
+    /// The outbox once localStorage failed to keep it (unavailable, full, or
+    /// not readable back): from then on events live as long as the page.
+    memory: Option<Outbox>,
 }
 
 impl Reporter {
@@ -42,25 +42,24 @@ impl Reporter {
     }
 }
 
-fn load(reporter: &Reporter) -> Outbox {
-    match store::local() {
-        Some(storage) => storage
-            .get_item(OUTBOX_KEY)
-            .ok()
-            .flatten()
-            .and_then(|text| parse_json(&text))
-            .map(|value| Outbox::from_value(&value))
-            .unwrap_or_default(),
-        None => reporter.memory.clone(),
+/// The stored outbox, bounded on reading (planted events dropped, the retry
+/// time at most the longest backoff away: see [`Outbox::from_value`]).
+fn load(this: &Controller) -> Outbox {
+    if let Some(outbox) = &this.reporter.memory {
+        return outbox.clone();
     }
+    store::local()
+        .and_then(|storage| storage.get_item(OUTBOX_KEY).ok().flatten())
+        .and_then(|text| parse_json(&text))
+        .map(|value| Outbox::from_value(&value, this.now_ms()))
+        .unwrap_or_default()
 }
 
 fn save(reporter: &mut Reporter, outbox: Outbox) {
-    let stored = store::local()
-        .zip(stringify(&outbox.to_value()))
-        .is_some_and(|(storage, text)| storage.set_item(OUTBOX_KEY, &text).is_ok());
+    let stored =
+        reporter.memory.is_none() && stringify(&outbox.to_value()).is_some_and(|text| store::write(OUTBOX_KEY, &text));
     if !stored {
-        reporter.memory = outbox;
+        reporter.memory = Some(outbox);
     }
 }
 
@@ -126,7 +125,7 @@ pub(crate) fn conversion(inner: &Rc<RefCell<Controller>>, name: &str) {
 pub(crate) fn forget_history(inner: &Rc<RefCell<Controller>>) {
     let mut this = inner.borrow_mut();
     this.reporter.held_out_here.clear();
-    let mut outbox = load(&this.reporter);
+    let mut outbox = load(&this);
     outbox.forget_history();
     save(&mut this.reporter, outbox);
 }
@@ -138,7 +137,7 @@ fn record(inner: &Rc<RefCell<Controller>>, make: impl FnOnce(&mut Outbox, u64) -
         let mut this = inner.borrow_mut();
         let at_ms = this.now_ms();
         let anon = this.engine.state.anon_id.clone();
-        let mut outbox = load(&this.reporter);
+        let mut outbox = load(&this);
         let event = make(&mut outbox, at_ms);
         let recorded = event.is_some();
         if let Some(event) = event {
@@ -172,11 +171,17 @@ async fn send(inner: Rc<RefCell<Controller>>) {
     let (server, body, ids, now) = {
         let mut this = inner.borrow_mut();
         let now = this.now_ms();
-        let outbox = load(&this.reporter);
+        let outbox = load(&this);
         let Some(batch) = outbox.due(now) else {
             let wait = outbox.next_try_ms.saturating_sub(now);
+            let waiting = !outbox.events.is_empty();
+            if waiting {
+                // Keeps the retry time as clamped on reading: clamped again
+                // each time, relative to a later now, it would never come.
+                save(&mut this.reporter, outbox);
+            }
             drop(this);
-            if !outbox.events.is_empty() {
+            if waiting {
                 schedule(&inner, wait.max(SEND_DELAY_MS));
             }
             return;
@@ -193,7 +198,7 @@ async fn send(inner: Rc<RefCell<Controller>>) {
     let more = {
         let mut this = inner.borrow_mut();
         this.reporter.sending = false;
-        let mut outbox = load(&this.reporter);
+        let mut outbox = load(&this);
         match status {
             // Accepted, or refused for good (a 4xx other than 429 will never pass).
             Some(202 | 400..=428 | 430..=499) => outbox.settled(&ids),
@@ -220,7 +225,7 @@ fn events_url(this: &Controller) -> String {
 /// one copy of each id.
 pub(crate) fn beacon(inner: &Rc<RefCell<Controller>>) {
     let this = inner.borrow();
-    let outbox = load(&this.reporter);
+    let outbox = load(&this);
     let Some(batch) = outbox.due(u64::MAX) else { return };
     let body = stringify(&Outbox::request_body(batch));
     if let (Some(window), Some(body)) = (web_sys::window(), body) {

@@ -28,24 +28,34 @@ fn session_storage() -> Option<Storage> {
     web_sys::window()?.session_storage().ok().flatten()
 }
 
-/// Loads the device state; unreadable or missing data starts fresh.
-pub(crate) fn load_state() -> State {
+/// Loads the device state; unreadable or missing data starts fresh, and what
+/// is read is bounded (a planted anonymous id is dropped, times clamped to
+/// `now_ms`: see [`State::from_value`]).
+pub(crate) fn load_state(now_ms: u64) -> State {
     local()
         .and_then(|s| s.get_item(STATE_KEY).ok().flatten())
-        .and_then(|text| parse_json(&text))
-        .map(|value| State::from_value(&value))
+        .and_then(|text| decode_state(&text, now_ms))
         .unwrap_or_default()
 }
 
 /// Decodes a state written by another tab (a `storage` event's new value).
-pub(crate) fn decode_state(text: &str) -> Option<State> {
-    parse_json(text).map(|value| State::from_value(&value))
+pub(crate) fn decode_state(text: &str, now_ms: u64) -> Option<State> {
+    parse_json(text).map(|value| State::from_value(&value, now_ms))
 }
 
-/// Saves the device state; false when storage is unavailable or full.
+/// Saves the device state; true only when it was written *and reads back*
+/// the same: storage that takes writes but throws on reads (some privacy
+/// modes, a patched `getItem`) would otherwise forget every cool-off, and a
+/// prompt whose showing is not remembered must not be shown.
 pub(crate) fn save_state(state: &State) -> bool {
-    let Some(storage) = local() else { return false };
-    stringify(&state.to_value()).is_some_and(|text| storage.set_item(STATE_KEY, &text).is_ok())
+    stringify(&state.to_value()).is_some_and(|text| write(STATE_KEY, &text))
+}
+
+/// Writes `text` under `key` in localStorage; true only when it reads back.
+pub(crate) fn write(key: &str, text: &str) -> bool {
+    local().is_some_and(|storage| {
+        storage.set_item(key, text).is_ok() && storage.get_item(key).ok().flatten().as_deref() == Some(text)
+    })
 }
 
 /// Loads this tab's session counters (they survive reloads in the same tab).
