@@ -463,3 +463,26 @@ async fn events_are_validated_deduplicated_and_mark_clicks() {
         "deduplicated by id"
     );
 }
+
+#[tokio::test]
+async fn nul_and_control_characters_are_refused_not_a_500_on_postgresql() {
+    let state = state(false).await;
+    let events = json!({ "events": [{ "type": "prompt_shown", "prompt": "a\u{0}b" }] }).to_string();
+    let (status, body) = call(&state, "POST", "/v1/events", Some(&events), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "events[0].prompt: control characters are not allowed"
+    );
+    for (field, value) in [("user", "al\u{0}ice"), ("anon", "d\u{0}"), ("variant", "a\nb")] {
+        let mut sub: serde_json::Value =
+            serde_json::from_str(&subscription_json(ENDPOINT, P256DH, AUTH, &[])).expect("json");
+        sub[field] = value.into();
+        if field == "user" {
+            sub["userProof"] = user_proof(value).into();
+        }
+        let (status, body) = call(&state, "POST", "/v1/subscriptions", Some(&sub.to_string()), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {body}");
+    }
+    assert_eq!(state.store.subscription_count().await.expect("count"), 0);
+}

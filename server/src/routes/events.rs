@@ -120,6 +120,11 @@ fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Re
         if value.as_deref().is_some_and(|v| v.len() > MAX_TEXT) {
             return Err(reject(format!(".{field}: at most {MAX_TEXT} characters")));
         }
+        // PostgreSQL text cannot hold NUL (the whole batch would fail with a
+        // 500); no id or label needs a control character.
+        if value.as_deref().is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(reject(format!(".{field}: control characters are not allowed")));
+        }
     }
     Ok(Event {
         id: e.id.unwrap_or_else(super::notifications::random_id),

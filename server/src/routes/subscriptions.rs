@@ -87,8 +87,14 @@ fn checked(
     validate::p256dh(&sub.keys.p256dh)?;
     validate::auth(&sub.keys.auth)?;
     validate::topics("topics", &topics)?;
-    if user.as_deref().is_some_and(|u| u.is_empty() || u.len() > 200) {
-        return Err(AppError::invalid("invalid_user", "user: expected 1 to 200 characters"));
+    if user
+        .as_deref()
+        .is_some_and(|u| u.is_empty() || u.len() > 200 || u.chars().any(char::is_control))
+    {
+        return Err(AppError::invalid(
+            "invalid_user",
+            "user: expected 1 to 200 printable characters",
+        ));
     }
     let expiration_ms = sub
         .expiration_time
@@ -154,10 +160,14 @@ pub async fn subscriptions_create(
         ("prompt", &attribution.prompt),
         ("variant", &attribution.variant),
     ] {
-        if value.as_deref().is_some_and(|v| v.is_empty() || v.len() > 200) {
+        // Control characters: PostgreSQL text cannot hold NUL (a 500 otherwise).
+        if value
+            .as_deref()
+            .is_some_and(|v| v.is_empty() || v.len() > 200 || v.chars().any(char::is_control))
+        {
             return Err(AppError::invalid(
                 "invalid_attribution",
-                format!("{field}: expected 1 to 200 characters"),
+                format!("{field}: expected 1 to 200 printable characters"),
             ));
         }
     }
