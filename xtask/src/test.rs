@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use crate::run::tee;
 use crate::{package, root, setup};
 
+#[path = "fuzz.rs"]
+mod fuzz;
+
 /// Passed/failed counts over all steps.
 #[derive(Default)]
 pub(crate) struct Tally {
@@ -123,6 +126,7 @@ pub fn run() -> Result<(), String> {
         "native tests (core, server, xtask, doc tests)",
         &mut cargo(&root, &["test", "--workspace"]),
     );
+    fuzz::smoke(&root, &mut tally);
     match crate::postgres::Cluster::start() {
         Ok(cluster) => tally.step(
             "server tests on PostgreSQL (same suites, plus two processes sharing a fan-out)",
@@ -210,6 +214,8 @@ pub fn run() -> Result<(), String> {
                 "load",
                 "--",
                 "--nocapture",
+                // One test at a time: the printed numbers are each test's own.
+                "--test-threads=1",
             ],
         ),
     );

@@ -1,0 +1,72 @@
+//! `POST /v1/events` validation: the body bytes → the handler's own parse and
+//! per-event checks (`validate_events_json`, everything but the rate limit
+//! and the database), with and without the admin token. Never a panic; a
+//! refused batch is a 4xx with a known code; an accepted one splits into
+//! stored and rejected events that account for the whole batch, and every
+//! stored event satisfies the documented bounds.
+#![no_main]
+
+use askwell_server::routes::{validate_events_json, EVENT_TYPES, MAX_EVENTS_BATCH};
+use libfuzzer_sys::fuzz_target;
+
+/// 2023-11-14T22:13:20Z; seeds put their `at` near it.
+const NOW: i64 = 1_700_000_000_000;
+const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
+const MAX_AGE_MS: i64 = 30 * 24 * 3600 * 1000;
+const SERVER_RECORDED: [&str; 3] = ["subscribed", "unsubscribed", "notification_delivered"];
+
+fuzz_target!(|data: &[u8]| {
+    let public = judge(data, false);
+    let admin = judge(data, true);
+    if let Some((stored, rejected)) = public {
+        // The admin token changes nothing for a batch that is not synthetic.
+        assert_eq!(admin, Some((stored, rejected)));
+    }
+});
+
+/// Stored and rejected counts, or `None` for a refused batch.
+fn judge(body: &[u8], admin: bool) -> Option<(usize, usize)> {
+    let (events, rejected) = match validate_events_json(body, NOW, admin) {
+        Ok(judged) => judged,
+        Err(err) => {
+            assert!(err.status().is_client_error(), "{err:?}");
+            let known = ["invalid_json", "invalid_request", "invalid_batch", "unauthorized"];
+            assert!(known.contains(&err.code()), "{err:?}");
+            assert!(admin || err.code() != "unauthorized" || body_says_synthetic(body));
+            return None;
+        }
+    };
+    let total = events.len() + rejected.len();
+    assert!((1..=MAX_EVENTS_BATCH).contains(&total));
+    assert!(rejected.windows(2).all(|w| w[0].index < w[1].index));
+    for r in &rejected {
+        assert!(
+            r.index < total && r.message.starts_with(&format!("events[{}]", r.index)),
+            "{r:?}"
+        );
+    }
+    for e in &events {
+        assert!(EVENT_TYPES.contains(&e.kind.as_str()), "{e:?}");
+        assert!(e.synthetic || !SERVER_RECORDED.contains(&e.kind.as_str()), "{e:?}");
+        assert!(admin || !e.synthetic, "{e:?}");
+        assert!((NOW - MAX_AGE_MS..=NOW + MAX_FUTURE_MS).contains(&e.at_ms), "{e:?}");
+        assert!(e.kind != "conversion" || e.name.as_deref().is_some_and(|n| !n.is_empty()));
+        let texts = [
+            &e.prompt,
+            &e.variant,
+            &e.trigger,
+            &e.anon_id,
+            &e.delivery,
+            &e.action,
+            &e.name,
+        ];
+        assert!(e.id.len() <= 200 && texts.iter().all(|t| t.as_deref().is_none_or(|t| t.len() <= 200)));
+        assert!(e.action.as_deref() != Some(""), "an empty action is stored as none");
+    }
+    Some((events.len(), rejected.len()))
+}
+
+fn body_says_synthetic(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v.get("synthetic") == Some(&serde_json::Value::Bool(true)))
+}

@@ -1,0 +1,1 @@
+{"prompts":[{"id":"p","message":"Hi {entity.name}","holdout":NaN}],"rules":[{"prompt":"p","when":{"pageViews":Infinity}},{"prompt":"p","when":{"returnAfterDays":1e12}}],"policy":{"minGapSeconds":-Infinity,"perWeek":undefined}}
