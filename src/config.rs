@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{FieldProblems, Result};
 use crate::policy::{Kind, Policy};
+use crate::privacy::{Privacy, Telemetry, EVENT_TYPES};
 use crate::rules::{days, minutes, Condition, Occurrence, Permission, Rule};
 use crate::template::{is_confirm_shaming, Template, MAX_BUTTON_CHARS, MAX_MESSAGE_CHARS};
 use crate::value::{ObjectReader, Value};
@@ -24,8 +25,11 @@ use crate::value::{ObjectReader, Value};
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Base URL of askwell-server (`""` = same origin).
-    pub server: String,
+    /// Base URL of askwell-server; `Some("")` is the page's own origin.
+    /// `None` (no `server` in the config): Askwell makes no requests at all —
+    /// no funnel events, no subscription (push prompts then fail with
+    /// `no-server`); for pages that only use action prompts.
+    pub server: Option<String>,
     /// The prompts this page may show.
     pub prompts: Vec<Prompt>,
     /// When to offer which prompt, in priority order.
@@ -42,6 +46,34 @@ pub struct Config {
     pub traits: BTreeMap<String, String>,
     /// Copy problems accepted because `policy.copyChecks` is `"warn"`.
     pub warnings: FieldProblems,
+    /// Consent and telemetry settings.
+    pub privacy: Privacy,
+    /// What the prompt says after "Yes" while subscribing and when that failed.
+    pub messages: Messages,
+    /// Logs why each prompt is held back (`console.info`) and emits
+    /// `askwell:skipped`: for integrating, not for production.
+    pub debug: bool,
+}
+
+/// The prompt's own status copy after "Yes" (`messages` in the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Messages {
+    /// Shown while the browser subscribes.
+    pub subscribing: String,
+    /// Shown when subscribing failed (Askwell retries on later visits).
+    pub failed: String,
+    /// The label of the button that closes the failure message.
+    pub close: String,
+}
+
+impl Default for Messages {
+    fn default() -> Self {
+        Self {
+            subscribing: "Turning on notifications…".into(),
+            failed: "Notifications could not be turned on. We will try again on your next visit.".into(),
+            close: "Close".into(),
+        }
+    }
 }
 
 /// Where a prompt appears.
@@ -93,7 +125,17 @@ pub struct Prompt {
     pub cool_off_days: Option<Vec<u64>>,
 }
 
-const CONFIG_FIELDS: &[&str] = &["server", "prompts", "rules", "policy", "user"];
+const CONFIG_FIELDS: &[&str] = &[
+    "server",
+    "prompts",
+    "rules",
+    "policy",
+    "user",
+    "consent",
+    "telemetry",
+    "messages",
+    "debug",
+];
 const PROMPT_FIELDS: &[&str] = &[
     "id",
     "kind",
@@ -140,7 +182,13 @@ impl Config {
 
 fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
     let mut root = ObjectReader::new(value, "", CONFIG_FIELDS, problems)?;
-    let server = root.optional_string("server").unwrap_or_default();
+    let server = read_server(&mut root);
+    let privacy = read_privacy(&mut root);
+    let messages = root
+        .get("messages")
+        .map(|value| read_messages(value, root.problems()))
+        .unwrap_or_default();
+    let debug = root.boolean("debug").unwrap_or(false);
     let (policy, copy_checks_warn) = match root.get("policy") {
         Some(policy) => read_policy(policy, root.problems()),
         None => (Policy::default(), false),
@@ -176,7 +224,82 @@ fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
         user_proof,
         traits,
         warnings,
+        privacy,
+        messages,
+        debug,
     })
+}
+
+/// `server`: absent is no server; `""` the page's own origin.
+fn read_server(root: &mut ObjectReader<'_, '_>) -> Option<String> {
+    match root.get("server")? {
+        Value::String(url) => Some(url.trim().to_owned()),
+        _ => {
+            root.problems()
+                .push("server", "expected a string (\"\" for this page's origin)");
+            None
+        }
+    }
+}
+
+/// `consent` and `telemetry` (see [`crate::privacy`]).
+fn read_privacy(root: &mut ObjectReader<'_, '_>) -> Privacy {
+    let mut privacy = Privacy {
+        consent_required: root.choice("consent", &["required", "not-required"]).as_deref() == Some("required"),
+        ..Privacy::default()
+    };
+    match root.get("telemetry") {
+        None | Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => privacy.telemetry = Telemetry::None,
+        Some(value) => read_telemetry(value, root.problems(), &mut privacy),
+    }
+    privacy
+}
+
+fn read_telemetry(value: &Value, problems: &mut FieldProblems, privacy: &mut Privacy) {
+    let fields = &["send", "necessary", "globalPrivacyControl"];
+    let Some(mut r) = ObjectReader::new(value, "telemetry", fields, problems) else {
+        return;
+    };
+    privacy.telemetry = match r.choice("send", &["all", "necessary", "none"]).as_deref() {
+        Some("necessary") => Telemetry::Necessary,
+        Some("none") => Telemetry::None,
+        _ => Telemetry::All,
+    };
+    privacy.necessary = r
+        .array("necessary", |value, path, problems| match value.as_str() {
+            Some(kind) if EVENT_TYPES.contains(&kind) => Some(kind.to_owned()),
+            _ => {
+                problems.push(path, format!("expected one of: {}", EVENT_TYPES.join(", ")));
+                None
+            }
+        })
+        .unwrap_or_default();
+    privacy.honour_gpc = r.choice("globalPrivacyControl", &["honour", "ignore"]).as_deref() != Some("ignore");
+}
+
+fn read_messages(value: &Value, problems: &mut FieldProblems) -> Messages {
+    let mut messages = Messages::default();
+    let fields = &["subscribing", "failed", "close"];
+    let Some(mut r) = ObjectReader::new(value, "messages", fields, problems) else {
+        return messages;
+    };
+    for (key, slot, limit) in [
+        ("subscribing", &mut messages.subscribing, MAX_MESSAGE_CHARS),
+        ("failed", &mut messages.failed, MAX_MESSAGE_CHARS),
+        ("close", &mut messages.close, MAX_BUTTON_CHARS),
+    ] {
+        let Some(text) = r.optional_string(key) else { continue };
+        let chars = text.chars().count();
+        if chars > limit {
+            let path = r.path_of(key);
+            r.problems()
+                .push(path, format!("expected at most {limit} characters, got {chars}"));
+        } else {
+            *slot = text;
+        }
+    }
+    messages
 }
 
 fn read_policy(value: &Value, problems: &mut FieldProblems) -> (Policy, bool) {

@@ -183,3 +183,86 @@ fn variants_inherit_the_prompts_buttons() {
         ("Yes, notify me", "Later")
     );
 }
+
+#[test]
+fn no_server_means_none_and_an_empty_server_means_this_origin() {
+    assert_eq!(read(CHAT).expect("valid").server, None, "no server: no requests");
+    let same_origin = CHAT.replacen('{', r#"{ "server": "", "#, 1);
+    assert_eq!(read(&same_origin).expect("valid").server.as_deref(), Some(""));
+    let remote = CHAT.replacen('{', r#"{ "server": "https://push.example.com/", "#, 1);
+    assert_eq!(
+        read(&remote).expect("valid").server.as_deref(),
+        Some("https://push.example.com/")
+    );
+    let wrong = CHAT.replacen('{', r#"{ "server": 5, "#, 1);
+    assert!(
+        errors(&wrong).contains("server: expected a string"),
+        "{}",
+        errors(&wrong)
+    );
+}
+
+#[test]
+fn reads_consent_telemetry_and_debug() {
+    let config = read(&CHAT.replacen(
+        '{',
+        r#"{ "consent": "required", "debug": true,
+             "telemetry": { "send": "necessary", "necessary": ["prompt_accepted"], "globalPrivacyControl": "ignore" }, "#,
+        1,
+    ))
+    .expect("valid");
+    assert!(config.debug);
+    assert_eq!(
+        config.privacy,
+        crate::privacy::Privacy {
+            consent_required: true,
+            telemetry: crate::privacy::Telemetry::Necessary,
+            necessary: vec!["prompt_accepted".into()],
+            honour_gpc: false,
+        }
+    );
+    let off = read(&CHAT.replacen('{', r#"{ "telemetry": false, "#, 1)).expect("valid");
+    assert_eq!(off.privacy.telemetry, crate::privacy::Telemetry::None);
+    let text = errors(&CHAT.replacen(
+        '{',
+        r#"{ "consent": "maybe", "telemetry": { "send": "some", "necessary": ["prompt_seen"] }, "#,
+        1,
+    ));
+    assert!(
+        text.contains("consent: expected one of: required, not-required"),
+        "{text}"
+    );
+    assert!(
+        text.contains("telemetry.send: expected one of: all, necessary, none"),
+        "{text}"
+    );
+    assert!(
+        text.contains("telemetry.necessary[0]: expected one of: prompt_shown"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_status_copy_after_yes_has_defaults_and_can_be_replaced() {
+    let defaults = read(CHAT).expect("valid").messages;
+    assert_eq!(defaults.close, "Close");
+    let config = read(&CHAT.replacen(
+        '{',
+        r#"{ "messages": { "subscribing": "Einen Moment…", "failed": "Das hat nicht geklappt.", "close": "Schließen" }, "#,
+        1,
+    ))
+    .expect("valid");
+    assert_eq!(
+        (
+            config.messages.subscribing.as_str(),
+            config.messages.failed.as_str(),
+            config.messages.close.as_str()
+        ),
+        ("Einen Moment…", "Das hat nicht geklappt.", "Schließen")
+    );
+    let long = errors(&CHAT.replacen('{', r#"{ "messages": { "close": "Close this message now" }, "#, 1));
+    assert!(
+        long.contains("messages.close: expected at most 15 characters"),
+        "{long}"
+    );
+}

@@ -192,13 +192,50 @@ impl Engine {
         policy::record_shown(&mut self.state.ledger, now_ms);
     }
 
-    /// The user said "Yes".
+    /// The user said "Yes". For push, the topic stays pending until the
+    /// subscription is confirmed ([`Engine::subscription_changed`]), so a Yes
+    /// whose subscription fails is finished later, never lost.
     pub fn accepted(&mut self, proposal: &Proposal) {
         self.open = false;
         policy::record_accepted(
             self.state.prompts.entry(proposal.prompt.clone()).or_default(),
             proposal.key(),
         );
+        if proposal.kind == Kind::Push && self.state.pending.len() < crate::state::PENDING_LIMIT {
+            let attribution = crate::state::Attribution {
+                prompt: proposal.prompt.clone(),
+                variant: proposal.variant.clone(),
+            };
+            let topic = proposal.topic.clone().unwrap_or_default();
+            self.state.pending.insert(topic, attribution);
+        }
+    }
+
+    /// The pending "Yes" topics (without `""`) and the prompt that won the
+    /// first of them, if any is pending.
+    pub fn pending_yes(&self) -> Option<(Vec<String>, crate::state::Attribution)> {
+        let (_, first) = self.state.pending.iter().next()?;
+        let topics = self.state.pending.keys().filter(|t| !t.is_empty()).cloned().collect();
+        Some((topics, first.clone()))
+    }
+
+    /// Whether a pending "Yes" should be finished now: permission is
+    /// granted and the backoff after the last failure has passed.
+    pub fn retry_due(&self, now_ms: u64, permission: Permission) -> bool {
+        permission == Permission::Granted && !self.state.pending.is_empty() && now_ms >= self.state.retry.next_ms
+    }
+
+    /// Finishing the pending "Yes" failed at `now_ms`: try again later.
+    pub fn subscribe_failed(&mut self, now_ms: u64) {
+        if !self.state.pending.is_empty() {
+            self.state.retry.failed(now_ms);
+        }
+    }
+
+    /// The browser's prompt was denied or dismissed: nothing left to finish.
+    pub fn permission_refused(&mut self) {
+        self.state.pending.clear();
+        self.state.retry = crate::state::Retry::default();
     }
 
     /// The user said "Not now" (or Escape).
@@ -221,11 +258,28 @@ impl Engine {
     pub fn subscription_changed(&mut self, topic: Option<&str>, subscribed: bool) {
         self.state.subscribed = subscribed;
         if !subscribed {
+            // Unsubscribed: a pending Yes must not bring the subscription back.
             self.state.topics.clear();
+            self.state.pending.clear();
         }
-        if let Some(topic) = topic.filter(|t| !t.is_empty()) {
+        let topic = topic.unwrap_or("");
+        if subscribed {
+            self.state.pending.remove(topic);
+        }
+        if !topic.is_empty() {
             self.state.topics.insert(topic.to_owned());
         }
+        if self.state.pending.is_empty() {
+            self.state.retry = crate::state::Retry::default();
+        }
+    }
+
+    /// The subscription now holds every pending topic.
+    pub fn pending_finished(&mut self) {
+        let topics = std::mem::take(&mut self.state.pending);
+        self.state.topics.extend(topics.into_keys().filter(|t| !t.is_empty()));
+        self.state.subscribed = true;
+        self.state.retry = crate::state::Retry::default();
     }
 
     /// The shortest time-on-page threshold of any rule, so the glue can tick then.
@@ -265,7 +319,7 @@ fn proposal(
         prompt: prompt.id.clone(),
         variant: variant.id.clone(),
         trigger: signal.trigger().to_owned(),
-        message: Template::parse(&variant.message).render(|field| fields.field(field)),
+        message: Template::parse(&variant.message).render_copy(|field| fields.field(field)),
         accept: variant.accept.clone(),
         decline: variant.decline.clone(),
         entity,

@@ -55,7 +55,7 @@ fn asks_in_context_about_the_entity() {
     let proposal = engine
         .observe(&message_to("Bill"), &env(Permission::Default, 0))
         .expect("a prompt");
-    assert_eq!(proposal.message, "Want to know when Bill replies?");
+    assert_eq!(proposal.message, "Want to know when \u{2068}Bill\u{2069} replies?");
     assert_eq!(
         (proposal.topic.as_deref(), proposal.offer),
         (Some("thread:bill"), Offer::Permission)
@@ -286,4 +286,80 @@ fn merging_another_tabs_activity_keeps_this_tabs_unsaved_actions() {
     assert_eq!(adopted.totals.get("message_sent"), Some(&4));
     assert_eq!(adopted.recent.get("episode_finished"), Some(&vec![5, 10]));
     assert_eq!((adopted.page_views, adopted.last_seen_ms), (2, Some(7)));
+}
+
+#[test]
+fn isolates_every_inserted_name_so_right_to_left_text_cannot_flip_the_copy() {
+    let mut engine = engine(CHAT);
+    // An unterminated right-to-left override in a user-chosen name.
+    let proposal = engine
+        .observe(&message_to("\u{202e}llib"), &env(Permission::Default, 0))
+        .expect("a prompt");
+    assert_eq!(
+        proposal.message, "Want to know when \u{2068}\u{202e}llib\u{2069} replies?",
+        "the name is wrapped in FIRST STRONG ISOLATE … POP DIRECTIONAL ISOLATE"
+    );
+    assert_eq!(
+        proposal.topic.as_deref(),
+        Some("thread:\u{202e}llib"),
+        "ids are not decorated"
+    );
+}
+
+#[test]
+fn a_yes_whose_subscription_failed_is_finished_later_with_backoff() {
+    let mut engine = engine(CHAT);
+    let proposal = engine
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect("a prompt");
+    engine.shown(0);
+    engine.accepted(&proposal);
+    assert!(
+        !engine.retry_due(0, Permission::Default),
+        "nothing to do without permission"
+    );
+    assert!(engine.retry_due(0, Permission::Granted), "the Yes waits to be finished");
+    let pending = engine.pending_yes().expect("pending");
+    assert_eq!(
+        (pending.0.as_slice(), pending.1.prompt.as_str()),
+        (&["thread:bill".to_owned()][..], "reply")
+    );
+    let minute = 60_000;
+    engine.subscribe_failed(0);
+    assert!(!engine.retry_due(minute - 1, Permission::Granted), "backs off");
+    assert!(engine.retry_due(minute, Permission::Granted));
+    engine.subscribe_failed(minute);
+    assert!(
+        !engine.retry_due(minute + 9 * minute, Permission::Granted),
+        "longer the second time"
+    );
+    assert!(engine.retry_due(minute + 10 * minute, Permission::Granted));
+    engine.subscription_changed(Some("thread:bill"), true);
+    assert!(!engine.retry_due(u64::MAX, Permission::Granted), "finished");
+    assert_eq!(engine.state.retry, crate::state::Retry::default(), "backoff reset");
+}
+
+#[test]
+fn a_yes_refused_at_the_browser_prompt_is_not_retried() {
+    let mut engine = engine(CHAT);
+    let proposal = engine
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect("a prompt");
+    engine.accepted(&proposal);
+    engine.permission_refused();
+    assert!(!engine.retry_due(0, Permission::Granted));
+}
+
+#[test]
+fn unsubscribing_drops_a_pending_yes() {
+    let mut engine = engine(CHAT);
+    let proposal = engine
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect("a prompt");
+    engine.accepted(&proposal);
+    engine.subscription_changed(None, false);
+    assert!(
+        !engine.retry_due(0, Permission::Granted),
+        "the person unsubscribed since"
+    );
 }

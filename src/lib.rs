@@ -13,6 +13,7 @@ pub mod experiment;
 pub mod funnel;
 pub mod model;
 pub mod policy;
+pub mod privacy;
 pub mod rules;
 pub mod state;
 pub mod template;

@@ -35,6 +35,48 @@ pub struct State {
     pub topics: BTreeSet<String>,
     /// Whether a push subscription exists, as last confirmed.
     pub subscribed: bool,
+    /// Topics the person said "Yes" to whose subscription is not finished yet
+    /// (the push service or our server did not answer), with the prompt that
+    /// won them; `""` for a prompt without a topic. The start-up repair
+    /// finishes them while permission is granted, backing off by [`Retry`].
+    pub pending: BTreeMap<String, Attribution>,
+    /// Failed attempts at finishing `pending`, and when the next may start.
+    pub retry: Retry,
+}
+
+/// The prompt and variant a subscription is credited to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    /// Prompt id.
+    pub prompt: String,
+    /// Variant id.
+    pub variant: String,
+}
+
+/// Backoff across visits for finishing a pending "Yes".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retry {
+    /// Consecutive failures.
+    pub failures: u32,
+    /// Not before this time (epoch ms).
+    pub next_ms: u64,
+}
+
+/// Waits after the 1st, 2nd, … failure: a minute, ten, an hour, six, then daily.
+const BACKOFF_MS: [u64; 5] = [60_000, 600_000, 3_600_000, 21_600_000, MAX_RETRY_MS];
+/// The longest wait between attempts (and the furthest a stored retry time
+/// may lie ahead: a planted far-future time would stop retries for ever).
+pub const MAX_RETRY_MS: u64 = 86_400_000;
+/// Most pending topics kept (a person says "Yes" to a handful).
+pub const PENDING_LIMIT: usize = 32;
+
+impl Retry {
+    /// One more failure at `now_ms`.
+    pub fn failed(&mut self, now_ms: u64) {
+        let step = (self.failures as usize).min(BACKOFF_MS.len() - 1);
+        self.failures = self.failures.saturating_add(1);
+        self.next_ms = now_ms.saturating_add(BACKOFF_MS[step]);
+    }
 }
 
 impl State {
@@ -59,6 +101,16 @@ impl State {
             ),
             ("topics", strings(&self.topics)),
             ("subscribed", Value::Bool(self.subscribed)),
+            (
+                "pending",
+                Value::Object(
+                    self.pending
+                        .iter()
+                        .map(|(topic, a)| (topic.clone(), strings([&a.prompt, &a.variant])))
+                        .collect(),
+                ),
+            ),
+            ("retry", numbers(&[u64::from(self.retry.failures), self.retry.next_ms])),
         ])
     }
 
@@ -89,6 +141,8 @@ impl State {
             ledger: Ledger { shown_ms, native },
             topics: read_strings(value.get("topics")),
             subscribed: matches!(value.get("subscribed"), Some(Value::Bool(true))),
+            pending: read_pending(value.get("pending")),
+            retry: read_retry(value.get("retry"), now_ms),
         }
     }
 }
@@ -203,6 +257,25 @@ fn read_strings(value: Option<&Value>) -> BTreeSet<String> {
     set
 }
 
+fn read_pending(value: Option<&Value>) -> BTreeMap<String, Attribution> {
+    let pairs = members(value).filter_map(|(topic, v)| {
+        let mut ids = items(Some(v)).filter_map(Value::as_str);
+        let attribution = Attribution {
+            prompt: ids.next()?.to_owned(),
+            variant: ids.next()?.to_owned(),
+        };
+        Some((topic.clone(), attribution))
+    });
+    map_from(pairs.take(PENDING_LIMIT))
+}
+
+fn read_retry(value: Option<&Value>, now_ms: u64) -> Retry {
+    let mut numbers = items(value).filter_map(whole);
+    let failures = numbers.next().unwrap_or(0).min(u64::from(u32::MAX)) as u32;
+    let next_ms = numbers.next().unwrap_or(0).min(now_ms.saturating_add(MAX_RETRY_MS));
+    Retry { failures, next_ms }
+}
+
 /// Inserts one by one: `collect()` into a B-tree sorts its input first, and
 /// each sort instantiation costs ~2 kB of wasm per key/value type.
 fn map_from<V>(pairs: impl Iterator<Item = (String, V)>) -> BTreeMap<String, V> {
@@ -242,7 +315,36 @@ mod tests {
             native: vec![true, false],
         };
         state.topics.insert("thread:1".into());
+        state.pending.insert(
+            "thread:2".into(),
+            Attribution {
+                prompt: "reply".into(),
+                variant: "b".into(),
+            },
+        );
+        state.retry = Retry {
+            failures: 2,
+            next_ms: 50,
+        };
         assert_eq!(State::from_value(&state.to_value(), 100), state);
+    }
+
+    #[test]
+    fn a_planted_retry_time_and_pending_list_are_bounded() {
+        let planted = format!(
+            r#"{{ "retry": [3, 9e14], "pending": {{ {} }} }}"#,
+            (0..500)
+                .map(|i| format!(r#""t{i}": ["p", "a"]"#))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let state = State::from_value(&from_json(&planted), 1_000);
+        assert!(
+            state.retry.next_ms <= 1_000 + crate::state::MAX_RETRY_MS,
+            "{:?}",
+            state.retry
+        );
+        assert_eq!(state.pending.len(), crate::state::PENDING_LIMIT);
     }
 
     #[test]

@@ -55,11 +55,33 @@ impl Template {
 
     /// Renders with `lookup(field)`; missing fields vanish, whitespace is tidied.
     pub fn render<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
+        self.render_with(lookup, false)
+    }
+
+    /// Renders copy for people to read: like [`Template::render`], with each
+    /// inserted value bidi-isolated (U+2068 FIRST STRONG ISOLATE … U+2069 POP
+    /// DIRECTIONAL ISOLATE, Unicode UAX #9). A user-chosen name is then laid
+    /// out on its own: its direction cannot reorder the fixed copy around it,
+    /// and an unterminated override inside it (`"\u{202e}llib"`) ends at the
+    /// isolate's end instead of flipping the rest of the sentence.
+    pub fn render_copy<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
+        self.render_with(lookup, true)
+    }
+
+    fn render_with<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>, isolate: bool) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
-                Part::Field(name) => out.push_str(lookup(name).unwrap_or("")),
+                Part::Field(name) => match lookup(name).map(str::trim).filter(|v| !v.is_empty()) {
+                    Some(value) if isolate => {
+                        out.push('\u{2068}');
+                        out.push_str(value);
+                        out.push('\u{2069}');
+                    }
+                    Some(value) => out.push_str(value),
+                    None => {}
+                },
             }
         }
         tidy_whitespace(&out)

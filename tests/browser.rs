@@ -5,10 +5,16 @@
 
 #[path = "browser/hostile.rs"]
 mod hostile;
+#[path = "browser/placement.rs"]
+mod placement;
+#[path = "browser/privacy.rs"]
+mod privacy;
 #[path = "browser/support.rs"]
 mod support;
 #[path = "browser/xss.rs"]
 mod xss;
+#[path = "browser/yes.rs"]
+mod yes;
 
 use askwell::web::page::Askwell;
 use support::*;
@@ -26,6 +32,14 @@ async fn shows_the_entity_in_context_and_cools_off_after_not_now() {
         js(r#"{ entity: { id: "bill", name: "Bill", avatar: "/bill.png" } }"#)
     ));
     assert_eq!(part_text("message").as_deref(), Some("Want to know when Bill replies?"));
+    assert_eq!(
+        part("message")
+            .and_then(|m| m.query_selector("bdi").ok().flatten())
+            .and_then(|bdi| bdi.text_content())
+            .as_deref(),
+        Some("Bill"),
+        "the name is isolated"
+    );
     assert_eq!(
         part("avatar").and_then(|img| img.get_attribute("src")).as_deref(),
         Some("/bill.png")
@@ -72,7 +86,13 @@ async fn keyboard_escape_declines_and_focus_returns() {
     focus(&input);
     let askwell = start(CHAT).await;
     assert!(askwell.track("message_sent", JsValue::UNDEFINED));
-    assert_eq!(active_part().as_deref(), Some("accept"), "focus moved into the prompt");
+    assert!(is_active(&input), "a banner does not take focus");
+    press_key(&input, "N", "KeyN", true, true);
+    assert_eq!(
+        active_part().as_deref(),
+        Some("prompt"),
+        "the documented key moves focus in"
+    );
     press_key_in_prompt("Escape", false);
     assert!(prompt_host().is_none(), "Escape means Not now");
     assert!(is_active(&input), "focus restored");

@@ -3,6 +3,8 @@
 import init, { Askwell } from "/pkg/askwell.js";
 
 export const config = {
+  // askwell-server serves this demo, so it is on the same origin ("").
+  server: "",
   prompts: [
     {
       id: "reply-alerts",

@@ -12,7 +12,7 @@ use web_sys::{CustomEvent, CustomEventInit};
 use super::convert::to_js;
 use super::page::Controller;
 use super::report;
-use crate::engine::Proposal;
+use crate::engine::{Proposal, Skip};
 use crate::value::Value;
 
 /// What happened to a prompt.
@@ -64,6 +64,24 @@ pub(crate) fn emit(
         report::outcome(inner, kind, proposal);
     }
     send(inner, outcome.name(), &Value::Object(members));
+}
+
+/// Debug mode (`debug: true`): why a prompt was held back, as
+/// `console.info` and `askwell:skipped` `{ prompt, trigger, reason }`.
+pub(crate) fn skipped(inner: &Rc<RefCell<Controller>>, skip: &Skip, trigger: &str) {
+    let (prompt, reason) = match skip {
+        Skip::Suppressed(prompt, why) => (prompt.as_str(), why.as_str()),
+        Skip::Holdout(prompt) => (prompt.as_str(), "holdout"),
+        Skip::PromptOpen => ("", "prompt-open"),
+        Skip::NoRule => return,
+    };
+    let detail = Value::object([
+        ("prompt", prompt.into()),
+        ("trigger", trigger.into()),
+        ("reason", reason.into()),
+    ]);
+    web_sys::console::info_2(&"askwell: held back".into(), &to_js(&detail));
+    send(inner, "skipped", &detail);
 }
 
 /// Emits `askwell:error` with a stable `code` and a human `message`.

@@ -4,6 +4,7 @@
 //! drift between the browser's subscription and the server's on start.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use js_sys::{Object, Reflect};
@@ -16,6 +17,7 @@ use super::push::{self, Failure, Identity};
 use super::store;
 use crate::engine::Proposal;
 use crate::rules::Permission;
+use crate::state::Attribution;
 use crate::value::Value;
 
 /// localStorage key of the VAPID key the current subscription was made with.
@@ -28,7 +30,10 @@ pub(crate) fn request_permission(inner: &Rc<RefCell<Controller>>, proposal: &Pro
     let promise = match push::unsupported().map_or_else(push::request_permission, |f| Err(JsValue::from_str(f.code())))
     {
         Ok(promise) => promise,
-        Err(_) => return fail(inner, proposal, push::unsupported().unwrap_or(Failure::Unsupported)),
+        Err(_) => {
+            super::page::end_status(inner, false);
+            return fail(inner, proposal, push::unsupported().unwrap_or(Failure::Unsupported));
+        }
     };
     let (inner, proposal) = (inner.clone(), proposal.clone());
     wasm_bindgen_futures::spawn_local(async move {
@@ -47,12 +52,17 @@ pub(crate) fn request_permission(inner: &Rc<RefCell<Controller>>, proposal: &Pro
             this.permission = push::permission();
             if before == Permission::Default {
                 this.engine.native_answered(state == "granted");
-                store::save_state(&this.engine.state);
             }
+            if state != "granted" {
+                this.engine.permission_refused();
+            }
+            store::save_state(&this.engine.state);
         }
         events::emit(&inner, Outcome::Permission, &proposal, Some(("state", state)));
         if state == "granted" {
             subscribe_topic(&inner, &proposal).await;
+        } else {
+            super::page::end_status(&inner, false);
         }
     });
 }
@@ -67,17 +77,31 @@ pub(crate) fn add_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
 async fn subscribe_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
     after_repair(inner).await;
     let topic = proposal.topic.clone();
-    let mut topics: Vec<String> = inner.borrow().engine.state.topics.iter().cloned().collect();
+    let mut topics = inner.borrow().engine.state.topics.clone();
     topics.extend(topic.clone());
-    match ensure_registered(inner, &topics, Some(proposal)).await {
-        Ok(()) => {
-            {
-                let mut this = inner.borrow_mut();
-                this.engine.subscription_changed(topic.as_deref(), true);
-                store::save_state(&this.engine.state);
+    let topics: Vec<String> = topics.into_iter().collect();
+    let credit = Attribution {
+        prompt: proposal.prompt.clone(),
+        variant: proposal.variant.clone(),
+    };
+    let result = ensure_registered(inner, &topics, Some(credit)).await;
+    {
+        let mut this = inner.borrow_mut();
+        match result {
+            Ok(()) => this
+                .engine
+                .subscription_changed(Some(topic.as_deref().unwrap_or_default()), true),
+            // Still pending: the next start retries (with backoff).
+            Err(_) => {
+                let now = this.now_ms();
+                this.engine.subscribe_failed(now);
             }
-            events::emit(inner, Outcome::Subscribed, proposal, None);
         }
+        store::save_state(&this.engine.state);
+    }
+    super::page::end_status(inner, result.is_err());
+    match result {
+        Ok(()) => events::emit(inner, Outcome::Subscribed, proposal, None),
         Err(failure) => fail(inner, proposal, failure),
     }
 }
@@ -93,17 +117,17 @@ fn fail(inner: &Rc<RefCell<Controller>>, proposal: &Proposal, failure: Failure) 
 
 /// Subscribes (or reuses the browser's subscription) and stores it with
 /// `topics` on the server. A subscription made with an old VAPID key is replaced.
-/// `proposal` (the prompt that won the subscription) is sent along with the
-/// device id, so the server credits deliveries and clicks to it.
+/// `credit` (the prompt and variant that won the subscription) is sent along
+/// with the device id, so the server credits deliveries and clicks to it.
 async fn ensure_registered(
     inner: &Rc<RefCell<Controller>>,
     topics: &[String],
-    proposal: Option<&Proposal>,
+    credit: Option<Attribution>,
 ) -> Result<(), Failure> {
     let (server, user, anon) = {
         let this = inner.borrow();
         (
-            this.engine.config().server.clone(),
+            this.engine.config().server.clone().ok_or(Failure::NoServer)?,
             this.identity.clone(),
             this.engine.state.anon_id.clone(),
         )
@@ -122,8 +146,8 @@ async fn ensure_registered(
         }
     };
     let mut attribution = vec![("anon", anon.as_str())];
-    if let Some(p) = proposal {
-        attribution.extend([("prompt", p.prompt.as_str()), ("variant", p.variant.as_str())]);
+    if let Some(credit) = &credit {
+        attribution.extend([("prompt", credit.prompt.as_str()), ("variant", credit.variant.as_str())]);
     }
     let body = |user: Option<&Identity>| {
         let body = push::registration_body(&subscription, topics, user);
@@ -162,7 +186,7 @@ async fn register(server: &str, body: &JsValue) -> Result<(), Failure> {
 pub(crate) async fn identify(inner: &Rc<RefCell<Controller>>, identity: Identity) -> Result<bool, Failure> {
     inner.borrow_mut().identity = Some(identity.clone());
     after_repair(inner).await;
-    let server = inner.borrow().engine.config().server.clone();
+    let server = server_of(inner)?;
     let subscribed = inner.borrow().engine.state.subscribed;
     let Some(subscription) = push::current().await.filter(|_| subscribed) else {
         return Ok(false);
@@ -191,45 +215,74 @@ fn remember_key(key: &str) {
     }
 }
 
+/// The configured server, or `NoServer`.
+fn server_of(inner: &Rc<RefCell<Controller>>) -> Result<String, Failure> {
+    inner.borrow().engine.config().server.clone().ok_or(Failure::NoServer)
+}
+
 /// On start, when notifications are allowed: make the browser's subscription
 /// and the server's record agree (lost subscription, changed endpoint, rotated
-/// VAPID key, server that forgot it). Quiet: failures wait for the next start.
+/// VAPID key, server that forgot it), and finish a "Yes" whose subscription
+/// failed earlier (with backoff across visits: see [`crate::state::Retry`]).
+/// Quiet: failures wait for a later start.
 pub(crate) fn repair(inner: &Rc<RefCell<Controller>>) {
-    if inner.borrow().permission != Permission::Granted {
-        return;
+    {
+        let this = inner.borrow();
+        if this.permission != Permission::Granted || this.engine.config().server.is_none() {
+            return;
+        }
     }
+    // Read now, not at the task's first poll: a "Yes" pressed before that is
+    // its own subscription's business, not the repair's.
+    let (had, pending) = {
+        let this = inner.borrow();
+        let due = this.engine.retry_due(this.now_ms(), this.permission);
+        (this.engine.state.subscribed, this.engine.pending_yes().filter(|_| due))
+    };
     let task = inner.clone();
     let done = wasm_bindgen_futures::future_to_promise(async move {
-        repair_now(&task).await;
+        repair_now(&task, had, pending).await;
         task.borrow_mut().repairing = None;
         Ok(JsValue::UNDEFINED)
     });
     inner.borrow_mut().repairing = Some(done);
 }
 
-async fn repair_now(inner: &Rc<RefCell<Controller>>) {
-    let (server, had) = {
-        let this = inner.borrow();
-        (this.engine.config().server.clone(), this.engine.state.subscribed)
-    };
+/// `had`: a subscription was confirmed before; `pending`: the topics of a
+/// "Yes" to finish now and the prompt to credit.
+async fn repair_now(inner: &Rc<RefCell<Controller>>, had: bool, pending: Option<(Vec<String>, Attribution)>) {
+    let Ok(server) = server_of(inner) else { return };
     let current = push::current().await;
-    if current.is_none() && !had {
+    if current.is_none() && !had && pending.is_none() {
         return;
     }
     let known = match current.as_ref().and_then(push::possession) {
         Some((endpoint, auth)) => lookup(&server, &endpoint, &auth).await,
         None => None,
     };
-    let mut topics: Vec<String> = inner.borrow().engine.state.topics.iter().cloned().collect();
-    if let Some(server_topics) = &known {
-        topics.extend(server_topics.iter().cloned());
+    let mut topics: BTreeSet<String> = inner.borrow().engine.state.topics.clone();
+    topics.extend(known.into_iter().flatten());
+    let credit = pending.as_ref().map(|(_, credit)| credit.clone());
+    topics.extend(pending.into_iter().flat_map(|(pending_topics, _)| pending_topics));
+    let finishing = credit.is_some();
+    let list: Vec<String> = topics.iter().cloned().collect();
+    let result = ensure_registered(inner, &list, credit).await;
+    let mut this = inner.borrow_mut();
+    match result {
+        Ok(()) => {
+            if finishing {
+                this.engine.pending_finished();
+            }
+            this.engine.state.subscribed = true;
+            this.engine.state.topics = topics;
+        }
+        Err(_) if finishing => {
+            let now = this.now_ms();
+            this.engine.subscribe_failed(now);
+        }
+        Err(_) => return,
     }
-    if ensure_registered(inner, &topics, None).await.is_ok() {
-        let mut this = inner.borrow_mut();
-        this.engine.state.subscribed = true;
-        this.engine.state.topics = topics.into_iter().collect();
-        store::save_state(&this.engine.state);
-    }
+    store::save_state(&this.engine.state);
 }
 
 /// Waits for the start-up repair, if one is still running.
@@ -256,12 +309,13 @@ async fn lookup(server: &str, endpoint: &str, auth: &str) -> Option<Vec<String>>
 /// subscription existed.
 pub(crate) async fn unsubscribe(inner: &Rc<RefCell<Controller>>) -> Result<bool, Failure> {
     after_repair(inner).await;
-    let server = inner.borrow().engine.config().server.clone();
+    // Always allowed: without a server, only the browser's subscription ends.
+    let server = server_of(inner).ok();
     let Some(subscription) = push::current().await else {
         forget(inner);
         return Ok(false);
     };
-    if let Some((endpoint, auth)) = push::possession(&subscription) {
+    if let (Some(server), Some((endpoint, auth))) = (server, push::possession(&subscription)) {
         let body = possession_body(&endpoint, &auth);
         match push::call(&server, "DELETE", "/v1/subscriptions", Some(&body)).await? {
             (204 | 404, _) => {}
@@ -282,7 +336,7 @@ fn forget(inner: &Rc<RefCell<Controller>>) {
 /// Removes a topic from the current subscription (no native prompt).
 pub(crate) async fn remove_topic(inner: &Rc<RefCell<Controller>>, topic: &str) -> Result<(), Failure> {
     after_repair(inner).await;
-    let server = inner.borrow().engine.config().server.clone();
+    let server = server_of(inner)?;
     let subscription = push::current().await.ok_or(Failure::SubscribeFailed)?;
     let (endpoint, auth) = push::possession(&subscription).ok_or(Failure::SubscribeFailed)?;
     let body = possession_body(&endpoint, &auth);

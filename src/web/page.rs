@@ -25,6 +25,7 @@ use super::{optin, push, report, store};
 use crate::config::Config;
 use crate::engine::{Engine, Env, Proposal, Skip};
 use crate::policy::{Kind, Offer, Suppressed};
+use crate::privacy::Consent;
 use crate::rules::{Entity, Permission, Signal};
 
 /// The contextual prompt engine of one page.
@@ -57,6 +58,12 @@ pub(crate) struct Controller {
     /// Who is signed in (`config.user` or `identify()`), sent with the
     /// subscription so the server can bind the device to the user.
     pub(crate) identity: Option<push::Identity>,
+    /// The prompt after "Yes", showing the subscription's progress or failure.
+    pub(crate) status: Option<PromptView>,
+    /// The person's consent answer (`consent()`, stored).
+    pub(crate) consent: Consent,
+    /// `navigator.globalPrivacyControl`, read once at start.
+    gpc: bool,
 }
 
 #[wasm_bindgen]
@@ -80,6 +87,7 @@ impl Askwell {
         let clock = js_sys::Reflect::get(&options, &"now".into())
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok());
+        let consent = store::load_consent();
         let mut state = store::load_state(clock_now(clock.as_ref()));
         // Empty also when the stored id was not one we make (planted, corrupt).
         if state.anon_id.is_empty() {
@@ -103,6 +111,9 @@ impl Askwell {
             reporter: report::Reporter::default(),
             repairing: None,
             identity,
+            status: None,
+            consent,
+            gpc: global_privacy_control(),
         };
         let inner = Rc::new(RefCell::new(controller));
         let weak = Rc::downgrade(&inner);
@@ -110,10 +121,26 @@ impl Askwell {
         inner.borrow_mut().observer = Some(observer);
         handle(&inner, &Signal::PageView);
         schedule_tick(&inner);
-        optin::repair(&inner);
-        // Events an earlier page could not deliver.
-        report::schedule(&inner, 2_000);
+        activate(&inner);
         Ok(Askwell { inner })
+    }
+
+    /// The person's answer to the app's consent question. With
+    /// `consent: "required"`, Askwell stores nothing but this answer, sends
+    /// nothing and shows no prompt until `consent(true)`. `consent(false)`
+    /// (whatever the config) stops all three and deletes what Askwell stored
+    /// and queued on this device; a push subscription is kept (the person
+    /// asked for it: `unsubscribe()` ends it).
+    pub fn consent(&self, given: bool) {
+        let answer = if given { Consent::Given } else { Consent::Refused };
+        let was_active = self.inner.borrow().active();
+        self.inner.borrow_mut().consent = answer;
+        store::save_consent(answer);
+        if given && !was_active {
+            activate(&self.inner);
+        } else if !given {
+            withdraw(&self.inner);
+        }
     }
 
     /// Reports a user action: `track("message_sent", { entity: { id, name, avatar }, topic })`.
@@ -148,15 +175,15 @@ impl Askwell {
     /// Removes every element, listener and timer Askwell added to the page.
     pub fn destroy(&self) {
         flush(&self.inner);
-        let (view, observer) = {
+        let (view, status, observer) = {
             let mut this = self.inner.borrow_mut();
             this.engine.closed();
             this.callbacks.clear();
             // Waiting events stay in storage; the next start sends them.
             this.reporter.stop();
-            (this.view.take(), this.observer.take())
+            (this.view.take(), this.status.take(), this.observer.take())
         };
-        drop(view);
+        drop((view, status));
         drop(observer);
     }
 
@@ -264,6 +291,43 @@ fn entity_from(value: &JsValue) -> Option<Entity> {
     Some(Entity { id, name, avatar })
 }
 
+/// `navigator.globalPrivacyControl === true` (where the browser has it).
+fn global_privacy_control() -> bool {
+    let Some(window) = web_sys::window() else { return false };
+    js_sys::Reflect::get(&window.navigator(), &"globalPrivacyControl".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+/// Starts what needs consent: the subscription repair and the events an
+/// earlier page could not deliver.
+fn activate(inner: &Rc<RefCell<Controller>>) {
+    if !inner.borrow().active() {
+        return;
+    }
+    optin::repair(inner);
+    report::schedule(inner, 2_000);
+}
+
+/// Consent refused: closes the prompt and deletes stored history and queued events.
+fn withdraw(inner: &Rc<RefCell<Controller>>) {
+    let views = {
+        let mut this = inner.borrow_mut();
+        this.engine.closed();
+        this.dirty = false;
+        let anon_id = store::new_anon_id();
+        this.engine.state = crate::state::State {
+            anon_id,
+            ..Default::default()
+        };
+        (this.view.take(), this.status.take())
+    };
+    drop(views);
+    let _ = store::clear();
+    report::discard(inner);
+}
+
 fn dispatch(weak: &Weak<RefCell<Controller>>, observed: Observed) {
     let Some(inner) = weak.upgrade() else { return };
     match observed {
@@ -291,7 +355,7 @@ fn flush(inner: &Rc<RefCell<Controller>>) {
     if let Some(observer) = this.observer.as_mut() {
         observer.flushed();
     }
-    if std::mem::take(&mut this.dirty) {
+    if std::mem::take(&mut this.dirty) && this.active() {
         store::save_state(&this.engine.state);
     }
 }
@@ -305,10 +369,15 @@ fn mark_dirty(inner: &Rc<RefCell<Controller>>, this: &mut Controller) {
 }
 
 /// Runs one signal through the engine; shows the prompt if it says so.
+/// Without consent (when required) nothing is recorded or shown.
 fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
     let mut held_out = None;
+    let mut skipped = None;
     let result = {
         let mut this = inner.borrow_mut();
+        if !this.active() {
+            return false;
+        }
         let now_ms = this.now_ms();
         let path = web_sys::window()
             .and_then(|w| w.location().pathname().ok())
@@ -327,6 +396,9 @@ fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
                 if let Skip::Holdout(prompt) = &skip {
                     held_out = Some(prompt.clone());
                 }
+                if this.engine.config().debug {
+                    skipped = Some(skip.clone());
+                }
                 let first_guard =
                     matches!(skip, Skip::Suppressed(_, Suppressed::AcceptRateGuard)) && !this.guard_reported;
                 this.guard_reported |= first_guard;
@@ -336,6 +408,9 @@ fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
     };
     if let Some(prompt) = held_out {
         report::holdout(inner, &prompt, signal.trigger());
+    }
+    if let Some(skip) = skipped {
+        events::skipped(inner, &skip, signal.trigger());
     }
     match result {
         Ok(proposal) => {
@@ -367,6 +442,19 @@ impl Controller {
         clock_now(self.clock.as_ref())
     }
 
+    /// Whether Askwell may store, prompt and send (see [`crate::privacy`]).
+    pub(crate) fn active(&self) -> bool {
+        self.engine.config().privacy.active(self.consent)
+    }
+
+    /// Whether a funnel event of type `kind` may be queued and sent: consent,
+    /// telemetry settings and Global Privacy Control allow it, and there is a
+    /// server to send it to.
+    pub(crate) fn sends(&self, kind: &str) -> bool {
+        let config = self.engine.config();
+        config.server.is_some() && config.privacy.sends(kind, self.consent, self.gpc)
+    }
+
     /// Persists "shown" first: a prompt whose showing cannot be remembered
     /// (storage disabled, full, or not readable back) is not shown, so no
     /// prompt storms on reload.
@@ -378,6 +466,8 @@ impl Controller {
         }
         self.engine.shown(now_ms);
         store::save_session(&self.engine.session);
+        // One prompt on screen: a new question replaces an old status line.
+        self.status = None;
         let entity = proposal.entity.clone().unwrap_or_default();
         let prompt = self
             .engine
@@ -410,11 +500,16 @@ impl Controller {
 }
 
 /// Runs inside the click handler (user activation): records the answer,
-/// closes the prompt and, for push, asks the browser at once.
+/// closes the prompt and, for push, asks the browser at once — the prompt
+/// then stays as a status line until the subscription is done.
 fn choose(inner: &Rc<RefCell<Controller>>, choice: Choice) {
-    let (proposal, view) = {
+    let (proposal, mut view) = {
         let mut this = inner.borrow_mut();
         let Some((proposal, view)) = this.view.take() else {
+            // The status line's close button (or Escape in it).
+            let status = this.status.take();
+            drop(this);
+            drop(status);
             return;
         };
         let now_ms = this.now_ms();
@@ -425,13 +520,39 @@ fn choose(inner: &Rc<RefCell<Controller>>, choice: Choice) {
         store::save_state(&this.engine.state);
         (proposal, view)
     };
-    drop(view);
     match choice {
-        Choice::Decline => events::emit(inner, Outcome::Dismissed, &proposal, None),
+        Choice::Decline => {
+            drop(view);
+            events::emit(inner, Outcome::Dismissed, &proposal, None);
+        }
         Choice::Accept => {
+            if proposal.kind == Kind::Push {
+                let working = inner.borrow().engine.config().messages.subscribing.clone();
+                view.status(&working, None);
+                inner.borrow_mut().status = Some(view);
+            } else {
+                drop(view);
+            }
             events::emit(inner, Outcome::Accepted, &proposal, None);
             accept(inner, &proposal);
         }
+    }
+}
+
+/// The subscription after "Yes" is over: the status line closes (subscribed,
+/// or the browser's prompt refused) or, when it `failed`, says so with a
+/// close button instead of vanishing.
+pub(crate) fn end_status(inner: &Rc<RefCell<Controller>>, failed: bool) {
+    let mut this = inner.borrow_mut();
+    if !failed {
+        let status = this.status.take();
+        drop(this);
+        drop(status);
+        return;
+    }
+    let messages = this.engine.config().messages.clone();
+    if let Some(status) = this.status.as_mut() {
+        status.status(&messages.failed, Some(&messages.close));
     }
 }
 

@@ -33,6 +33,8 @@ pub(crate) enum Failure {
     ServerUnreachable,
     /// The server refused to bind the device to the user: no valid proof.
     IdentityUnproven,
+    /// No `server` in the config: Askwell makes no requests.
+    NoServer,
 }
 
 impl Failure {
@@ -44,6 +46,7 @@ impl Failure {
             Failure::SubscribeFailed => "subscribe-failed",
             Failure::ServerUnreachable => "server-unreachable",
             Failure::IdentityUnproven => "identity-unproven",
+            Failure::NoServer => "no-server",
         }
     }
 }

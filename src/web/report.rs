@@ -138,7 +138,9 @@ fn record(inner: &Rc<RefCell<Controller>>, make: impl FnOnce(&mut Outbox, u64) -
         let at_ms = this.now_ms();
         let anon = this.engine.state.anon_id.clone();
         let mut outbox = load(&this);
-        let event = make(&mut outbox, at_ms);
+        // Consent, telemetry settings, GPC and a configured server decide
+        // what is queued at all: nothing is kept that may not be sent.
+        let event = make(&mut outbox, at_ms).filter(|event| this.sends(&event.kind));
         let recorded = event.is_some();
         if let Some(event) = event {
             outbox.push(&anon, event);
@@ -151,10 +153,26 @@ fn record(inner: &Rc<RefCell<Controller>>, make: impl FnOnce(&mut Outbox, u64) -
     }
 }
 
+/// Consent was withdrawn: deletes every queued event (stored or in memory).
+pub(crate) fn discard(inner: &Rc<RefCell<Controller>>) {
+    let mut this = inner.borrow_mut();
+    this.reporter.timer = None;
+    this.reporter.memory = None;
+    if let Some(storage) = store::local() {
+        let _ = storage.remove_item(OUTBOX_KEY);
+    }
+}
+
+/// Whether events may leave the page now: a server is configured and
+/// telemetry is allowed at all (consent given or not required).
+fn may_send(this: &Controller) -> bool {
+    this.engine.config().server.is_some() && this.active()
+}
+
 /// Sends waiting events soon (also on start: events left by an earlier page).
 pub(crate) fn schedule(inner: &Rc<RefCell<Controller>>, delay_ms: u64) {
     let mut this = inner.borrow_mut();
-    if this.reporter.timer.is_some() || this.reporter.sending || this.reporter.stopped {
+    if this.reporter.timer.is_some() || this.reporter.sending || this.reporter.stopped || !may_send(&this) {
         return;
     }
     let weak = Rc::downgrade(inner);
@@ -170,6 +188,9 @@ pub(crate) fn schedule(inner: &Rc<RefCell<Controller>>, delay_ms: u64) {
 async fn send(inner: Rc<RefCell<Controller>>) {
     let (server, body, ids, now) = {
         let mut this = inner.borrow_mut();
+        if !may_send(&this) {
+            return;
+        }
         let now = this.now_ms();
         let outbox = load(&this);
         let Some(batch) = outbox.due(now) else {
@@ -189,7 +210,7 @@ async fn send(inner: Rc<RefCell<Controller>>) {
         let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
         let body = to_js(&Outbox::request_body(batch));
         this.reporter.sending = true;
-        (this.engine.config().server.clone(), body, ids, now)
+        (this.engine.config().server.clone().unwrap_or_default(), body, ids, now)
     };
     let status = push::call(&server, "POST", "/v1/events", Some(&body))
         .await
@@ -214,7 +235,8 @@ async fn send(inner: Rc<RefCell<Controller>>) {
 }
 
 fn events_url(this: &Controller) -> String {
-    let mut url = String::from(this.engine.config().server.trim_end_matches('/'));
+    let server = this.engine.config().server.as_deref().unwrap_or_default();
+    let mut url = String::from(server.trim_end_matches('/'));
     url.push_str("/v1/events");
     url
 }
@@ -225,6 +247,9 @@ fn events_url(this: &Controller) -> String {
 /// one copy of each id.
 pub(crate) fn beacon(inner: &Rc<RefCell<Controller>>) {
     let this = inner.borrow();
+    if !may_send(&this) {
+        return;
+    }
     let outbox = load(&this);
     let Some(batch) = outbox.due(u64::MAX) else { return };
     let body = stringify(&Outbox::request_body(batch));

@@ -10,6 +10,7 @@ use wasm_bindgen::JsValue;
 use web_sys::Storage;
 
 use super::convert::{parse_json, stringify};
+use crate::privacy::Consent;
 use crate::rules::Session;
 use crate::state::State;
 use crate::value::Value;
@@ -18,6 +19,9 @@ use crate::value::Value;
 pub(crate) const STATE_KEY: &str = "askwell:v1:state";
 /// sessionStorage key of the tab session.
 const SESSION_KEY: &str = "askwell:v1:session";
+/// localStorage key of the consent answer: with `consent: "required"`, the
+/// only thing Askwell stores before `consent(true)`.
+const CONSENT_KEY: &str = "askwell:v1:consent";
 
 /// `localStorage`, or `None` where the browser denies it (it may even throw).
 pub(crate) fn local() -> Option<Storage> {
@@ -91,6 +95,18 @@ pub(crate) fn clear() -> Result<(), JsValue> {
         storage.remove_item(SESSION_KEY)?;
     }
     Ok(())
+}
+
+/// The stored consent answer (`Unknown` when missing or unreadable).
+pub(crate) fn load_consent() -> Consent {
+    let text = local().and_then(|s| s.get_item(CONSENT_KEY).ok().flatten());
+    Consent::parse(text.as_deref().unwrap_or_default())
+}
+
+/// Stores the consent answer; false when storage refused (the answer then
+/// holds for this page only).
+pub(crate) fn save_consent(consent: Consent) -> bool {
+    write(CONSENT_KEY, consent.as_str())
 }
 
 /// A fresh anonymous id: 128 random bits from `crypto.getRandomValues`, hex.

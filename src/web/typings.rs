@@ -12,13 +12,33 @@ use wasm_bindgen::prelude::*;
 const TYPES: &'static str = r#"
 /** What `Askwell.start` takes; see the README. Invalid configs are rejected with every bad field named. */
 export interface AskwellConfig {
-  /** askwell-server's base URL; "" (default) = same origin. */
+  /** askwell-server's base URL; "" = this page's origin. Without it Askwell makes no requests (no funnel, no subscription). */
   server?: string;
   prompts: AskwellPrompt[];
   rules?: AskwellRule[];
   policy?: AskwellPolicy;
   /** The signed-in user; `proof` is made by your backend (hex HMAC-SHA256 of `id` with ASKWELL_IDENTITY_SECRET). */
   user?: { id?: string; proof?: string; traits?: Record<string, string | number | boolean> };
+  /** "required": nothing is stored (but the answer), sent or shown until `consent(true)`. */
+  consent?: "required" | "not-required";
+  /** Funnel events sent: all (default), none (`false`), or only those the app declares necessary (also what Global Privacy Control leaves). */
+  telemetry?: boolean | AskwellTelemetry;
+  /** The prompt's own status copy after "Yes". */
+  messages?: { subscribing?: string; failed?: string; close?: string };
+  /** Logs why each prompt is held back and emits `askwell:skipped`. */
+  debug?: boolean;
+}
+
+export type AskwellEventType =
+  | "prompt_shown" | "prompt_accepted" | "prompt_dismissed"
+  | "native_granted" | "native_denied" | "native_dismissed" | "conversion";
+
+export interface AskwellTelemetry {
+  send?: "all" | "necessary" | "none";
+  /** Sent even with `send: "necessary"` and under Global Privacy Control. */
+  necessary?: AskwellEventType[];
+  /** "honour" (default): with `navigator.globalPrivacyControl`, send only the necessary events. */
+  globalPrivacyControl?: "honour" | "ignore";
 }
 
 export interface AskwellPrompt {
@@ -123,8 +143,17 @@ export interface AskwellOutcomeDetail {
 }
 
 export interface AskwellErrorDetail {
-  code: "subscribe-failed" | "server-unreachable" | "identity-unproven" | "accept-rate-guard" | (string & {});
+  code: "subscribe-failed" | "server-unreachable" | "identity-unproven" | "accept-rate-guard" | "no-server" | (string & {});
   message: string;
+}
+
+/** Debug mode only: why a prompt was held back. */
+export interface AskwellSkippedDetail {
+  prompt: string;
+  trigger: string;
+  reason:
+    | "already-accepted" | "cooling-off" | "exhausted" | "too-soon" | "session-budget" | "weekly-budget"
+    | "permission-denied" | "unsupported" | "already-subscribed" | "accept-rate-guard" | "holdout" | "prompt-open";
 }
 
 /** The detail each outcome carries (also `event.detail` of the `askwell:<name>` DOM event). */
@@ -135,6 +164,7 @@ export interface AskwellOutcomeDetails {
   permission: AskwellOutcomeDetail & { state: NonNullable<AskwellOutcomeDetail["state"]> };
   subscribed: AskwellOutcomeDetail;
   error: AskwellErrorDetail;
+  skipped: AskwellSkippedDetail;
 }
 
 /** Merged into the class (wasm-bindgen cannot declare a generic method). */

@@ -9,21 +9,21 @@ use wasm_bindgen_test::*;
 
 /// Runs `body` (JS that patches the page and returns a function undoing it)
 /// and returns that restore function.
-fn patch(body: &str) -> js_sys::Function {
+pub fn patch(body: &str) -> js_sys::Function {
     js_sys::Function::new_no_args(body)
         .call0(&JsValue::NULL)
         .expect("patch")
         .unchecked_into()
 }
 
-fn restore(undo: &js_sys::Function) {
+pub fn restore(undo: &js_sys::Function) {
     undo.call0(&JsValue::NULL).expect("restore");
 }
 
 /// Replaces `fetch` with a fake askwell-server that answers 202 and, like
 /// browsers, refuses `keepalive` bodies over 64 KiB. Requests it answered are
 /// in `window.__sent` as "METHOD url body".
-const FAKE_SERVER: &str = "window.__sent = []; const original = window.fetch; \
+pub const FAKE_SERVER: &str = "window.__sent = []; const original = window.fetch; \
      window.fetch = function (url, init) { \
        const body = (init && init.body) || ''; \
        if (init && init.keepalive && body.length > 65536) { return Promise.reject(new TypeError('keepalive body too large')); } \
@@ -32,7 +32,7 @@ const FAKE_SERVER: &str = "window.__sent = []; const original = window.fetch; \
      }; \
      return () => { window.fetch = original; };";
 
-fn sent() -> Vec<String> {
+pub fn sent() -> Vec<String> {
     let list = js_sys::Reflect::get(&js_sys::global(), &"__sent".into()).unwrap_or(JsValue::UNDEFINED);
     js_sys::Array::from(&list)
         .iter()
@@ -40,7 +40,7 @@ fn sent() -> Vec<String> {
         .collect()
 }
 
-const FUNNEL_CHAT: &str = r#"{ server: "https://askwell.test",
+pub const FUNNEL_CHAT: &str = r#"{ server: "https://askwell.test",
     prompts: [{ id: "reply", message: "Want to know when {entity.name} replies?" }],
     rules: [{ prompt: "reply", on: "message_sent" }] }"#;
 

@@ -142,3 +142,45 @@ pub async fn sleep(ms: i32) {
 pub fn stored(key: &str) -> String {
     local_storage().get_item(key).ok().flatten().unwrap_or_default()
 }
+
+/// Dispatches a keydown on `target` (bubbling, like a real key press).
+pub fn press_key(target: &Element, key: &str, code: &str, alt: bool, shift: bool) {
+    let init = KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_code(code);
+    init.set_alt_key(alt);
+    init.set_shift_key(shift);
+    init.set_bubbles(true);
+    init.set_composed(true);
+    init.set_cancelable(true);
+    let event = KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).expect("event");
+    target.dispatch_event(&event).expect("dispatch");
+}
+
+/// Collects `event.detail` of each `askwell:<name>` DOM event into
+/// `window[store]` (as JSON); returns the listener for `forget_events`.
+pub fn collect_events(name: &str, store: &str) -> js_sys::Function {
+    js_sys::eval(&format!("window.{store} = []")).expect("array");
+    let listener: js_sys::Function = js_sys::eval(&format!("(e) => window.{store}.push(JSON.stringify(e.detail))"))
+        .expect("listener")
+        .into();
+    document()
+        .add_event_listener_with_callback(&format!("askwell:{name}"), &listener)
+        .expect("listen");
+    listener
+}
+
+pub fn forget_events(name: &str, listener: &js_sys::Function) {
+    document()
+        .remove_event_listener_with_callback(&format!("askwell:{name}"), listener)
+        .expect("unlisten");
+}
+
+/// The JSON strings `collect_events` gathered in `window[store]`.
+pub fn collected(store: &str) -> Vec<String> {
+    let list = js_sys::Reflect::get(&js_sys::global(), &store.into()).unwrap_or(JsValue::UNDEFINED);
+    js_sys::Array::from(&list)
+        .iter()
+        .filter_map(|v| v.as_string())
+        .collect()
+}

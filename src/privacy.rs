@@ -1,0 +1,179 @@
+//! Consent and telemetry, decided in one place: whether Askwell may store,
+//! prompt and send its funnel events on this device.
+//!
+//! - `consent: "required"`: until the app calls `askwell.consent(true)`,
+//!   nothing is stored but the answer itself, no prompt is shown and no event
+//!   is sent; `consent(false)` turns all three off again (the glue also clears
+//!   what was queued). Unsubscribing and forgetting are always allowed.
+//! - `telemetry`: `"all"` (default), `"necessary"` (only the event types the
+//!   app lists in `telemetry.necessary`) or `"none"` (`false` for short).
+//! - Global Privacy Control (`navigator.globalPrivacyControl`, a person's
+//!   standing "do not sell or share"): honoured by default by sending only
+//!   the necessary events, like `"necessary"`; `globalPrivacyControl: "ignore"`
+//!   opts out of that (for apps whose own notice covers it).
+//!
+//! Without a server (no `server` in the config) nothing is sent either: see
+//! [`crate::config::Config::server`].
+
+/// What the app's config says about consent and telemetry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Privacy {
+    /// Whether Askwell waits for `consent(true)` before doing anything.
+    pub consent_required: bool,
+    /// Which funnel events are sent.
+    pub telemetry: Telemetry,
+    /// Event types the app declares strictly necessary (sent under GPC and
+    /// with `telemetry: "necessary"`).
+    pub necessary: Vec<String>,
+    /// Whether Global Privacy Control limits telemetry to the necessary events.
+    pub honour_gpc: bool,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Self {
+            consent_required: false,
+            telemetry: Telemetry::All,
+            necessary: Vec::new(),
+            honour_gpc: true,
+        }
+    }
+}
+
+/// How much of the funnel is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Telemetry {
+    /// Every funnel event.
+    All,
+    /// Only the events listed as necessary.
+    Necessary,
+    /// Nothing.
+    None,
+}
+
+/// What the person answered to the app's consent question, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Consent {
+    /// Not asked yet (or nothing stored).
+    #[default]
+    Unknown,
+    /// `consent(true)`.
+    Given,
+    /// `consent(false)`.
+    Refused,
+}
+
+impl Consent {
+    /// The stored flag's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consent::Unknown => "",
+            Consent::Given => "given",
+            Consent::Refused => "refused",
+        }
+    }
+
+    /// Reads the stored flag; anything else is `Unknown`.
+    pub fn parse(text: &str) -> Consent {
+        match text {
+            "given" => Consent::Given,
+            "refused" => Consent::Refused,
+            _ => Consent::Unknown,
+        }
+    }
+}
+
+/// The funnel event types the page sends (`telemetry.necessary` takes these).
+pub const EVENT_TYPES: &[&str] = &[
+    "prompt_shown",
+    "prompt_accepted",
+    "prompt_dismissed",
+    "native_granted",
+    "native_denied",
+    "native_dismissed",
+    "conversion",
+];
+
+impl Privacy {
+    /// Whether Askwell may store state and show prompts: with consent given,
+    /// or when none is required and it was not refused.
+    pub fn active(&self, consent: Consent) -> bool {
+        match consent {
+            Consent::Given => true,
+            Consent::Refused => false,
+            Consent::Unknown => !self.consent_required,
+        }
+    }
+
+    /// Whether a funnel event of type `kind` may be sent (and so queued).
+    /// `gpc`: the browser's Global Privacy Control signal.
+    pub fn sends(&self, kind: &str, consent: Consent, gpc: bool) -> bool {
+        if !self.active(consent) {
+            return false;
+        }
+        let limited = self.telemetry == Telemetry::Necessary || (gpc && self.honour_gpc);
+        match self.telemetry {
+            Telemetry::None => false,
+            _ if limited => self.necessary.iter().any(|n| n == kind),
+            _ => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn privacy(required: bool, telemetry: Telemetry, necessary: &[&str]) -> Privacy {
+        Privacy {
+            consent_required: required,
+            telemetry,
+            necessary: necessary.iter().map(|s| (*s).to_owned()).collect(),
+            honour_gpc: true,
+        }
+    }
+
+    #[test]
+    fn nothing_happens_before_required_consent_and_everything_after() {
+        let p = privacy(true, Telemetry::All, &[]);
+        assert!(!p.active(Consent::Unknown));
+        assert!(!p.sends("prompt_shown", Consent::Unknown, false));
+        assert!(p.active(Consent::Given));
+        assert!(p.sends("prompt_shown", Consent::Given, false));
+    }
+
+    #[test]
+    fn a_refusal_stops_everything_even_when_consent_is_not_required() {
+        let p = privacy(false, Telemetry::All, &["prompt_accepted"]);
+        assert!(p.active(Consent::Unknown));
+        assert!(!p.active(Consent::Refused));
+        assert!(!p.sends("prompt_accepted", Consent::Refused, false));
+    }
+
+    #[test]
+    fn global_privacy_control_limits_telemetry_to_the_necessary_events() {
+        let p = privacy(false, Telemetry::All, &["prompt_accepted"]);
+        assert!(p.sends("prompt_shown", Consent::Unknown, false));
+        assert!(!p.sends("prompt_shown", Consent::Unknown, true));
+        assert!(p.sends("prompt_accepted", Consent::Unknown, true));
+        let ignoring = Privacy { honour_gpc: false, ..p };
+        assert!(ignoring.sends("prompt_shown", Consent::Unknown, true));
+    }
+
+    #[test]
+    fn telemetry_settings_choose_what_is_sent() {
+        let necessary = privacy(false, Telemetry::Necessary, &["conversion"]);
+        assert!(!necessary.sends("prompt_shown", Consent::Given, false));
+        assert!(necessary.sends("conversion", Consent::Given, false));
+        let none = privacy(false, Telemetry::None, &["conversion"]);
+        assert!(!none.sends("conversion", Consent::Given, false));
+    }
+
+    #[test]
+    fn the_stored_flag_round_trips_and_anything_else_is_unknown() {
+        for consent in [Consent::Given, Consent::Refused] {
+            assert_eq!(Consent::parse(consent.as_str()), consent);
+        }
+        assert_eq!(Consent::parse("yes"), Consent::Unknown);
+    }
+}
