@@ -202,21 +202,22 @@ impl Engine {
             proposal.key(),
         );
         if proposal.kind == Kind::Push && self.state.pending.len() < crate::state::PENDING_LIMIT {
-            let attribution = crate::state::Attribution {
+            self.state.pending.insert(proposal.topic.clone().unwrap_or_default());
+            self.state.credit = Some(crate::state::Attribution {
                 prompt: proposal.prompt.clone(),
                 variant: proposal.variant.clone(),
-            };
-            let topic = proposal.topic.clone().unwrap_or_default();
-            self.state.pending.insert(topic, attribution);
+            });
         }
     }
 
-    /// The pending "Yes" topics (without `""`) and the prompt that won the
-    /// first of them, if any is pending.
+    /// The pending "Yes" topics (without `""`) and the prompt to credit, if
+    /// any "Yes" is pending.
     pub fn pending_yes(&self) -> Option<(Vec<String>, crate::state::Attribution)> {
-        let (_, first) = self.state.pending.iter().next()?;
-        let topics = self.state.pending.keys().filter(|t| !t.is_empty()).cloned().collect();
-        Some((topics, first.clone()))
+        if self.state.pending.is_empty() {
+            return None;
+        }
+        let topics = self.state.pending.iter().filter(|t| !t.is_empty()).cloned().collect();
+        Some((topics, self.state.credit.clone().unwrap_or_default()))
     }
 
     /// Whether a pending "Yes" should be finished now: permission is
@@ -236,6 +237,7 @@ impl Engine {
     pub fn permission_refused(&mut self) {
         self.state.pending.clear();
         self.state.retry = crate::state::Retry::default();
+        self.state.credit = None;
     }
 
     /// The user said "Not now" (or Escape).
@@ -271,13 +273,15 @@ impl Engine {
         }
         if self.state.pending.is_empty() {
             self.state.retry = crate::state::Retry::default();
+            self.state.credit = None;
         }
     }
 
     /// The subscription now holds every pending topic.
     pub fn pending_finished(&mut self) {
         let topics = std::mem::take(&mut self.state.pending);
-        self.state.topics.extend(topics.into_keys().filter(|t| !t.is_empty()));
+        self.state.topics.extend(topics.into_iter().filter(|t| !t.is_empty()));
+        self.state.credit = None;
         self.state.subscribed = true;
         self.state.retry = crate::state::Retry::default();
     }

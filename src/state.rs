@@ -36,10 +36,14 @@ pub struct State {
     /// Whether a push subscription exists, as last confirmed.
     pub subscribed: bool,
     /// Topics the person said "Yes" to whose subscription is not finished yet
-    /// (the push service or our server did not answer), with the prompt that
-    /// won them; `""` for a prompt without a topic. The start-up repair
-    /// finishes them while permission is granted, backing off by [`Retry`].
-    pub pending: BTreeMap<String, Attribution>,
+    /// (the push service or our server did not answer); `""` for a prompt
+    /// without a topic. The start-up repair finishes them while permission
+    /// is granted, backing off by [`Retry`]. (A set of strings like `topics`:
+    /// a map type of its own would add ~2 kB gz of B-tree code to the page.)
+    pub pending: BTreeSet<String>,
+    /// The prompt and variant of the latest pending "Yes", credited with
+    /// the subscription when it is finished.
+    pub credit: Option<Attribution>,
     /// Failed attempts at finishing `pending`, and when the next may start.
     pub retry: Retry,
 }
@@ -101,14 +105,12 @@ impl State {
             ),
             ("topics", strings(&self.topics)),
             ("subscribed", Value::Bool(self.subscribed)),
+            ("pending", strings(&self.pending)),
             (
-                "pending",
-                Value::Object(
-                    self.pending
-                        .iter()
-                        .map(|(topic, a)| (topic.clone(), strings([&a.prompt, &a.variant])))
-                        .collect(),
-                ),
+                "credit",
+                self.credit
+                    .as_ref()
+                    .map_or(Value::Null, |a| strings([&a.prompt, &a.variant])),
             ),
             ("retry", numbers(&[u64::from(self.retry.failures), self.retry.next_ms])),
         ])
@@ -142,6 +144,7 @@ impl State {
             topics: read_strings(value.get("topics")),
             subscribed: matches!(value.get("subscribed"), Some(Value::Bool(true))),
             pending: read_pending(value.get("pending")),
+            credit: read_credit(value.get("credit")),
             retry: read_retry(value.get("retry"), now_ms),
         }
     }
@@ -257,16 +260,20 @@ fn read_strings(value: Option<&Value>) -> BTreeSet<String> {
     set
 }
 
-fn read_pending(value: Option<&Value>) -> BTreeMap<String, Attribution> {
-    let pairs = members(value).filter_map(|(topic, v)| {
-        let mut ids = items(Some(v)).filter_map(Value::as_str);
-        let attribution = Attribution {
-            prompt: ids.next()?.to_owned(),
-            variant: ids.next()?.to_owned(),
-        };
-        Some((topic.clone(), attribution))
-    });
-    map_from(pairs.take(PENDING_LIMIT))
+fn read_pending(value: Option<&Value>) -> BTreeSet<String> {
+    let mut pending = read_strings(value);
+    while pending.len() > PENDING_LIMIT {
+        pending.pop_last();
+    }
+    pending
+}
+
+fn read_credit(value: Option<&Value>) -> Option<Attribution> {
+    let mut ids = items(value).filter_map(Value::as_str);
+    Some(Attribution {
+        prompt: ids.next()?.to_owned(),
+        variant: ids.next()?.to_owned(),
+    })
 }
 
 fn read_retry(value: Option<&Value>, now_ms: u64) -> Retry {
@@ -315,13 +322,11 @@ mod tests {
             native: vec![true, false],
         };
         state.topics.insert("thread:1".into());
-        state.pending.insert(
-            "thread:2".into(),
-            Attribution {
-                prompt: "reply".into(),
-                variant: "b".into(),
-            },
-        );
+        state.pending.insert("thread:2".into());
+        state.credit = Some(Attribution {
+            prompt: "reply".into(),
+            variant: "b".into(),
+        });
         state.retry = Retry {
             failures: 2,
             next_ms: 50,
@@ -332,11 +337,8 @@ mod tests {
     #[test]
     fn a_planted_retry_time_and_pending_list_are_bounded() {
         let planted = format!(
-            r#"{{ "retry": [3, 9e14], "pending": {{ {} }} }}"#,
-            (0..500)
-                .map(|i| format!(r#""t{i}": ["p", "a"]"#))
-                .collect::<Vec<_>>()
-                .join(",")
+            r#"{{ "retry": [3, 9e14], "pending": [{}] }}"#,
+            (0..500).map(|i| format!(r#""t{i}""#)).collect::<Vec<_>>().join(",")
         );
         let state = State::from_value(&from_json(&planted), 1_000);
         assert!(

@@ -77,6 +77,8 @@ test("cross-tab: a prompt shown in one tab holds back the other, and an answer c
   for (let i = 0; i < 2; i++) await b.page.getByRole("button", { name: /Finish episode/ }).click();
   await settle(b.page);
   assert.equal(await b.page.locator("askwell-prompt").count(), 0, "the other tab respects the first tab's prompt");
+  // The banner does not take focus; the documented key moves it there.
+  await a.page.keyboard.press("Alt+Shift+KeyN");
   await a.page.keyboard.press("Escape");
   await a.page.locator("askwell-prompt").waitFor({ state: "detached" });
   await a.page.close();

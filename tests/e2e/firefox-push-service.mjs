@@ -20,6 +20,9 @@ export async function startPushService() {
   // Set by forgetBrowsers(): the next hello gets a new UAID, which makes
   // Firefox drop its registrations and fire pushsubscriptionchange.
   let forget = false;
+  // Set by refuseRegistrations(true): registrations fail, as with a push
+  // service that is down or overloaded.
+  let refuse = false;
   const http = createServer((req, res) => receive(req, res));
   await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
   const origin = `http://127.0.0.1:${http.address().port}`;
@@ -39,6 +42,10 @@ export async function startPushService() {
           break;
         }
         case "register":
+          if (refuse) {
+            send({ messageType: "register", channelID: message.channelID, status: 500 });
+            break;
+          }
           log.registers.push(message.channelID);
           channels.set(message.channelID, { socket, key: message.key ? fromB64url(message.key) : null });
           send({ messageType: "register", channelID: message.channelID, status: 200, pushEndpoint: `${origin}/push/${message.channelID}` });
@@ -108,6 +115,10 @@ export async function startPushService() {
       forget = true;
       channels.clear();
       for (const client of wss.clients) client.terminate();
+    },
+    /** While `on`, every registration (a page's `pushManager.subscribe()`) fails. */
+    refuseRegistrations(on) {
+      refuse = on;
     },
     async close() {
       for (const client of wss.clients) client.terminate();

@@ -197,3 +197,44 @@ test("Firefox: the push service forgets the browser → pushsubscriptionchange �
   await page.evaluate(() => window.askwell.unsubscribe());
   await page.close();
 });
+
+test("Firefox: the push service refuses the subscription → the prompt says so → a later visit finishes the Yes", { timeout: 120_000 }, async () => {
+  service.refuseRegistrations(true);
+  let page;
+  try {
+    const subscribed = await subscribeInChat();
+    page = subscribed.page;
+    assert.ok(subscribed.outcomes.some((o) => o.name === "error" && o.code === "subscribe-failed"), JSON.stringify(subscribed.outcomes));
+    const prompt = (selector) => page.$eval("askwell-prompt", (host, s) => host.shadowRoot.querySelector(s)?.textContent ?? null, selector).catch(() => null);
+    assert.equal(await prompt("[part~=message]"), "Notifications could not be turned on. We will try again on your next visit.", "the prompt says it could not, instead of vanishing");
+    await page.click("askwell-prompt >>> [part~=close]");
+    assert.equal(await page.$("askwell-prompt"), null, "and closes when asked");
+    const pending = await page.evaluate(() => JSON.parse(localStorage.getItem("askwell:v1:state")).pending);
+    assert.deepEqual(pending, ["thread:bill"], "the Yes waits to be finished");
+    assert.equal(await subscriptionOf(page), null);
+  } finally {
+    service.refuseRegistrations(false);
+  }
+  // The next visit after the first backoff step (a minute): moving the stored
+  // retry time back stands in for the wait (after destroy(), which writes
+  // the page's state one last time).
+  await page.evaluate(() => {
+    window.askwell.destroy();
+    const state = JSON.parse(localStorage.getItem("askwell:v1:state"));
+    state.retry = [state.retry[0], 0];
+    localStorage.setItem("askwell:v1:state", JSON.stringify(state));
+  });
+  await page.reload();
+  await page.waitForSelector("html[data-askwell-ready=true]");
+  const sub = await waitFor(() => subscriptionOf(page), (s) => s !== null, "the subscription made silently on the later visit");
+  const known = await waitFor(
+    () => fetch(`${baseUrl}/v1/subscriptions/lookup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ endpoint: sub.endpoint, auth: sub.keys.auth }) }).then((r) => r.json()),
+    (body) => body.topics?.includes("thread:bill"),
+    "the server to hold the subscription with the topic",
+  );
+  assert.ok(known.id);
+  await waitFor(() => page.evaluate(() => JSON.parse(localStorage.getItem("askwell:v1:state")).pending), (p) => p.length === 0, "the Yes to be finished");
+  assert.equal(await page.$("askwell-prompt"), null, "no new question was asked");
+  await page.evaluate(() => window.askwell.unsubscribe());
+  await page.close();
+});
