@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod compression;
 pub mod delivery;
 pub mod error;
 pub mod export;
@@ -100,7 +101,8 @@ pub struct StaticFiles {
     pub pkg: Option<PathBuf>,
 }
 
-/// The whole HTTP surface: API routes, then static files, then a JSON 404.
+/// The whole HTTP surface: API routes, then static files, then a JSON 404;
+/// answers compressed when the client asks (see [`compression`]).
 pub fn app(state: AppState) -> Router {
     let files = state.files.clone();
     let cors = cors(&state.settings.allowed_origins);
@@ -118,10 +120,12 @@ pub fn app(state: AppState) -> Router {
     if let Some(pkg) = files.pkg {
         router = router.nest_service("/pkg", static_files(pkg));
     }
-    match files.site {
+    let router = match files.site {
         Some(site) => router.fallback_service(static_files(site)),
         None => router.fallback(routes::not_found),
-    }
+    };
+    // Last, so that it wraps the routes, the static folders and the fallback.
+    router.layer(compression::layer())
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

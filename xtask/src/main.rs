@@ -12,6 +12,7 @@ mod schemathesis;
 mod setup;
 mod size;
 mod test;
+mod vite;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ commands:
   demo [--bind ADDR]   build everything and serve the demo (default 127.0.0.1:8080)
   test                 run every check and test; ends with a size report and a summary
   api-contract         only the schemathesis run against server/openapi.yaml (part of test)
+  vite-app             only the fresh-Vite-app check of the package (part of test; builds pkg/)
   simulate [--server URL]
                        post a synthetic population to a running demo, so its
                        dashboard (/dashboard.html) has data (labelled synthetic)
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("test") => test::run(),
         Some("api-contract") => schemathesis::run(),
+        Some("vite-app") => vite::run(),
         Some("simulate") => demo::simulate(&args[1..]),
         Some("build") => setup::ensure(setup::Needs::BUILD)
             .and_then(|()| package::build())

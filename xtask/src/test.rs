@@ -102,6 +102,9 @@ const WASM_SUITES: [&str; 8] = [
 fn wasm_cargo(root: &Path, command: &str, extra: &[&str]) -> Command {
     let mut cmd = cargo(root, &[command]);
     cmd.args(WASM_SUITES).args(extra);
+    // The runner's limit is for a whole suite (default 20 s); the browser
+    // suite waits for real timers (send delays, backoff) for about 30 s.
+    cmd.env("WASM_BINDGEN_TEST_TIMEOUT", "180");
     cmd
 }
 
@@ -174,6 +177,7 @@ pub fn run() -> Result<(), String> {
             );
         }
         end_to_end(&root, &mut tally);
+        crate::vite::step(&root, &mut tally);
     }
     for (what, example, args) in [
         ("delivery benchmarks", "delivery_bench", &["100000"][..]),
@@ -311,6 +315,31 @@ pub(crate) fn start_server(
 #[cfg(test)]
 mod tests {
     use super::count_results;
+
+    /// What an app's strict tsconfig may set; the package must compile under it.
+    const STRICT_TSC: [&str; 5] = [
+        r#""skipLibCheck": false"#,
+        r#""lib": ["es2022", "dom", "dom.iterable"]"#,
+        r#""exactOptionalPropertyTypes": true"#,
+        r#""noUncheckedIndexedAccess": true"#,
+        r#""strict": true"#,
+    ];
+
+    #[test]
+    fn both_type_checks_of_the_package_use_a_strict_apps_settings() {
+        let read = |name: &str| std::fs::read_to_string(crate::root().join("tests/types").join(name)).expect(name);
+        let page = read("tsconfig.json");
+        for setting in STRICT_TSC {
+            assert!(page.contains(setting), "tests/types/tsconfig.json lacks {setting}");
+        }
+        // The worker's config inherits all of them and changes only the lib.
+        let worker = read("tsconfig.worker.json");
+        assert!(worker.contains(r#""extends": "./tsconfig.json""#));
+        let options = worker.split(r#""compilerOptions":"#).nth(1).unwrap_or_default();
+        let overridden = options.split('}').next().unwrap_or_default();
+        assert_eq!(overridden.matches("\":").count(), 1, "only lib: {overridden}");
+        assert!(overridden.contains(r#""lib""#), "{overridden}");
+    }
 
     #[test]
     fn counts_libtest_wasm_bindgen_test_and_node_results() {
