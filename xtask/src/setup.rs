@@ -32,6 +32,7 @@ pub fn ensure(needs: Needs) -> Result<(), String> {
     ensure_debian_packages(needs)?;
     ensure_rust_components()?;
     ensure_wasm_target()?;
+    ensure_size_toolchain();
     ensure_wasm_bindgen()?;
     if needs.browsers {
         ensure_geckodriver()?;
@@ -53,6 +54,26 @@ fn ensure_wasm_target() -> Result<(), String> {
         return Ok(());
     }
     status(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+}
+
+/// The nightly toolchain with `rust-src` and the wasm32 target, for the
+/// package's size-optimised build (see `package::compile`). Best effort: the
+/// package falls back to a stable build without it.
+fn ensure_size_toolchain() {
+    let nightly = |args: &[&str]| output(Command::new("rustup").args(args).args(["--toolchain", "nightly"]));
+    let components = nightly(&["component", "list", "--installed"]).unwrap_or_default();
+    if components.contains("rust-src") && components.contains("rust-std-wasm32-unknown-unknown") {
+        return;
+    }
+    let installed = output(Command::new("cargo").args(["+nightly", "--version"])).is_some()
+        || status(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"])).is_ok();
+    let added = installed
+        && status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"])).is_ok()
+        && status(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown", "--toolchain", "nightly"]))
+            .is_ok();
+    if !added {
+        eprintln!("note: no nightly rust-src/wasm32: the package is built on stable (larger)");
+    }
 }
 
 /// The CLI must be exactly the version of the `wasm-bindgen` crate in Cargo.lock.
