@@ -12,6 +12,7 @@ pub mod extract;
 pub mod funnel;
 pub mod limit;
 pub mod metrics;
+pub mod origin;
 pub mod outcome;
 pub mod routes;
 pub mod secret;

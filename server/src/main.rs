@@ -228,6 +228,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .filter(|p| !p.trim().is_empty())
         .map(|p| askwell_server::client::Network::parse(p).map_err(|why| format!("ASKWELL_TRUSTED_PROXIES: {why}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let allowed_origins = args
+        .allowed_origins
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| askwell_server::origin::parse(o).map_err(|why| format!("ASKWELL_ALLOWED_ORIGINS: {why}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let limits = askwell_server::serve::Limits {
         max_connections: args.max_connections.max(1),
         header_timeout: std::time::Duration::from_secs(args.header_timeout_seconds),
@@ -239,7 +245,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         endpoints: EndpointPolicy {
             allow_insecure: args.common.allow_insecure_endpoints,
         },
-        allowed_origins: args.allowed_origins,
+        allowed_origins,
         identity_secret: args.identity_secret.filter(|s| !s.is_empty()).map(String::into_bytes),
         trusted_proxies,
     };

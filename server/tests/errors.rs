@@ -103,3 +103,55 @@ async fn extreme_stats_ranges_answer_400_naming_the_parameter() {
         }
     }
 }
+
+/// `askwell-server serve` with `ASKWELL_ALLOWED_ORIGINS=value`: whether it
+/// exited within 10 s (a server that started is killed: `false`), with its
+/// output.
+fn serve_with_origins(value: &str) -> (bool, String) {
+    use std::io::Read;
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_askwell-server"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("ASKWELL_VAPID_SUBJECT", "mailto:ops@example.com")
+        .env("ASKWELL_ALLOWED_ORIGINS", value)
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run askwell-server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let exited = loop {
+        match child.try_wait().expect("wait") {
+            Some(status) => break !status.success(),
+            None if std::time::Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break false;
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    let mut text = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut text);
+    }
+    (exited, text)
+}
+
+#[test]
+fn a_bad_allowed_origin_is_a_clear_start_up_error_not_a_panic() {
+    for (value, why) in [
+        ("*", "list each origin"),
+        ("https://app.example.com/", "no path"),
+        ("app.example.com", "scheme"),
+        ("https://app.example.com/path", "no path"),
+    ] {
+        let (refused, text) = serve_with_origins(value);
+        assert!(refused, "{value}: the server must refuse to start: {text}");
+        assert!(
+            text.contains("ASKWELL_ALLOWED_ORIGINS") && text.contains(why) && !text.contains("panicked"),
+            "{value}: {text}"
+        );
+    }
+}
