@@ -16,8 +16,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::{FieldProblems, Result};
+use crate::model::EventKind;
 use crate::policy::{Kind, Policy};
-use crate::privacy::{Privacy, Telemetry, EVENT_TYPES};
+use crate::privacy::{Privacy, Telemetry};
 use crate::rules::{days, minutes, Condition, Occurrence, Permission, Rule};
 use crate::template::{is_confirm_shaming, Template, MAX_BUTTON_CHARS, MAX_MESSAGE_CHARS};
 use crate::value::{ObjectReader, Value};
@@ -267,12 +268,17 @@ fn read_telemetry(value: &Value, problems: &mut FieldProblems, privacy: &mut Pri
         _ => Telemetry::All,
     };
     privacy.necessary = r
-        .array("necessary", |value, path, problems| match value.as_str() {
-            Some(kind) if EVENT_TYPES.contains(&kind) => Some(kind.to_owned()),
-            _ => {
-                problems.push(path, format!("expected one of: {}", EVENT_TYPES.join(", ")));
-                None
+        .array("necessary", |value, path, problems| {
+            let kind = value.as_str().and_then(EventKind::parse).filter(|k| k.sent_by_page());
+            if kind.is_none() {
+                let names: Vec<&str> = EventKind::ALL
+                    .into_iter()
+                    .filter(|k| k.sent_by_page())
+                    .map(EventKind::as_str)
+                    .collect();
+                problems.push(path, format!("expected one of: {}", names.join(", ")));
             }
+            kind
         })
         .unwrap_or_default();
     privacy.honour_gpc = r.choice("globalPrivacyControl", &["honour", "ignore"]).as_deref() != Some("ignore");

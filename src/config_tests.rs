@@ -217,7 +217,7 @@ fn reads_consent_telemetry_and_debug() {
         crate::privacy::Privacy {
             consent_required: true,
             telemetry: crate::privacy::Telemetry::Necessary,
-            necessary: vec!["prompt_accepted".into()],
+            necessary: vec![crate::model::EventKind::PromptAccepted],
             honour_gpc: false,
         }
     );

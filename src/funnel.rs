@@ -14,10 +14,9 @@
 //!   200 bytes at worst), and a retry time read back is at most the longest
 //!   backoff away.
 
+use crate::model::EventKind;
+pub use crate::model::HOLDOUT;
 use crate::value::Value;
-
-/// The variant id reported for a device in a prompt's holdout group.
-pub const HOLDOUT: &str = "holdout";
 /// Most events kept waiting.
 pub const MAX_EVENTS: usize = 200;
 /// Most events per request (the server takes up to 100).
@@ -37,8 +36,8 @@ pub struct FunnelEvent {
     /// The device's anonymous id when it happened (kept with the event: a
     /// reset gives the device a new id while old events still wait).
     pub anon: String,
-    /// `prompt_shown`, `native_granted`, `conversion`, …
-    pub kind: String,
+    /// What happened.
+    pub kind: EventKind,
     /// Prompt id.
     pub prompt: String,
     /// Variant id (`holdout` for the holdout).
@@ -94,7 +93,7 @@ impl Outbox {
             return;
         }
         self.seq += 1;
-        if event.kind == "prompt_shown" {
+        if event.kind == EventKind::PromptShown {
             self.exposure = Some(Exposure {
                 prompt: event.prompt.clone(),
                 variant: event.variant.clone(),
@@ -113,7 +112,7 @@ impl Outbox {
     pub fn conversion(&self, name: &str, at_ms: u64) -> FunnelEvent {
         let exposure = self.exposure.clone().unwrap_or_default();
         FunnelEvent {
-            kind: "conversion".into(),
+            kind: EventKind::Conversion,
             prompt: exposure.prompt,
             variant: exposure.variant,
             trigger: exposure.trigger,
@@ -245,9 +244,11 @@ fn items(value: Option<&Value>) -> impl Iterator<Item = &Value> {
 /// Empty fields are left out: the server treats absent and empty alike.
 fn event_to_value(e: &FunnelEvent) -> Value {
     let mut members: Vec<(String, Value)> = Vec::with_capacity(8);
+    if !e.id.is_empty() {
+        members.push(("id".to_owned(), e.id.as_str().into()));
+    }
+    members.push(("type".to_owned(), e.kind.as_str().into()));
     for (key, value) in [
-        ("id", &e.id),
-        ("type", &e.kind),
         ("prompt", &e.prompt),
         ("variant", &e.variant),
         ("trigger", &e.trigger),
@@ -265,7 +266,7 @@ fn event_to_value(e: &FunnelEvent) -> Value {
 /// Whether every text field is short enough for the server (the id, made of
 /// the anonymous id, the time and a sequence number, included).
 fn fits(e: &FunnelEvent) -> bool {
-    [&e.id, &e.anon, &e.kind, &e.prompt, &e.variant, &e.trigger, &e.name]
+    [&e.id, &e.anon, &e.prompt, &e.variant, &e.trigger, &e.name]
         .iter()
         .all(|text| text.len() <= MAX_TEXT)
 }
@@ -273,7 +274,8 @@ fn fits(e: &FunnelEvent) -> bool {
 fn event_from_value(value: &Value) -> Option<FunnelEvent> {
     let event = FunnelEvent {
         id: value.get("id")?.as_str()?.to_owned(),
-        kind: value.get("type")?.as_str()?.to_owned(),
+        // Only what the page sends: a planted server-recorded kind would be refused.
+        kind: EventKind::parse(value.get("type")?.as_str()?).filter(|k| k.sent_by_page())?,
         prompt: text(value, "prompt"),
         variant: text(value, "variant"),
         trigger: text(value, "trigger"),
@@ -290,7 +292,7 @@ mod tests {
 
     fn shown(at_ms: u64) -> FunnelEvent {
         FunnelEvent {
-            kind: "prompt_shown".into(),
+            kind: EventKind::PromptShown,
             prompt: "reply".into(),
             variant: "b".into(),
             trigger: "message_sent".into(),

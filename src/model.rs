@@ -1,7 +1,129 @@
-//! Wire types shared by the page, the service worker and askwell-server.
+//! Wire types shared by the page, the service worker and askwell-server:
+//! the event kinds of the funnel, the push payload, the holdout variant.
+//! The server depends on this crate (with the `serde` feature), so each of
+//! these is spelt once.
 
 use crate::error::{Error, Result};
 use crate::value::Value;
+
+/// The variant id a holdout device is counted under.
+pub const HOLDOUT: &str = "holdout";
+
+/// Every kind of funnel event (`POST /v1/events` `type`, the `events.type`
+/// column). One definition: the page, the worker and the server iterate or
+/// match this enum, and its text appears only here (and in SQL migrations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum EventKind {
+    /// A prompt was shown (or, for a holdout device, would have been); the
+    /// default only so event structs can use `..Default::default()`.
+    #[default]
+    PromptShown,
+    /// "Yes".
+    PromptAccepted,
+    /// "Not now".
+    PromptDismissed,
+    /// The browser's own prompt: allowed.
+    NativeGranted,
+    /// The browser's own prompt: blocked.
+    NativeDenied,
+    /// The browser's own prompt: closed without an answer.
+    NativeDismissed,
+    /// A subscription was stored (recorded by the server).
+    Subscribed,
+    /// A subscription was deleted (recorded by the server).
+    Unsubscribed,
+    /// A push service accepted a push (recorded by the server).
+    NotificationDelivered,
+    /// The worker showed a notification.
+    NotificationShown,
+    /// A notification (or one of its buttons) was clicked.
+    NotificationClicked,
+    /// A notification was closed.
+    NotificationDismissed,
+    /// An app-defined conversion (`askwell.convert(name)`).
+    Conversion,
+}
+
+impl EventKind {
+    /// Every kind, in funnel order.
+    pub const ALL: [EventKind; 13] = [
+        EventKind::PromptShown,
+        EventKind::PromptAccepted,
+        EventKind::PromptDismissed,
+        EventKind::NativeGranted,
+        EventKind::NativeDenied,
+        EventKind::NativeDismissed,
+        EventKind::Subscribed,
+        EventKind::Unsubscribed,
+        EventKind::NotificationDelivered,
+        EventKind::NotificationShown,
+        EventKind::NotificationClicked,
+        EventKind::NotificationDismissed,
+        EventKind::Conversion,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::PromptShown => "prompt_shown",
+            EventKind::PromptAccepted => "prompt_accepted",
+            EventKind::PromptDismissed => "prompt_dismissed",
+            EventKind::NativeGranted => "native_granted",
+            EventKind::NativeDenied => "native_denied",
+            EventKind::NativeDismissed => "native_dismissed",
+            EventKind::Subscribed => "subscribed",
+            EventKind::Unsubscribed => "unsubscribed",
+            EventKind::NotificationDelivered => "notification_delivered",
+            EventKind::NotificationShown => "notification_shown",
+            EventKind::NotificationClicked => "notification_clicked",
+            EventKind::NotificationDismissed => "notification_dismissed",
+            EventKind::Conversion => "conversion",
+        }
+    }
+
+    /// The kind with this wire name.
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    /// Kinds the server records itself from what it stores (a subscription,
+    /// a deletion, a push service's 201), so no client can claim them.
+    pub fn recorded_by_server(self) -> bool {
+        matches!(
+            self,
+            EventKind::Subscribed | EventKind::Unsubscribed | EventKind::NotificationDelivered
+        )
+    }
+
+    /// Kinds the page sends (and `telemetry.necessary` may list).
+    pub fn sent_by_page(self) -> bool {
+        matches!(
+            self,
+            EventKind::PromptShown
+                | EventKind::PromptAccepted
+                | EventKind::PromptDismissed
+                | EventKind::NativeGranted
+                | EventKind::NativeDenied
+                | EventKind::NativeDismissed
+                | EventKind::Conversion
+        )
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        EventKind::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown event type {text:?}")))
+    }
+}
 
 /// A button on a notification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -174,6 +296,16 @@ fn read_actions(value: Option<&Value>) -> Vec<PushAction> {
 mod tests {
     use super::*;
     use crate::value::from_json;
+
+    #[test]
+    fn every_event_kind_round_trips_through_its_wire_name() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("prompt_seen"), None);
+        let page: Vec<_> = EventKind::ALL.into_iter().filter(|k| k.sent_by_page()).collect();
+        assert!(page.iter().all(|k| !k.recorded_by_server()));
+    }
 
     #[test]
     fn reads_every_field_and_drops_mistyped_optionals() {

@@ -12,8 +12,12 @@
 //!   the necessary events, like `"necessary"`; `globalPrivacyControl: "ignore"`
 //!   opts out of that (for apps whose own notice covers it).
 //!
+//! Which events the page sends at all: [`EventKind::sent_by_page`].
+//!
 //! Without a server (no `server` in the config) nothing is sent either: see
 //! [`crate::config::Config::server`].
+
+use crate::model::EventKind;
 
 /// What the app's config says about consent and telemetry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +28,7 @@ pub struct Privacy {
     pub telemetry: Telemetry,
     /// Event types the app declares strictly necessary (sent under GPC and
     /// with `telemetry: "necessary"`).
-    pub necessary: Vec<String>,
+    pub necessary: Vec<EventKind>,
     /// Whether Global Privacy Control limits telemetry to the necessary events.
     pub honour_gpc: bool,
 }
@@ -83,17 +87,6 @@ impl Consent {
     }
 }
 
-/// The funnel event types the page sends (`telemetry.necessary` takes these).
-pub const EVENT_TYPES: &[&str] = &[
-    "prompt_shown",
-    "prompt_accepted",
-    "prompt_dismissed",
-    "native_granted",
-    "native_denied",
-    "native_dismissed",
-    "conversion",
-];
-
 impl Privacy {
     /// Whether Askwell may store state and show prompts: with consent given,
     /// or when none is required and it was not refused.
@@ -107,14 +100,14 @@ impl Privacy {
 
     /// Whether a funnel event of type `kind` may be sent (and so queued).
     /// `gpc`: the browser's Global Privacy Control signal.
-    pub fn sends(&self, kind: &str, consent: Consent, gpc: bool) -> bool {
+    pub fn sends(&self, kind: EventKind, consent: Consent, gpc: bool) -> bool {
         if !self.active(consent) {
             return false;
         }
         let limited = self.telemetry == Telemetry::Necessary || (gpc && self.honour_gpc);
         match self.telemetry {
             Telemetry::None => false,
-            _ if limited => self.necessary.iter().any(|n| n == kind),
+            _ if limited => self.necessary.contains(&kind),
             _ => true,
         }
     }
@@ -123,12 +116,13 @@ impl Privacy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use EventKind::{Conversion, PromptAccepted, PromptShown};
 
-    fn privacy(required: bool, telemetry: Telemetry, necessary: &[&str]) -> Privacy {
+    fn privacy(required: bool, telemetry: Telemetry, necessary: &[EventKind]) -> Privacy {
         Privacy {
             consent_required: required,
             telemetry,
-            necessary: necessary.iter().map(|s| (*s).to_owned()).collect(),
+            necessary: necessary.to_vec(),
             honour_gpc: true,
         }
     }
@@ -137,36 +131,36 @@ mod tests {
     fn nothing_happens_before_required_consent_and_everything_after() {
         let p = privacy(true, Telemetry::All, &[]);
         assert!(!p.active(Consent::Unknown));
-        assert!(!p.sends("prompt_shown", Consent::Unknown, false));
+        assert!(!p.sends(PromptShown, Consent::Unknown, false));
         assert!(p.active(Consent::Given));
-        assert!(p.sends("prompt_shown", Consent::Given, false));
+        assert!(p.sends(PromptShown, Consent::Given, false));
     }
 
     #[test]
     fn a_refusal_stops_everything_even_when_consent_is_not_required() {
-        let p = privacy(false, Telemetry::All, &["prompt_accepted"]);
+        let p = privacy(false, Telemetry::All, &[PromptAccepted]);
         assert!(p.active(Consent::Unknown));
         assert!(!p.active(Consent::Refused));
-        assert!(!p.sends("prompt_accepted", Consent::Refused, false));
+        assert!(!p.sends(PromptAccepted, Consent::Refused, false));
     }
 
     #[test]
     fn global_privacy_control_limits_telemetry_to_the_necessary_events() {
-        let p = privacy(false, Telemetry::All, &["prompt_accepted"]);
-        assert!(p.sends("prompt_shown", Consent::Unknown, false));
-        assert!(!p.sends("prompt_shown", Consent::Unknown, true));
-        assert!(p.sends("prompt_accepted", Consent::Unknown, true));
+        let p = privacy(false, Telemetry::All, &[PromptAccepted]);
+        assert!(p.sends(PromptShown, Consent::Unknown, false));
+        assert!(!p.sends(PromptShown, Consent::Unknown, true));
+        assert!(p.sends(PromptAccepted, Consent::Unknown, true));
         let ignoring = Privacy { honour_gpc: false, ..p };
-        assert!(ignoring.sends("prompt_shown", Consent::Unknown, true));
+        assert!(ignoring.sends(PromptShown, Consent::Unknown, true));
     }
 
     #[test]
     fn telemetry_settings_choose_what_is_sent() {
-        let necessary = privacy(false, Telemetry::Necessary, &["conversion"]);
-        assert!(!necessary.sends("prompt_shown", Consent::Given, false));
-        assert!(necessary.sends("conversion", Consent::Given, false));
-        let none = privacy(false, Telemetry::None, &["conversion"]);
-        assert!(!none.sends("conversion", Consent::Given, false));
+        let necessary = privacy(false, Telemetry::Necessary, &[Conversion]);
+        assert!(!necessary.sends(PromptShown, Consent::Given, false));
+        assert!(necessary.sends(Conversion, Consent::Given, false));
+        let none = privacy(false, Telemetry::None, &[Conversion]);
+        assert!(!none.sends(Conversion, Consent::Given, false));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! injection (OWASP: a leading `=`, `+`, `-`, `@`, tab or CR gets a `'`).
 
 use crate::funnel::{Report, VariantReport};
-use crate::routes::EVENT_TYPES;
+use askwell::model::EventKind;
 
 /// The rate columns after the event counts, each followed by its 95% interval.
 const RATE_COLUMNS: [&str; 4] = ["opt_in", "native_accept", "click_through", "conversion_rate"];
@@ -19,7 +19,7 @@ pub fn funnel_csv(report: &Report) -> String {
         .iter()
         .map(|c| (*c).to_owned())
         .collect();
-    header.extend(EVENT_TYPES.iter().map(|t| (*t).to_owned()));
+    header.extend(EventKind::ALL.iter().map(|k| k.as_str().to_owned()));
     header.push("converted_devices".into());
     for rate in RATE_COLUMNS {
         header.extend([rate.to_owned(), format!("{rate}_low"), format!("{rate}_high")]);
@@ -58,11 +58,11 @@ pub fn funnel_csv(report: &Report) -> String {
     out
 }
 
-/// The count of every event type, in [`EVENT_TYPES`] order (0 when absent).
+/// The count of every event type, in [`EventKind::ALL`] order (0 when absent).
 fn counts(variant: &VariantReport) -> impl Iterator<Item = String> + '_ {
-    EVENT_TYPES
+    EventKind::ALL
         .iter()
-        .map(|t| variant.counts.get(*t).copied().unwrap_or(0).to_string())
+        .map(|k| variant.counts.get(k.as_str()).copied().unwrap_or(0).to_string())
 }
 
 /// A share as a decimal with 4 places; empty when undefined (no trials).

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use askwell::model::EventKind;
 use serde::Serialize;
 
 use crate::stats::{self, Labels, Proportion, Rate, Verdict};
@@ -12,7 +13,7 @@ use crate::store::DAY_MS;
 use crate::store::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
 
 /// The variant id of a prompt's holdout group.
-pub const HOLDOUT: &str = "holdout";
+pub use askwell::model::HOLDOUT;
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
@@ -167,9 +168,9 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
             .entry(&row.variant)
             .or_insert_with(|| new_variant(&row.variant));
         variant.counts.insert(row.kind.clone(), row.events);
-        match row.kind.as_str() {
-            "prompt_shown" => variant.devices = row.devices,
-            "conversion" => variant.converted_devices = row.devices,
+        match EventKind::parse(&row.kind) {
+            Some(EventKind::PromptShown) => variant.devices = row.devices,
+            Some(EventKind::Conversion) => variant.converted_devices = row.devices,
             _ => {}
         }
     }
@@ -195,10 +196,10 @@ fn new_variant(id: &str) -> VariantReport {
     }
 }
 
-fn count(variant: &VariantReport, kind: &str) -> u64 {
+fn count(variant: &VariantReport, kind: EventKind) -> u64 {
     variant
         .counts
-        .get(kind)
+        .get(kind.as_str())
         .copied()
         .map_or(0, |n| u64::try_from(n).unwrap_or(0))
 }
@@ -210,10 +211,13 @@ fn positive(n: i64) -> u64 {
 /// The proportion behind each compared metric.
 fn metric(variant: &VariantReport, name: &str) -> Proportion {
     match name {
-        "opt_in" => Proportion::new(count(variant, "subscribed"), count(variant, "prompt_shown")),
+        "opt_in" => Proportion::new(
+            count(variant, EventKind::Subscribed),
+            count(variant, EventKind::PromptShown),
+        ),
         "click_through" => Proportion::new(
-            count(variant, "notification_clicked"),
-            count(variant, "notification_delivered"),
+            count(variant, EventKind::NotificationClicked),
+            count(variant, EventKind::NotificationDelivered),
         ),
         _ => Proportion::new(positive(variant.converted_devices), positive(variant.devices)),
     }
@@ -241,8 +245,8 @@ fn fill_rates(variant: &mut VariantReport, prompt: &str, inputs: &Inputs<'_>) {
     variant.opt_in = metric(variant, "opt_in").summary();
     variant.click_through = metric(variant, "click_through").summary();
     variant.conversion = metric(variant, "conversion").summary();
-    let granted = count(variant, "native_granted");
-    variant.native_accept = Proportion::new(granted, granted + count(variant, "native_denied")).summary();
+    let granted = count(variant, EventKind::NativeGranted);
+    variant.native_accept = Proportion::new(granted, granted + count(variant, EventKind::NativeDenied)).summary();
     let subscribers: Vec<&SubscriberRow> = inputs
         .subscribers
         .iter()
@@ -347,9 +351,9 @@ fn daily(prompt: &str, days: &[DayRow]) -> Vec<DayPoint> {
             shown: 0,
             subscribed: 0,
         });
-        match row.kind.as_str() {
-            "prompt_shown" => point.shown += row.events,
-            "subscribed" => point.subscribed += row.events,
+        match EventKind::parse(&row.kind) {
+            Some(EventKind::PromptShown) => point.shown += row.events,
+            Some(EventKind::Subscribed) => point.subscribed += row.events,
             _ => {}
         }
     }
@@ -357,12 +361,18 @@ fn daily(prompt: &str, days: &[DayRow]) -> Vec<DayPoint> {
 }
 
 fn native(counts: &[CountRow], floor: f64) -> NativeReport {
-    let total = |kind: &str| counts.iter().filter(|c| c.kind == kind).map(|c| c.events).sum::<i64>();
-    let (granted, denied) = (total("native_granted"), total("native_denied"));
+    let total = |kind: EventKind| {
+        counts
+            .iter()
+            .filter(|c| c.kind == kind.as_str())
+            .map(|c| c.events)
+            .sum::<i64>()
+    };
+    let (granted, denied) = (total(EventKind::NativeGranted), total(EventKind::NativeDenied));
     NativeReport {
         granted,
         denied,
-        dismissed: total("native_dismissed"),
+        dismissed: total(EventKind::NativeDismissed),
         accept_rate: Proportion::new(positive(granted), positive(granted + denied)).summary(),
         floor,
     }

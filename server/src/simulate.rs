@@ -8,6 +8,7 @@
 //! Ids are derived from the seed, so running it again adds nothing new.
 
 use crate::store::DAY_MS;
+use askwell::model::EventKind;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -102,14 +103,14 @@ struct Life<'a> {
 }
 
 impl Life<'_> {
-    fn push(&mut self, kind: &str, at: i64, extra: Option<(&str, &str)>) {
+    fn push(&mut self, kind: EventKind, at: i64, extra: Option<(&str, &str)>) {
         if at > self.now_ms {
             return;
         }
         self.seq += 1;
         let mut event = json!({
             "id": format!("{}-{}", self.id, self.seq),
-            "type": kind,
+            "type": kind.as_str(),
             "prompt": self.arm.prompt,
             "variant": self.arm.variant,
             "trigger": "simulated",
@@ -123,12 +124,12 @@ impl Life<'_> {
     }
 
     fn run(&mut self, rng: &mut StdRng, at: i64) {
-        self.push("prompt_shown", at, None);
+        self.push(EventKind::PromptShown, at, None);
         let subscribed = self.arm.variant != "holdout" && self.answer(rng, at);
         let convert = if subscribed { 0.30 } else { 0.12 };
         if rng.gen_bool(convert) {
             let later = at + rng.gen_range(0..7 * DAY_MS);
-            self.push("conversion", later, Some(("name", "replied")));
+            self.push(EventKind::Conversion, later, Some(("name", "replied")));
         }
         if subscribed {
             self.receive(rng, at);
@@ -139,22 +140,22 @@ impl Life<'_> {
     fn answer(&mut self, rng: &mut StdRng, at: i64) -> bool {
         let t = at + rng.gen_range(1_000..20_000);
         if !rng.gen_bool(self.arm.accept) {
-            self.push("prompt_dismissed", t, None);
+            self.push(EventKind::PromptDismissed, t, None);
             return false;
         }
-        self.push("prompt_accepted", t, None);
+        self.push(EventKind::PromptAccepted, t, None);
         let native: f64 = rng.gen();
         let t = t + rng.gen_range(1_000..8_000);
         if native < 0.08 {
-            self.push("native_denied", t, None);
+            self.push(EventKind::NativeDenied, t, None);
             return false;
         }
         if native < 0.12 {
-            self.push("native_dismissed", t, None);
+            self.push(EventKind::NativeDismissed, t, None);
             return false;
         }
-        self.push("native_granted", t, None);
-        self.push("subscribed", t + 800, None);
+        self.push(EventKind::NativeGranted, t, None);
+        self.push(EventKind::Subscribed, t + 800, None);
         true
     }
 
@@ -166,12 +167,12 @@ impl Life<'_> {
         let mut t = subscribed_at + rng.gen_range(DAY_MS / 4..3 * DAY_MS);
         while t <= self.now_ms && leaves_after.is_none_or(|gone| t < gone) {
             let delivery = format!("sim:{}-{t}", self.id);
-            self.push("notification_delivered", t, Some(("delivery", &delivery)));
-            self.push("notification_shown", t + 2_000, Some(("delivery", &delivery)));
+            self.push(EventKind::NotificationDelivered, t, Some(("delivery", &delivery)));
+            self.push(EventKind::NotificationShown, t + 2_000, Some(("delivery", &delivery)));
             let answer = if rng.gen_bool(self.arm.click) {
-                "notification_clicked"
+                EventKind::NotificationClicked
             } else {
-                "notification_dismissed"
+                EventKind::NotificationDismissed
             };
             self.push(
                 answer,
@@ -181,7 +182,7 @@ impl Life<'_> {
             t += rng.gen_range(DAY_MS..4 * DAY_MS);
         }
         if let Some(gone) = leaves_after {
-            self.push("unsubscribed", gone, None);
+            self.push(EventKind::Unsubscribed, gone, None);
         }
     }
 }
@@ -201,10 +202,10 @@ mod tests {
         }
     }
 
-    fn count(events: &[Value], kind: &str, variant: &str) -> usize {
+    fn count(events: &[Value], kind: EventKind, variant: &str) -> usize {
         events
             .iter()
-            .filter(|e| e["type"] == kind && e["variant"] == variant && e["prompt"] == "reply-alerts")
+            .filter(|e| e["type"] == kind.as_str() && e["variant"] == variant && e["prompt"] == "reply-alerts")
             .count()
     }
 
@@ -232,15 +233,15 @@ mod tests {
     fn the_funnel_narrows_and_the_true_rates_show() {
         let all = events(population(6000, 9), DEMO_ARMS);
         for variant in ["a", "b"] {
-            let shown = count(&all, "prompt_shown", variant);
-            let accepted = count(&all, "prompt_accepted", variant);
-            let subscribed = count(&all, "subscribed", variant);
+            let shown = count(&all, EventKind::PromptShown, variant);
+            let accepted = count(&all, EventKind::PromptAccepted, variant);
+            let subscribed = count(&all, EventKind::Subscribed, variant);
             assert!(shown > accepted && accepted > subscribed && subscribed > 0, "{variant}");
         }
-        let rate = |v| count(&all, "subscribed", v) as f64 / count(&all, "prompt_shown", v) as f64;
+        let rate = |v| count(&all, EventKind::Subscribed, v) as f64 / count(&all, EventKind::PromptShown, v) as f64;
         assert!(rate("a") > rate("b"), "a's true opt-in (9.7%) beats b's (5.3%)");
         assert_eq!(
-            count(&all, "prompt_accepted", "holdout"),
+            count(&all, EventKind::PromptAccepted, "holdout"),
             0,
             "the holdout is never asked"
         );

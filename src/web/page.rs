@@ -450,7 +450,7 @@ impl Controller {
     /// Whether a funnel event of type `kind` may be queued and sent: consent,
     /// telemetry settings and Global Privacy Control allow it, and there is a
     /// server to send it to.
-    pub(crate) fn sends(&self, kind: &str) -> bool {
+    pub(crate) fn sends(&self, kind: crate::model::EventKind) -> bool {
         let config = self.engine.config();
         config.server.is_some() && config.privacy.sends(kind, self.consent, self.gpc)
     }

@@ -14,6 +14,7 @@ use super::page::Controller;
 use super::{push, store};
 use crate::engine::Proposal;
 use crate::funnel::{FunnelEvent, Outbox};
+use crate::model::EventKind;
 
 /// localStorage key of the outbox.
 pub(crate) const OUTBOX_KEY: &str = "askwell:v1:outbox";
@@ -64,14 +65,14 @@ fn save(reporter: &mut Reporter, outbox: Outbox) {
 }
 
 /// Funnel event type for an outcome (`None`: not part of the funnel).
-pub(crate) fn event_type(outcome: &str, state: Option<&str>) -> Option<&'static str> {
+pub(crate) fn event_type(outcome: &str, state: Option<&str>) -> Option<EventKind> {
     Some(match (outcome, state) {
-        ("shown", _) => "prompt_shown",
-        ("accepted", _) => "prompt_accepted",
-        ("dismissed", _) => "prompt_dismissed",
-        ("permission", Some("granted")) => "native_granted",
-        ("permission", Some("denied")) => "native_denied",
-        ("permission", Some("dismissed-native")) => "native_dismissed",
+        ("shown", _) => EventKind::PromptShown,
+        ("accepted", _) => EventKind::PromptAccepted,
+        ("dismissed", _) => EventKind::PromptDismissed,
+        ("permission", Some("granted")) => EventKind::NativeGranted,
+        ("permission", Some("denied")) => EventKind::NativeDenied,
+        ("permission", Some("dismissed-native")) => EventKind::NativeDismissed,
         // `subscribed` and `unsubscribed` are recorded by the server from the
         // subscription itself (a client's claim could be forged).
         _ => return None,
@@ -79,10 +80,10 @@ pub(crate) fn event_type(outcome: &str, state: Option<&str>) -> Option<&'static 
 }
 
 /// Records a prompt outcome.
-pub(crate) fn outcome(inner: &Rc<RefCell<Controller>>, kind: &str, proposal: &Proposal) {
+pub(crate) fn outcome(inner: &Rc<RefCell<Controller>>, kind: EventKind, proposal: &Proposal) {
     record(inner, |_, at_ms| {
         Some(FunnelEvent {
-            kind: kind.to_owned(),
+            kind,
             prompt: proposal.prompt.clone(),
             variant: proposal.variant.clone(),
             trigger: proposal.trigger.clone(),
@@ -104,7 +105,7 @@ pub(crate) fn holdout(inner: &Rc<RefCell<Controller>>, prompt: &str, trigger: &s
     // One storage round trip: whether another page reported it already, and the event.
     record(inner, |outbox, at_ms| {
         outbox.first_holdout(prompt).then(|| FunnelEvent {
-            kind: "prompt_shown".into(),
+            kind: EventKind::PromptShown,
             prompt: prompt.to_owned(),
             variant: crate::funnel::HOLDOUT.into(),
             trigger: trigger.to_owned(),
@@ -140,7 +141,7 @@ fn record(inner: &Rc<RefCell<Controller>>, make: impl FnOnce(&mut Outbox, u64) -
         let mut outbox = load(&this);
         // Consent, telemetry settings, GPC and a configured server decide
         // what is queued at all: nothing is kept that may not be sent.
-        let event = make(&mut outbox, at_ms).filter(|event| this.sends(&event.kind));
+        let event = make(&mut outbox, at_ms).filter(|event| this.sends(event.kind));
         let recorded = event.is_some();
         if let Some(event) = event {
             outbox.push(&anon, event);

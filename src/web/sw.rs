@@ -12,7 +12,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{NotificationEvent, NotificationOptions, PushEvent, ServiceWorkerGlobalScope, WindowClient};
 
 use super::convert::{from_js, parse_json, to_js};
-use crate::model::{route_click, ClickRoute, PushPayload};
+use crate::model::{route_click, ClickRoute, EventKind, PushPayload};
 use crate::value::Value;
 
 /// Title shown when an Askwell push cannot be read: with `userVisibleOnly`
@@ -108,7 +108,7 @@ async fn run(job: Job) -> Result<JsValue, JsValue> {
             delivery,
         } => {
             JsFuture::from(shown).await?;
-            if let Some(sent) = report(&config, "notification_shown", delivery.as_deref(), "") {
+            if let Some(sent) = report(&config, EventKind::NotificationShown, delivery.as_deref(), "") {
                 let _ = JsFuture::from(sent).await;
             }
             Ok(JsValue::TRUE)
@@ -183,7 +183,12 @@ pub fn on_notification_click(event: NotificationEvent, config: JsValue) -> Promi
         .and_then(|a| a.as_string())
         .unwrap_or_default();
     let target = payload.click_url(&action).unwrap_or("/").to_owned();
-    let report = report(&config, "notification_clicked", payload.delivery.as_deref(), &action);
+    let report = report(
+        &config,
+        EventKind::NotificationClicked,
+        payload.delivery.as_deref(),
+        &action,
+    );
     spawn(Job::Click { target, report })
 }
 
@@ -195,7 +200,7 @@ pub fn on_notification_close(event: NotificationEvent, config: JsValue) -> Promi
     if !PushPayload::is_askwell(&raw) {
         return Promise::resolve(&JsValue::FALSE);
     }
-    match report(&config, "notification_dismissed", delivery.as_deref(), "") {
+    match report(&config, EventKind::NotificationDismissed, delivery.as_deref(), "") {
         Some(sent) => spawn(Job::Report(sent)),
         None => Promise::resolve(&JsValue::FALSE),
     }
@@ -247,9 +252,10 @@ async fn show_page(target: &str) -> Result<(), JsValue> {
 /// Starts `POST {server}/v1/events` with `keepalive` (`None` without a
 /// delivery id). Callers ignore its failure: a report must never stop a
 /// notification from showing or a click from opening.
-fn report(config: &JsValue, kind: &str, delivery: Option<&str>, action: &str) -> Option<Promise> {
+fn report(config: &JsValue, kind: EventKind, delivery: Option<&str>, action: &str) -> Option<Promise> {
     let delivery = delivery?;
     let server = config_text(config, "server").unwrap_or_default();
+    let kind = kind.as_str();
     // One event per delivery and kind: a repeated report is stored once.
     let mut id = String::from(kind);
     id.push(':');

@@ -7,6 +7,7 @@
 //! one bad event never makes a page drop its good ones. A batch with no valid
 //! event is a 400.
 
+use askwell::model::EventKind;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -25,29 +26,6 @@ const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 const MAX_AGE_MS: i64 = 30 * 24 * 3600 * 1000;
 /// Longest id, name or label.
 const MAX_TEXT: usize = 200;
-
-/// Event types the funnel knows (see [`SERVER_RECORDED`] for the server's own).
-pub const TYPES: &[&str] = &[
-    "prompt_shown",
-    "prompt_accepted",
-    "prompt_dismissed",
-    "native_granted",
-    "native_denied",
-    "native_dismissed",
-    "subscribed",
-    "unsubscribed",
-    "notification_delivered",
-    "notification_shown",
-    "notification_clicked",
-    "notification_dismissed",
-    "conversion",
-];
-
-/// Events the server records itself from what it stores — a subscription
-/// posted after a prompt is `subscribed`, a deleted one `unsubscribed`, a push
-/// service's 201 `notification_delivered` — so no client can claim them
-/// (only simulations, with the admin token, post them as synthetic data).
-const SERVER_RECORDED: &[&str] = &["subscribed", "unsubscribed", "notification_delivered"];
 
 /// Body of `POST /v1/events`.
 #[derive(Debug, Deserialize)]
@@ -91,13 +69,17 @@ fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Re
         message: format!("events[{i}]{message}"),
     };
     let e: EventJson = serde_json::from_value(raw).map_err(|err| reject(format!(": {err}")))?;
-    if !TYPES.contains(&e.kind.as_str()) {
+    let Some(kind) = EventKind::parse(&e.kind) else {
         return Err(reject(format!(".type: unknown event type {:?}", e.kind)));
-    }
-    if SERVER_RECORDED.contains(&e.kind.as_str()) && !synthetic {
+    };
+    // The server records these from what it stores (a subscription posted
+    // after a prompt, a deletion, a push service's 201), so no client can
+    // claim them; only simulations, with the admin token, post them as
+    // synthetic data.
+    if kind.recorded_by_server() && !synthetic {
         return Err(reject(format!(".type: {} is recorded by the server", e.kind)));
     }
-    if e.kind == "conversion" && e.name.as_deref().is_none_or(str::is_empty) {
+    if kind == EventKind::Conversion && e.name.as_deref().is_none_or(str::is_empty) {
         return Err(reject(".name: a conversion needs a name".into()));
     }
     let at = e.at.unwrap_or(now);

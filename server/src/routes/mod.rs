@@ -6,7 +6,6 @@ mod notifications;
 mod privacy;
 mod stats;
 pub use events::MAX_BATCH as MAX_EVENTS_BATCH;
-pub use events::TYPES as EVENT_TYPES;
 #[doc(hidden)]
 pub use events::{validate_events_json, Rejection as EventRejection};
 pub use notifications::random_id;
