@@ -2,15 +2,12 @@
 //! Both are dispatched only after the engine's borrow ends, so a listener may
 //! call back into Askwell.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use js_sys::Function;
 use wasm_bindgen::JsValue;
 use web_sys::{CustomEvent, CustomEventInit};
 
+use super::controller::Shared;
 use super::convert::to_js;
-use super::page::Controller;
 use super::report;
 use crate::engine::{Proposal, Skip};
 use crate::value::Value;
@@ -37,13 +34,19 @@ impl Outcome {
     }
 }
 
-/// Emits `outcome` for `proposal`, with an optional extra `(key, value)`.
-pub(crate) fn emit(
-    inner: &Rc<RefCell<Controller>>,
-    outcome: Outcome,
-    proposal: &Proposal,
-    extra: Option<(&str, &str)>,
-) {
+/// Publishes `outcome` for `proposal` (with an optional extra `(key,
+/// value)`) in two steps: its funnel event, if it has one, is recorded for
+/// the server; then the page is told (DOM event and `on()` callbacks).
+pub(crate) fn publish(inner: &Shared, outcome: Outcome, proposal: &Proposal, extra: Option<(&str, &str)>) {
+    if let Some(kind) = report::event_type(outcome.name(), extra.map(|(_, v)| v)) {
+        report::outcome(inner, kind, proposal);
+    }
+    announce(inner, outcome, proposal, extra);
+}
+
+/// Tells the page about `outcome`: `askwell:<name>` on `document` and the
+/// callbacks registered with `on(name)`. Records nothing.
+fn announce(inner: &Shared, outcome: Outcome, proposal: &Proposal, extra: Option<(&str, &str)>) {
     let entity = proposal.entity.as_ref().map_or(Value::Null, |e| {
         Value::object([("id", e.id.as_str().into()), ("name", e.name.as_str().into())])
     });
@@ -60,15 +63,12 @@ pub(crate) fn emit(
     if let Some((key, value)) = extra {
         members.push((key.to_owned(), value.into()));
     }
-    if let Some(kind) = report::event_type(outcome.name(), extra.map(|(_, v)| v)) {
-        report::outcome(inner, kind, proposal);
-    }
     send(inner, outcome.name(), &Value::Object(members));
 }
 
 /// Debug mode (`debug: true`): why a prompt was held back, as
 /// `console.info` and `askwell:skipped` `{ prompt, trigger, reason }`.
-pub(crate) fn skipped(inner: &Rc<RefCell<Controller>>, skip: &Skip, trigger: &str) {
+pub(crate) fn skipped(inner: &Shared, skip: &Skip, trigger: &str) {
     let (prompt, reason) = match skip {
         Skip::Suppressed(prompt, why) => (prompt.as_str(), why.as_str()),
         Skip::Holdout(prompt) => (prompt.as_str(), "holdout"),
@@ -85,7 +85,7 @@ pub(crate) fn skipped(inner: &Rc<RefCell<Controller>>, skip: &Skip, trigger: &st
 }
 
 /// Emits `askwell:error` with a stable `code` and a human `message`.
-pub(crate) fn error(inner: &Rc<RefCell<Controller>>, code: &str, message: &str) {
+pub(crate) fn error(inner: &Shared, code: &str, message: &str) {
     send(
         inner,
         "error",
@@ -93,7 +93,7 @@ pub(crate) fn error(inner: &Rc<RefCell<Controller>>, code: &str, message: &str) 
     );
 }
 
-fn send(inner: &Rc<RefCell<Controller>>, name: &str, detail: &Value) {
+fn send(inner: &Shared, name: &str, detail: &Value) {
     let detail = to_js(detail);
     let callbacks: Vec<Function> = inner
         .borrow()

@@ -4,6 +4,8 @@
 //! the [`page::Askwell`] engine for web pages; with feature `sw` it exports the
 //! service-worker handlers in [`sw`]. Each ships only what its host uses.
 
+#[cfg(feature = "page")]
+mod controller;
 #[cfg(any(feature = "page", feature = "sw"))]
 mod convert;
 #[cfg(feature = "page")]

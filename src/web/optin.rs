@@ -3,16 +3,14 @@
 //! askwell-server; adding a topic to an existing subscription; and repairing
 //! drift between the browser's subscription and the server's on start.
 
-use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::rc::Rc;
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
+use super::controller::Shared;
 use super::events::{self, Outcome};
-use super::page::Controller;
 use super::push::{self, Failure, Identity};
 use super::store;
 use crate::engine::Proposal;
@@ -25,13 +23,13 @@ const VAPID_KEY: &str = "askwell:v1:vapid";
 
 /// Runs inside the click: starts `Notification.requestPermission()` now, then
 /// (once granted) subscribes and registers the topic.
-pub(crate) fn request_permission(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
+pub(crate) fn request_permission(inner: &Shared, proposal: &Proposal) {
     let before = push::permission();
     let promise = match push::unsupported().map_or_else(push::request_permission, |f| Err(JsValue::from_str(f.code())))
     {
         Ok(promise) => promise,
         Err(_) => {
-            super::page::end_status(inner, false);
+            super::controller::end_status(inner, false);
             return fail(inner, proposal, push::unsupported().unwrap_or(Failure::Unsupported));
         }
     };
@@ -58,23 +56,23 @@ pub(crate) fn request_permission(inner: &Rc<RefCell<Controller>>, proposal: &Pro
             }
             store::save_state(&this.engine.state);
         }
-        events::emit(&inner, Outcome::Permission, &proposal, Some(("state", state)));
+        events::publish(&inner, Outcome::Permission, &proposal, Some(("state", state)));
         if state == "granted" {
             subscribe_topic(&inner, &proposal).await;
         } else {
-            super::page::end_status(&inner, false);
+            super::controller::end_status(&inner, false);
         }
     });
 }
 
 /// Adds the proposal's topic to the existing subscription: no native prompt.
-pub(crate) fn add_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
+pub(crate) fn add_topic(inner: &Shared, proposal: &Proposal) {
     let (inner, proposal) = (inner.clone(), proposal.clone());
     wasm_bindgen_futures::spawn_local(async move { subscribe_topic(&inner, &proposal).await });
 }
 
 /// Makes sure a subscription exists and the server has it with this topic.
-async fn subscribe_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
+async fn subscribe_topic(inner: &Shared, proposal: &Proposal) {
     after_repair(inner).await;
     let topic = proposal.topic.clone();
     let mut topics = inner.borrow().engine.state.topics.clone();
@@ -99,17 +97,17 @@ async fn subscribe_topic(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
         }
         store::save_state(&this.engine.state);
     }
-    super::page::end_status(inner, result.is_err());
+    super::controller::end_status(inner, result.is_err());
     match result {
-        Ok(()) => events::emit(inner, Outcome::Subscribed, proposal, None),
+        Ok(()) => events::publish(inner, Outcome::Subscribed, proposal, None),
         Err(failure) => fail(inner, proposal, failure),
     }
 }
 
-fn fail(inner: &Rc<RefCell<Controller>>, proposal: &Proposal, failure: Failure) {
+fn fail(inner: &Shared, proposal: &Proposal, failure: Failure) {
     match failure {
         Failure::Unsupported | Failure::NeedsHomeScreen => {
-            events::emit(inner, Outcome::Permission, proposal, Some(("state", failure.code())))
+            events::publish(inner, Outcome::Permission, proposal, Some(("state", failure.code())))
         }
         _ => events::error(inner, failure.code(), "could not finish the push subscription"),
     }
@@ -119,11 +117,7 @@ fn fail(inner: &Rc<RefCell<Controller>>, proposal: &Proposal, failure: Failure) 
 /// `topics` on the server. A subscription made with an old VAPID key is replaced.
 /// `credit` (the prompt and variant that won the subscription) is sent along
 /// with the device id, so the server credits deliveries and clicks to it.
-async fn ensure_registered(
-    inner: &Rc<RefCell<Controller>>,
-    topics: &[String],
-    credit: Option<Attribution>,
-) -> Result<(), Failure> {
+async fn ensure_registered(inner: &Shared, topics: &[String], credit: Option<Attribution>) -> Result<(), Failure> {
     let (server, user, anon) = {
         let this = inner.borrow();
         (
@@ -183,7 +177,7 @@ async fn register(server: &str, body: &JsValue) -> Result<(), Failure> {
 /// Binds this device's subscription (if there is one) to `identity` on the
 /// server; later subscriptions carry it too. Resolves to whether a
 /// subscription was bound now.
-pub(crate) async fn identify(inner: &Rc<RefCell<Controller>>, identity: Identity) -> Result<bool, Failure> {
+pub(crate) async fn identify(inner: &Shared, identity: Identity) -> Result<bool, Failure> {
     inner.borrow_mut().identity = Some(identity.clone());
     after_repair(inner).await;
     let server = server_of(inner)?;
@@ -216,7 +210,7 @@ fn remember_key(key: &str) {
 }
 
 /// The configured server, or `NoServer`.
-fn server_of(inner: &Rc<RefCell<Controller>>) -> Result<String, Failure> {
+fn server_of(inner: &Shared) -> Result<String, Failure> {
     inner.borrow().engine.config().server.clone().ok_or(Failure::NoServer)
 }
 
@@ -225,7 +219,7 @@ fn server_of(inner: &Rc<RefCell<Controller>>) -> Result<String, Failure> {
 /// VAPID key, server that forgot it), and finish a "Yes" whose subscription
 /// failed earlier (with backoff across visits: see [`crate::state::Retry`]).
 /// Quiet: failures wait for a later start.
-pub(crate) fn repair(inner: &Rc<RefCell<Controller>>) {
+pub(crate) fn repair(inner: &Shared) {
     {
         let this = inner.borrow();
         if this.permission != Permission::Granted || this.engine.config().server.is_none() {
@@ -250,7 +244,7 @@ pub(crate) fn repair(inner: &Rc<RefCell<Controller>>) {
 
 /// `had`: a subscription was confirmed before; `pending`: the topics of a
 /// "Yes" to finish now and the prompt to credit.
-async fn repair_now(inner: &Rc<RefCell<Controller>>, had: bool, pending: Option<(Vec<String>, Attribution)>) {
+async fn repair_now(inner: &Shared, had: bool, pending: Option<(Vec<String>, Attribution)>) {
     let Ok(server) = server_of(inner) else { return };
     let current = push::current().await;
     if current.is_none() && !had && pending.is_none() {
@@ -286,7 +280,7 @@ async fn repair_now(inner: &Rc<RefCell<Controller>>, had: bool, pending: Option<
 }
 
 /// Waits for the start-up repair, if one is still running.
-async fn after_repair(inner: &Rc<RefCell<Controller>>) {
+async fn after_repair(inner: &Shared) {
     let pending = inner.borrow().repairing.clone();
     if let Some(promise) = pending {
         let _ = JsFuture::from(promise).await;
@@ -307,7 +301,7 @@ async fn lookup(server: &str, endpoint: &str, auth: &str) -> Option<Vec<String>>
 
 /// Unsubscribes in the browser and on the server; resolves to whether a
 /// subscription existed.
-pub(crate) async fn unsubscribe(inner: &Rc<RefCell<Controller>>) -> Result<bool, Failure> {
+pub(crate) async fn unsubscribe(inner: &Shared) -> Result<bool, Failure> {
     after_repair(inner).await;
     // Always allowed: without a server, only the browser's subscription ends.
     let server = server_of(inner).ok();
@@ -327,14 +321,14 @@ pub(crate) async fn unsubscribe(inner: &Rc<RefCell<Controller>>) -> Result<bool,
     Ok(true)
 }
 
-fn forget(inner: &Rc<RefCell<Controller>>) {
+fn forget(inner: &Shared) {
     let mut this = inner.borrow_mut();
     this.engine.subscription_changed(None, false);
     store::save_state(&this.engine.state);
 }
 
 /// Removes a topic from the current subscription (no native prompt).
-pub(crate) async fn remove_topic(inner: &Rc<RefCell<Controller>>, topic: &str) -> Result<(), Failure> {
+pub(crate) async fn remove_topic(inner: &Shared, topic: &str) -> Result<(), Failure> {
     after_repair(inner).await;
     let server = server_of(inner)?;
     let subscription = push::current().await.ok_or(Failure::SubscribeFailed)?;

@@ -15,8 +15,8 @@ use std::rc::{Rc, Weak};
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
-use web_sys::Document;
 
+use super::controller::{Controller, Shared};
 use super::convert::from_js;
 use super::events::{self, Outcome};
 use super::observe::{Observed, Observer};
@@ -26,44 +26,12 @@ use crate::config::Config;
 use crate::engine::{Engine, Env, Proposal, Skip};
 use crate::policy::{Kind, Offer, Suppressed};
 use crate::privacy::Consent;
-use crate::rules::{Entity, Permission, Signal};
+use crate::rules::{Entity, Signal};
 
 /// The contextual prompt engine of one page.
 #[wasm_bindgen]
 pub struct Askwell {
-    inner: Rc<RefCell<Controller>>,
-}
-
-/// Engine plus everything it owns in the page.
-pub(crate) struct Controller {
-    pub(crate) engine: Engine,
-    document: Document,
-    clock: Option<Function>,
-    view: Option<(Proposal, PromptView)>,
-    observer: Option<Observer>,
-    pub(crate) callbacks: Vec<(String, Function)>,
-    guard_reported: bool,
-    /// `Notification.permission`, cached: reading it costs ~160 µs in Chromium
-    /// (a synchronous IPC). Refreshed when the tab becomes visible and after
-    /// our own permission request.
-    pub(crate) permission: Permission,
-    /// Activity recorded but not yet written (writes are batched: see `flush`).
-    dirty: bool,
-    /// Sends the funnel events.
-    pub(crate) reporter: report::Reporter,
-    /// The start-up subscription repair while it runs: subscribing,
-    /// unsubscribing and topic changes wait for it, so a repair that finishes
-    /// late cannot undo them (re-register a subscription just deleted).
-    pub(crate) repairing: Option<js_sys::Promise>,
-    /// Who is signed in (`config.user` or `identify()`), sent with the
-    /// subscription so the server can bind the device to the user.
-    pub(crate) identity: Option<push::Identity>,
-    /// The prompt after "Yes", showing the subscription's progress or failure.
-    pub(crate) status: Option<PromptView>,
-    /// The person's consent answer (`consent()`, stored).
-    pub(crate) consent: Consent,
-    /// `navigator.globalPrivacyControl`, read once at start.
-    gpc: bool,
+    inner: Shared,
 }
 
 #[wasm_bindgen]
@@ -88,7 +56,7 @@ impl Askwell {
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok());
         let consent = store::load_consent();
-        let mut state = store::load_state(clock_now(clock.as_ref()));
+        let mut state = store::load_state(now_from(clock.as_ref()));
         // Empty also when the stored id was not one we make (planted, corrupt).
         if state.anon_id.is_empty() {
             state.anon_id = store::new_anon_id();
@@ -98,23 +66,15 @@ impl Askwell {
             proof: config.user_proof.clone(),
         });
         let engine = Engine::new(config, state, store::load_session());
-        let controller = Controller {
+        let controller = Controller::new(
             engine,
-            document: document.clone(),
+            document.clone(),
             clock,
-            view: None,
-            observer: None,
-            callbacks: Vec::new(),
-            guard_reported: false,
-            dirty: false,
-            permission: push::permission(),
-            reporter: report::Reporter::default(),
-            repairing: None,
             identity,
-            status: None,
             consent,
-            gpc: global_privacy_control(),
-        };
+            push::permission(),
+            global_privacy_control(),
+        );
         let inner = Rc::new(RefCell::new(controller));
         let weak = Rc::downgrade(&inner);
         let observer = Observer::start(&document, move |observed| dispatch(&weak, observed));
@@ -276,6 +236,14 @@ impl Askwell {
     }
 }
 
+/// Epoch ms from `options.now`, before the controller exists.
+fn now_from(clock: Option<&Function>) -> u64 {
+    let now = clock
+        .and_then(|f| f.call0(&JsValue::NULL).ok())
+        .and_then(|v| v.as_f64());
+    now.unwrap_or_else(js_sys::Date::now).max(0.0) as u64
+}
+
 /// `object[key]`, or `undefined` for non-objects and missing keys.
 fn property(object: &JsValue, key: &str) -> JsValue {
     if !object.is_object() {
@@ -302,7 +270,7 @@ fn global_privacy_control() -> bool {
 
 /// Starts what needs consent: the subscription repair and the events an
 /// earlier page could not deliver.
-fn activate(inner: &Rc<RefCell<Controller>>) {
+fn activate(inner: &Shared) {
     if !inner.borrow().active() {
         return;
     }
@@ -311,7 +279,7 @@ fn activate(inner: &Rc<RefCell<Controller>>) {
 }
 
 /// Consent refused: closes the prompt and deletes stored history and queued events.
-fn withdraw(inner: &Rc<RefCell<Controller>>) {
+fn withdraw(inner: &Shared) {
     let views = {
         let mut this = inner.borrow_mut();
         this.engine.closed();
@@ -350,7 +318,7 @@ fn dispatch(weak: &Weak<RefCell<Controller>>, observed: Observed) {
 /// `track()` stays cheap, and flushed on `pagehide` and when the tab hides.
 const FLUSH_DELAY_MS: u64 = 1000;
 
-fn flush(inner: &Rc<RefCell<Controller>>) {
+fn flush(inner: &Shared) {
     let mut this = inner.borrow_mut();
     if let Some(observer) = this.observer.as_mut() {
         observer.flushed();
@@ -360,7 +328,7 @@ fn flush(inner: &Rc<RefCell<Controller>>) {
     }
 }
 
-fn mark_dirty(inner: &Rc<RefCell<Controller>>, this: &mut Controller) {
+fn mark_dirty(inner: &Shared, this: &mut Controller) {
     this.dirty = true;
     let weak = Rc::downgrade(inner);
     if let Some(observer) = this.observer.as_mut() {
@@ -370,7 +338,7 @@ fn mark_dirty(inner: &Rc<RefCell<Controller>>, this: &mut Controller) {
 
 /// Runs one signal through the engine; shows the prompt if it says so.
 /// Without consent (when required) nothing is recorded or shown.
-fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
+fn handle(inner: &Shared, signal: &Signal) -> bool {
     let mut held_out = None;
     let mut skipped = None;
     let result = {
@@ -389,7 +357,7 @@ fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
         };
         let result = this.engine.observe(signal, &env);
         match result {
-            Ok(proposal) => this.show(inner, proposal, now_ms).map_err(|_| None),
+            Ok(proposal) => show(&mut this, inner, proposal, now_ms).map_err(|_| None),
             Err(skip) => {
                 // The recorded activity (counts, visits) is written soon, batched.
                 mark_dirty(inner, &mut this);
@@ -414,7 +382,7 @@ fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
     }
     match result {
         Ok(proposal) => {
-            events::emit(inner, Outcome::Shown, &proposal, None);
+            events::publish(inner, Outcome::Shown, &proposal, None);
             true
         }
         Err(Some(code)) => {
@@ -429,80 +397,53 @@ fn handle(inner: &Rc<RefCell<Controller>>, signal: &Signal) -> bool {
     }
 }
 
-/// Epoch ms from the page's clock (`options.now`) or `Date.now()`.
-fn clock_now(clock: Option<&Function>) -> u64 {
-    let now = clock
-        .and_then(|f| f.call0(&JsValue::NULL).ok())
-        .and_then(|v| v.as_f64());
-    now.unwrap_or_else(js_sys::Date::now).max(0.0) as u64
-}
-
-impl Controller {
-    pub(crate) fn now_ms(&self) -> u64 {
-        clock_now(self.clock.as_ref())
+/// Persists "shown" first: a prompt whose showing cannot be remembered
+/// (storage disabled, full, or not readable back) is not shown, so no
+/// prompt storms on reload.
+fn show(this: &mut Controller, inner: &Shared, proposal: Proposal, now_ms: u64) -> Result<Proposal, JsValue> {
+    let mut after = this.engine.state.clone();
+    crate::policy::record_shown(&mut after.ledger, now_ms);
+    if !store::save_state(&after) {
+        return Err(JsValue::from_str("storage unavailable"));
     }
-
-    /// Whether Askwell may store, prompt and send (see [`crate::privacy`]).
-    pub(crate) fn active(&self) -> bool {
-        self.engine.config().privacy.active(self.consent)
-    }
-
-    /// Whether a funnel event of type `kind` may be queued and sent: consent,
-    /// telemetry settings and Global Privacy Control allow it, and there is a
-    /// server to send it to.
-    pub(crate) fn sends(&self, kind: crate::model::EventKind) -> bool {
-        let config = self.engine.config();
-        config.server.is_some() && config.privacy.sends(kind, self.consent, self.gpc)
-    }
-
-    /// Persists "shown" first: a prompt whose showing cannot be remembered
-    /// (storage disabled, full, or not readable back) is not shown, so no
-    /// prompt storms on reload.
-    fn show(&mut self, inner: &Rc<RefCell<Controller>>, proposal: Proposal, now_ms: u64) -> Result<Proposal, JsValue> {
-        let mut after = self.engine.state.clone();
-        crate::policy::record_shown(&mut after.ledger, now_ms);
-        if !store::save_state(&after) {
-            return Err(JsValue::from_str("storage unavailable"));
+    this.engine.shown(now_ms);
+    store::save_session(&this.engine.session);
+    // One prompt on screen: a new question replaces an old status line.
+    this.status = None;
+    let entity = proposal.entity.clone().unwrap_or_default();
+    let prompt = this
+        .engine
+        .config()
+        .prompt(&proposal.prompt)
+        .ok_or_else(|| JsValue::from_str("unreachable: proposals name known prompts"))?;
+    let copy = PromptCopy {
+        message: &proposal.message,
+        accept: &proposal.accept,
+        decline: &proposal.decline,
+        avatar: entity.avatar.as_deref(),
+        placement: &prompt.placement,
+    };
+    let weak = Rc::downgrade(inner);
+    let view = PromptView::show(&this.document, &copy, move |choice| {
+        if let Some(inner) = weak.upgrade() {
+            choose(&inner, choice);
         }
-        self.engine.shown(now_ms);
-        store::save_session(&self.engine.session);
-        // One prompt on screen: a new question replaces an old status line.
-        self.status = None;
-        let entity = proposal.entity.clone().unwrap_or_default();
-        let prompt = self
-            .engine
-            .config()
-            .prompt(&proposal.prompt)
-            .ok_or_else(|| JsValue::from_str("unreachable: proposals name known prompts"))?;
-        let copy = PromptCopy {
-            message: &proposal.message,
-            accept: &proposal.accept,
-            decline: &proposal.decline,
-            avatar: entity.avatar.as_deref(),
-            placement: &prompt.placement,
-        };
-        let weak = Rc::downgrade(inner);
-        let view = PromptView::show(&self.document, &copy, move |choice| {
-            if let Some(inner) = weak.upgrade() {
-                choose(&inner, choice);
-            }
-        });
-        let view = match view {
-            Ok(view) => view,
-            Err(err) => {
-                self.engine.closed();
-                return Err(err);
-            }
-        };
-        self.view = Some((proposal.clone(), view));
-        Ok(proposal)
-    }
+    });
+    let view = match view {
+        Ok(view) => view,
+        Err(err) => {
+            this.engine.closed();
+            return Err(err);
+        }
+    };
+    this.view = Some((proposal.clone(), view));
+    Ok(proposal)
 }
 
 /// Runs inside the click handler (user activation): records the answer,
 /// closes the prompt and, for push, asks the browser at once — the prompt
 /// then stays as a status line until the subscription is done.
-fn choose(inner: &Rc<RefCell<Controller>>, choice: Choice) {
+fn choose(inner: &Shared, choice: Choice) {
     let (proposal, mut view) = {
         let mut this = inner.borrow_mut();
         let Some((proposal, view)) = this.view.take() else {
@@ -523,7 +464,7 @@ fn choose(inner: &Rc<RefCell<Controller>>, choice: Choice) {
     match choice {
         Choice::Decline => {
             drop(view);
-            events::emit(inner, Outcome::Dismissed, &proposal, None);
+            events::publish(inner, Outcome::Dismissed, &proposal, None);
         }
         Choice::Accept => {
             if proposal.kind == Kind::Push {
@@ -533,31 +474,14 @@ fn choose(inner: &Rc<RefCell<Controller>>, choice: Choice) {
             } else {
                 drop(view);
             }
-            events::emit(inner, Outcome::Accepted, &proposal, None);
+            events::publish(inner, Outcome::Accepted, &proposal, None);
             accept(inner, &proposal);
         }
     }
 }
 
-/// The subscription after "Yes" is over: the status line closes (subscribed,
-/// or the browser's prompt refused) or, when it `failed`, says so with a
-/// close button instead of vanishing.
-pub(crate) fn end_status(inner: &Rc<RefCell<Controller>>, failed: bool) {
-    let mut this = inner.borrow_mut();
-    if !failed {
-        let status = this.status.take();
-        drop(this);
-        drop(status);
-        return;
-    }
-    let messages = this.engine.config().messages.clone();
-    if let Some(status) = this.status.as_mut() {
-        status.status(&messages.failed, Some(&messages.close));
-    }
-}
-
 /// The accept action: native permission for push, a URL for action prompts.
-fn accept(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
+fn accept(inner: &Shared, proposal: &Proposal) {
     match (proposal.kind, proposal.offer) {
         (Kind::Push, Offer::Permission) => optin::request_permission(inner, proposal),
         (Kind::Push, Offer::AddTopic) => optin::add_topic(inner, proposal),
@@ -579,7 +503,7 @@ fn accept(inner: &Rc<RefCell<Controller>>, proposal: &Proposal) {
 }
 
 /// Another tab saved state: adopt it, and close our prompt if it was answered there.
-fn other_tab(inner: &Rc<RefCell<Controller>>, json: &str) {
+fn other_tab(inner: &Shared, json: &str) {
     let now_ms = inner.borrow().now_ms();
     let Some(mut state) = store::decode_state(json, now_ms) else {
         return;
@@ -616,7 +540,7 @@ fn navigate_same_origin(url: &str) {
     }
 }
 
-fn schedule_tick(inner: &Rc<RefCell<Controller>>) {
+fn schedule_tick(inner: &Shared) {
     let mut this = inner.borrow_mut();
     let Some(after_ms) = this.engine.next_tick_ms() else {
         return;

@@ -5,12 +5,11 @@
 //! the outbox only when the server has answered for them, so a server that is
 //! down loses nothing; the outbox is bounded (see [`crate::funnel`]).
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::controller::{Controller, Shared};
 use super::convert::{parse_json, stringify, to_js};
 use super::listener::Timer;
-use super::page::Controller;
 use super::{push, store};
 use crate::engine::Proposal;
 use crate::funnel::{FunnelEvent, Outbox};
@@ -80,7 +79,7 @@ pub(crate) fn event_type(outcome: &str, state: Option<&str>) -> Option<EventKind
 }
 
 /// Records a prompt outcome.
-pub(crate) fn outcome(inner: &Rc<RefCell<Controller>>, kind: EventKind, proposal: &Proposal) {
+pub(crate) fn outcome(inner: &Shared, kind: EventKind, proposal: &Proposal) {
     record(inner, |_, at_ms| {
         Some(FunnelEvent {
             kind,
@@ -94,7 +93,7 @@ pub(crate) fn outcome(inner: &Rc<RefCell<Controller>>, kind: EventKind, proposal
 }
 
 /// Records that a held-out device would have seen `prompt` (once per prompt).
-pub(crate) fn holdout(inner: &Rc<RefCell<Controller>>, prompt: &str, trigger: &str) {
+pub(crate) fn holdout(inner: &Shared, prompt: &str, trigger: &str) {
     {
         let mut this = inner.borrow_mut();
         if this.reporter.held_out_here.iter().any(|p| p == prompt) {
@@ -117,13 +116,13 @@ pub(crate) fn holdout(inner: &Rc<RefCell<Controller>>, prompt: &str, trigger: &s
 
 /// Records an app conversion (`askwell.convert("replied")`), credited to the
 /// prompt this device saw last.
-pub(crate) fn conversion(inner: &Rc<RefCell<Controller>>, name: &str) {
+pub(crate) fn conversion(inner: &Shared, name: &str) {
     record(inner, |outbox, at_ms| Some(outbox.conversion(name, at_ms)));
 }
 
 /// The device's prompt history was reset: conversions no longer credit the
 /// old exposure; events still waiting are kept (they happened).
-pub(crate) fn forget_history(inner: &Rc<RefCell<Controller>>) {
+pub(crate) fn forget_history(inner: &Shared) {
     let mut this = inner.borrow_mut();
     this.reporter.held_out_here.clear();
     let mut outbox = load(&this);
@@ -133,7 +132,7 @@ pub(crate) fn forget_history(inner: &Rc<RefCell<Controller>>) {
 
 /// Appends the event `make` builds (if any) to the stored outbox and
 /// schedules a send.
-fn record(inner: &Rc<RefCell<Controller>>, make: impl FnOnce(&mut Outbox, u64) -> Option<FunnelEvent>) {
+fn record(inner: &Shared, make: impl FnOnce(&mut Outbox, u64) -> Option<FunnelEvent>) {
     let recorded = {
         let mut this = inner.borrow_mut();
         let at_ms = this.now_ms();
@@ -155,7 +154,7 @@ fn record(inner: &Rc<RefCell<Controller>>, make: impl FnOnce(&mut Outbox, u64) -
 }
 
 /// Consent was withdrawn: deletes every queued event (stored or in memory).
-pub(crate) fn discard(inner: &Rc<RefCell<Controller>>) {
+pub(crate) fn discard(inner: &Shared) {
     let mut this = inner.borrow_mut();
     this.reporter.timer = None;
     this.reporter.memory = None;
@@ -171,7 +170,7 @@ fn may_send(this: &Controller) -> bool {
 }
 
 /// Sends waiting events soon (also on start: events left by an earlier page).
-pub(crate) fn schedule(inner: &Rc<RefCell<Controller>>, delay_ms: u64) {
+pub(crate) fn schedule(inner: &Shared, delay_ms: u64) {
     let mut this = inner.borrow_mut();
     if this.reporter.timer.is_some() || this.reporter.sending || this.reporter.stopped || !may_send(&this) {
         return;
@@ -186,7 +185,7 @@ pub(crate) fn schedule(inner: &Rc<RefCell<Controller>>, delay_ms: u64) {
 }
 
 /// Posts one batch; on success the next, on failure a later retry.
-async fn send(inner: Rc<RefCell<Controller>>) {
+async fn send(inner: Shared) {
     let (server, body, ids, now) = {
         let mut this = inner.borrow_mut();
         if !may_send(&this) {
@@ -246,7 +245,7 @@ fn events_url(this: &Controller) -> String {
 /// delivers after the page is gone. They stay in the outbox (the beacon's
 /// fate is unknown); the next page's send settles them, and the server keeps
 /// one copy of each id.
-pub(crate) fn beacon(inner: &Rc<RefCell<Controller>>) {
+pub(crate) fn beacon(inner: &Shared) {
     let this = inner.borrow();
     if !may_send(&this) {
         return;
