@@ -4,6 +4,12 @@
 //! the [`page::Askwell`] engine for web pages; with feature `sw` it exports the
 //! service-worker handlers in [`sw`]. Each ships only what its host uses.
 
+// Each binary uses its part of the one client (the worker never fetches the
+// VAPID key, the page never swaps endpoints): unused items are expected when
+// only one feature is built.
+#[cfg(any(feature = "page", feature = "sw"))]
+#[cfg_attr(not(all(feature = "page", feature = "sw")), allow(dead_code))]
+mod api;
 #[cfg(feature = "page")]
 mod controller;
 #[cfg(any(feature = "page", feature = "sw"))]

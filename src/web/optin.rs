@@ -5,10 +5,11 @@
 
 use std::collections::BTreeSet;
 
-use js_sys::{Object, Reflect};
+use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
+use super::api;
 use super::controller::Shared;
 use super::events::{self, Outcome};
 use super::push::{self, Failure, Identity};
@@ -167,7 +168,7 @@ async fn ensure_registered(inner: &Shared, topics: &[String], credit: Option<Att
 }
 
 async fn register(server: &str, body: &JsValue) -> Result<(), Failure> {
-    match push::call(server, "POST", "/v1/subscriptions", Some(body)).await? {
+    match push::call(server, "POST", api::SUBSCRIPTIONS, Some(body)).await? {
         (201 | 200, _) => Ok(()),
         (403, _) => Err(Failure::IdentityUnproven),
         _ => Err(Failure::ServerUnreachable),
@@ -192,7 +193,7 @@ pub(crate) async fn identify(inner: &Shared, identity: Identity) -> Result<bool,
 
 /// The server's VAPID public key.
 async fn server_key(server: &str) -> Result<String, Failure> {
-    let (status, body) = push::call(server, "GET", "/v1/vapid-public-key", None).await?;
+    let (status, body) = push::call(server, "GET", api::VAPID_KEY, None).await?;
     match (status, body.get("publicKey").and_then(Value::as_str)) {
         (200, Some(key)) => Ok(key.to_owned()),
         _ => Err(Failure::ServerUnreachable),
@@ -290,7 +291,7 @@ async fn after_repair(inner: &Shared) {
 /// The topics the server holds for this subscription, or `None` if it does not know it.
 async fn lookup(server: &str, endpoint: &str, auth: &str) -> Option<Vec<String>> {
     let body = possession_body(endpoint, auth);
-    match push::call(server, "POST", "/v1/subscriptions/lookup", Some(&body)).await {
+    match push::call(server, "POST", api::LOOKUP, Some(&body)).await {
         Ok((200, json)) => Some(match json.get("topics") {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
@@ -311,7 +312,7 @@ pub(crate) async fn unsubscribe(inner: &Shared) -> Result<bool, Failure> {
     };
     if let (Some(server), Some((endpoint, auth))) = (server, push::possession(&subscription)) {
         let body = possession_body(&endpoint, &auth);
-        match push::call(&server, "DELETE", "/v1/subscriptions", Some(&body)).await? {
+        match push::call(&server, "DELETE", api::SUBSCRIPTIONS, Some(&body)).await? {
             (204 | 404, _) => {}
             _ => return Err(Failure::ServerUnreachable),
         }
@@ -336,7 +337,7 @@ pub(crate) async fn remove_topic(inner: &Shared, topic: &str) -> Result<(), Fail
     let body = possession_body(&endpoint, &auth);
     let remove: js_sys::Array = std::iter::once(JsValue::from_str(topic)).collect();
     let _ = Reflect::set(&body, &"remove".into(), &remove);
-    match push::call(&server, "POST", "/v1/subscriptions/topics", Some(&body)).await? {
+    match push::call(&server, "POST", api::TOPICS, Some(&body)).await? {
         (200, _) => {
             let mut this = inner.borrow_mut();
             this.engine.state.topics.remove(topic);
@@ -348,8 +349,5 @@ pub(crate) async fn remove_topic(inner: &Shared, topic: &str) -> Result<(), Fail
 }
 
 fn possession_body(endpoint: &str, auth: &str) -> JsValue {
-    let body = Object::new();
-    let _ = Reflect::set(&body, &"endpoint".into(), &JsValue::from_str(endpoint));
-    let _ = Reflect::set(&body, &"auth".into(), &JsValue::from_str(auth));
-    body.into()
+    api::possession_body(endpoint, auth).into()
 }

@@ -4,12 +4,10 @@
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    PushSubscription, PushSubscriptionOptionsInit, RequestInit, Response, ServiceWorkerContainer,
-    ServiceWorkerRegistration,
-};
+use web_sys::{PushSubscription, Response, ServiceWorkerContainer, ServiceWorkerRegistration};
 
-use super::convert::{from_js, parse_json};
+use super::api;
+use super::convert::from_js;
 use crate::rules::Permission;
 use crate::value::Value;
 
@@ -132,32 +130,16 @@ pub(crate) async fn current() -> Option<PushSubscription> {
 /// Subscribes with `userVisibleOnly` and the server's VAPID key.
 pub(crate) async fn subscribe(vapid_key: &str) -> Result<PushSubscription, Failure> {
     let registration = ready_registration().await.map_err(|_| Failure::SubscribeFailed)?;
-    let options = PushSubscriptionOptionsInit::new();
-    options.set_user_visible_only(true);
-    options.set_application_server_key(&JsValue::from_str(vapid_key));
+    let options = api::subscribe_options(&JsValue::from_str(vapid_key));
     let manager = registration.push_manager().map_err(|_| Failure::SubscribeFailed)?;
     let promise = manager
         .subscribe_with_options(&options)
         .map_err(|_| Failure::SubscribeFailed)?;
-    // Without a reachable push service (offline, or Chromium without FCM) the
-    // promise may never settle: give up after a while with a named failure.
-    let subscription = JsFuture::from(within(promise, SUBSCRIBE_TIMEOUT_MS))
+    // Give up with a named failure when the push service does not answer.
+    let subscription = JsFuture::from(api::within(promise, api::SUBSCRIBE_TIMEOUT_MS))
         .await
         .map_err(|_| Failure::SubscribeFailed)?;
     subscription.dyn_into().map_err(|_| Failure::SubscribeFailed)
-}
-
-/// How long `pushManager.subscribe()` may take.
-const SUBSCRIBE_TIMEOUT_MS: i32 = 15_000;
-
-/// `promise`, or a rejection after `ms`.
-fn within(promise: Promise, ms: i32) -> Promise {
-    let timeout = Promise::new(&mut |_, reject| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&reject, ms);
-        }
-    });
-    Promise::race(&[promise, timeout].into_iter().collect::<js_sys::Array>())
 }
 
 /// Unsubscribes in the browser (best effort).
@@ -167,21 +149,9 @@ pub(crate) async fn unsubscribe(subscription: &PushSubscription) {
     }
 }
 
-/// `subscription.toJSON()` as a core value (endpoint, keys.p256dh, keys.auth).
-pub(crate) fn describe(subscription: &PushSubscription) -> Value {
-    js_sys::JSON::stringify(subscription)
-        .ok()
-        .and_then(|s| s.as_string())
-        .and_then(|s| parse_json(&s))
-        .unwrap_or(Value::Null)
-}
-
 /// The endpoint and auth secret that prove possession to the server.
 pub(crate) fn possession(subscription: &PushSubscription) -> Option<(String, String)> {
-    let json = describe(subscription);
-    let endpoint = json.get("endpoint")?.as_str()?.to_owned();
-    let auth = json.get("keys")?.get("auth")?.as_str()?.to_owned();
-    Some((endpoint, auth))
+    api::possession(subscription)
 }
 
 /// A JSON request to the server; `Ok((status, body))` when it answered.
@@ -193,21 +163,8 @@ pub(crate) async fn call(
     path: &str,
     body: Option<&JsValue>,
 ) -> Result<(u16, Value), Failure> {
-    let window = web_sys::window().ok_or(Failure::ServerUnreachable)?;
-    let init = RequestInit::new();
-    init.set_method(method);
-    // Not yet a web-sys setter.
-    let _ = Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE);
-    if let Some(body) = body {
-        let text = js_sys::JSON::stringify(body).map_err(|_| Failure::ServerUnreachable)?;
-        init.set_body(&text);
-        let headers = Object::new();
-        let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
-        init.set_headers(&headers);
-    }
-    let mut url = String::from(server.trim_end_matches('/'));
-    url.push_str(path);
-    let response: Response = JsFuture::from(window.fetch_with_str_and_init(&url, &init))
+    let started = api::request(server, method, path, body).map_err(|_| Failure::ServerUnreachable)?;
+    let response: Response = JsFuture::from(started)
         .await
         .map_err(|_| Failure::ServerUnreachable)?
         .unchecked_into();

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use super::controller::{Controller, Shared};
 use super::convert::{parse_json, stringify, to_js};
 use super::listener::Timer;
-use super::{push, store};
+use super::{api, push, store};
 use crate::engine::Proposal;
 use crate::funnel::{FunnelEvent, Outbox};
 use crate::model::EventKind;
@@ -212,7 +212,7 @@ async fn send(inner: Shared) {
         this.reporter.sending = true;
         (this.engine.config().server.clone().unwrap_or_default(), body, ids, now)
     };
-    let status = push::call(&server, "POST", "/v1/events", Some(&body))
+    let status = push::call(&server, "POST", api::EVENTS, Some(&body))
         .await
         .ok()
         .map(|(status, _)| status);
@@ -236,9 +236,7 @@ async fn send(inner: Shared) {
 
 fn events_url(this: &Controller) -> String {
     let server = this.engine.config().server.as_deref().unwrap_or_default();
-    let mut url = String::from(server.trim_end_matches('/'));
-    url.push_str("/v1/events");
-    url
+    api::url(server, api::EVENTS)
 }
 
 /// The page is hiding: hand waiting events to `sendBeacon`, which the browser

@@ -11,6 +11,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{NotificationEvent, NotificationOptions, PushEvent, ServiceWorkerGlobalScope, WindowClient};
 
+use super::api;
 use super::convert::{from_js, parse_json, to_js};
 use crate::model::{route_click, ClickRoute, EventKind, PushPayload};
 use crate::value::Value;
@@ -268,7 +269,7 @@ fn report(config: &JsValue, kind: EventKind, delivery: Option<&str>, action: &st
         ("at", (js_sys::Date::now() as u64).into()),
     ]);
     let body = Value::object([("events", Value::Array(vec![event]))]);
-    post(&server, "/v1/events", &to_js(&body)).ok()
+    api::request(&server, "POST", api::EVENTS, Some(&to_js(&body))).ok()
 }
 
 /// Handles `pushsubscriptionchange`: subscribes again with the same key (if
@@ -285,7 +286,7 @@ async fn subscription_change(event: JsValue, server: String) -> Result<JsValue, 
         let old = Reflect::get(&event, &"oldSubscription".into())?;
         let given = Reflect::get(&event, &"newSubscription".into())?;
         let body = Object::new();
-        let path = match possession(&old) {
+        let path = match api::possession(&old) {
             Some((old_endpoint, old_auth)) => {
                 let new = if given.is_object() {
                     given
@@ -297,7 +298,7 @@ async fn subscription_change(event: JsValue, server: String) -> Result<JsValue, 
                 Reflect::set(&old_json, &"auth".into(), &old_auth.into())?;
                 Reflect::set(&body, &"old".into(), &old_json)?;
                 Reflect::set(&body, &"subscription".into(), &new)?;
-                "/v1/subscriptions/swap"
+                api::SWAP
             }
             // Some browsers give no old subscription: store the new one (if the
             // browser made one) so pushes resume; the page's start-time repair
@@ -312,10 +313,10 @@ async fn subscription_change(event: JsValue, server: String) -> Result<JsValue, 
                     return Ok(JsValue::FALSE);
                 }
                 Reflect::set(&body, &"subscription".into(), &current)?;
-                "/v1/subscriptions"
+                api::SUBSCRIPTIONS
             }
         };
-        JsFuture::from(post(&server, path, &body.into())?).await
+        JsFuture::from(api::request(&server, "POST", path, Some(&body.into()))?).await
     }
 }
 
@@ -323,40 +324,10 @@ async fn current_subscription() -> Result<JsValue, JsValue> {
     JsFuture::from(scope()?.registration().push_manager()?.get_subscription()?).await
 }
 
-/// Starts `POST {server}{path}` with a JSON body. `keepalive` lets the
-/// request finish even if the worker goes idle meanwhile.
-fn post(server: &str, path: &str, body: &JsValue) -> Result<Promise, JsValue> {
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    // Not yet a web-sys setter.
-    Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE)?;
-    init.set_body(&js_sys::JSON::stringify(body)?.into());
-    let headers = Object::new();
-    Reflect::set(&headers, &"content-type".into(), &"application/json".into())?;
-    init.set_headers(&headers);
-    let mut url = String::from(server.trim_end_matches('/'));
-    url.push_str(path);
-    Ok(scope()?.fetch_with_str_and_init(&url, &init))
-}
-
-/// `(endpoint, keys.auth)` of a PushSubscription (via its JSON form).
-fn possession(subscription: &JsValue) -> Option<(String, String)> {
-    if !subscription.is_object() {
-        return None;
-    }
-    let json = parse_json(&js_sys::JSON::stringify(subscription).ok()?.as_string()?)?;
-    Some((
-        json.get("endpoint")?.as_str()?.to_owned(),
-        json.get("keys")?.get("auth")?.as_str()?.to_owned(),
-    ))
-}
-
 async fn resubscribe(old: &JsValue) -> Result<JsValue, JsValue> {
     let old_options = Reflect::get(old, &"options".into())?;
     let key = Reflect::get(&old_options, &"applicationServerKey".into())?;
-    let options = web_sys::PushSubscriptionOptionsInit::new();
-    options.set_user_visible_only(true);
-    options.set_application_server_key(&key);
     let manager = scope()?.registration().push_manager()?;
-    JsFuture::from(manager.subscribe_with_options(&options)?).await
+    let promise = manager.subscribe_with_options(&api::subscribe_options(&key))?;
+    JsFuture::from(api::within(promise, api::SUBSCRIBE_TIMEOUT_MS)).await
 }
