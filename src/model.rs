@@ -229,6 +229,40 @@ impl PushPayload {
     }
 }
 
+/// What the worker does with one push.
+// One value per push, moved once: boxing the payload would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// Show this notification; the value is the raw payload (kept as the
+    /// notification's `data`, so clicks can report its delivery id).
+    Show(PushPayload, Value),
+    /// Not an Askwell push (no data, not JSON, no marker): the app's own
+    /// `push` handler shows it.
+    Ignore,
+}
+
+/// Decides what to do with a push whose data parsed as `data` (`None`: no
+/// data or not JSON). Askwell's payloads are shown; a malformed one of ours
+/// falls back to a generic notification titled `fallback_title` (with
+/// `userVisibleOnly` every push must show something, and browsers penalise
+/// silent pushes), keeping its delivery id; anything else is ignored.
+pub fn classify_push(data: Option<Value>, fallback_title: &str) -> Incoming {
+    let Some(value) = data.filter(PushPayload::is_askwell) else {
+        return Incoming::Ignore;
+    };
+    match PushPayload::read(&value) {
+        Ok(payload) => Incoming::Show(payload, value),
+        Err(_) => {
+            let delivery = value.get("delivery").cloned().unwrap_or(Value::Null);
+            Incoming::Show(
+                PushPayload::fallback(fallback_title),
+                Value::object([("askwell", 1u64.into()), ("delivery", delivery)]),
+            )
+        }
+    }
+}
+
 /// Where a notification click goes, given the windows already open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClickRoute {
@@ -325,6 +359,29 @@ mod tests {
             vec!["reply", "a"]
         );
         assert_eq!(payload.delivery.as_deref(), Some("n1:42"));
+    }
+
+    #[test]
+    fn a_push_is_shown_replaced_by_the_fallback_or_left_to_the_app() {
+        let ours = from_json(r#"{"askwell":1,"title":"Hi","delivery":"n:1"}"#);
+        assert!(matches!(classify_push(Some(ours), "New"), Incoming::Show(p, _) if p.title == "Hi"));
+        let malformed = from_json(r#"{"askwell":1,"title":"  ","delivery":"n:2"}"#);
+        match classify_push(Some(malformed), "New") {
+            Incoming::Show(payload, raw) => {
+                assert_eq!(payload.title, "New");
+                assert_eq!(
+                    raw.get("delivery").and_then(Value::as_str),
+                    Some("n:2"),
+                    "the click is still reported"
+                );
+            }
+            Incoming::Ignore => panic!("a malformed Askwell push must still show"),
+        }
+        assert_eq!(
+            classify_push(Some(from_json(r#"{"title":"app's own"}"#)), "New"),
+            Incoming::Ignore
+        );
+        assert_eq!(classify_push(None, "New"), Incoming::Ignore);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Service-worker module tests inside a real service worker global scope.
 #![cfg(all(target_arch = "wasm32", feature = "sw"))]
 
+use askwell::model::Incoming;
 use askwell::model::{route_click, ClickRoute};
-use askwell::web::sw::{read_push, PushAction};
+use askwell::web::sw::read_push;
 use wasm_bindgen_test::*;
 use web_sys::{PushEvent, PushEventInit};
 
@@ -22,7 +23,7 @@ fn shows_an_askwell_payload_with_its_actions() {
         ),
         "fallback",
     );
-    let PushAction::Show(payload, raw) = action else {
+    let Incoming::Show(payload, raw) = action else {
         panic!("expected Show, got {action:?}")
     };
     assert_eq!(
@@ -39,7 +40,7 @@ fn shows_an_askwell_payload_with_its_actions() {
 
 #[wasm_bindgen_test]
 fn falls_back_to_a_generic_notification_for_a_malformed_askwell_payload() {
-    let PushAction::Show(payload, raw) = read_push(
+    let Incoming::Show(payload, raw) = read_push(
         &push_with(r#"{"askwell":1,"title":42,"delivery":"n:2"}"#),
         "New activity",
     ) else {
@@ -55,13 +56,10 @@ fn falls_back_to_a_generic_notification_for_a_malformed_askwell_payload() {
 
 #[wasm_bindgen_test]
 fn ignores_pushes_that_are_not_askwells() {
-    assert_eq!(
-        read_push(&push_with(r#"{"title":"app's own"}"#), "x"),
-        PushAction::Ignore
-    );
-    assert_eq!(read_push(&push_with("not json"), "x"), PushAction::Ignore);
+    assert_eq!(read_push(&push_with(r#"{"title":"app's own"}"#), "x"), Incoming::Ignore);
+    assert_eq!(read_push(&push_with("not json"), "x"), Incoming::Ignore);
     let empty = PushEvent::new("push").expect("PushEvent");
-    assert_eq!(read_push(&empty, "x"), PushAction::Ignore);
+    assert_eq!(read_push(&empty, "x"), Incoming::Ignore);
 }
 
 #[wasm_bindgen_test]

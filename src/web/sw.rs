@@ -13,41 +13,16 @@ use web_sys::{NotificationEvent, NotificationOptions, PushEvent, ServiceWorkerGl
 
 use super::api;
 use super::convert::{from_js, parse_json, to_js};
-use crate::model::{route_click, ClickRoute, EventKind, PushPayload};
+use crate::model::{classify_push, route_click, ClickRoute, EventKind, Incoming, PushPayload};
 use crate::value::Value;
 
 /// Title shown when an Askwell push cannot be read: with `userVisibleOnly`
 /// every push must show something, and browsers penalise silent pushes.
 const FALLBACK_TITLE: &str = "You have a new notification";
 
-/// What to do with one push.
-#[derive(Debug, PartialEq)]
-pub enum PushAction {
-    /// Show this notification; the value is the raw payload (kept as `data`).
-    Show(PushPayload, Value),
-    /// Not an Askwell push: leave it to the app's own handler.
-    Ignore,
-}
-
-/// Reads the push's data: Askwell's payloads are shown, malformed ones fall
-/// back to a generic notification, foreign ones are ignored.
-pub fn read_push(event: &PushEvent, fallback_title: &str) -> PushAction {
-    let Some(value) = event.data().and_then(|data| parse_json(&data.text())) else {
-        return PushAction::Ignore;
-    };
-    if !PushPayload::is_askwell(&value) {
-        return PushAction::Ignore;
-    }
-    match PushPayload::read(&value) {
-        Ok(payload) => PushAction::Show(payload, value),
-        Err(_) => {
-            let delivery = value.get("delivery").cloned().unwrap_or(Value::Null);
-            PushAction::Show(
-                PushPayload::fallback(fallback_title),
-                Value::object([("askwell", 1u64.into()), ("delivery", delivery)]),
-            )
-        }
-    }
+/// Reads the push's data and decides (see [`classify_push`]).
+pub fn read_push(event: &PushEvent, fallback_title: &str) -> Incoming {
+    classify_push(event.data().and_then(|data| parse_json(&data.text())), fallback_title)
 }
 
 fn config_text(config: &JsValue, key: &str) -> Option<String> {
@@ -66,8 +41,8 @@ fn scope() -> Result<ServiceWorkerGlobalScope, JsValue> {
 pub fn on_push(event: PushEvent, config: JsValue) -> Promise {
     let fallback = config_text(&config, "fallbackTitle").unwrap_or_else(|| FALLBACK_TITLE.into());
     match read_push(&event, &fallback) {
-        PushAction::Ignore => Promise::resolve(&JsValue::FALSE),
-        PushAction::Show(payload, raw) => match show(&payload, &raw) {
+        Incoming::Ignore => Promise::resolve(&JsValue::FALSE),
+        Incoming::Show(payload, raw) => match show(&payload, &raw) {
             // Reported after showing, so a slow server never delays the notification.
             Ok(shown) => spawn(Job::Shown {
                 shown,
