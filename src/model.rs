@@ -9,6 +9,47 @@ use crate::value::Value;
 /// The variant id a holdout device is counted under.
 pub const HOLDOUT: &str = "holdout";
 
+/// How the browser's own permission prompt was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeAnswer {
+    /// Allowed.
+    Granted,
+    /// Blocked.
+    Denied,
+    /// Closed without an answer (the promise resolved `"default"`).
+    Dismissed,
+}
+
+impl NativeAnswer {
+    /// What `Notification.requestPermission()` resolved to; anything but
+    /// `granted` and `denied` (`default`, an error) is a dismissal.
+    pub fn from_browser(answer: &str) -> NativeAnswer {
+        match answer {
+            "granted" => NativeAnswer::Granted,
+            "denied" => NativeAnswer::Denied,
+            _ => NativeAnswer::Dismissed,
+        }
+    }
+
+    /// The `state` of the page's `askwell:permission` event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NativeAnswer::Granted => "granted",
+            NativeAnswer::Denied => "denied",
+            NativeAnswer::Dismissed => "dismissed-native",
+        }
+    }
+
+    /// Its funnel event.
+    pub fn event(self) -> EventKind {
+        match self {
+            NativeAnswer::Granted => EventKind::NativeGranted,
+            NativeAnswer::Denied => EventKind::NativeDenied,
+            NativeAnswer::Dismissed => EventKind::NativeDismissed,
+        }
+    }
+}
+
 /// Every kind of funnel event (`POST /v1/events` `type`, the `events.type`
 /// column). One definition: the page, the worker and the server iterate or
 /// match this enum, and its text appears only here (and in SQL migrations).

@@ -8,8 +8,10 @@ use web_sys::{CustomEvent, CustomEventInit};
 
 use super::controller::Shared;
 use super::convert::to_js;
+use super::push::Failure;
 use super::report;
 use crate::engine::{Proposal, Skip};
+use crate::model::{EventKind, NativeAnswer};
 use crate::value::Value;
 
 /// What happened to a prompt.
@@ -18,35 +20,61 @@ pub(crate) enum Outcome {
     Shown,
     Accepted,
     Dismissed,
-    Permission,
+    /// The browser's prompt was answered.
+    Permission(NativeAnswer),
+    /// Push cannot work here (`failure` is `Unsupported` or `NeedsHomeScreen`).
+    Unavailable(Failure),
     Subscribed,
 }
 
 impl Outcome {
+    /// The `askwell:<name>` event.
     fn name(self) -> &'static str {
         match self {
             Outcome::Shown => "shown",
             Outcome::Accepted => "accepted",
             Outcome::Dismissed => "dismissed",
-            Outcome::Permission => "permission",
+            Outcome::Permission(_) | Outcome::Unavailable(_) => "permission",
             Outcome::Subscribed => "subscribed",
+        }
+    }
+
+    /// The detail's `state`, for `permission`.
+    fn state(self) -> Option<&'static str> {
+        match self {
+            Outcome::Permission(answer) => Some(answer.as_str()),
+            Outcome::Unavailable(failure) => Some(failure.code()),
+            _ => None,
+        }
+    }
+
+    /// Its funnel event (`None`: not part of the funnel; `subscribed` is
+    /// recorded by the server from the subscription itself, as a client's
+    /// claim could be forged).
+    fn event(self) -> Option<EventKind> {
+        match self {
+            Outcome::Shown => Some(EventKind::PromptShown),
+            Outcome::Accepted => Some(EventKind::PromptAccepted),
+            Outcome::Dismissed => Some(EventKind::PromptDismissed),
+            Outcome::Permission(answer) => Some(answer.event()),
+            Outcome::Unavailable(_) | Outcome::Subscribed => None,
         }
     }
 }
 
-/// Publishes `outcome` for `proposal` (with an optional extra `(key,
-/// value)`) in two steps: its funnel event, if it has one, is recorded for
-/// the server; then the page is told (DOM event and `on()` callbacks).
-pub(crate) fn publish(inner: &Shared, outcome: Outcome, proposal: &Proposal, extra: Option<(&str, &str)>) {
-    if let Some(kind) = report::event_type(outcome.name(), extra.map(|(_, v)| v)) {
+/// Publishes `outcome` for `proposal` in two steps: its funnel event, if it
+/// has one, is recorded for the server; then the page is told (DOM event and
+/// `on()` callbacks).
+pub(crate) fn publish(inner: &Shared, outcome: Outcome, proposal: &Proposal) {
+    if let Some(kind) = outcome.event() {
         report::outcome(inner, kind, proposal);
     }
-    announce(inner, outcome, proposal, extra);
+    announce(inner, outcome, proposal);
 }
 
 /// Tells the page about `outcome`: `askwell:<name>` on `document` and the
 /// callbacks registered with `on(name)`. Records nothing.
-fn announce(inner: &Shared, outcome: Outcome, proposal: &Proposal, extra: Option<(&str, &str)>) {
+fn announce(inner: &Shared, outcome: Outcome, proposal: &Proposal) {
     let entity = proposal.entity.as_ref().map_or(Value::Null, |e| {
         Value::object([("id", e.id.as_str().into()), ("name", e.name.as_str().into())])
     });
@@ -60,8 +88,8 @@ fn announce(inner: &Shared, outcome: Outcome, proposal: &Proposal, extra: Option
             proposal.topic.as_deref().map_or(Value::Null, Value::from),
         ),
     ];
-    if let Some((key, value)) = extra {
-        members.push((key.to_owned(), value.into()));
+    if let Some(state) = outcome.state() {
+        members.push(("state".to_owned(), state.into()));
     }
     send(inner, outcome.name(), &Value::Object(members));
 }

@@ -15,6 +15,7 @@ use super::events::{self, Outcome};
 use super::push::{self, Failure, Identity};
 use super::store;
 use crate::engine::Proposal;
+use crate::model::NativeAnswer;
 use crate::rules::Permission;
 use crate::state::Attribution;
 use crate::value::Value;
@@ -41,24 +42,21 @@ pub(crate) fn request_permission(inner: &Shared, proposal: &Proposal) {
             .ok()
             .and_then(|v| v.as_string())
             .unwrap_or_default();
-        let state = match answer.as_str() {
-            "granted" => "granted",
-            "denied" => "denied",
-            _ => "dismissed-native",
-        };
+        let answer = NativeAnswer::from_browser(&answer);
+        let granted = answer == NativeAnswer::Granted;
         {
             let mut this = inner.borrow_mut();
             this.permission = push::permission();
             if before == Permission::Default {
-                this.engine.native_answered(state == "granted");
+                this.engine.native_answered(granted);
             }
-            if state != "granted" {
+            if !granted {
                 this.engine.permission_refused();
             }
             store::save_state(&this.engine.state);
         }
-        events::publish(&inner, Outcome::Permission, &proposal, Some(("state", state)));
-        if state == "granted" {
+        events::publish(&inner, Outcome::Permission(answer), &proposal);
+        if granted {
             subscribe_topic(&inner, &proposal).await;
         } else {
             super::controller::end_status(&inner, false);
@@ -100,7 +98,7 @@ async fn subscribe_topic(inner: &Shared, proposal: &Proposal) {
     }
     super::controller::end_status(inner, result.is_err());
     match result {
-        Ok(()) => events::publish(inner, Outcome::Subscribed, proposal, None),
+        Ok(()) => events::publish(inner, Outcome::Subscribed, proposal),
         Err(failure) => fail(inner, proposal, failure),
     }
 }
@@ -108,7 +106,7 @@ async fn subscribe_topic(inner: &Shared, proposal: &Proposal) {
 fn fail(inner: &Shared, proposal: &Proposal, failure: Failure) {
     match failure {
         Failure::Unsupported | Failure::NeedsHomeScreen => {
-            events::publish(inner, Outcome::Permission, proposal, Some(("state", failure.code())))
+            events::publish(inner, Outcome::Unavailable(failure), proposal)
         }
         _ => events::error(inner, failure.code(), "could not finish the push subscription"),
     }

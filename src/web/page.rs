@@ -336,64 +336,93 @@ fn mark_dirty(inner: &Shared, this: &mut Controller) {
     }
 }
 
+/// What became of one signal, decided while the controller is borrowed and
+/// acted on after the borrow ends (publishing runs app code).
+enum Handled {
+    /// A prompt is on screen.
+    Shown(Proposal),
+    /// The engine held it back (`skip`); `report` says what to tell whom.
+    Held { skip: Skip, report: HeldReport },
+    /// The engine proposed one, but it could not be remembered or rendered.
+    NotShown(JsValue),
+}
+
+/// What a held-back signal is reported as.
+#[derive(Default)]
+struct HeldReport {
+    /// A holdout exposure for the funnel.
+    holdout: bool,
+    /// The first time this page met the accept-rate guard: `askwell:error`.
+    guard: bool,
+    /// Debug mode: `askwell:skipped`.
+    debug: bool,
+}
+
 /// Runs one signal through the engine; shows the prompt if it says so.
 /// Without consent (when required) nothing is recorded or shown.
 fn handle(inner: &Shared, signal: &Signal) -> bool {
-    let mut held_out = None;
-    let mut skipped = None;
-    let result = {
+    let handled = {
         let mut this = inner.borrow_mut();
         if !this.active() {
             return false;
         }
-        let now_ms = this.now_ms();
-        let path = web_sys::window()
-            .and_then(|w| w.location().pathname().ok())
-            .unwrap_or_default();
-        let env = Env {
-            path: &path,
-            permission: this.permission,
-            now_ms,
-        };
-        let result = this.engine.observe(signal, &env);
-        match result {
-            Ok(proposal) => show(&mut this, inner, proposal, now_ms).map_err(|_| None),
-            Err(skip) => {
-                // The recorded activity (counts, visits) is written soon, batched.
-                mark_dirty(inner, &mut this);
-                if let Skip::Holdout(prompt) = &skip {
-                    held_out = Some(prompt.clone());
-                }
-                if this.engine.config().debug {
-                    skipped = Some(skip.clone());
-                }
-                let first_guard =
-                    matches!(skip, Skip::Suppressed(_, Suppressed::AcceptRateGuard)) && !this.guard_reported;
-                this.guard_reported |= first_guard;
-                Err(first_guard.then_some("accept-rate-guard"))
+        decide(inner, &mut this, signal)
+    };
+    let trigger = signal.trigger();
+    match handled {
+        Handled::Shown(proposal) => {
+            events::publish(inner, Outcome::Shown, &proposal);
+            return true;
+        }
+        Handled::NotShown(why) => {
+            if inner.borrow().engine.config().debug {
+                web_sys::console::info_2(&"askwell: a prompt could not be shown:".into(), &why);
             }
         }
+        Handled::Held { skip, report } => {
+            if let (true, Skip::Holdout(prompt)) = (report.holdout, &skip) {
+                report::holdout(inner, prompt, trigger);
+            }
+            if report.debug {
+                events::skipped(inner, &skip, trigger);
+            }
+            if report.guard {
+                let message = "native accept rate is below the floor: push prompts paused";
+                events::error(inner, Suppressed::AcceptRateGuard.as_str(), message);
+            }
+        }
+    }
+    false
+}
+
+/// The engine's answer to `signal`, with the prompt shown if it proposes one.
+fn decide(inner: &Shared, this: &mut Controller, signal: &Signal) -> Handled {
+    let now_ms = this.now_ms();
+    let path = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .unwrap_or_default();
+    let env = Env {
+        path: &path,
+        permission: this.permission,
+        now_ms,
     };
-    if let Some(prompt) = held_out {
-        report::holdout(inner, &prompt, signal.trigger());
-    }
-    if let Some(skip) = skipped {
-        events::skipped(inner, &skip, signal.trigger());
-    }
-    match result {
-        Ok(proposal) => {
-            events::publish(inner, Outcome::Shown, &proposal, None);
-            true
+    match this.engine.observe(signal, &env) {
+        Ok(proposal) => match show(this, inner, proposal, now_ms) {
+            Ok(proposal) => Handled::Shown(proposal),
+            Err(why) => Handled::NotShown(why),
+        },
+        Err(skip) => {
+            // The recorded activity (counts, visits) is written soon, batched.
+            mark_dirty(inner, this);
+            let guard = matches!(skip, Skip::Suppressed(_, Suppressed::AcceptRateGuard)) && !this.guard_reported;
+            this.guard_reported |= guard;
+            let report = HeldReport {
+                holdout: matches!(skip, Skip::Holdout(_)),
+                guard,
+                debug: this.engine.config().debug,
+            };
+            Handled::Held { skip, report }
         }
-        Err(Some(code)) => {
-            events::error(
-                inner,
-                code,
-                "native accept rate is below the floor: push prompts paused",
-            );
-            false
-        }
-        Err(None) => false,
     }
 }
 
@@ -464,7 +493,7 @@ fn choose(inner: &Shared, choice: Choice) {
     match choice {
         Choice::Decline => {
             drop(view);
-            events::publish(inner, Outcome::Dismissed, &proposal, None);
+            events::publish(inner, Outcome::Dismissed, &proposal);
         }
         Choice::Accept => {
             if proposal.kind == Kind::Push {
@@ -474,7 +503,7 @@ fn choose(inner: &Shared, choice: Choice) {
             } else {
                 drop(view);
             }
-            events::publish(inner, Outcome::Accepted, &proposal, None);
+            events::publish(inner, Outcome::Accepted, &proposal);
             accept(inner, &proposal);
         }
     }

@@ -63,21 +63,6 @@ fn save(reporter: &mut Reporter, outbox: Outbox) {
     }
 }
 
-/// Funnel event type for an outcome (`None`: not part of the funnel).
-pub(crate) fn event_type(outcome: &str, state: Option<&str>) -> Option<EventKind> {
-    Some(match (outcome, state) {
-        ("shown", _) => EventKind::PromptShown,
-        ("accepted", _) => EventKind::PromptAccepted,
-        ("dismissed", _) => EventKind::PromptDismissed,
-        ("permission", Some("granted")) => EventKind::NativeGranted,
-        ("permission", Some("denied")) => EventKind::NativeDenied,
-        ("permission", Some("dismissed-native")) => EventKind::NativeDismissed,
-        // `subscribed` and `unsubscribed` are recorded by the server from the
-        // subscription itself (a client's claim could be forged).
-        _ => return None,
-    })
-}
-
 /// Records a prompt outcome.
 pub(crate) fn outcome(inner: &Shared, kind: EventKind, proposal: &Proposal) {
     record(inner, |_, at_ms| {
