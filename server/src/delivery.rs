@@ -73,7 +73,8 @@ impl Deliverer {
             // Through an HTTPS_PROXY/ALL_PROXY the proxy resolves the name, so
             // the guarded resolver below is never consulted and a name pointing
             // at 127.0.0.1 reaches whatever the proxy can reach. Push services
-            // are public hosts; they never need one (DESIGN §4).
+            // are public hosts; they never need one (README, *Security model*:
+            // outbound, no proxies).
             .no_proxy()
             .timeout(config.timeout)
             .pool_max_idle_per_host(config.per_origin)
@@ -156,7 +157,15 @@ impl Deliverer {
     }
 
     async fn idle_pause(&self) -> Duration {
-        let next = self.store.next_due_ms().await.ok().flatten();
+        // A failing query is logged, not taken for an empty outbox: it would
+        // hide a broken store behind a fixed one-second poll.
+        let next = match self.store.next_due_ms().await {
+            Ok(next) => next,
+            Err(err) => {
+                tracing::warn!(error = %err, "reading when the next delivery is due failed; polling again in 1 s");
+                None
+            }
+        };
         let wait_ms = next.map_or(1000, |due| (due - now_ms()).clamp(10, 1000));
         Duration::from_millis(u64::try_from(wait_ms).unwrap_or(1000))
     }

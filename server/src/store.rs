@@ -5,6 +5,8 @@
 //! One code path serves both through sqlx's `Any` driver: queries use `$N`
 //! placeholders (numbered in order of first use, which SQLite also accepts)
 //! and portable SQL; only the migrations and the claim query differ.
+//! `tests/store_parity.rs` calls every public method on both (and compares
+//! the two migration sets), so a SQLite-only function fails it on PostgreSQL.
 
 mod deliveries;
 mod events;

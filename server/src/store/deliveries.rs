@@ -329,13 +329,17 @@ impl Store {
             .await
     }
 
-    /// When the next delivery becomes due, if any is waiting.
+    /// When the next delivery becomes due, if any is waiting: the earliest
+    /// of each waiting row's later of its next attempt and its lease's end.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn next_due_ms(&self) -> Result<Option<i64>, sqlx::Error> {
+        // The later of the two by CASE: SQLite's scalar `MAX(a, b)` is an
+        // unknown function on PostgreSQL, whose `GREATEST` SQLite lacks.
         sqlx::query_scalar(
-            "SELECT MIN(MAX(next_attempt_ms, lease_until_ms)) FROM deliveries WHERE status IN ('queued', 'retrying')",
+            "SELECT MIN(CASE WHEN lease_until_ms > next_attempt_ms THEN lease_until_ms ELSE next_attempt_ms END) \
+             FROM deliveries WHERE status IN ('queued', 'retrying')",
         )
         .fetch_one(&self.pool)
         .await

@@ -158,11 +158,7 @@ impl Store {
             return Ok(None);
         }
         let id: i64 = row.try_get("id")?;
-        let topics =
-            sqlx::query_scalar("SELECT topic FROM subscription_topics WHERE subscription_id = $1 ORDER BY topic")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
+        let topics = topics_of(&self.pool, id).await?;
         Ok(Some(StoredSubscription {
             id,
             user: row.try_get("user_id")?,
@@ -189,11 +185,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let topics =
-            sqlx::query_scalar("SELECT topic FROM subscription_topics WHERE subscription_id = $1 ORDER BY topic")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let topics = topics_of(&mut *tx, id).await?;
         tx.commit().await?;
         Ok(topics)
     }
@@ -302,6 +294,22 @@ fn same_secret(stored: &str, given: &str) -> bool {
         crate::validate::canonical_base64(stored).as_bytes(),
         crate::validate::canonical_base64(given).as_bytes(),
     )
+}
+
+/// Subscription `id`'s topics, sorted by their bytes. Sorted here, not by
+/// `ORDER BY`: PostgreSQL orders text by the database's collation (under
+/// `en_US.UTF-8`, "news" before "Sale"), SQLite by bytes ("Sale" first).
+async fn topics_of<'e, E>(executor: E, id: i64) -> Result<Vec<String>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let mut topics: Vec<String> =
+        sqlx::query_scalar("SELECT topic FROM subscription_topics WHERE subscription_id = $1")
+            .bind(id)
+            .fetch_all(executor)
+            .await?;
+    topics.sort_unstable();
+    Ok(topics)
 }
 
 async fn add_topics(tx: &mut sqlx::AnyConnection, id: i64, topics: &[String]) -> Result<(), sqlx::Error> {

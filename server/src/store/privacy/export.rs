@@ -176,7 +176,7 @@ async fn subscriptions(conn: &mut AnyConnection, user: &str) -> Result<Vec<Expor
     let ids: Vec<i64> = subscriptions.iter().map(|s| s.id).collect();
     for chunk in ids.chunks(CHUNK) {
         let sql = format!(
-            "SELECT subscription_id, topic FROM subscription_topics WHERE subscription_id IN ({}) ORDER BY topic",
+            "SELECT subscription_id, topic FROM subscription_topics WHERE subscription_id IN ({})",
             ints(chunk)
         );
         for row in sqlx::query(&sql).fetch_all(&mut *conn).await? {
@@ -185,6 +185,11 @@ async fn subscriptions(conn: &mut AnyConnection, user: &str) -> Result<Vec<Expor
                 sub.topics.push(row.try_get("topic")?);
             }
         }
+    }
+    // By bytes on both backends, as `Store::subscription_find` sorts them
+    // (PostgreSQL's ORDER BY would follow the database's collation).
+    for sub in &mut subscriptions {
+        sub.topics.sort_unstable();
     }
     Ok(subscriptions)
 }

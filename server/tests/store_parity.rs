@@ -1,0 +1,994 @@
+//! One code path, two dialects: every public `Store` method runs against a
+//! fresh SQLite store and — when `ASKWELL_TEST_POSTGRES_URL` is set (the test
+//! command starts a local cluster) — a fresh PostgreSQL database, each
+//! asserted to return `Ok` with the value a small scenario implies; and the
+//! two migration sets define the same tables and columns.
+//!
+//! A SQLite-only construct (two-argument `MAX(a, b)`, `IFNULL`, `strftime`,
+//! …) fails the PostgreSQL half with the method and the database's message.
+//! A new public `Store` method fails both halves until the scenario calls it.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use askwell_server::store::{
+    now_ms, Attribution, Backend, Claimed, Event, NewNotification, NewSubscription, Recipients, StatsRange,
+    StatusCounts, Upsert, DAY_MS,
+};
+use askwell_server::Store;
+use sqlx::{AnyConnection, Connection, Row};
+
+/// Public `Store` functions the PostgreSQL half cannot call (SQLite files only).
+const SQLITE_ONLY: &[&str] = &["open_in_dir", "in_memory"];
+
+/// A note on the real stderr: the test harness captures `eprintln!`, and a
+/// skipped half must show in a passing run, not pass silently.
+fn note(message: &str) {
+    let _ = writeln!(std::io::stderr(), "store_parity: {message}");
+}
+
+// ---------------------------------------------------------------------------
+// Every Store method on both backends
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_store_method_works_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut run = Run::new("sqlite");
+    let store = run.ok("open_in_dir", Store::open_in_dir(dir.path()).await);
+    // A second connection to the same file migrates nothing twice.
+    let url = format!("sqlite://{}", dir.path().join("askwell.db").display());
+    let again = run.ok("connect", Store::connect(&url).await);
+    assert_eq!(
+        run.ok("schema_version", again.schema_version().await),
+        migration_count()
+    );
+    let memory = run.ok("in_memory", Store::in_memory().await);
+    assert_eq!(memory.backend(), Backend::Sqlite);
+    assert_eq!(
+        run.ok("schema_version", memory.schema_version().await),
+        migration_count()
+    );
+    scenario(&mut run, &store, Backend::Sqlite).await;
+    run.assert_covered(&[]);
+}
+
+#[tokio::test]
+async fn every_store_method_works_on_postgres() {
+    let Some(admin_url) = support::postgres_url() else {
+        note("every_store_method_works_on_postgres SKIPPED: set ASKWELL_TEST_POSTGRES_URL (cargo xtask test starts a local PostgreSQL)");
+        return;
+    };
+    let url = support::fresh_postgres_database(&admin_url).await;
+    let mut run = Run::new("postgres");
+    let store = run.ok("connect", Store::connect(&url).await);
+    // A second process starting on the same database migrates nothing twice.
+    let again = run.ok("connect", Store::connect(&url).await);
+    assert_eq!(
+        run.ok("schema_version", again.schema_version().await),
+        migration_count()
+    );
+    scenario(&mut run, &store, Backend::Postgres).await;
+    run.assert_covered(SQLITE_ONLY);
+
+    // Again in a database whose text order is a language's (as most
+    // production clusters' is: `en_US.UTF-8`), not the bytes' (SQLite's, and
+    // the test cluster's `C`): sorted topics must not depend on it.
+    match english_postgres_database(&admin_url).await {
+        Ok(url) => {
+            let mut run = Run::new("postgres (en-US collation)");
+            let store = run.ok("connect", Store::connect(&url).await);
+            scenario(&mut run, &store, Backend::Postgres).await;
+        }
+        Err(err) => note(&format!(
+            "every_store_method_works_on_postgres: the en-US collation run SKIPPED (no ICU database: {err})"
+        )),
+    }
+}
+
+/// A new database collating by ICU's `en-US` (PostgreSQL 15+ built with ICU).
+async fn english_postgres_database(admin_url: &str) -> Result<String, sqlx::Error> {
+    let name = format!("askwell_test_{}", askwell_server::routes::random_id());
+    let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(&format!(
+        "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+    ))
+    .execute(&mut admin)
+    .await?;
+    let (base, _) = admin_url.rsplit_once('/').expect("URL with a database");
+    Ok(format!("{base}/{name}"))
+}
+
+/// The calls made on one backend, by method name.
+struct Run {
+    backend: &'static str,
+    called: BTreeSet<&'static str>,
+}
+
+impl Run {
+    fn new(backend: &'static str) -> Self {
+        Self {
+            backend,
+            called: BTreeSet::new(),
+        }
+    }
+
+    /// The value of `result`, recording that `method` was called; a failure
+    /// names the backend and the method.
+    fn ok<T, E: Display + std::fmt::Debug>(&mut self, method: &'static str, result: Result<T, E>) -> T {
+        self.called.insert(method);
+        result.unwrap_or_else(|err| panic!("{}: Store::{method} failed: {err}\n({err:?})", self.backend))
+    }
+
+    /// For infallible functions.
+    fn call<T>(&mut self, method: &'static str, value: T) -> T {
+        self.called.insert(method);
+        value
+    }
+
+    /// Every public function of the store module (read from its sources) was
+    /// called, but those in `exempt`.
+    fn assert_covered(&self, exempt: &[&str]) {
+        let public = public_store_functions();
+        let missing: Vec<&String> = public
+            .iter()
+            .filter(|name| !self.called.contains(name.as_str()) && !exempt.contains(&name.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{}: public store functions the scenario never called (add them to tests/store_parity.rs): {missing:?}",
+            self.backend
+        );
+        let unknown: Vec<&&str> = self.called.iter().filter(|name| !public.contains(**name)).collect();
+        assert!(
+            unknown.is_empty(),
+            "recorded names that are no public store function: {unknown:?}"
+        );
+    }
+}
+
+impl Drop for Run {
+    /// Names the backend of a failed assertion (their messages do not).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            note(&format!("the failure is on {}", self.backend));
+        }
+    }
+}
+
+/// `pub fn` / `pub async fn` names in `src/store.rs` and `src/store/**.rs`
+/// (not `pub(crate)` or `pub(super)`).
+fn public_store_functions() -> BTreeSet<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![src.join("store.rs")];
+    rust_files(&src.join("store"), &mut files);
+    let mut names = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+        for line in text.lines() {
+            let line = line.trim_start();
+            let Some(rest) = line
+                .strip_prefix("pub async fn ")
+                .or_else(|| line.strip_prefix("pub fn "))
+            else {
+                continue;
+            };
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            names.insert(name);
+        }
+    }
+    assert!(names.len() > 20, "found too few store functions: {names:?}");
+    names
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display())) {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn subscription(endpoint: &str, auth: &str, user: Option<&str>, topics: &[&str]) -> NewSubscription {
+    NewSubscription {
+        endpoint: endpoint.to_owned(),
+        p256dh: format!("p256dh-of-{endpoint}"),
+        auth: auth.to_owned(),
+        user: user.map(str::to_owned),
+        expiration_ms: None,
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+    }
+}
+
+fn attribution(anon: &str, prompt: &str, variant: &str) -> Attribution {
+    Attribution {
+        anon: Some(anon.to_owned()),
+        prompt: Some(prompt.to_owned()),
+        variant: Some(variant.to_owned()),
+    }
+}
+
+fn notification(id: &str, key: Option<&str>, to: Recipients) -> NewNotification {
+    NewNotification {
+        id: id.to_owned(),
+        idempotency_key: key.map(str::to_owned),
+        payload: format!(r#"{{"title":"{id}"}}"#),
+        ttl: 60,
+        urgency: Some("normal".to_owned()),
+        topic: None,
+        to,
+    }
+}
+
+fn event(id: &str, kind: &str, anon: Option<&str>, at_ms: i64) -> Event {
+    Event {
+        id: id.to_owned(),
+        kind: kind.to_owned(),
+        prompt: anon.map(|_| "reply-alerts".to_owned()),
+        variant: anon.map(|_| "b".to_owned()),
+        trigger: anon.map(|_| "message_sent".to_owned()),
+        anon_id: anon.map(str::to_owned),
+        at_ms,
+        ..Event::default()
+    }
+}
+
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| (*v).to_owned()).collect()
+}
+
+/// Subscribe, topics, attribution, events, a fan-out to three audiences,
+/// claims and every outcome, due times, stats, swap, export, erasure,
+/// delete and sweep — with the values each step implies.
+#[allow(clippy::too_many_lines)]
+async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
+    assert_eq!(run.call("backend", store.backend()), backend);
+    let start = run.call("now_ms", now_ms());
+    assert_eq!(
+        run.ok("schema_version", store.schema_version().await),
+        migration_count()
+    );
+    assert_eq!(run.ok("subscription_count", store.subscription_count().await), 0);
+    assert_eq!(run.ok("queue_depth", store.queue_depth().await), 0);
+    assert_eq!(run.ok("next_due_ms", store.next_due_ms().await), None, "empty outbox");
+
+    // Subscriptions: A (alice) by upsert; B (bob) and C (no user) by import.
+    let a = subscription(
+        "https://push.example/a",
+        "auth-a",
+        Some("alice"),
+        &["news", "thread:bill"],
+    );
+    let Upsert::Created(id_a) = run.ok("subscription_upsert", store.subscription_upsert(&a).await) else {
+        panic!("{backend:?}: a new endpoint is created");
+    };
+    assert_eq!(
+        run.ok("subscription_upsert", store.subscription_upsert(&a).await),
+        Upsert::Updated(id_a)
+    );
+    let thief = subscription("https://push.example/a", "auth-x", Some("mallory"), &["x"]);
+    assert_eq!(
+        run.ok("subscription_upsert", store.subscription_upsert(&thief).await),
+        Upsert::HeldByAnother
+    );
+    let b = subscription("https://push.example/b", "auth-b", Some("bob"), &["news"]);
+    let c = subscription("https://push.example/c", "auth-c", None, &["news"]);
+    run.ok("subscriptions_import", store.subscriptions_import(&[b, c]).await);
+    assert_eq!(run.ok("subscription_count", store.subscription_count().await), 3);
+
+    let found = run.ok(
+        "subscription_find",
+        store.subscription_find("https://push.example/a", "auth-a").await,
+    );
+    let found = found.expect("A is found with its auth");
+    assert_eq!((found.id, found.user.as_deref()), (id_a, Some("alice")));
+    assert_eq!(found.topics, strings(&["news", "thread:bill"]));
+    assert_eq!(
+        run.ok(
+            "subscription_find",
+            store.subscription_find("https://push.example/a", "auth-x").await
+        ),
+        None,
+        "a wrong auth finds nothing"
+    );
+    let id_b = run
+        .ok(
+            "subscription_find",
+            store.subscription_find("https://push.example/b", "auth-b").await,
+        )
+        .expect("B imported")
+        .id;
+    let id_c = run
+        .ok(
+            "subscription_find",
+            store.subscription_find("https://push.example/c", "auth-c").await,
+        )
+        .expect("C imported")
+        .id;
+
+    // Sorted by their bytes on every backend ("Sale" < "news"), whatever
+    // the database's collation.
+    let (add, remove) = (strings(&["Sale"]), strings(&["thread:bill"]));
+    assert_eq!(
+        run.ok(
+            "subscription_topics_change",
+            store.subscription_topics_change(id_a, &add, &remove).await
+        ),
+        strings(&["Sale", "news"])
+    );
+
+    // Attribution (before the fan-out: deliveries copy it) writes `subscribed`.
+    for (id, anon, variant) in [(id_a, "anon-a", "b"), (id_b, "anon-b", "a"), (id_c, "anon-c", "a")] {
+        let who = attribution(anon, "reply-alerts", variant);
+        run.ok("subscription_attribute", store.subscription_attribute(id, &who).await);
+    }
+
+    let funnel = [
+        event("ev-shown", "prompt_shown", Some("anon-a"), start),
+        event("ev-accepted", "prompt_accepted", Some("anon-a"), start),
+    ];
+    assert_eq!(run.ok("events_insert", store.events_insert(&funnel).await), 2);
+    assert_eq!(
+        run.ok("events_insert", store.events_insert(&funnel).await),
+        0,
+        "repeated ids are skipped"
+    );
+
+    // Fan-out: a topic (A, B, C), a user (A), everyone (A, B, C).
+    let before = now_ms();
+    let news = notification("n-news", Some("key-1"), Recipients::Topic("news".into()));
+    assert_eq!(
+        run.ok("notification_create", store.notification_create(&news).await),
+        ("n-news".to_owned(), 3)
+    );
+    let repeat = notification("n-repeat", Some("key-1"), Recipients::Topic("news".into()));
+    assert_eq!(
+        run.ok("notification_create", store.notification_create(&repeat).await),
+        ("n-news".to_owned(), 3),
+        "a repeated idempotency key enqueues nothing"
+    );
+    let alice = notification("n-alice", None, Recipients::User("alice".into()));
+    assert_eq!(
+        run.ok("notification_create", store.notification_create(&alice).await),
+        ("n-alice".to_owned(), 1)
+    );
+    let all = notification("n-all", None, Recipients::All);
+    assert_eq!(
+        run.ok("notification_create", store.notification_create(&all).await),
+        ("n-all".to_owned(), 3)
+    );
+    let after = now_ms();
+    assert_eq!(run.ok("queue_depth", store.queue_depth().await), 7);
+    let due = run
+        .ok("next_due_ms", store.next_due_ms().await)
+        .expect("deliveries are due");
+    assert!((before..=after).contains(&due), "due now: {before} <= {due} <= {after}");
+    assert_eq!(
+        run.ok("notification_counts", store.notification_counts("n-news").await),
+        Some(StatusCounts {
+            queued: 3,
+            ..StatusCounts::default()
+        })
+    );
+    assert_eq!(
+        run.ok("notification_counts", store.notification_counts("n-unknown").await),
+        None
+    );
+
+    // Claims: leased rows are due when their lease ends, not before.
+    let before = now_ms();
+    let claimed = run.ok("deliveries_claim", store.deliveries_claim(100, 60_000).await);
+    let after = now_ms();
+    assert_eq!(claimed.len(), 7, "every delivery is claimed once");
+    assert!(claimed.iter().all(|d| d.attempt == 1 && d.ttl == 60));
+    assert_eq!(
+        run.ok("deliveries_claim", store.deliveries_claim(100, 60_000).await)
+            .len(),
+        0,
+        "claimed rows are not claimed again"
+    );
+    let due = run
+        .ok("next_due_ms", store.next_due_ms().await)
+        .expect("leased, still waiting");
+    assert!(
+        (before + 60_000..=after + 60_000).contains(&due),
+        "due when the lease ends: {due} vs {before}+60000"
+    );
+    let ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
+    let before = now_ms();
+    run.ok("deliveries_renew", store.deliveries_renew(&ids, 120_000).await);
+    let after = now_ms();
+    let due = run.ok("next_due_ms", store.next_due_ms().await).expect("renewed");
+    assert!(
+        (before + 120_000..=after + 120_000).contains(&due),
+        "due when the renewed lease ends: {due}"
+    );
+
+    // Outcomes.
+    let pick = |notification: &str, subscription: i64| -> Claimed {
+        claimed
+            .iter()
+            .find(|d| d.notification_id == notification && d.subscription_id == subscription)
+            .unwrap_or_else(|| panic!("no claim for {notification} → {subscription}"))
+            .clone()
+    };
+    let news_a = pick("n-news", id_a);
+    run.ok(
+        "delivery_finish",
+        store.delivery_finish(news_a.id, "delivered", Some(201)).await,
+    );
+    let retry_at = now_ms() + 5_000;
+    let news_b = pick("n-news", id_b);
+    run.ok(
+        "delivery_retry",
+        store.delivery_retry(news_b.id, retry_at, Some(503)).await,
+    );
+    // C is gone (410): deleted, with its other pending delivery (n-all) pruned.
+    run.ok("delivery_prune", store.delivery_prune(&pick("n-news", id_c), 410).await);
+    let alice_a = pick("n-alice", id_a);
+    run.ok(
+        "delivery_finish",
+        store.delivery_finish(alice_a.id, "failed", Some(400)).await,
+    );
+    for sub in [id_a, id_b] {
+        let done = pick("n-all", sub);
+        run.ok(
+            "delivery_finish",
+            store.delivery_finish(done.id, "delivered", Some(201)).await,
+        );
+    }
+    assert_eq!(run.ok("subscription_count", store.subscription_count().await), 2);
+    assert_eq!(run.ok("queue_depth", store.queue_depth().await), 1);
+    assert_eq!(
+        run.ok("next_due_ms", store.next_due_ms().await),
+        Some(retry_at),
+        "only the retry waits"
+    );
+
+    // A click marks its delivery and is attributed from it.
+    let click = Event {
+        delivery: Some(format!("n-news:{}", news_a.id)),
+        ..event("ev-click", "notification_clicked", None, now_ms())
+    };
+    assert_eq!(run.ok("events_insert", store.events_insert(&[click]).await), 1);
+    assert_eq!(
+        run.ok("notification_counts", store.notification_counts("n-news").await),
+        Some(StatusCounts {
+            delivered: 1,
+            retrying: 1,
+            pruned: 1,
+            clicked: 1,
+            ..StatusCounts::default()
+        })
+    );
+    assert_eq!(
+        run.ok("notification_counts", store.notification_counts("n-all").await),
+        Some(StatusCounts {
+            delivered: 2,
+            pruned: 1,
+            ..StatusCounts::default()
+        })
+    );
+    assert_eq!(
+        run.ok("notification_counts", store.notification_counts("n-alice").await),
+        Some(StatusCounts {
+            failed: 1,
+            ..StatusCounts::default()
+        })
+    );
+
+    // Stats, real and synthetic.
+    let range = StatsRange {
+        from_ms: start - DAY_MS,
+        to_ms: now_ms() + DAY_MS,
+        synthetic: false,
+    };
+    let synthetic = StatsRange {
+        synthetic: true,
+        ..range
+    };
+    let counts = run.ok("stats_counts", store.stats_counts(range).await);
+    let total = |kind: &str| -> i64 { counts.iter().filter(|r| r.kind == kind).map(|r| r.events).sum() };
+    assert_eq!(
+        (
+            total("prompt_shown"),
+            total("subscribed"),
+            total("unsubscribed"),
+            total("notification_clicked")
+        ),
+        (1, 3, 1, 1),
+        "{counts:?}"
+    );
+    let clicked = counts.iter().find(|r| r.kind == "notification_clicked").expect("click");
+    assert_eq!(
+        (clicked.prompt.as_str(), clicked.variant.as_str()),
+        ("reply-alerts", "b")
+    );
+    assert!(run.ok("stats_counts", store.stats_counts(synthetic).await).is_empty());
+    let delivered = run.ok("stats_delivered", store.stats_delivered(range).await);
+    assert_eq!(delivered.iter().map(|r| r.events).sum::<i64>(), 3, "{delivered:?}");
+    assert!(delivered.iter().all(|r| r.kind == "notification_delivered"));
+    assert!(run
+        .ok("stats_delivered", store.stats_delivered(synthetic).await)
+        .is_empty());
+    let days = run.ok("stats_days", store.stats_days(range).await);
+    assert!(!days.is_empty(), "{days:?}");
+    assert!(days
+        .iter()
+        .all(|r| r.day == start / DAY_MS || r.day == now_ms() / DAY_MS));
+    let subscribers = run.ok("stats_subscribers", store.stats_subscribers(range).await);
+    assert_eq!(subscribers.len(), 3, "{subscribers:?}");
+    let deliveries = run.ok("stats_deliveries", store.stats_deliveries(range).await);
+    let by_status = |status: &str| -> i64 { deliveries.iter().filter(|r| r.status == status).map(|r| r.count).sum() };
+    assert_eq!(
+        (
+            by_status("delivered"),
+            by_status("retrying"),
+            by_status("pruned"),
+            by_status("failed")
+        ),
+        (3, 1, 2, 1),
+        "{deliveries:?}"
+    );
+    assert!(run
+        .ok("stats_deliveries", store.stats_deliveries(synthetic).await)
+        .is_empty());
+
+    // Swap: onto a fresh endpoint, refused onto another's, merged with proof.
+    let moved = subscription("https://push.example/b2", "auth-b2", None, &[]);
+    assert_eq!(
+        run.ok("subscription_swap", store.subscription_swap(id_b, &moved).await),
+        Some(id_b)
+    );
+    let d = subscription("https://push.example/d", "auth-d", None, &["D-Topic"]);
+    let Upsert::Created(_) = run.ok("subscription_upsert", store.subscription_upsert(&d).await) else {
+        panic!("{backend:?}: D is new");
+    };
+    let forged = subscription("https://push.example/d", "auth-wrong", None, &[]);
+    assert_eq!(
+        run.ok("subscription_swap", store.subscription_swap(id_b, &forged).await),
+        None
+    );
+    assert_eq!(
+        run.ok("subscription_swap", store.subscription_swap(id_b, &d).await),
+        Some(id_b)
+    );
+    let merged = run
+        .ok(
+            "subscription_find",
+            store.subscription_find("https://push.example/d", "auth-d").await,
+        )
+        .expect("B now holds D's endpoint");
+    assert_eq!((merged.id, merged.user.as_deref()), (id_b, Some("bob")));
+    assert_eq!(merged.topics, strings(&["D-Topic", "news"]));
+    assert_eq!(run.ok("subscription_count", store.subscription_count().await), 2);
+
+    // Export, then erasure.
+    let export = run.ok("user_export", store.user_export("alice").await);
+    assert_eq!(export.user, "alice");
+    assert_eq!(export.subscriptions.len(), 1);
+    assert_eq!(export.subscriptions[0].topics, strings(&["Sale", "news"]));
+    assert_eq!(export.subscriptions[0].attribution.anon.as_deref(), Some("anon-a"));
+    assert_eq!(export.deliveries.len(), 3, "{:?}", export.deliveries);
+    assert_eq!(
+        export
+            .deliveries
+            .iter()
+            .find(|x| x.id == news_a.id)
+            .map(|x| x.notification.payload.clone()),
+        Some(serde_json::json!({ "title": "n-news" }))
+    );
+    let kinds: Vec<&str> = export.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    for kind in ["prompt_shown", "prompt_accepted", "subscribed", "notification_clicked"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    assert!(run
+        .ok("user_export", store.user_export("nobody").await)
+        .subscriptions
+        .is_empty());
+
+    let removed = run.ok("user_erase", store.user_erase("alice").await);
+    assert_eq!(
+        (
+            removed.subscriptions,
+            removed.topics,
+            removed.deliveries,
+            removed.events,
+            removed.notifications
+        ),
+        (1, 2, 3, 4, 1),
+        "{removed:?}"
+    );
+    assert_eq!(
+        run.ok("user_erase", store.user_erase("alice").await),
+        askwell_server::store::Removed::default(),
+        "erasure is idempotent"
+    );
+    let removed = run.ok("device_erase", store.device_erase("anon-b").await);
+    assert_eq!(
+        (
+            removed.subscriptions,
+            removed.topics,
+            removed.deliveries,
+            removed.events,
+            removed.notifications
+        ),
+        (1, 2, 2, 1, 0),
+        "{removed:?}"
+    );
+    assert_eq!(run.ok("queue_depth", store.queue_depth().await), 0);
+    assert_eq!(run.ok("next_due_ms", store.next_due_ms().await), None);
+
+    // Delete (records `unsubscribed`), then sweep what is left.
+    let e = subscription("https://push.example/e", "auth-e", None, &["news"]);
+    let Upsert::Created(id_e) = run.ok("subscription_upsert", store.subscription_upsert(&e).await) else {
+        panic!("{backend:?}: E is new");
+    };
+    let who = attribution("anon-e", "reply-alerts", "a");
+    run.ok("subscription_attribute", store.subscription_attribute(id_e, &who).await);
+    run.ok("subscription_delete", store.subscription_delete(id_e).await);
+    assert_eq!(run.ok("subscription_count", store.subscription_count().await), 0);
+    // C's subscribed and pruned-unsubscribed, E's subscribed and unsubscribed.
+    assert_eq!(run.ok("events_sweep", store.events_sweep(start - DAY_MS).await), 0);
+    assert_eq!(run.ok("events_sweep", store.events_sweep(now_ms() + DAY_MS).await), 4);
+    assert_eq!(run.ok("events_sweep", store.events_sweep(now_ms() + DAY_MS).await), 0);
+    let counts = run.ok("stats_counts", store.stats_counts(range).await);
+    assert!(counts.is_empty(), "{counts:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Migration parity
+// ---------------------------------------------------------------------------
+
+/// A column as both dialects can describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Column {
+    /// `int64`, `int32`, `text`, … (SQLite's INTEGER is 64 bits).
+    kind: String,
+    /// NOT NULL (or part of the primary key).
+    not_null: bool,
+}
+
+impl Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.kind, if self.not_null { " NOT NULL" } else { " NULL" })
+    }
+}
+
+type Schema = BTreeMap<String, BTreeMap<String, Column>>;
+
+fn migrations_dir(dialect: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect)
+}
+
+/// The `.sql` files of one dialect, in the order applied.
+fn migration_files(dialect: &str) -> Vec<PathBuf> {
+    let dir = migrations_dir(dialect);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn migration_count() -> i64 {
+    i64::try_from(migration_files("sqlite").len()).expect("count")
+}
+
+#[tokio::test]
+async fn both_migration_sets_define_the_same_tables_and_columns() {
+    let names = |dialect: &str| -> Vec<String> {
+        migration_files(dialect)
+            .iter()
+            .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(
+        names("sqlite"),
+        names("postgres"),
+        "the two dialects have the same migration files"
+    );
+
+    // SQLite: the schema the store really builds (and it applies every file).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open_in_dir(dir.path()).await.expect("sqlite store");
+    assert_eq!(
+        store.schema_version().await.expect("version"),
+        migration_count(),
+        "the store applies every file in migrations/sqlite"
+    );
+    drop(store);
+    let sqlite = live_schema(&format!("sqlite://{}", dir.path().join("askwell.db").display()), false).await;
+
+    let postgres = if let Some(admin_url) = support::postgres_url() {
+        let url = support::fresh_postgres_database(&admin_url).await;
+        let store = Store::connect(&url).await.expect("postgres store");
+        assert_eq!(
+            store.schema_version().await.expect("version"),
+            migration_count(),
+            "the store applies every file in migrations/postgres"
+        );
+        drop(store);
+        note("migration parity: compared the live SQLite schema with the live PostgreSQL schema");
+        live_schema(&url, true).await
+    } else {
+        // No server: read the PostgreSQL files. The reader is trusted only
+        // if it reproduces the live SQLite schema from the SQLite files.
+        let parsed_sqlite = parse_migrations("sqlite", false);
+        let unread = diff(("live sqlite", &sqlite), ("parsed sqlite files", &parsed_sqlite));
+        assert!(
+            unread.is_empty(),
+            "the migration reader of tests/store_parity.rs misreads the SQLite files (teach it, or run with \
+             ASKWELL_TEST_POSTGRES_URL):\n  {}",
+            unread.join("\n  ")
+        );
+        note("migration parity: no ASKWELL_TEST_POSTGRES_URL, compared the live SQLite schema with the PostgreSQL migration files as parsed (statically)");
+        parse_migrations("postgres", true)
+    };
+    let differences = diff(("sqlite", &sqlite), ("postgres", &postgres));
+    assert!(
+        differences.is_empty(),
+        "the SQLite and PostgreSQL migrations differ:\n  {}",
+        differences.join("\n  ")
+    );
+    for table in [
+        "subscriptions",
+        "subscription_topics",
+        "notifications",
+        "deliveries",
+        "events",
+    ] {
+        assert!(sqlite.contains_key(table), "{table} in {sqlite:?}");
+    }
+}
+
+/// Tables and columns of a migrated database.
+async fn live_schema(url: &str, postgres: bool) -> Schema {
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(url).await.expect("raw connection");
+    let sql = if postgres {
+        "SELECT CAST(table_name AS TEXT) AS t, CAST(column_name AS TEXT) AS c, CAST(data_type AS TEXT) AS ty, \
+         CAST(CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END AS BIGINT) AS nn, CAST(0 AS BIGINT) AS pk \
+         FROM information_schema.columns WHERE table_schema = current_schema()"
+    } else {
+        "SELECT m.name AS t, p.name AS c, p.type AS ty, p.\"notnull\" AS nn, p.pk AS pk \
+         FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
+    };
+    let mut schema = Schema::new();
+    for row in sqlx::query(sql).fetch_all(&mut conn).await.expect("columns") {
+        let (nn, pk): (i64, i64) = (row.get("nn"), row.get("pk"));
+        let column = Column {
+            kind: kind(&row.get::<String, _>("ty"), postgres),
+            not_null: nn != 0 || pk != 0,
+        };
+        schema.entry(row.get("t")).or_default().insert(row.get("c"), column);
+    }
+    conn.close().await.expect("close");
+    schema
+}
+
+/// A declared type as its storage: SQLite's INTEGER affinity is 64 bits,
+/// PostgreSQL's `integer` is 32.
+fn kind(declared: &str, postgres: bool) -> String {
+    let declared = declared.trim().to_lowercase();
+    let first = declared.split_whitespace().next().unwrap_or("");
+    let first = first.split('(').next().unwrap_or("");
+    match first {
+        "bigint" | "int8" | "bigserial" => "int64",
+        "integer" | "int" | "int4" | "serial" if postgres => "int32",
+        "integer" | "int" => "int64",
+        "smallint" | "int2" => "int16",
+        "text" | "character varying" | "varchar" => "text",
+        other => return other.to_owned(),
+    }
+    .to_owned()
+}
+
+/// Differences between two schemas, each naming the table and column.
+fn diff((left, a): (&str, &Schema), (right, b): (&str, &Schema)) -> Vec<String> {
+    let mut out = Vec::new();
+    let tables: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for table in tables {
+        match (a.get(table), b.get(table)) {
+            (Some(_), None) => out.push(format!("table {table}: only in {left}")),
+            (None, Some(_)) => out.push(format!("table {table}: only in {right}")),
+            (Some(x), Some(y)) => {
+                let columns: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for column in columns {
+                    match (x.get(column), y.get(column)) {
+                        (Some(_), None) => out.push(format!("column {table}.{column}: only in {left}")),
+                        (None, Some(_)) => out.push(format!("column {table}.{column}: only in {right}")),
+                        (Some(p), Some(q)) if p != q => {
+                            out.push(format!("column {table}.{column}: {left} {p}, {right} {q}"));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+    out
+}
+
+/// The schema the migration files of `dialect` declare, read statically:
+/// CREATE TABLE, ALTER TABLE … ADD / DROP COLUMN, DROP TABLE (what the
+/// migrations use; anything else that changes columns fails the reader's
+/// check against the live SQLite schema). The store's own `askwell_schema`
+/// table is added as the store creates it.
+fn parse_migrations(dialect: &str, postgres: bool) -> Schema {
+    let mut schema = Schema::new();
+    schema.entry("askwell_schema".into()).or_default().insert(
+        "version".into(),
+        Column {
+            kind: "int64".into(),
+            not_null: true,
+        },
+    );
+    for file in migration_files(dialect) {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+        let text: String = text
+            .lines()
+            .map(|line| line.split("--").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for statement in text.split(';') {
+            apply(&mut schema, statement, postgres, &file);
+        }
+    }
+    schema
+}
+
+fn apply(schema: &mut Schema, statement: &str, postgres: bool, file: &Path) {
+    let words: Vec<&str> = statement.split_whitespace().collect();
+    let upper: Vec<String> = words.iter().map(|w| w.to_uppercase()).collect();
+    let starts = |prefix: &[&str]| upper.len() >= prefix.len() && upper.iter().zip(prefix).all(|(w, p)| w == p);
+    // Skips IF [NOT] EXISTS after position `at`.
+    let skip_if = |mut at: usize| {
+        if upper.get(at).map(String::as_str) == Some("IF") {
+            at += if upper.get(at + 1).map(String::as_str) == Some("NOT") {
+                3
+            } else {
+                2
+            };
+        }
+        at
+    };
+    let name = |at: usize| -> String {
+        let word = words
+            .get(at)
+            .unwrap_or_else(|| panic!("{}: cut short: {statement}", file.display()));
+        word.split('(').next().unwrap_or("").trim_matches('"').to_lowercase()
+    };
+    if starts(&["CREATE", "TABLE"]) {
+        let table = name(skip_if(2));
+        let open = statement.find('(').expect("column list");
+        let close = statement.rfind(')').expect("column list end");
+        let mut columns = BTreeMap::new();
+        let mut primary_key = Vec::new();
+        for item in split_top_level(&statement[open + 1..close]) {
+            let item_upper = item.to_uppercase();
+            let first = item_upper.split_whitespace().next().unwrap_or("");
+            match first {
+                "PRIMARY" => {
+                    let list = &item[item.find('(').expect("key list") + 1..item.rfind(')').expect("key end")];
+                    primary_key.extend(list.split(',').map(|c| c.trim().to_lowercase()));
+                }
+                "UNIQUE" | "FOREIGN" | "CONSTRAINT" | "CHECK" | "" => {}
+                _ => {
+                    let (column, rest) = item.trim().split_once(char::is_whitespace).expect("column type");
+                    columns.insert(column.trim_matches('"').to_lowercase(), column_def(rest, postgres));
+                }
+            }
+        }
+        for column in primary_key {
+            if let Some(c) = columns.get_mut(&column) {
+                c.not_null = true;
+            }
+        }
+        schema.entry(table).or_insert(columns);
+    } else if starts(&["ALTER", "TABLE"]) {
+        let table = name(skip_if(2));
+        let at = skip_if(2) + 1;
+        let entry = schema.entry(table.clone()).or_default();
+        match upper.get(at).map(String::as_str) {
+            Some("ADD") => {
+                let mut at = at + 1;
+                if upper.get(at).map(String::as_str) == Some("COLUMN") {
+                    at += 1;
+                }
+                let at = skip_if(at);
+                let column = name(at);
+                let rest = words[at + 1..].join(" ");
+                entry.entry(column).or_insert_with(|| column_def(&rest, postgres));
+            }
+            Some("DROP") => {
+                let mut at = at + 1;
+                if upper.get(at).map(String::as_str) == Some("COLUMN") {
+                    at += 1;
+                }
+                entry.remove(&name(skip_if(at)));
+            }
+            other => panic!(
+                "{}: the migration reader does not know ALTER TABLE {table} {other:?}",
+                file.display()
+            ),
+        }
+    } else if starts(&["DROP", "TABLE"]) {
+        schema.remove(&name(skip_if(2)));
+    }
+}
+
+fn column_def(rest: &str, postgres: bool) -> Column {
+    let upper = rest.to_uppercase();
+    Column {
+        kind: kind(rest, postgres),
+        not_null: upper.contains("NOT NULL") || upper.contains("PRIMARY KEY"),
+    }
+}
+
+/// Splits a column list at commas outside parentheses.
+fn split_top_level(list: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut from) = (Vec::new(), 0, 0);
+    for (i, ch) in list.char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&list[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&list[from..]);
+    out
+}
+
+#[test]
+fn the_schema_comparison_names_each_difference() {
+    let read = |sql: &str, postgres: bool| {
+        let mut schema = Schema::new();
+        for statement in sql.split(';') {
+            apply(&mut schema, statement, postgres, Path::new("inline.sql"));
+        }
+        schema
+    };
+    let sqlite = read(
+        "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, gone TEXT, \
+         PRIMARY KEY (id)); ALTER TABLE t ADD COLUMN added INTEGER; CREATE INDEX i ON t(name)",
+        false,
+    );
+    let postgres = read(
+        "CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name TEXT, \
+         count INTEGER NOT NULL); ALTER TABLE t ADD COLUMN IF NOT EXISTS added BIGINT; CREATE TABLE u (x TEXT)",
+        true,
+    );
+    assert_eq!(
+        diff(("sqlite", &sqlite), ("postgres", &postgres)),
+        [
+            "column t.count: only in postgres",
+            "column t.gone: only in sqlite",
+            "column t.name: sqlite text NOT NULL, postgres text NULL",
+            "table u: only in postgres",
+        ]
+    );
+    let int32 = read("CREATE TABLE t (id INTEGER PRIMARY KEY)", true);
+    let int64 = read("CREATE TABLE t (id INTEGER PRIMARY KEY)", false);
+    assert_eq!(
+        diff(("sqlite", &int64), ("postgres", &int32)),
+        ["column t.id: sqlite int64 NOT NULL, postgres int32 NOT NULL"],
+        "PostgreSQL's INTEGER is 32 bits, SQLite's 64"
+    );
+}
