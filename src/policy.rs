@@ -1,7 +1,8 @@
 //! Never nag: whether a prompt may be shown now, and what happened after.
 //!
 //! Pure functions of stored state and `now_ms` (supplied by the glue, because
-//! `SystemTime::now()` panics on wasm32). Defaults follow DESIGN §4.
+//! `SystemTime::now()` panics on wasm32). Defaults are the README's *Never nagging*
+//! list (cool-offs 3 → 7 → 30 days, 30 s apart, 1 per session, 3 per week).
 
 use std::collections::BTreeSet;
 

@@ -5,7 +5,7 @@
 //! no entity name can ever become markup. A placeholder whose field is missing
 //! renders as nothing (and the spaces around it collapse) rather than as `{…}`.
 
-/// Longest message copy, in characters of fixed text (DESIGN §4).
+/// Longest message copy, in characters of fixed text (README, *Use it in a page*: ≤ 90).
 pub const MAX_MESSAGE_CHARS: usize = 90;
 /// Longest button label, in characters.
 pub const MAX_BUTTON_CHARS: usize = 15;

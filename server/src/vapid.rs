@@ -41,7 +41,8 @@ pub struct VapidKeys {
 }
 
 impl std::fmt::Debug for VapidKeys {
-    // Never print the private key (DESIGN: never log keys).
+    // Never print the private key: whoever has it can push to every subscription
+    // restricted to it (RFC 8292 §4); its file is 0600 (README, *Security model*).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VapidKeys")
             .field("public_key", &self.public_key_base64())

@@ -1,5 +1,5 @@
-//! The SSRF guard end to end (DESIGN §4: no proxies; public hosts on port 443
-//! only, checked again at send time).
+//! The SSRF guard end to end (README, *Security model*, outbound: no proxies;
+//! public hosts on port 443 only, checked again at send time).
 //!
 //! Every test in this binary runs with `HTTPS_PROXY`, `HTTP_PROXY` and
 //! `ALL_PROXY` pointing at a local listener that counts connections. The

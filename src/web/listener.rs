@@ -6,6 +6,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{Event, EventTarget};
 
 /// Owns one `addEventListener` registration; `Drop` removes it.
+#[must_use = "dropping a Listener removes the event listener at once: keep it for as long as it should listen"]
 pub(crate) struct Listener {
     target: EventTarget,
     kind: &'static str,
@@ -15,6 +16,8 @@ pub(crate) struct Listener {
 impl Listener {
     /// Adds `handler` for `kind` events on `target`; returns `None` if the
     /// browser refuses (nothing was registered then).
+    // On the constructor too: `#[must_use]` on a type does not reach an `Option` of it.
+    #[must_use = "dropping the Listener removes the event listener at once: keep it for as long as it should listen"]
     pub(crate) fn new(target: &EventTarget, kind: &'static str, handler: impl FnMut(Event) + 'static) -> Option<Self> {
         let callback = Closure::<dyn FnMut(Event)>::new(handler);
         target
@@ -38,6 +41,7 @@ impl Drop for Listener {
 }
 
 /// A `setTimeout` that is cleared when dropped.
+#[must_use = "dropping a Timer clears the timeout at once: keep it until it fires or should be cancelled"]
 pub(crate) struct Timer {
     id: i32,
     _callback: wasm_bindgen::closure::Closure<dyn FnMut()>,
@@ -45,6 +49,7 @@ pub(crate) struct Timer {
 
 impl Timer {
     /// Runs `callback` once after `delay_ms`; `None` if the browser refuses.
+    #[must_use = "dropping the Timer clears the timeout at once: keep it until it fires or should be cancelled"]
     pub(crate) fn once(delay_ms: u64, callback: impl FnMut() + 'static) -> Option<Self> {
         let callback = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(callback);
         let delay = i32::try_from(delay_ms).unwrap_or(i32::MAX);

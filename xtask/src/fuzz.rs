@@ -12,8 +12,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::Tally;
 use crate::run::{describe, output, status};
+use crate::tally::Tally;
 
 /// cargo-fuzz from crates.io, pinned.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
@@ -25,7 +25,7 @@ const SECONDS: u32 = 20;
 
 /// Builds the targets, then runs each for [`SECONDS`]; each target is one
 /// pass or one failure (a crash, a failed assertion, a timeout or no build).
-pub(super) fn smoke(root: &Path, tally: &mut Tally) {
+pub(crate) fn smoke(root: &Path, tally: &mut Tally) {
     if let Err(err) = ensure_tools() {
         return tally.fail("fuzz targets: cargo-fuzz and the nightly toolchain", &err);
     }
@@ -37,10 +37,7 @@ pub(super) fn smoke(root: &Path, tally: &mut Tally) {
     for target in TARGETS {
         let name = format!("fuzz {target}");
         match built.clone().and_then(|()| run(root, target)) {
-            Ok(summary) => {
-                println!("{name}: {summary}");
-                tally.passed += 1;
-            }
+            Ok(summary) => tally.pass(&name, &summary),
             Err(err) => tally.fail(&name, &err),
         }
     }

@@ -11,10 +11,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 
 use crate::run::{output, status};
-use crate::test::{build_server, start_server, Tally};
+use crate::server::{self, Server};
+use crate::tally::Tally;
 
 /// Every package, pinned; the virtualenv is rebuilt when this text changes.
 const REQUIREMENTS: &str = include_str!("../schemathesis-requirements.txt");
@@ -35,17 +36,10 @@ const ADMIN_TOKEN: &str = "schemathesis-admin-token";
 const STEP: &str =
     "API contract (schemathesis against server/openapi.yaml: no 5xx, only documented statuses, headers and shapes)";
 
-/// `cargo xtask api-contract`: this step alone, with the same summary line.
-pub fn run() -> Result<(), String> {
-    let mut tally = Tally::default();
-    step(&crate::root(), &mut tally);
-    tally.finish()
-}
-
 /// Runs the step: install if needed, build, start a server on a fresh data
 /// dir, run schemathesis, stop the server.
-pub fn step(root: &Path, tally: &mut Tally) {
-    let prepared = ensure(root).and_then(|exe| build_server(root).map(|()| exe));
+pub(crate) fn step(root: &Path, tally: &mut Tally) {
+    let prepared = ensure(root).and_then(|exe| server::build(root).map(|()| exe));
     let exe = match prepared {
         Ok(exe) => exe,
         Err(err) => return tally.fail(STEP, &err),
@@ -61,21 +55,12 @@ pub fn step(root: &Path, tally: &mut Tally) {
         ("ASKWELL_IDENTITY_SECRET", "schemathesis-identity-secret"),
         ("RUST_LOG", "error"),
     ];
-    let server = match start_server(root, &data, &[], &envs) {
-        Ok((child, url)) => (Stopped(child), url),
+    // Killed when the step ends, however it ends.
+    let server = match Server::start(root, &data, &[], &envs) {
+        Ok(server) => server,
         Err(err) => return tally.fail(STEP, &err),
     };
-    tally.step(STEP, &mut command(root, &exe, &work, &server.1));
-}
-
-/// Kills the server when the step ends, however it ends.
-struct Stopped(Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    tally.step(STEP, &mut command(root, &exe, &work, &server.url));
 }
 
 /// The virtualenv's `schemathesis`, installed first if missing or stale.

@@ -1,351 +1,230 @@
 //! `cargo xtask test`: every check and test layer, then the size report and a
 //! plain `N passed, N failed` line. A failing step does not stop the others.
+//!
+//! The steps are one table, [`STEPS`], in the order the full command runs
+//! them; `cargo xtask test NAME…` runs only the named ones (still in that
+//! order, each with the setup it needs) and `--list` prints the names.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 
-use crate::run::tee;
+use crate::size::Report;
+use crate::steps;
+use crate::tally::Tally;
 use crate::{package, root, setup};
 
-#[path = "fuzz.rs"]
-mod fuzz;
-
-/// Passed/failed counts over all steps.
-#[derive(Default)]
-pub(crate) struct Tally {
-    passed: u64,
-    failed: u64,
-    failed_steps: Vec<String>,
+/// One step of the test command.
+pub(crate) struct Step {
+    /// What `cargo xtask test NAME` selects (lowercase, `-` between words).
+    pub(crate) name: &'static str,
+    /// One line for `--list`.
+    pub(crate) about: &'static str,
+    /// Runs the step, with its own setup, adding its results to the tally.
+    pub(crate) run: fn(&mut Run),
 }
 
-impl Tally {
-    /// Runs one step and adds its test counts (or 1 for a check without counts).
-    pub(crate) fn step(&mut self, name: &str, cmd: &mut Command) {
-        println!("\n==> {name}");
-        let (ok, output) = tee(cmd).unwrap_or_else(|err| (false, err));
-        let (passed, failed) = count_results(&output);
-        let counted = passed + failed > 0;
-        self.passed += if counted { passed } else { u64::from(ok) };
-        self.failed += if counted { failed } else { u64::from(!ok) };
-        if !ok && counted && failed == 0 {
-            self.failed += 1; // exited non-zero beyond its counted tests (e.g. a build error)
-        }
-        if !ok {
-            self.failed_steps.push(name.to_owned());
-        }
-    }
-
-    pub(crate) fn fail(&mut self, name: &str, err: &str) {
-        println!("\n==> {name}\nerror: {err}");
-        self.failed += 1;
-        self.failed_steps.push(name.to_owned());
-    }
-
-    /// Prints the failed steps and the `N passed, N failed` line; fails if any failed.
-    pub(crate) fn finish(self) -> Result<(), String> {
-        if !self.failed_steps.is_empty() {
-            println!("\nfailed steps: {}", self.failed_steps.join(", "));
-        }
-        println!("\n{} passed, {} failed", self.passed, self.failed);
-        if self.failed == 0 {
-            Ok(())
-        } else {
-            Err("some checks or tests failed".into())
-        }
-    }
-}
-
-/// Sums libtest / wasm-bindgen-test (`test result: … N passed; M failed`) and
-/// node's test runner (`ℹ pass N`, `ℹ fail M`) counts.
-fn count_results(output: &str) -> (u64, u64) {
-    let (mut passed, mut failed) = (0, 0);
-    for line in output.lines() {
-        let line = line.trim();
-        if let Some(rest) = line.strip_prefix("test result: ") {
-            passed += number_before(rest, " passed");
-            failed += number_before(rest, " failed");
-        } else if let Some(n) = line.strip_prefix("ℹ pass ") {
-            passed += n.trim().parse().unwrap_or(0);
-        } else if let Some(n) = line.strip_prefix("ℹ fail ") {
-            failed += n.trim().parse().unwrap_or(0);
-        }
-    }
-    (passed, failed)
-}
-
-fn number_before(text: &str, label: &str) -> u64 {
-    text.find(label)
-        .and_then(|end| text[..end].rsplit([' ', '.', ';']).next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-fn cargo(root: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new("cargo");
-    cmd.current_dir(root).args(args);
-    cmd
-}
-
-/// The askwell crate for wasm32 with both binaries' features, and its browser
-/// suites (the core's unit tests run natively).
-const WASM_SUITES: [&str; 8] = [
-    "--package",
-    "askwell",
-    "--target",
-    "wasm32-unknown-unknown",
-    "--features",
-    "page,sw",
-    "--test=browser",
-    "--test=service_worker",
+/// Every step, in the order the full command runs them: the quick checks
+/// first, so a formatting slip shows within seconds; pkg/ is built by the
+/// first step that needs it.
+#[rustfmt::skip] // one row per step, columns aligned
+pub(crate) const STEPS: [Step; 16] = [
+    step("rustfmt",        "cargo fmt --all --check",                                            steps::rustfmt),
+    step("clippy-native",  "clippy on the workspace, all targets, -D warnings",                  steps::clippy_native),
+    step("clippy-wasm",    "clippy on the askwell crate for wasm32 (page, sw), -D warnings",     steps::clippy_wasm),
+    step("native",         "cargo test --workspace: core, server on SQLite, xtask, doc tests",   steps::native_tests),
+    step("fuzz",           "each cargo-fuzz target briefly from its committed inputs (nightly)", steps::fuzz),
+    step("postgres",       "the server suites again on a throwaway local PostgreSQL",            steps::postgres),
+    step("api-contract",   "schemathesis: a fresh server against server/openapi.yaml",           steps::api_contract),
+    step("chromium",       "browser suites (browser, service_worker) in headless Chromium",      steps::chromium),
+    step("firefox",        "browser suites (browser, service_worker) in headless Firefox",       steps::firefox),
+    step("types",          "tsc on tests/types/ against pkg/'s declarations (builds pkg/)",      steps::types),
+    step("e2e",            "tests/e2e/ against a fresh demo server (builds pkg/)",               steps::end_to_end),
+    step("vite-app",       "a fresh Vite app with the packed pkg/ (builds pkg/)",                steps::vite_app),
+    step("delivery-bench", "delivery benchmark, release build (printed)",                        steps::delivery_bench),
+    step("funnel-bench",   "funnel benchmark, release build (printed)",                          steps::funnel_bench),
+    step("load",           "load test, release build, one test at a time (printed)",             steps::load),
+    step("size",           "the size report of pkg/ (builds pkg/)",                              steps::size),
 ];
 
-fn wasm_cargo(root: &Path, command: &str, extra: &[&str]) -> Command {
-    let mut cmd = cargo(root, &[command]);
-    cmd.args(WASM_SUITES).args(extra);
-    // The runner's limit is for a whole suite (default 20 s); the browser
-    // suite waits for real timers (send delays, backoff) for about 30 s.
-    cmd.env("WASM_BINDGEN_TEST_TIMEOUT", "180");
-    cmd
+const fn step(name: &'static str, about: &'static str, run: fn(&mut Run)) -> Step {
+    Step { name, about, run }
 }
 
-/// Runs everything; fails if any step failed.
-pub fn run() -> Result<(), String> {
+/// `cargo xtask test [--list | NAME…]`; fails if any step failed.
+pub fn run(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|arg| arg == "--list") {
+        print!("{}", list());
+        return Ok(());
+    }
+    let selected = select(args)?;
     setup::ensure(setup::Needs::TEST)?;
-    let root = root();
-    let mut tally = Tally::default();
-    tally.step("rustfmt", &mut cargo(&root, &["fmt", "--all", "--check"]));
-    tally.step(
-        "clippy (native)",
-        &mut cargo(
-            &root,
-            &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
-        ),
-    );
-    tally.step(
-        "clippy (wasm32)",
-        &mut wasm_cargo(&root, "clippy", &["--lib", "--", "-D", "warnings"]),
-    );
-    tally.step(
-        "native tests (core, server, xtask, doc tests)",
-        &mut cargo(&root, &["test", "--workspace"]),
-    );
-    fuzz::smoke(&root, &mut tally);
-    match crate::postgres::Cluster::start() {
-        Ok(cluster) => tally.step(
-            "server tests on PostgreSQL (same suites, plus two processes sharing a fan-out)",
-            cargo(
-                &root,
-                &[
-                    "test",
-                    "--package",
-                    "askwell-server",
-                    "--test=api",
-                    "--test=delivery",
-                    "--test=funnel",
-                    "--test=load",
-                    "--test=postgres",
-                    "--test=privacy",
-                ],
-            )
-            .env("ASKWELL_TEST_POSTGRES_URL", &cluster.url),
-        ),
-        Err(err) => tally.fail("server tests on PostgreSQL", &err),
+    let mut run = Run::new(root());
+    for step in selected {
+        (step.run)(&mut run);
     }
-    crate::schemathesis::step(&root, &mut tally);
-    tally.step(
-        "browser tests in headless Chromium",
-        wasm_cargo(&root, "test", &[]).env("CHROMEDRIVER", "/usr/bin/chromedriver"),
-    );
-    tally.step(
-        "browser tests in headless Firefox",
-        wasm_cargo(&root, "test", &[]).env("GECKODRIVER", "geckodriver"),
-    );
-    let report = match package::build() {
-        Ok(report) => Some(report),
-        Err(err) => {
-            tally.fail("npm package build", &err);
-            None
-        }
-    };
-    if report.is_some() {
-        for config in ["tests/types/tsconfig.json", "tests/types/tsconfig.worker.json"] {
-            tally.step(
-                &format!("TypeScript declarations of pkg/ ({config})"),
-                Command::new("node")
-                    .current_dir(&root)
-                    .args(["node_modules/typescript/bin/tsc", "-p", config]),
-            );
-        }
-        end_to_end(&root, &mut tally);
-        crate::vite::step(&root, &mut tally);
-    }
-    for (what, example, args) in [
-        ("delivery benchmarks", "delivery_bench", &["100000"][..]),
-        (
-            "funnel benchmarks (ingestion rate, stats over 1M events)",
-            "funnel_bench",
-            &[][..],
-        ),
-    ] {
-        let mut command = cargo(
-            &root,
-            &[
-                "run",
-                "--release",
-                "--quiet",
-                "--package",
-                "askwell-server",
-                "--example",
-                example,
-                "--",
-            ],
-        );
-        tally.step(
-            &format!("{what} (release build; printed, not asserted)"),
-            command.args(args),
-        );
-    }
-    tally.step(
-        "load test (release build: 16 concurrent clients on SQLite; throughput and p99 printed)",
-        &mut cargo(
-            &root,
-            &[
-                "test",
-                "--release",
-                "--package",
-                "askwell-server",
-                "--test",
-                "load",
-                "--",
-                "--nocapture",
-                // One test at a time: the printed numbers are each test's own.
-                "--test-threads=1",
-            ],
-        ),
-    );
-    if let Some(report) = report {
-        report.print();
-    }
-    tally.finish()
+    run.finish()
 }
 
-/// Starts the demo server on a free port with a fresh data dir and drives it
-/// with the end-to-end tests in `tests/e2e` (Playwright + Debian Chromium).
-fn end_to_end(root: &Path, tally: &mut Tally) {
-    if let Err(err) = build_server(root) {
-        return tally.fail("end-to-end", &err);
+/// The steps `names` select, in [`STEPS`] order and once each; none named
+/// means all of them. An unknown name is an error that lists the names.
+fn select(names: &[String]) -> Result<Vec<&'static Step>, String> {
+    if let Some(unknown) = names.iter().find(|name| !STEPS.iter().any(|step| step.name == *name)) {
+        let known: Vec<&str> = STEPS.iter().map(|step| step.name).collect();
+        return Err(format!(
+            "unknown test step `{unknown}`; the steps are: {} (`cargo xtask test --list` says what each runs)",
+            known.join(", ")
+        ));
     }
-    let data = root.join("target/e2e-data");
-    let _ = std::fs::remove_dir_all(&data);
-    let envs = [
-        ("ASKWELL_ADMIN_TOKEN", crate::demo::DEMO_ADMIN_TOKEN),
-        ("ASKWELL_IDENTITY_SECRET", crate::demo::DEMO_IDENTITY_SECRET),
-        // The Firefox end-to-end test subscribes through a local push service
-        // on http://127.0.0.1 (logged loudly by the server; test runs only).
-        ("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1"),
-    ];
-    let site = ["--site", "www", "--pkg", "pkg"];
-    let (mut server, url) = match start_server(root, &data, &site, &envs) {
-        Ok(started) => started,
-        Err(err) => return tally.fail("end-to-end", &err),
-    };
-    let output_dir = root.join("test-output");
-    let _ = std::fs::create_dir_all(&output_dir);
-    tally.step(
-        "end-to-end (demo in headless Chromium and Firefox)",
-        Command::new("node")
-            .current_dir(root)
-            .args(["--test", "--test-reporter=spec", "tests/e2e/"])
-            .env("ASKWELL_URL", &url)
-            .env("ASKWELL_TEST_OUTPUT", &output_dir),
-    );
-    let _ = server.kill();
-    let _ = server.wait();
+    let wanted = |step: &Step| names.is_empty() || names.iter().any(|name| name == step.name);
+    Ok(STEPS.iter().filter(|step| wanted(step)).collect())
 }
 
-/// Builds the debug askwell-server that [`start_server`] runs.
-pub(crate) fn build_server(root: &Path) -> Result<(), String> {
-    let built = Command::new("cargo")
-        .current_dir(root)
-        .args(["build", "--quiet", "--package", "askwell-server"])
-        .status();
-    if built.is_ok_and(|s| s.success()) {
-        Ok(())
-    } else {
-        Err("cannot build askwell-server".into())
+/// What `--list` prints: every name with what it runs.
+fn list() -> String {
+    let mut text = String::from("steps of `cargo xtask test`, in the order it runs them:\n");
+    for step in &STEPS {
+        text += &format!("  {:<16} {}\n", step.name, step.about);
     }
+    text + "`cargo xtask test NAME…` runs only the named steps, each with the setup it needs.\n"
 }
 
-/// Runs askwell-server on an ephemeral port over `data` with extra `args`
-/// and `envs`, and waits for its "listening" line.
-pub(crate) fn start_server(
-    root: &Path,
-    data: &Path,
-    args: &[&str],
-    envs: &[(&str, &str)],
-) -> Result<(Child, String), String> {
-    let mut child = Command::new(root.join("target/debug/askwell-server"))
-        .current_dir(root)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("ASKWELL_VAPID_SUBJECT", crate::demo::DEMO_SUBJECT)
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|err| format!("cannot start askwell-server: {err}"))?;
-    let stdout = child.stdout.take().ok_or("askwell-server has no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = lines.by_ref().map_while(Result::ok).find_map(|line| {
-        line.split_once("listening on ")
-            .map(|(_, url)| url.trim_end_matches('/').to_owned())
-    });
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    match url {
-        Some(url) => Ok((child, url)),
-        None => {
-            let _ = child.kill();
-            Err("askwell-server exited before listening".into())
+/// What the steps of one run share: the workspace, the tally, and pkg/,
+/// built at most once.
+pub(crate) struct Run {
+    pub(crate) root: PathBuf,
+    pub(crate) tally: Tally,
+    package: Package,
+    /// [`package::build`]; another function only in this file's tests.
+    build: fn() -> Result<Report, String>,
+}
+
+enum Package {
+    NotBuilt,
+    Built(Report),
+    Failed,
+}
+
+impl Run {
+    fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            tally: Tally::default(),
+            package: Package::NotBuilt,
+            build: package::build,
         }
+    }
+
+    /// Builds pkg/ the first time a step needs it; `false` if it cannot be
+    /// built. A failed build counts as one failure, however many steps
+    /// needed it; a build that works counts as nothing (its users count).
+    pub(crate) fn package(&mut self) -> bool {
+        if let Package::NotBuilt = self.package {
+            self.package = match (self.build)() {
+                Ok(report) => Package::Built(report),
+                Err(err) => {
+                    self.tally.fail("npm package build", &err);
+                    Package::Failed
+                }
+            };
+        }
+        matches!(self.package, Package::Built(_))
+    }
+
+    /// The size report, if pkg/ was built, then the summary line.
+    fn finish(self) -> Result<(), String> {
+        if let Package::Built(report) = &self.package {
+            report.print();
+        }
+        self.tally.finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::count_results;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// What an app's strict tsconfig may set; the package must compile under it.
-    const STRICT_TSC: [&str; 5] = [
-        r#""skipLibCheck": false"#,
-        r#""lib": ["es2022", "dom", "dom.iterable"]"#,
-        r#""exactOptionalPropertyTypes": true"#,
-        r#""noUncheckedIndexedAccess": true"#,
-        r#""strict": true"#,
-    ];
+    use super::{list, select, Run, STEPS};
+    use crate::size::Report;
 
-    #[test]
-    fn both_type_checks_of_the_package_use_a_strict_apps_settings() {
-        let read = |name: &str| std::fs::read_to_string(crate::root().join("tests/types").join(name)).expect(name);
-        let page = read("tsconfig.json");
-        for setting in STRICT_TSC {
-            assert!(page.contains(setting), "tests/types/tsconfig.json lacks {setting}");
-        }
-        // The worker's config inherits all of them and changes only the lib.
-        let worker = read("tsconfig.worker.json");
-        assert!(worker.contains(r#""extends": "./tsconfig.json""#));
-        let options = worker.split(r#""compilerOptions":"#).nth(1).unwrap_or_default();
-        let overridden = options.split('}').next().unwrap_or_default();
-        assert_eq!(overridden.matches("\":").count(), 1, "only lib: {overridden}");
-        assert!(overridden.contains(r#""lib""#), "{overridden}");
+    fn names(args: &[&str]) -> Result<Vec<&'static str>, String> {
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        select(&args).map(|steps| steps.iter().map(|step| step.name).collect())
     }
 
     #[test]
-    fn counts_libtest_wasm_bindgen_test_and_node_results() {
-        let output = "test result: ok. 12 passed; 0 failed; 0 ignored\n\
-                      test result: FAILED. 3 passed; 2 failed; 0 ignored\n\
-                      ℹ pass 4\nℹ fail 1\n";
-        assert_eq!(count_results(output), (19, 3));
+    fn no_names_select_every_step_in_the_full_commands_order() {
+        let all: Vec<&str> = STEPS.iter().map(|step| step.name).collect();
+        assert_eq!(names(&[]), Ok(all));
+    }
+
+    #[test]
+    fn named_steps_run_once_each_in_the_full_commands_order() {
+        assert_eq!(names(&["rustfmt"]), Ok(vec!["rustfmt"]));
+        assert_eq!(
+            names(&["e2e", "rustfmt", "postgres", "rustfmt"]),
+            Ok(vec!["rustfmt", "postgres", "e2e"])
+        );
+    }
+
+    #[test]
+    fn an_unknown_step_is_an_error_naming_it_and_listing_every_step() {
+        let err = names(&["rustfmt", "clippy"]).unwrap_err();
+        assert!(err.starts_with("unknown test step `clippy`;"), "{err}");
+        for step in &STEPS {
+            assert!(err.contains(step.name), "{err} lacks {}", step.name);
+        }
+        assert!(names(&["--lsit"]).unwrap_err().contains("`--lsit`"));
+    }
+
+    #[test]
+    fn step_names_are_unique_lowercase_words_joined_by_dashes() {
+        for (i, step) in STEPS.iter().enumerate() {
+            let typeable = step
+                .name
+                .split('-')
+                .all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+            assert!(typeable, "{}", step.name);
+            assert!(
+                STEPS[..i].iter().all(|earlier| earlier.name != step.name),
+                "{} twice",
+                step.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_list_names_every_step_with_what_it_runs() {
+        let text = list();
+        for step in &STEPS {
+            assert!(
+                text.contains(&format!("  {:<16} {}\n", step.name, step.about)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn pkg_is_built_once_however_many_steps_need_it() {
+        static BUILDS: AtomicUsize = AtomicUsize::new(0);
+        let mut run = Run::new(crate::root());
+        run.build = || {
+            BUILDS.fetch_add(1, Ordering::SeqCst);
+            Ok(Report::default())
+        };
+        assert!(run.package() && run.package());
+        assert_eq!(BUILDS.load(Ordering::SeqCst), 1);
+        assert_eq!(run.tally.counts(), (0, 0), "a build is not a test");
+    }
+
+    #[test]
+    fn a_failed_pkg_build_is_one_failure_and_skips_the_steps_that_need_it() {
+        let mut run = Run::new(crate::root());
+        run.build = || Err("wasm-bindgen is missing".into());
+        // As in the full command: none of these runs anything without pkg/.
+        for step in ["types", "e2e", "vite-app", "size"] {
+            let step = STEPS.iter().find(|s| s.name == step).expect(step);
+            (step.run)(&mut run);
+        }
+        assert!(!run.package());
+        assert_eq!(run.tally.counts(), (0, 1));
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::run::{output, status};
-use crate::test::{build_server, Tally};
+use crate::tally::Tally;
 
 const STEP: &str = "fresh Vite app (npm pack, vite dev, vite build + preview, linked folder) in headless Chromium";
 
@@ -19,18 +19,8 @@ const STEP: &str = "fresh Vite app (npm pack, vite dev, vite build + preview, li
 /// server or browser cannot hold the test command.
 const LIMIT_SECONDS: &str = "600";
 
-/// `cargo xtask vite-app`: builds `pkg/`, then runs only this step.
-pub fn run() -> Result<(), String> {
-    crate::setup::ensure(crate::setup::Needs::TEST)?;
-    let mut tally = Tally::default();
-    match crate::package::build() {
-        Ok(_) => step(&crate::root(), &mut tally),
-        Err(err) => tally.fail("npm package build", &err),
-    }
-    tally.finish()
-}
-
-/// Adds the step to `tally`; skipped, with a message, where node is missing.
+/// Adds the step to `tally` (pkg/ must be built); skipped, with a message,
+/// where node is missing.
 pub(crate) fn step(root: &Path, tally: &mut Tally) {
     if output(Command::new("node").arg("--version")).is_none() {
         println!("\n==> {STEP}\nskipped: `node` is not on PATH (Node.js ≥ 20.19 runs this step)");
@@ -40,7 +30,7 @@ pub(crate) fn step(root: &Path, tally: &mut Tally) {
         Ok(tarball) => tarball,
         Err(err) => return tally.fail(STEP, &err),
     };
-    if let Err(err) = build_server(root) {
+    if let Err(err) = crate::server::build(root) {
         return tally.fail(STEP, &err);
     }
     tally.step(
