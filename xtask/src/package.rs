@@ -110,13 +110,17 @@ fn compile(root: &Path, binary: &Binary) -> Result<PathBuf, String> {
     Ok(copy_path)
 }
 
-/// Cargo arguments shared by both builds.
-fn build_args(binary: &Binary) -> [&'static str; 12] {
+/// Cargo arguments shared by both builds. `rustc --crate-type cdylib`: the
+/// crate's manifest lists only `rlib`, so askwell-server (which depends on
+/// it) does not build a native cdylib it never uses; the wasm is made here.
+fn build_args(binary: &Binary) -> [&'static str; 14] {
     [
-        "build",
+        "rustc",
         "--package",
         "askwell",
         "--lib",
+        "--crate-type",
+        "cdylib",
         "--target",
         "wasm32-unknown-unknown",
         "--profile",
