@@ -68,16 +68,18 @@ pub enum Skip {
     Suppressed(String, Suppressed),
 }
 
-/// The prompt engine of one page.
+/// The prompt engine of one page. Its state changes only through methods
+/// named for what happened (`shown`, `accepted`, `subscription_repaired`, …);
+/// the glue reads [`Engine::state`] to save it.
 #[derive(Debug, Clone)]
 pub struct Engine {
     config: Config,
     /// Persisted state (the glue saves it after every change).
-    pub state: State,
+    state: State,
     /// This tab's session.
-    pub session: Session,
+    session: Session,
     /// Whether a prompt is on screen (at most one).
-    pub open: bool,
+    open: bool,
 }
 
 impl Engine {
@@ -94,6 +96,70 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// What is persisted for this device (to save, and to read back).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// This tab's session (to save).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Whether a prompt is on screen.
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// The device's anonymous id.
+    pub fn anon_id(&self) -> &str {
+        &self.state.anon_id
+    }
+
+    /// The state as it will be once a prompt is shown at `now_ms`: the glue
+    /// saves this first and shows the prompt only if it was kept.
+    pub fn state_if_shown(&self, now_ms: u64) -> State {
+        let mut after = self.state.clone();
+        policy::record_shown(&mut after.ledger, now_ms);
+        after
+    }
+
+    /// Forgets all history (`reset()`, consent withdrawn): a fresh state
+    /// under a new anonymous id, a fresh session, nothing on screen.
+    pub fn forget(&mut self, anon_id: String) {
+        self.state = State {
+            anon_id,
+            ..State::default()
+        };
+        self.session = Session::default();
+        self.open = false;
+    }
+
+    /// Another tab saved `theirs`: adopt it, keeping this device's id and
+    /// this tab's activity not written yet. Returns whether the prompt on
+    /// screen here (`open_prompt`) was answered there.
+    pub fn adopt(&mut self, mut theirs: State, open_prompt: Option<&str>) -> bool {
+        theirs.anon_id.clone_from(&self.state.anon_id);
+        theirs.activity.merge(&self.state.activity);
+        let answered = open_prompt.is_some_and(|p| theirs.prompts.get(p) != self.state.prompts.get(p));
+        self.state = theirs;
+        if answered {
+            self.open = false;
+        }
+        answered
+    }
+
+    /// The start-up repair confirmed the subscription with these topics.
+    pub fn subscription_repaired(&mut self, topics: std::collections::BTreeSet<String>) {
+        self.state.subscribed = true;
+        self.state.topics = topics;
+    }
+
+    /// A topic was removed from the subscription.
+    pub fn topic_removed(&mut self, topic: &str) {
+        self.state.topics.remove(topic);
     }
 
     /// Records `signal` and decides whether to show a prompt for it.

@@ -53,7 +53,7 @@ pub(crate) fn request_permission(inner: &Shared, proposal: &Proposal) {
             if !granted {
                 this.engine.permission_refused();
             }
-            store::save_state(&this.engine.state);
+            store::save_state(this.engine.state());
         }
         events::publish(&inner, Outcome::Permission(answer), &proposal);
         if granted {
@@ -74,7 +74,7 @@ pub(crate) fn add_topic(inner: &Shared, proposal: &Proposal) {
 async fn subscribe_topic(inner: &Shared, proposal: &Proposal) {
     after_repair(inner).await;
     let topic = proposal.topic.clone();
-    let mut topics = inner.borrow().engine.state.topics.clone();
+    let mut topics = inner.borrow().engine.state().topics.clone();
     topics.extend(topic.clone());
     let topics: Vec<String> = topics.into_iter().collect();
     let credit = Attribution {
@@ -94,7 +94,7 @@ async fn subscribe_topic(inner: &Shared, proposal: &Proposal) {
                 this.engine.subscribe_failed(now);
             }
         }
-        store::save_state(&this.engine.state);
+        store::save_state(this.engine.state());
     }
     super::controller::end_status(inner, result.is_err());
     match result {
@@ -122,7 +122,7 @@ async fn ensure_registered(inner: &Shared, topics: &[String], credit: Option<Att
         (
             this.engine.config().server.clone().ok_or(Failure::NoServer)?,
             this.identity.clone(),
-            this.engine.state.anon_id.clone(),
+            this.engine.anon_id().to_owned(),
         )
     };
     let key = server_key(&server).await?;
@@ -180,11 +180,11 @@ pub(crate) async fn identify(inner: &Shared, identity: Identity) -> Result<bool,
     inner.borrow_mut().identity = Some(identity.clone());
     after_repair(inner).await;
     let server = server_of(inner)?;
-    let subscribed = inner.borrow().engine.state.subscribed;
+    let subscribed = inner.borrow().engine.state().subscribed;
     let Some(subscription) = push::current().await.filter(|_| subscribed) else {
         return Ok(false);
     };
-    let topics: Vec<String> = inner.borrow().engine.state.topics.iter().cloned().collect();
+    let topics: Vec<String> = inner.borrow().engine.state().topics.iter().cloned().collect();
     let body = push::registration_body(&subscription, &topics, Some(&identity));
     register(&server, &body).await.map(|()| true)
 }
@@ -230,7 +230,10 @@ pub(crate) fn repair(inner: &Shared) {
     let (had, pending) = {
         let this = inner.borrow();
         let due = this.engine.retry_due(this.now_ms(), this.permission);
-        (this.engine.state.subscribed, this.engine.pending_yes().filter(|_| due))
+        (
+            this.engine.state().subscribed,
+            this.engine.pending_yes().filter(|_| due),
+        )
     };
     let task = inner.clone();
     let done = wasm_bindgen_futures::future_to_promise(async move {
@@ -253,7 +256,7 @@ async fn repair_now(inner: &Shared, had: bool, pending: Option<(Vec<String>, Att
         Some((endpoint, auth)) => lookup(&server, &endpoint, &auth).await,
         None => None,
     };
-    let mut topics: BTreeSet<String> = inner.borrow().engine.state.topics.clone();
+    let mut topics: BTreeSet<String> = inner.borrow().engine.state().topics.clone();
     topics.extend(known.into_iter().flatten());
     let credit = pending.as_ref().map(|(_, credit)| credit.clone());
     topics.extend(pending.into_iter().flat_map(|(pending_topics, _)| pending_topics));
@@ -266,8 +269,7 @@ async fn repair_now(inner: &Shared, had: bool, pending: Option<(Vec<String>, Att
             if finishing {
                 this.engine.pending_finished();
             }
-            this.engine.state.subscribed = true;
-            this.engine.state.topics = topics;
+            this.engine.subscription_repaired(topics);
         }
         Err(_) if finishing => {
             let now = this.now_ms();
@@ -275,7 +277,7 @@ async fn repair_now(inner: &Shared, had: bool, pending: Option<(Vec<String>, Att
         }
         Err(_) => return,
     }
-    store::save_state(&this.engine.state);
+    store::save_state(this.engine.state());
 }
 
 /// Waits for the start-up repair, if one is still running.
@@ -323,7 +325,7 @@ pub(crate) async fn unsubscribe(inner: &Shared) -> Result<bool, Failure> {
 fn forget(inner: &Shared) {
     let mut this = inner.borrow_mut();
     this.engine.subscription_changed(None, false);
-    store::save_state(&this.engine.state);
+    store::save_state(this.engine.state());
 }
 
 /// Removes a topic from the current subscription (no native prompt).
@@ -338,8 +340,8 @@ pub(crate) async fn remove_topic(inner: &Shared, topic: &str) -> Result<(), Fail
     match push::call(&server, "POST", api::TOPICS, Some(&body)).await? {
         (200, _) => {
             let mut this = inner.borrow_mut();
-            this.engine.state.topics.remove(topic);
-            store::save_state(&this.engine.state);
+            this.engine.topic_removed(topic);
+            store::save_state(this.engine.state());
             Ok(())
         }
         _ => Err(Failure::ServerUnreachable),

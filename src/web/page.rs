@@ -154,13 +154,7 @@ impl Askwell {
     pub fn reset(&self) -> Result<(), JsError> {
         store::clear().map_err(super::js_error)?;
         report::forget_history(&self.inner);
-        let mut this = self.inner.borrow_mut();
-        let anon_id = store::new_anon_id();
-        this.engine.state = crate::state::State {
-            anon_id,
-            ..Default::default()
-        };
-        this.engine.session = Default::default();
+        self.inner.borrow_mut().engine.forget(store::new_anon_id());
         Ok(())
     }
 
@@ -232,7 +226,7 @@ impl Askwell {
     /// The anonymous id used for experiment assignment (stable per device).
     #[wasm_bindgen(getter, js_name = anonymousId)]
     pub fn anonymous_id(&self) -> String {
-        self.inner.borrow().engine.state.anon_id.clone()
+        self.inner.borrow().engine.anon_id().to_owned()
     }
 }
 
@@ -282,13 +276,8 @@ fn activate(inner: &Shared) {
 fn withdraw(inner: &Shared) {
     let views = {
         let mut this = inner.borrow_mut();
-        this.engine.closed();
         this.dirty = false;
-        let anon_id = store::new_anon_id();
-        this.engine.state = crate::state::State {
-            anon_id,
-            ..Default::default()
-        };
+        this.engine.forget(store::new_anon_id());
         (this.view.take(), this.status.take())
     };
     drop(views);
@@ -324,7 +313,7 @@ fn flush(inner: &Shared) {
         observer.flushed();
     }
     if std::mem::take(&mut this.dirty) && this.active() {
-        store::save_state(&this.engine.state);
+        store::save_state(this.engine.state());
     }
 }
 
@@ -430,13 +419,11 @@ fn decide(inner: &Shared, this: &mut Controller, signal: &Signal) -> Handled {
 /// (storage disabled, full, or not readable back) is not shown, so no
 /// prompt storms on reload.
 fn show(this: &mut Controller, inner: &Shared, proposal: Proposal, now_ms: u64) -> Result<Proposal, JsValue> {
-    let mut after = this.engine.state.clone();
-    crate::policy::record_shown(&mut after.ledger, now_ms);
-    if !store::save_state(&after) {
+    if !store::save_state(&this.engine.state_if_shown(now_ms)) {
         return Err(JsValue::from_str("storage unavailable"));
     }
     this.engine.shown(now_ms);
-    store::save_session(&this.engine.session);
+    store::save_session(this.engine.session());
     // One prompt on screen: a new question replaces an old status line.
     this.status = None;
     let entity = proposal.entity.clone().unwrap_or_default();
@@ -487,7 +474,7 @@ fn choose(inner: &Shared, choice: Choice) {
             Choice::Accept => this.engine.accepted(&proposal),
             Choice::Decline => this.engine.dismissed(&proposal, now_ms),
         }
-        store::save_state(&this.engine.state);
+        store::save_state(this.engine.state());
         (proposal, view)
     };
     match choice {
@@ -534,21 +521,13 @@ fn accept(inner: &Shared, proposal: &Proposal) {
 /// Another tab saved state: adopt it, and close our prompt if it was answered there.
 fn other_tab(inner: &Shared, json: &str) {
     let now_ms = inner.borrow().now_ms();
-    let Some(mut state) = store::decode_state(json, now_ms) else {
+    let Some(state) = store::decode_state(json, now_ms) else {
         return;
     };
     let view = {
         let mut this = inner.borrow_mut();
-        state.anon_id.clone_from(&this.engine.state.anon_id);
-        // Keep this tab's actions that are not written yet (batched writes).
-        state.activity.merge(&this.engine.state.activity);
-        let answered = this
-            .view
-            .as_ref()
-            .is_some_and(|(p, _)| state.prompts.get(&p.prompt) != this.engine.state.prompts.get(&p.prompt));
-        this.engine.state = state;
-        if answered {
-            this.engine.closed();
+        let open = this.view.as_ref().map(|(p, _)| p.prompt.clone());
+        if this.engine.adopt(state, open.as_deref()) {
             this.view.take()
         } else {
             None

@@ -121,7 +121,7 @@ fn record(inner: &Shared, make: impl FnOnce(&mut Outbox, u64) -> Option<FunnelEv
     let recorded = {
         let mut this = inner.borrow_mut();
         let at_ms = this.now_ms();
-        let anon = this.engine.state.anon_id.clone();
+        let anon = this.engine.anon_id().to_owned();
         let mut outbox = load(&this);
         // Consent, telemetry settings, GPC and a configured server decide
         // what is queued at all: nothing is kept that may not be sent.
