@@ -14,6 +14,7 @@ pub mod funnel;
 pub mod model;
 pub mod policy;
 pub mod privacy;
+pub mod repair;
 pub mod rules;
 pub mod state;
 pub mod template;

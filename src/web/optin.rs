@@ -3,8 +3,6 @@
 //! askwell-server; adding a topic to an existing subscription; and repairing
 //! drift between the browser's subscription and the server's on start.
 
-use std::collections::BTreeSet;
-
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -16,6 +14,7 @@ use super::push::{self, Failure, Identity};
 use super::store;
 use crate::engine::Proposal;
 use crate::model::NativeAnswer;
+use crate::repair;
 use crate::rules::Permission;
 use crate::state::Attribution;
 use crate::value::Value;
@@ -128,7 +127,7 @@ async fn ensure_registered(inner: &Shared, topics: &[String], credit: Option<Att
     let key = server_key(&server).await?;
     let existing = push::current().await;
     let subscription = match existing {
-        Some(sub) if stored_key().as_deref() == Some(key.as_str()) => sub,
+        Some(sub) if !repair::needs_new_subscription(true, stored_key().as_deref(), &key) => sub,
         other => {
             if let Some(old) = other {
                 push::unsubscribe(&old).await;
@@ -219,59 +218,67 @@ fn server_of(inner: &Shared) -> Result<String, Failure> {
 /// failed earlier (with backoff across visits: see [`crate::state::Retry`]).
 /// Quiet: failures wait for a later start.
 pub(crate) fn repair(inner: &Shared) {
-    {
-        let this = inner.borrow();
-        if this.permission != Permission::Granted || this.engine.config().server.is_none() {
-            return;
-        }
+    if inner.borrow().engine.config().server.is_none() {
+        return;
     }
     // Read now, not at the task's first poll: a "Yes" pressed before that is
     // its own subscription's business, not the repair's.
-    let (had, pending) = {
+    let (facts, pending) = {
         let this = inner.borrow();
         let due = this.engine.retry_due(this.now_ms(), this.permission);
-        (
-            this.engine.state().subscribed,
-            this.engine.pending_yes().filter(|_| due),
-        )
+        let facts = repair::Facts {
+            permission: this.permission,
+            confirmed: this.engine.state().subscribed,
+            in_browser: false,
+            pending_due: due,
+        };
+        (facts, this.engine.pending_yes().filter(|_| due))
     };
+    if facts.permission != Permission::Granted {
+        if repair::plan(facts) == repair::Plan::Forget {
+            forget(inner);
+        }
+        return;
+    }
     let task = inner.clone();
     let done = wasm_bindgen_futures::future_to_promise(async move {
-        repair_now(&task, had, pending).await;
+        repair_now(&task, facts, pending).await;
         task.borrow_mut().repairing = None;
         Ok(JsValue::UNDEFINED)
     });
     inner.borrow_mut().repairing = Some(done);
 }
 
-/// `had`: a subscription was confirmed before; `pending`: the topics of a
-/// "Yes" to finish now and the prompt to credit.
-async fn repair_now(inner: &Shared, had: bool, pending: Option<(Vec<String>, Attribution)>) {
+/// Carries out [`repair::plan`] once the browser's subscription is known;
+/// `pending`: the topics of a "Yes" to finish now and the prompt to credit.
+async fn repair_now(inner: &Shared, facts: repair::Facts, pending: Option<(Vec<String>, Attribution)>) {
     let Ok(server) = server_of(inner) else { return };
     let current = push::current().await;
-    if current.is_none() && !had && pending.is_none() {
+    let facts = repair::Facts {
+        in_browser: current.is_some(),
+        ..facts
+    };
+    let repair::Plan::Register { finish_pending } = repair::plan(facts) else {
         return;
-    }
-    let known = match current.as_ref().and_then(push::possession) {
+    };
+    let on_server = match current.as_ref().and_then(push::possession) {
         Some((endpoint, auth)) => lookup(&server, &endpoint, &auth).await,
         None => None,
     };
-    let mut topics: BTreeSet<String> = inner.borrow().engine.state().topics.clone();
-    topics.extend(known.into_iter().flatten());
-    let credit = pending.as_ref().map(|(_, credit)| credit.clone());
-    topics.extend(pending.into_iter().flat_map(|(pending_topics, _)| pending_topics));
-    let finishing = credit.is_some();
+    let (pending_topics, credit) = pending.unzip();
+    let remembered = inner.borrow().engine.state().topics.clone();
+    let topics = repair::topics(&remembered, on_server, pending_topics);
     let list: Vec<String> = topics.iter().cloned().collect();
     let result = ensure_registered(inner, &list, credit).await;
     let mut this = inner.borrow_mut();
     match result {
         Ok(()) => {
-            if finishing {
+            if finish_pending {
                 this.engine.pending_finished();
             }
             this.engine.subscription_repaired(topics);
         }
-        Err(_) if finishing => {
+        Err(_) if finish_pending => {
             let now = this.now_ms();
             this.engine.subscribe_failed(now);
         }
