@@ -71,6 +71,7 @@ type OnChoice = Rc<dyn Fn(Choice)>;
 /// when focus was inside it, returns focus to where it was.
 pub(crate) struct PromptView {
     host: Element,
+    panel: Element,
     message: Element,
     actions: Element,
     announcement: Element,
@@ -121,6 +122,7 @@ impl PromptView {
         };
         Ok(Self {
             host,
+            panel,
             message,
             actions,
             announcement,
@@ -134,11 +136,18 @@ impl PromptView {
     /// Turns the prompt into a status line after "Yes": `text` replaces the
     /// question and the buttons (and is announced); with `close`, a button
     /// of that label closes it (reported as [`Choice::Decline`]).
+    /// Focus that was inside the prompt stays inside (on the panel, then on
+    /// the close button): removing the button it was on would drop it to
+    /// `<body>`, out of a modal dialog.
     pub(crate) fn status(&mut self, text: &str, close: Option<&str>) {
+        let had_focus = self.has_focus();
         self._announce = None;
         self.message.set_text_content(Some(text));
         self.announcement.set_text_content(Some(text));
         self.actions.set_text_content(None);
+        if had_focus {
+            focus(&self.panel);
+        }
         let Some(label) = close else { return };
         let Some(document) = self.host.owner_document() else {
             return;
@@ -149,7 +158,7 @@ impl PromptView {
         let on_choice = self.on_choice.clone();
         self.listeners
             .extend(Listener::new(&button, "click", move |_| on_choice(Choice::Decline)));
-        if self.actions.append_child(&button).is_ok() && self.has_focus() {
+        if self.actions.append_child(&button).is_ok() && had_focus {
             focus(&button);
         }
     }
@@ -176,11 +185,12 @@ impl Drop for PromptView {
 fn panel(document: &Document, copy: &PromptCopy<'_>, modal: bool) -> Result<(Element, Element), JsValue> {
     let panel = element(document, "div", "prompt")?;
     panel.set_attribute("role", if modal { "dialog" } else { "region" })?;
+    // Focusable by script (the key, a status line), not by Tab: the
+    // buttons are the Tab stops.
+    panel.set_attribute("tabindex", "-1")?;
     if modal {
         panel.set_attribute("aria-modal", "true")?;
     } else {
-        // Focusable by the key (not by Tab: the buttons are the Tab stops).
-        panel.set_attribute("tabindex", "-1")?;
         panel.set_attribute("aria-keyshortcuts", FOCUS_KEY)?;
     }
     panel.set_attribute("aria-labelledby", "message")?;

@@ -158,3 +158,35 @@ async fn a_yes_that_subscribes_closes_its_status_line() {
     askwell.destroy();
     restore(&undo);
 }
+
+#[wasm_bindgen_test]
+async fn in_a_modal_the_status_keeps_focus_inside_and_gives_it_back_after() {
+    reset_page();
+    let undo = patch(GRANTED_PUSH);
+    let before = append_html("button", "Send");
+    focus(&before);
+    let config = TOPIC_CHAT.replace("message:", "placement: \"modal\", message:");
+    let askwell = Askwell::start(js(&config), JsValue::UNDEFINED)
+        .await
+        .map_err(JsValue::from)
+        .expect("valid config");
+    assert!(askwell.track("message_sent", js(r#"{ entity: { id: "bill", name: "Bill" } }"#)));
+    assert_eq!(active_part().as_deref(), Some("accept"), "the modal takes focus");
+    click_part("accept");
+    assert_eq!(
+        active_part().as_deref(),
+        Some("prompt"),
+        "focus stays in the dialog while it works"
+    );
+    sleep(300).await;
+    assert_eq!(
+        active_part().as_deref(),
+        Some("close"),
+        "and lands on the close button when it failed"
+    );
+    click_part("close");
+    assert!(prompt_host().is_none());
+    assert!(is_active(&before), "focus returns where it was");
+    askwell.destroy();
+    restore(&undo);
+}
