@@ -45,6 +45,20 @@ const existed: boolean = await askwell.unsubscribe();
 await askwell.removeTopic("thread:bill");
 askwell.convert("replied");
 console.log(askwell.anonymousId, existed);
+
+// Consent, telemetry, the status copy after Yes, debug mode (README, *Consent and privacy*).
+const private_: AskwellConfig = {
+  ...config,
+  server: "",
+  consent: "required",
+  telemetry: { send: "necessary", necessary: ["prompt_accepted", "conversion"], globalPrivacyControl: "honour" },
+  messages: { subscribing: "One moment…", failed: "That did not work.", close: "Close" },
+  debug: true,
+};
+const careful = await Askwell.start(private_);
+careful.consent(true);
+careful.on("skipped", (detail) => console.log(detail.prompt, detail.reason.length));
+await Askwell.start({ ...config, telemetry: false });
 askwell.destroy();
 
 // @ts-expect-error: `prompts` is required
@@ -57,5 +71,9 @@ await Askwell.start({ prompts: [{ id: "x", message: "m", placement: "popup" }] }
 askwell.track("message_sent", { entity: { id: 42 } });
 // @ts-expect-error: no such outcome
 askwell.on("clicked", () => {});
+// @ts-expect-error: telemetry.necessary takes event types the page sends
+await Askwell.start({ ...config, telemetry: { necessary: ["subscribed"] } });
+// @ts-expect-error: consent is "required" or "not-required"
+await Askwell.start({ ...config, consent: true });
 // @ts-expect-error: an error detail has no prompt
 askwell.on("error", (detail) => detail.prompt);
