@@ -5,11 +5,21 @@ import init, { Askwell } from "/pkg/askwell.js";
 export const config = {
   // askwell-server serves this demo, so it is on the same origin ("").
   server: "",
+  // Demo settings: the tour shows four prompts (chat, restock, deals,
+  // episodes) in a few minutes, which the defaults would hold back
+  // (perSession: 1, perWeek: 3, minGapSeconds: 30). A real app keeps the
+  // defaults: one ask per visit, spaced out, is what keeps asking from
+  // feeling like nagging. Cool-offs after "Not now" stay as they are.
+  policy: { perSession: 4, perWeek: 10, minGapSeconds: 0 },
+  // Logs each held-back prompt and emits askwell:skipped, which the status
+  // line shows, so a prompt that does not appear says why. Off in production.
+  debug: true,
   prompts: [
     {
       id: "reply-alerts",
       // An experiment: which wording gets more people to opt in? Compare the
-      // variants on /dashboard.html.
+      // variants on /dashboard.html. Half the visitors see b, not the
+      // README's "Want to know when … replies?" (that is variant a).
       variants: [
         { id: "a", message: "Want to know when {entity.name} replies?" },
         { id: "b", message: "Get a notification when {entity.name} writes back?" },
@@ -81,4 +91,9 @@ for (const name of ["shown", "accepted", "dismissed", "permission", "subscribed"
     if (status) status.textContent = `askwell:${name} — ${about}${state}`;
   });
 }
+// Debug mode (above): why a prompt was not shown, e.g. "held back: cooling-off".
+document.addEventListener("askwell:skipped", (event) => {
+  const { prompt, trigger, reason } = event.detail;
+  if (status) status.textContent = `held back: ${reason} — prompt "${prompt}" after "${trigger}"`;
+});
 document.documentElement.dataset.askwellReady = "true";

@@ -28,12 +28,50 @@ function el(tag, attrs = {}, ...children) {
 }
 const text = (x, y, content, attrs = {}) => el("svg:text", { x, y, ...attrs }, String(content));
 
+// Chart text is 12 px (.chart in dashboard.css); labels are bold. Measured
+// with a canvas so columns fit their text at any width.
+const ruler = document.createElement("canvas").getContext("2d");
+const FONT_FAMILY = getComputedStyle(document.documentElement).fontFamily;
+function measure(content, bold = false) {
+  ruler.font = `${bold ? 600 : 400} 12px ${FONT_FAMILY}`;
+  return ruler.measureText(String(content)).width;
+}
+const widest = (texts, bold) => Math.max(0, ...texts.map((t) => measure(t, bold)));
+/** `content` cut to `max` px with "…" (variant ids can be 200 characters); marks keep the full text. */
+function fit(content, max, bold = true) {
+  let s = String(content);
+  if (measure(s, bold) <= max) return s;
+  while (s && measure(`${s}…`, bold) > max) s = s.slice(0, -1);
+  return `${s}…`;
+}
+
 /** A focusable group with a label read by screen readers and shown on hover. */
 function mark(label, ...children) {
   const group = el("svg:g", { tabindex: 0, role: "img", "aria-label": label, class: "mark" }, el("svg:title", {}, label));
   group.append(...children);
   return group;
 }
+
+// Every chart is drawn at its card's width in CSS pixels (viewBox = size):
+// a fixed 640-wide drawing scaled into a 320 px phone card shrank 12 px
+// text to 6 px. `plot(draw)` is a slot that calls `draw(width)` once it is
+// on the page, and again when its width changes (rotation, window resize).
+const drawers = new WeakMap();
+function redraw(slot) {
+  const drawer = drawers.get(slot);
+  const width = Math.floor(slot.clientWidth);
+  if (!drawer || !width || width === drawer.width) return;
+  drawer.width = width;
+  slot.replaceChildren(drawer.draw(width));
+}
+const resized = new ResizeObserver((entries) => entries.forEach((entry) => redraw(entry.target)));
+function plot(draw) {
+  const slot = el("div", { class: "plot" });
+  drawers.set(slot, { draw, width: 0 });
+  resized.observe(slot);
+  return slot;
+}
+const drawAll = () => document.querySelectorAll(".plot").forEach(redraw);
 
 function chart(width, height, title) {
   return el("svg:svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "group", "aria-label": title, class: "chart" });
@@ -45,56 +83,72 @@ function colorOf(variants) {
   return (v) => (v.holdout ? HOLDOUT_COLOR : colors.get(v.variant));
 }
 
-function figure(title, svg, note) {
-  const fig = el("figure", { class: "card" }, el("figcaption", {}, title), svg);
+function figure(title, draw, note) {
+  const fig = el("figure", { class: "card" }, el("figcaption", {}, title), plot(draw));
   if (note) fig.append(el("p", { class: "note" }, note));
   return fig;
 }
 
+// One denominator: every step is a share of impressions, and each step is
+// a subset of the one before. Clicks are not a step: a subscriber gets many
+// pushes, so they are a rate of delivered pushes (the click-through card).
 const STEPS = [
   ["prompt_shown", "shown"],
   ["prompt_accepted", "said yes"],
   ["native_granted", "allowed"],
   ["subscribed", "subscribed"],
-  ["notification_clicked", "push clicks"],
 ];
 
-function funnelChart(variants, color) {
+function funnelChart(variants, color, width) {
   const arms = variants.filter((v) => !v.holdout);
-  const rowH = 14 * arms.length + 12;
-  const svg = chart(640, STEPS.length * rowH + 10, "Funnel per variant");
+  const barsH = 16 * arms.length;
+  const rowH = barsH + 12;
+  const svg = chart(width, STEPS.length * rowH + 10, "Funnel per variant");
   const maxShown = Math.max(1, ...arms.map((v) => v.counts.prompt_shown ?? 0));
+  const value = (v, kind) => {
+    const n = v.counts[kind] ?? 0;
+    const shown = v.counts.prompt_shown ?? 0;
+    return { n, share: shown ? pct(n / shown) : null };
+  };
+  const shortValue = ({ n, share }) => (share ? `${n} (${share})` : `${n}`);
+  // Columns: step names, bars, then the widest value text, so nothing runs past the card.
+  const left = widest(STEPS.map(([, label]) => label), true) + 8;
+  const right = widest(arms.flatMap((v) => STEPS.map(([kind]) => shortValue(value(v, kind))))) + 6;
+  const span = Math.max(20, width - left - right);
   STEPS.forEach(([kind, label], s) => {
     const y0 = s * rowH + 5;
-    svg.append(text(0, y0 + rowH / 2, label, { class: "label", "dominant-baseline": "middle" }));
+    svg.append(text(0, y0 + barsH / 2, label, { class: "label", "dominant-baseline": "middle" }));
     arms.forEach((v, i) => {
-      const n = v.counts[kind] ?? 0;
-      const shown = v.counts.prompt_shown ?? 0;
-      const w = Math.max(1, (n / maxShown) * 420);
-      const y = y0 + i * 14;
-      const share = shown ? ` (${pct(n / shown)} of shown)` : "";
-      svg.append(mark(`${v.variant}: ${n} ${label}${share}`,
-        el("svg:rect", { x: 120, y, width: w, height: 11, rx: 2, fill: color(v) }),
-        text(126 + w, y + 9, `${n}${share}`, { class: "value" })));
+      const step = value(v, kind);
+      const w = Math.max(1, (step.n / maxShown) * span);
+      const y = y0 + i * 16 + 2;
+      const share = step.share ? ` (${step.share} of shown)` : "";
+      svg.append(mark(`${v.variant}: ${step.n} ${label}${share}`,
+        el("svg:rect", { x: left, y, width: w, height: 12, rx: 2, fill: color(v) }),
+        text(left + w + 4, y + 6, shortValue(step), { class: "value", "dominant-baseline": "middle" })));
     });
   });
   return svg;
 }
 
-function intervalChart(rows, title, axisLabel) {
-  const svg = chart(640, rows.length * 30 + 34, title);
+function intervalChart(rows, title, axisLabel, width) {
+  const svg = chart(width, rows.length * 30 + 34, title);
   const max = axisEnd(Math.max(...rows.map((r) => r.rate.high ?? 0)));
-  const x = (v) => 120 + (v / max) * 440;
-  for (let t = 0; t <= 5; t++) {
-    const v = (max * t) / 5;
+  const left = Math.min(widest(rows.map((r) => r.name), true) + 12, width * 0.3);
+  const right = measure(pct(1)) + 12;
+  const x = (v) => left + (v / max) * (width - left - right);
+  // Fewer ticks when narrow: six labels like "0.8%" collide under 300 px.
+  const ticks = width - left - right >= 300 ? 5 : 2;
+  for (let t = 0; t <= ticks; t++) {
+    const v = (max * t) / ticks;
     svg.append(el("svg:line", { x1: x(v), x2: x(v), y1: 4, y2: rows.length * 30 + 8, class: "grid" }),
       text(x(v), rows.length * 30 + 24, tick(v), { class: "axis", "text-anchor": "middle" }));
   }
   rows.forEach((r, i) => {
     const y = i * 30 + 18;
-    svg.append(text(0, y, r.name, { class: "label", "dominant-baseline": "middle" }));
+    svg.append(text(0, y, fit(r.name, left - 12), { class: "label", "dominant-baseline": "middle" }));
     if (r.rate.rate == null) {
-      svg.append(text(120, y, "no data yet", { class: "value", "dominant-baseline": "middle" }));
+      svg.append(text(left, y, "no data yet", { class: "value", "dominant-baseline": "middle" }));
       return;
     }
     svg.append(mark(`${r.name}: ${axisLabel} ${pct(r.rate.rate)}, 95% interval ${pct(r.rate.low)} to ${pct(r.rate.high)} (${r.detail})`,
@@ -105,19 +159,19 @@ function intervalChart(rows, title, axisLabel) {
   return svg;
 }
 
-function seriesChart(daily, variants, color, from, to) {
-  const svg = chart(640, 200, "Opt-in rate per day");
+function seriesChart(daily, variants, color, from, to, width) {
+  const svg = chart(width, 200, "Opt-in rate per day");
   const days = Math.max(1, Math.round((to - from) / DAY));
-  const x = (ms) => 40 + ((ms - from) / (days * DAY)) * 580;
+  const x = (ms) => 40 + ((ms - from) / (days * DAY)) * (width - 60);
   const points = new Map();
   for (const p of daily) if (p.shown > 0) (points.get(p.variant) ?? points.set(p.variant, []).get(p.variant)).push(p);
   const max = axisEnd(Math.max(...daily.filter((p) => p.shown > 0).map((p) => p.subscribed / p.shown)));
   const y = (rate) => 175 - (rate / max) * 160;
   for (let t = 0; t <= 2; t++) {
     const v = (max * t) / 2;
-    svg.append(el("svg:line", { x1: 40, x2: 620, y1: y(v), y2: y(v), class: "grid" }), text(34, y(v), tick(v), { class: "axis", "text-anchor": "end", "dominant-baseline": "middle" }));
+    svg.append(el("svg:line", { x1: 40, x2: width - 20, y1: y(v), y2: y(v), class: "grid" }), text(34, y(v), tick(v), { class: "axis", "text-anchor": "end", "dominant-baseline": "middle" }));
   }
-  svg.append(text(40, 195, day(from), { class: "axis" }), text(620, 195, day(to - 1), { class: "axis", "text-anchor": "end" }));
+  svg.append(text(40, 195, day(from), { class: "axis" }), text(width - 20, 195, day(to - 1), { class: "axis", "text-anchor": "end" }));
   for (const v of variants.filter((v) => !v.holdout)) {
     const series = points.get(v.variant) ?? [];
     if (!series.length) continue;
@@ -164,32 +218,68 @@ function promptSection(p, report) {
   const retention = p.variants.filter((v) => !v.holdout).map((v) => ({
     name: v.variant, color: color(v), rate: v.retention_7d.rate, detail: `${v.retention_7d.retained} of ${v.retention_7d.eligible} subscribers`,
   }));
+  const clicks = p.variants.filter((v) => !v.holdout).map((v) => ({
+    name: v.variant, color: color(v), rate: v.click_through,
+    detail: `${v.counts.notification_clicked ?? 0} of ${v.counts.notification_delivered ?? 0} delivered pushes`,
+  }));
   const cards = el("div", { class: "cards" },
-    figure("Funnel: from impression to click", funnelChart(p.variants, color)),
-    figure(`Opt-in rate (subscribed / shown)${p.baseline ? `, baseline ${p.baseline}` : ""}`, intervalChart(optIn, "Opt-in rate per variant", "opt-in")),
-    figure("Opt-in rate over time", seriesChart(p.daily, p.variants, color, report.from, report.to)),
-    figure("Conversion (devices that converted)", intervalChart(conversion, "Conversion per cohort", "conversion")),
-    figure("Retention: still subscribed and active 7 days later", intervalChart(retention, "7-day retention per variant", "retention")));
+    figure("Funnel: from impression to subscription (share of shown)", (w) => funnelChart(p.variants, color, w)),
+    figure(`Opt-in rate (subscribed / shown)${p.baseline ? `, baseline ${p.baseline}` : ""}`, (w) => intervalChart(optIn, "Opt-in rate per variant", "opt-in", w)),
+    figure("Opt-in rate over time", (w) => seriesChart(p.daily, p.variants, color, report.from, report.to, w)),
+    figure("Click-through (clicks / delivered pushes)", (w) => intervalChart(clicks, "Click-through per variant", "click-through", w)),
+    figure("Conversion (devices that converted)", (w) => intervalChart(conversion, "Conversion per cohort", "conversion", w)),
+    figure("Retention: still subscribed and active 7 days later", (w) => intervalChart(retention, "7-day retention per variant", "retention", w)));
   const compared = p.comparisons.length ? verdicts(p.comparisons) : el("p", { class: "note" }, "One variant and no holdout: nothing to compare. Add variants to the prompt to run an experiment.");
   section.append(cards, el("h3", {}, "Verdicts"), compared);
   return section;
 }
 
-function nativeCard(native) {
-  const svg = chart(640, 70, "Native accept rate against the guard's floor");
-  const x = (v) => 10 + v * 600;
+function nativeChart(native, width) {
+  const svg = chart(width, 70, "Native accept rate against the guard's floor");
+  const span = width - 20;
+  const x = (v) => 10 + v * span;
   const r = native.accept_rate;
-  svg.append(el("svg:rect", { x: x(0), y: 20, width: 600, height: 16, class: "track" }));
+  svg.append(el("svg:rect", { x: x(0), y: 20, width: span, height: 16, class: "track" }));
   if (r.rate != null) {
     svg.append(mark(`Native accept rate ${pct(r.rate)} (95% interval ${pct(r.low)} to ${pct(r.high)}): ${native.granted} allowed, ${native.denied} blocked`,
-      el("svg:rect", { x: x(0), y: 20, width: r.rate * 600, height: 16, fill: r.rate < native.floor ? "#D55E00" : "#009E73" }),
+      el("svg:rect", { x: x(0), y: 20, width: r.rate * span, height: 16, fill: r.rate < native.floor ? "#D55E00" : "#009E73" }),
       el("svg:line", { x1: x(r.low), x2: x(r.high), y1: 28, y2: 28, stroke: "CanvasText", "stroke-width": 2 })));
   }
+  const floor = `floor ${pct(native.floor)}`;
+  // Centred under the line, but never past either edge (a floor near 0 or 100%).
+  const half = measure(floor) / 2;
+  const at = Math.min(Math.max(x(native.floor), half), width - half);
   svg.append(mark(`Floor ${pct(native.floor)}: below it Askwell pauses push prompts`,
     el("svg:line", { x1: x(native.floor), x2: x(native.floor), y1: 12, y2: 44, class: "floor" }),
-    text(x(native.floor), 60, `floor ${pct(native.floor)}`, { class: "axis", "text-anchor": "middle" })));
-  const fig = $("native");
-  fig.replaceChildren(el("figcaption", {}, `Browser prompt: ${pct(r.rate)} allow (${native.granted} allowed, ${native.denied} blocked, ${native.dismissed} closed)`), svg);
+    text(at, 60, floor, { class: "axis", "text-anchor": "middle" })));
+  return svg;
+}
+
+function nativeCard(native) {
+  const r = native.accept_rate;
+  $("native").replaceChildren(el("figcaption", {}, `Browser prompt: ${pct(r.rate)} allow (${native.granted} allowed, ${native.denied} blocked, ${native.dismissed} closed)`),
+    plot((w) => nativeChart(native, w)));
+}
+
+function deliveriesChart(days, width) {
+  const svg = chart(width, 170, "Deliveries by status per day");
+  const max = Math.max(1, ...days.map((d) => Object.values(d.statuses).reduce((a, b) => a + b, 0)));
+  // Bar plus gap; 90 days on a phone leave 3 px each, so the gap shrinks too.
+  const slot = Math.min(44, (width - 40) / days.length);
+  const w = Math.max(1, slot - Math.min(4, slot / 4));
+  // A date under every n-th bar only: 30 dates do not fit side by side on a phone.
+  const every = Math.ceil((measure("00-00") + 8) / slot);
+  days.forEach((d, i) => {
+    let y = 145;
+    const x = 20 + i * slot;
+    for (const [status, n] of Object.entries(d.statuses)) {
+      const h = (n / max) * 130;
+      y -= h;
+      svg.append(mark(`${day(d.day)}: ${n} ${status}`, el("svg:rect", { x, y, width: w, height: Math.max(h, 1), fill: STATUS_COLORS[status] ?? "#444" })));
+    }
+    if (i % every === 0) svg.append(text(x + w / 2, 162, day(d.day), { class: "axis", "text-anchor": "middle" }));
+  });
+  return svg;
 }
 
 function deliveriesCard(days, synthetic) {
@@ -199,22 +289,9 @@ function deliveriesCard(days, synthetic) {
     fig.replaceChildren(caption, el("p", { class: "note" }, synthetic ? "The simulation sends no pushes: deliveries are shown for real data only." : "No notifications sent in this period."));
     return;
   }
-  const svg = chart(640, 170, "Deliveries by status per day");
-  const max = Math.max(1, ...days.map((d) => Object.values(d.statuses).reduce((a, b) => a + b, 0)));
-  const w = Math.min(40, 600 / days.length - 4);
-  days.forEach((d, i) => {
-    let y = 145;
-    const x = 20 + i * (w + 4);
-    for (const [status, n] of Object.entries(d.statuses)) {
-      const h = (n / max) * 130;
-      y -= h;
-      svg.append(mark(`${day(d.day)}: ${n} ${status}`, el("svg:rect", { x, y, width: w, height: Math.max(h, 1), fill: STATUS_COLORS[status] ?? "#444" })));
-    }
-    svg.append(text(x + w / 2, 162, day(d.day), { class: "axis", "text-anchor": "middle" }));
-  });
   const keys = el("ul", { class: "legend" });
   for (const [status, c] of Object.entries(STATUS_COLORS)) keys.append(el("li", {}, el("span", { class: "swatch", style: `background:${c}` }), status));
-  fig.replaceChildren(caption, svg, keys);
+  fig.replaceChildren(caption, plot((w) => deliveriesChart(days, w)), keys);
 }
 
 // `path` with the form's dataset and period, fetched with the admin token;
@@ -265,6 +342,7 @@ function render(report) {
   nativeCard(report.native);
   deliveriesCard(report.deliveries, synthetic);
   $("prompts").replaceChildren(...report.prompts.map((p) => promptSection(p, report)));
+  drawAll();
   $("message").textContent = report.prompts.length
     ? `${report.prompts.length} prompt${report.prompts.length === 1 ? "" : "s"}, ${day(report.from)} to ${day(report.to - 1)}.`
     : synthetic ? "No synthetic data yet: run `cargo xtask simulate` while the demo runs." : "No prompts shown in this period yet: try the demo apps, or look at the synthetic data.";

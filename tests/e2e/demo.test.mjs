@@ -110,6 +110,48 @@ test("shop: inline and modal placements pass an accessibility audit", async () =
   await page.close();
 });
 
+/** A first-time visitor: a fresh browser profile, nothing stored yet. */
+async function asNewVisitor(path, run) {
+  const visitor = await launchChromium();
+  try {
+    const { page, errors } = await open(visitor.context, path);
+    await run(page);
+    assert.deepEqual(errors, []);
+  } finally {
+    await visitor.close();
+  }
+}
+
+test("shop: the tour as the page tells it shows the inline prompt, then the deals modal", async () => {
+  await asNewVisitor("/shop.html", async (page) => {
+    const tour = (await page.locator("main").textContent()).replace(/\s+/g, " ");
+    assert.match(tour, /restock button/);
+    assert.match(tour, /three products within ten minutes/);
+    await page.getByRole("button", { name: "Tell me when it's back" }).click();
+    const inline = page.locator("askwell-prompt[data-placement=inline]");
+    await inline.waitFor({ timeout: 5_000 });
+    await page.getByRole("button", { name: "No thanks" }).click();
+    await inline.waitFor({ state: "detached" });
+    // Right on, as a visitor would: no waiting between the two triggers.
+    for (const product of ["Rain shell", "Wool socks", "Head torch"]) await page.getByRole("button", { name: product }).click();
+    await page.getByRole("dialog", { name: /weekly deals/ }).waitFor({ timeout: 5_000 })
+      .catch(async () => assert.fail(`no deals modal; status line: ${await page.locator("#status").textContent()}`));
+  });
+});
+
+test("shop: a held-back prompt says why on the page", async () => {
+  await asNewVisitor("/shop.html", async (page) => {
+    const restock = page.getByRole("button", { name: "Tell me when it's back" });
+    await restock.click();
+    await page.getByRole("button", { name: "No thanks" }).click();
+    await restock.click();
+    await settle(page);
+    assert.equal(await page.locator("askwell-prompt").count(), 0, "not asked again right after No thanks");
+    const status = await page.locator("#status").textContent();
+    assert.match(status, /^held back: cooling-off\b/, "the status line names the reason");
+  });
+});
+
 test("benchmarks: track() to decision with 100 rules, and rendering a prompt", async () => {
   const { page } = await open(browser.context, "/");
   const result = await page.evaluate(async () => {
