@@ -106,14 +106,7 @@ pub fn press_key_in_prompt(key: &str, shift: bool) {
         .and_then(|h| h.shadow_root())
         .and_then(|r| r.active_element())
         .expect("focus inside the prompt");
-    let init = KeyboardEventInit::new();
-    init.set_key(key);
-    init.set_shift_key(shift);
-    init.set_bubbles(true);
-    init.set_composed(true);
-    init.set_cancelable(true);
-    let event = KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).expect("event");
-    target.dispatch_event(&event).expect("dispatch");
+    press_key(&target, key, "", false, shift);
 }
 
 /// What another tab's write to localStorage looks like to this one.
