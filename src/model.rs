@@ -214,10 +214,74 @@ pub struct PushPayload {
 /// Most buttons kept (Chrome shows two; more are noise).
 const MAX_ACTIONS: usize = 2;
 
+/// The member that marks a push as Askwell's (`"askwell": 1`).
+const MARKER: &str = "askwell";
+
+/// The server writes what [`PushPayload::read`] reads: Askwell's marker
+/// first, then the camelCase fields; absent options, `false` flags, an empty
+/// body and no buttons are left out (they read back as the same defaults,
+/// and every byte counts against the 3052-byte limit of a push).
+#[cfg(feature = "serde")]
+impl serde::Serialize for PushPayload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("PushPayload", 13)?;
+        out.serialize_field(MARKER, &1u8)?;
+        out.serialize_field("title", &self.title)?;
+        if !self.body.is_empty() {
+            out.serialize_field("body", &self.body)?;
+        }
+        for (key, value) in [
+            ("icon", &self.icon),
+            ("image", &self.image),
+            ("badge", &self.badge),
+            ("url", &self.url),
+            ("tag", &self.tag),
+        ] {
+            if let Some(value) = value {
+                out.serialize_field(key, value)?;
+            }
+        }
+        for (key, on) in [
+            ("renotify", self.renotify),
+            ("requireInteraction", self.require_interaction),
+            ("silent", self.silent),
+        ] {
+            if on {
+                out.serialize_field(key, &true)?;
+            }
+        }
+        if !self.actions.is_empty() {
+            out.serialize_field("actions", &self.actions)?;
+        }
+        if let Some(delivery) = &self.delivery {
+            out.serialize_field("delivery", delivery)?;
+        }
+        out.end()
+    }
+}
+
+/// A button as [`PushPayload::read`] reads it; absent options left out.
+#[cfg(feature = "serde")]
+impl serde::Serialize for PushAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("PushAction", 4)?;
+        out.serialize_field("action", &self.action)?;
+        out.serialize_field("title", &self.title)?;
+        for (key, value) in [("icon", &self.icon), ("url", &self.url)] {
+            if let Some(value) = value {
+                out.serialize_field(key, value)?;
+            }
+        }
+        out.end()
+    }
+}
+
 impl PushPayload {
     /// Whether a parsed JSON value carries Askwell's marker.
     pub fn is_askwell(value: &Value) -> bool {
-        value.get("askwell").and_then(Value::as_f64) == Some(1.0)
+        value.get(MARKER).and_then(Value::as_f64) == Some(1.0)
     }
 
     /// Reads a payload from parsed JSON (no serde: keeps the worker small).
@@ -298,7 +362,7 @@ pub fn classify_push(data: Option<Value>, fallback_title: &str) -> Incoming {
             let delivery = value.get("delivery").cloned().unwrap_or(Value::Null);
             Incoming::Show(
                 PushPayload::fallback(fallback_title),
-                Value::object([("askwell", 1u64.into()), ("delivery", delivery)]),
+                Value::object([(MARKER, 1u64.into()), ("delivery", delivery)]),
             )
         }
     }
@@ -423,6 +487,38 @@ mod tests {
             Incoming::Ignore
         );
         assert_eq!(classify_push(None, "New"), Incoming::Ignore);
+    }
+
+    /// What the server writes is what the worker reads, every field.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_serialised_payload_reads_back_as_itself() {
+        let full = PushPayload {
+            title: "Bill replied".into(),
+            body: "Friday?".into(),
+            icon: Some("/i.png".into()),
+            image: Some("/big.png".into()),
+            badge: Some("/b.png".into()),
+            url: Some("/chat".into()),
+            tag: Some("bill".into()),
+            renotify: true,
+            require_interaction: true,
+            silent: true,
+            actions: vec![PushAction {
+                action: "reply".into(),
+                title: "Reply".into(),
+                icon: Some("/r.png".into()),
+                url: Some("/chat#reply".into()),
+            }],
+            delivery: Some("n1:42".into()),
+        };
+        let minimal = PushPayload::fallback("Hi");
+        for payload in [full, minimal] {
+            let text = serde_json::to_string(&payload).expect("serialises");
+            assert_eq!(PushPayload::read(&from_json(&text)).as_ref(), Ok(&payload), "{text}");
+        }
+        let text = serde_json::to_string(&PushPayload::fallback("Hi")).expect("serialises");
+        assert_eq!(text, r#"{"askwell":1,"title":"Hi"}"#, "defaults are left out");
     }
 
     #[test]

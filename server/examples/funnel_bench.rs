@@ -121,7 +121,7 @@ fn to_event(v: &Value) -> Option<Event> {
     let text = |key: &str| v[key].as_str().map(str::to_owned);
     Some(Event {
         id: text("id")?,
-        kind: text("type")?,
+        kind: askwell::model::EventKind::parse(v["type"].as_str()?)?,
         prompt: text("prompt"),
         variant: text("variant"),
         trigger: text("trigger"),

@@ -13,6 +13,7 @@ use web_push::{ContentEncoding, SubscriptionInfo, WebPushMessageBuilder};
 
 use crate::metrics::{Counted, Metrics};
 use crate::outcome::{classify, parse_retry_after, Backoff, Outcome};
+use crate::push::{DeliveryStatus, Urgency};
 use crate::ssrf::{is_sendable, GuardedResolver};
 use crate::store::{now_ms, Claimed, Store};
 use crate::vapid::VapidSigner;
@@ -195,7 +196,9 @@ impl Deliverer {
         match classify(status, retry_after, delivery.attempt, &self.config.backoff, jitter) {
             Outcome::Delivered => {
                 self.metrics.count(Counted::Delivered);
-                self.store.delivery_finish(delivery.id, "delivered", status).await
+                self.store
+                    .delivery_finish(delivery.id, DeliveryStatus::Delivered, status)
+                    .await
             }
             Outcome::Prune => {
                 self.metrics.count(Counted::Pruned);
@@ -208,7 +211,9 @@ impl Deliverer {
             }
             Outcome::Failed => {
                 self.metrics.count(Counted::Failed);
-                self.store.delivery_finish(delivery.id, "failed", status).await
+                self.store
+                    .delivery_finish(delivery.id, DeliveryStatus::Failed, status)
+                    .await
             }
         }
     }
@@ -216,7 +221,7 @@ impl Deliverer {
     /// Records a delivery that was never sent and never will be.
     async fn give_up(&self, id: i64) -> Result<(), sqlx::Error> {
         self.metrics.count(Counted::Failed);
-        self.store.delivery_finish(id, "failed", None).await
+        self.store.delivery_finish(id, DeliveryStatus::Failed, None).await
     }
 
     /// Bounds concurrent requests per push-service origin.
@@ -268,8 +273,8 @@ pub fn build_request(signer: &VapidSigner, delivery: &Claimed) -> Result<reqwest
     let mut builder = WebPushMessageBuilder::new(&info);
     builder.set_payload(ContentEncoding::Aes128Gcm, payload.as_bytes());
     builder.set_ttl(delivery.ttl);
-    if let Some(urgency) = delivery.urgency.as_deref().and_then(parse_urgency) {
-        builder.set_urgency(urgency);
+    if let Some(urgency) = delivery.urgency {
+        builder.set_urgency(header_urgency(urgency));
     }
     if let Some(topic) = &delivery.topic {
         builder.set_topic(topic.clone());
@@ -291,13 +296,13 @@ pub fn build_request(signer: &VapidSigner, delivery: &Claimed) -> Result<reqwest
 /// Why a request could not be built (bad stored keys, unsignable endpoint).
 struct Unsendable(String);
 
-fn parse_urgency(text: &str) -> Option<web_push::Urgency> {
-    match text {
-        "very-low" => Some(web_push::Urgency::VeryLow),
-        "low" => Some(web_push::Urgency::Low),
-        "normal" => Some(web_push::Urgency::Normal),
-        "high" => Some(web_push::Urgency::High),
-        _ => None,
+/// The web-push crate's spelling of the same four values.
+fn header_urgency(urgency: Urgency) -> web_push::Urgency {
+    match urgency {
+        Urgency::VeryLow => web_push::Urgency::VeryLow,
+        Urgency::Low => web_push::Urgency::Low,
+        Urgency::Normal => web_push::Urgency::Normal,
+        Urgency::High => web_push::Urgency::High,
     }
 }
 

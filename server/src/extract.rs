@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
 
+use crate::error::ErrorCode;
 use crate::{AppError, AppState};
 
 /// `axum::Json`, but rejections become `400 { error: { code, message } }`.
@@ -26,13 +27,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
 fn json_error(rejection: JsonRejection) -> AppError {
     match rejection {
-        JsonRejection::JsonDataError(err) => AppError::invalid("invalid_request", err.body_text()),
-        JsonRejection::JsonSyntaxError(err) => AppError::invalid("invalid_json", err.body_text()),
+        JsonRejection::JsonDataError(err) => AppError::invalid(ErrorCode::InvalidRequest, err.body_text()),
+        JsonRejection::JsonSyntaxError(err) => AppError::invalid(ErrorCode::InvalidJson, err.body_text()),
         JsonRejection::MissingJsonContentType(_) => {
-            AppError::invalid("invalid_content_type", "expected Content-Type: application/json")
+            AppError::invalid(ErrorCode::InvalidContentType, "expected Content-Type: application/json")
         }
         JsonRejection::BytesRejection(err) => bytes_error(err),
-        other => AppError::invalid("invalid_request", other.body_text()),
+        other => AppError::invalid(ErrorCode::InvalidRequest, other.body_text()),
     }
 }
 
@@ -53,7 +54,7 @@ impl FromRequest<AppState> for ApiBytes {
 fn bytes_error(rejection: BytesRejection) -> AppError {
     match rejection {
         BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => AppError::BodyTooLarge,
-        other => AppError::invalid("invalid_body", other.body_text()),
+        other => AppError::invalid(ErrorCode::InvalidBody, other.body_text()),
     }
 }
 

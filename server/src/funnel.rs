@@ -1,16 +1,22 @@
 //! Turns the grouped rows of [`crate::store::Store::stats_counts`] and friends
 //! into the `GET /v1/stats` report: the funnel per prompt × variant, rates
 //! with intervals, variant comparisons with verdicts, retention, time series.
-//! Pure, so it is tested without a database.
+//! Pure, so it is tested without a database; [`load`] runs the queries
+//! behind it.
+
+mod load;
+mod metric;
 
 use std::collections::BTreeMap;
 
 use askwell::model::EventKind;
 use serde::Serialize;
 
+pub use load::{load, Query};
+pub use metric::Metric;
+
 use crate::stats::{self, Labels, Proportion, Rate, Verdict};
-use crate::store::DAY_MS;
-use crate::store::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
+use crate::store::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow, DAY_MS};
 
 /// The variant id of a prompt's holdout group.
 pub use askwell::model::HOLDOUT;
@@ -64,7 +70,7 @@ pub struct VariantReport {
     pub opt_in: Rate,
     /// native_granted / (native_granted + native_denied).
     pub native_accept: Rate,
-    /// notification_clicked / notification_delivered.
+    /// Clicked / delivered notifications.
     pub click_through: Rate,
     /// Converted devices / exposed devices.
     pub conversion: Rate,
@@ -88,8 +94,8 @@ pub struct Retention {
 /// A variant against another on one metric.
 #[derive(Debug, Clone, Serialize)]
 pub struct ComparisonReport {
-    /// `opt_in`, `click_through` or `conversion`.
-    pub metric: &'static str,
+    /// What is compared.
+    pub metric: Metric,
     /// The reference arm.
     pub baseline: String,
     /// The compared arm.
@@ -167,10 +173,10 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
             .or_default()
             .entry(&row.variant)
             .or_insert_with(|| new_variant(&row.variant));
-        variant.counts.insert(row.kind.clone(), row.events);
-        match EventKind::parse(&row.kind) {
-            Some(EventKind::PromptShown) => variant.devices = row.devices,
-            Some(EventKind::Conversion) => variant.converted_devices = row.devices,
+        variant.counts.insert(row.kind.as_str().to_owned(), row.events);
+        match row.kind {
+            EventKind::PromptShown => variant.devices = row.devices,
+            EventKind::Conversion => variant.converted_devices = row.devices,
             _ => {}
         }
     }
@@ -208,21 +214,6 @@ fn positive(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// The proportion behind each compared metric.
-fn metric(variant: &VariantReport, name: &str) -> Proportion {
-    match name {
-        "opt_in" => Proportion::new(
-            count(variant, EventKind::Subscribed),
-            count(variant, EventKind::PromptShown),
-        ),
-        "click_through" => Proportion::new(
-            count(variant, EventKind::NotificationClicked),
-            count(variant, EventKind::NotificationDelivered),
-        ),
-        _ => Proportion::new(positive(variant.converted_devices), positive(variant.devices)),
-    }
-}
-
 fn prompt_report(prompt: &str, variants: BTreeMap<&str, VariantReport>, inputs: &Inputs<'_>) -> PromptReport {
     let mut variants: Vec<VariantReport> = variants.into_values().collect();
     // The holdout last; the rest by id.
@@ -242,9 +233,9 @@ fn prompt_report(prompt: &str, variants: BTreeMap<&str, VariantReport>, inputs: 
 }
 
 fn fill_rates(variant: &mut VariantReport, prompt: &str, inputs: &Inputs<'_>) {
-    variant.opt_in = metric(variant, "opt_in").summary();
-    variant.click_through = metric(variant, "click_through").summary();
-    variant.conversion = metric(variant, "conversion").summary();
+    variant.opt_in = Metric::OptIn.of(variant).summary();
+    variant.click_through = Metric::ClickThrough.of(variant).summary();
+    variant.conversion = Metric::Conversion.of(variant).summary();
     let granted = count(variant, EventKind::NativeGranted);
     variant.native_accept = Proportion::new(granted, granted + count(variant, EventKind::NativeDenied)).summary();
     let subscribers: Vec<&SubscriberRow> = inputs
@@ -302,31 +293,22 @@ fn comparisons(variants: &[VariantReport], baseline: Option<&str>) -> Vec<Compar
         return out;
     };
     for variant in variants.iter().filter(|v| !v.holdout && v.variant != base.variant) {
-        for (metric_name, label, trials) in [
-            ("opt_in", "opt-in", "impressions"),
-            ("click_through", "click-through", "deliveries"),
-            ("conversion", "conversion", "devices"),
-        ] {
-            out.push(compare(base, variant, metric_name, label, trials));
+        for metric in Metric::ALL {
+            out.push(compare(base, variant, metric));
         }
     }
     // Cohorts: does being asked at all change conversion?
     if let Some(holdout) = variants.iter().find(|v| v.holdout) {
         for variant in variants.iter().filter(|v| !v.holdout) {
-            out.push(compare(holdout, variant, "conversion", "conversion", "devices"));
+            out.push(compare(holdout, variant, Metric::Conversion));
         }
     }
     out
 }
 
-fn compare(
-    base: &VariantReport,
-    variant: &VariantReport,
-    metric_name: &'static str,
-    label: &str,
-    trials: &str,
-) -> ComparisonReport {
-    let (b, v) = (metric(base, metric_name), metric(variant, metric_name));
+fn compare(base: &VariantReport, variant: &VariantReport, metric: Metric) -> ComparisonReport {
+    let (b, v) = (metric.of(base), metric.of(variant));
+    let (label, trials) = metric.words();
     let labels = Labels {
         baseline: &base.variant,
         variant: &variant.variant,
@@ -334,7 +316,7 @@ fn compare(
         trials,
     };
     ComparisonReport {
-        metric: metric_name,
+        metric,
         baseline: base.variant.clone(),
         variant: variant.variant.clone(),
         difference: stats::compare(b, v),
@@ -351,9 +333,9 @@ fn daily(prompt: &str, days: &[DayRow]) -> Vec<DayPoint> {
             shown: 0,
             subscribed: 0,
         });
-        match EventKind::parse(&row.kind) {
-            Some(EventKind::PromptShown) => point.shown += row.events,
-            Some(EventKind::Subscribed) => point.subscribed += row.events,
+        match row.kind {
+            EventKind::PromptShown => point.shown += row.events,
+            EventKind::Subscribed => point.subscribed += row.events,
             _ => {}
         }
     }
@@ -361,13 +343,7 @@ fn daily(prompt: &str, days: &[DayRow]) -> Vec<DayPoint> {
 }
 
 fn native(counts: &[CountRow], floor: f64) -> NativeReport {
-    let total = |kind: EventKind| {
-        counts
-            .iter()
-            .filter(|c| c.kind == kind.as_str())
-            .map(|c| c.events)
-            .sum::<i64>()
-    };
+    let total = |kind: EventKind| counts.iter().filter(|c| c.kind == kind).map(|c| c.events).sum::<i64>();
     let (granted, denied) = (total(EventKind::NativeGranted), total(EventKind::NativeDenied));
     NativeReport {
         granted,
@@ -385,7 +361,7 @@ fn deliveries(rows: &[DeliveryRow]) -> Vec<DeliveryDay> {
             day: row.day * DAY_MS,
             statuses: BTreeMap::new(),
         });
-        *day.statuses.entry(row.status.clone()).or_default() += row.count;
+        *day.statuses.entry(row.status.as_str().to_owned()).or_default() += row.count;
     }
     days.into_values().collect()
 }

@@ -6,7 +6,7 @@ fn row(prompt: &str, variant: &str, kind: &str, events: i64, devices: i64) -> Co
     CountRow {
         prompt: prompt.into(),
         variant: variant.into(),
-        kind: kind.into(),
+        kind: EventKind::parse(kind).expect("an event kind"),
         events,
         devices,
     }
@@ -63,7 +63,7 @@ fn builds_the_funnel_and_compares_variants_with_the_baseline() {
     let opt_in = prompt
         .comparisons
         .iter()
-        .find(|c| c.metric == "opt_in")
+        .find(|c| c.metric == Metric::OptIn)
         .expect("opt-in");
     assert_eq!(opt_in.verdict.text, "b beats a on opt-in, p < 0.001");
     assert_eq!(report.native.granted, 80);

@@ -12,8 +12,10 @@ pub mod extract;
 pub mod funnel;
 pub mod limit;
 pub mod metrics;
+pub mod notification;
 pub mod origin;
 pub mod outcome;
+pub mod push;
 pub mod routes;
 pub mod secret;
 pub mod serve;
@@ -35,7 +37,7 @@ use tokio::sync::Notify;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
-pub use error::AppError;
+pub use error::{AppError, ErrorCode};
 pub use store::Store;
 pub use vapid::VapidKeys;
 
@@ -73,6 +75,56 @@ impl AppState {
             wake: Arc::default(),
             limiter: Arc::default(),
         }
+    }
+}
+
+/// A server ready to run: the state its routes share and the deliverer its
+/// workers run, counting into one metrics registry (what `/metrics` shows
+/// is what the workers did).
+pub struct Server {
+    /// What the HTTP handlers share ([`app`]).
+    pub state: AppState,
+    /// Sends what the outbox holds.
+    pub deliverer: Arc<delivery::Deliverer>,
+}
+
+/// What [`Server::build`] needs: an open store and key pair, and how to run.
+pub struct ServerConfig {
+    /// The database.
+    pub store: Store,
+    /// The VAPID key pair.
+    pub vapid: VapidKeys,
+    /// The VAPID `sub` claim (`mailto:` or `https:`), checked by [`vapid::check_subject`].
+    pub vapid_subject: String,
+    /// Security and limits.
+    pub settings: Settings,
+    /// Static folders to serve.
+    pub files: StaticFiles,
+    /// Delivery tuning.
+    pub delivery: delivery::DeliveryConfig,
+}
+
+impl Server {
+    /// The state and a deliverer over the same store, wake-up signal and metrics.
+    ///
+    /// # Errors
+    /// A message when the subject is not a real contact, the key cannot
+    /// sign, or the push HTTP client cannot be built.
+    pub fn build(config: ServerConfig) -> Result<Server, String> {
+        vapid::check_subject(&config.vapid_subject)?;
+        let mut state = AppState::new(config.store, config.vapid, config.settings);
+        state.files = config.files;
+        let signer = vapid::VapidSigner::new(&state.vapid, &config.vapid_subject).map_err(|e| e.to_string())?;
+        let deliverer = delivery::Deliverer::new(
+            state.store.clone(),
+            Arc::new(signer),
+            state.metrics.clone(),
+            config.delivery,
+        )?;
+        Ok(Server {
+            state,
+            deliverer: Arc::new(deliverer),
+        })
     }
 }
 

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use askwell_server::delivery::{Deliverer, DeliveryConfig};
-use askwell_server::store::{NewNotification, Recipients};
+use askwell_server::notification::{NotificationRequest, NotifyRequest, Target};
 use askwell_server::validate::EndpointPolicy;
-use askwell_server::vapid::{check_subject, VapidSigner};
-use askwell_server::{app, AppState, Settings, StaticFiles, Store, VapidKeys};
+use askwell_server::vapid::check_subject;
+use askwell_server::{app, Server, ServerConfig, Settings, StaticFiles, Store, VapidKeys};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::Notify;
 
@@ -185,15 +185,19 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Opens the store and the keys, and builds a deliverer.
+/// Opens the store and the keys and builds the server: its state and its
+/// deliverer, counting into one metrics registry.
 async fn open(
     common: &Common,
+    settings: Settings,
+    files: StaticFiles,
     lease: std::time::Duration,
-) -> Result<(Store, VapidKeys, Arc<Deliverer>, Arc<askwell_server::metrics::Metrics>), String> {
+) -> Result<Server, String> {
     let subject = common
         .vapid_subject
         .as_deref()
         .ok_or("ASKWELL_VAPID_SUBJECT is required: mailto:you@your-domain or https://your-domain/contact")?;
+    // Before the data dir is created: a typo should leave nothing behind.
     check_subject(subject)?;
     let store = match &common.database_url {
         Some(url) => Store::connect(url).await,
@@ -208,20 +212,21 @@ async fn open(
     if common.allow_insecure_endpoints {
         tracing::warn!("INSECURE: accepting http:// and loopback/private push endpoints (--allow-insecure-endpoints); never use this in production");
     }
-    let signer = Arc::new(VapidSigner::new(&vapid, subject).map_err(|e| e.to_string())?);
-    let metrics = Arc::new(askwell_server::metrics::Metrics::default());
-    let config = DeliveryConfig {
-        allow_insecure: common.allow_insecure_endpoints,
-        lease,
-        ..DeliveryConfig::default()
-    };
-    let deliverer = Arc::new(Deliverer::new(store.clone(), signer, metrics.clone(), config)?);
-    Ok((store, vapid, deliverer, metrics))
+    Server::build(ServerConfig {
+        store,
+        vapid,
+        vapid_subject: subject.to_owned(),
+        settings,
+        files,
+        delivery: DeliveryConfig {
+            allow_insecure: common.allow_insecure_endpoints,
+            lease,
+            ..DeliveryConfig::default()
+        },
+    })
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let (store, vapid, deliverer, metrics) =
-        open(&args.common, std::time::Duration::from_secs(args.lease_seconds.max(1))).await?;
     let trusted_proxies = args
         .trusted_proxies
         .iter()
@@ -249,12 +254,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         identity_secret: args.identity_secret.filter(|s| !s.is_empty()).map(String::into_bytes),
         trusted_proxies,
     };
-    let mut state = AppState::new(store, vapid, settings);
-    state.files = StaticFiles {
+    let files = StaticFiles {
         site: args.site,
         pkg: args.pkg,
     };
-    state.metrics = metrics;
+    let lease = std::time::Duration::from_secs(args.lease_seconds.max(1));
+    let Server { state, deliverer } = open(&args.common, settings, files, lease).await?;
     let stop = Arc::new(Notify::new());
     let workers: Vec<_> = (0..args.workers.max(1))
         .map(|_| tokio::spawn(deliverer.clone().run(state.wake.clone(), stop.clone())))
@@ -296,35 +301,51 @@ async fn sweep_events(store: Store, days: u32, stop: Arc<Notify>) {
 }
 
 async fn send(args: SendArgs) -> Result<(), String> {
-    let to = match (args.topic, args.user, args.all) {
-        (Some(topic), None, false) => Recipients::Topic(topic),
-        (None, Some(user), false) => Recipients::User(user),
-        (None, None, true) => Recipients::All,
-        _ => return Err("choose one of --topic, --user or --all".into()),
-    };
-    let (store, _, deliverer, _) = open(&args.common, DeliveryConfig::default().lease).await?;
-    let mut payload = serde_json::json!({ "askwell": 1, "title": args.title, "body": args.body });
-    if let Some(url) = args.url {
-        payload["url"] = url.into();
-    }
-    let notification = NewNotification {
-        id: askwell_server::routes::random_id(),
-        idempotency_key: None,
-        payload: payload.to_string(),
-        ttl: 28 * 24 * 3600,
-        urgency: None,
-        topic: None,
-        to,
-    };
-    let (id, recipients) = store
+    // Checked before anything is opened: a refused notification leaves no trace.
+    let notification = send_request(&args)?
+        .prepare()
+        .map_err(|err| format!("{err} ({})", err.code()))?;
+    let lease = DeliveryConfig::default().lease;
+    let Server { state, deliverer } = open(&args.common, Settings::default(), StaticFiles::default(), lease).await?;
+    let (id, recipients) = state
+        .store
         .notification_create(&notification)
         .await
         .map_err(|e| e.to_string())?;
     eprintln!("notification {id}: {recipients} recipients");
+    deliver_now(&state.store, &deliverer, &id, recipients).await
+}
+
+/// The `POST /v1/notify` request `send` stands for, so both go through the
+/// same checks and payload building ([`NotifyRequest::prepare`]).
+fn send_request(args: &SendArgs) -> Result<NotifyRequest, String> {
+    // clap refuses two of them at once; none at all is ours to refuse.
+    if args.topic.is_none() && args.user.is_none() && !args.all {
+        return Err("choose one of --topic, --user or --all".into());
+    }
+    Ok(NotifyRequest {
+        to: Target {
+            topic: args.topic.clone(),
+            user: args.user.clone(),
+            all: args.all.then_some(true),
+        },
+        notification: NotificationRequest {
+            title: args.title.clone(),
+            body: Some(args.body.clone()),
+            url: args.url.clone(),
+            ..NotificationRequest::default()
+        },
+        ..NotifyRequest::default()
+    })
+}
+
+/// Runs delivery rounds until every delivery of notification `id` is final,
+/// then prints its counts.
+async fn deliver_now(store: &Store, deliverer: &Arc<Deliverer>, id: &str, recipients: i64) -> Result<(), String> {
     loop {
         deliverer.round().await.map_err(|e| e.to_string())?;
         let counts = store
-            .notification_counts(&id)
+            .notification_counts(id)
             .await
             .map_err(|e| e.to_string())?
             .unwrap_or_default();

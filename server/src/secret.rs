@@ -1,4 +1,17 @@
-//! Comparing secrets without leaking where they differ through timing.
+//! Secrets: unguessable ids, comparisons that do not leak where two
+//! secrets differ through timing, and proofs of identity.
+
+/// 128 random bits, hex: unguessable, so delivery ids in payloads cannot be
+/// forged.
+pub fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let mut hex = String::with_capacity(32);
+    for byte in bytes {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
+}
 
 /// Constant-time equality for secrets (admin token, auth secrets). The length
 /// is not secret (tokens have fixed, public formats).

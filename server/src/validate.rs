@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::error::ErrorCode;
 use crate::AppError;
 
 mod special;
@@ -38,7 +39,7 @@ pub struct EndpointPolicy {
 /// # Errors
 /// `invalid_endpoint` naming the problem.
 pub fn endpoint(raw: &str, policy: EndpointPolicy) -> Result<reqwest::Url, AppError> {
-    let bad = |why: &str| AppError::invalid("invalid_endpoint", format!("subscription.endpoint: {why}"));
+    let bad = |why: &str| AppError::invalid(ErrorCode::InvalidEndpoint, format!("subscription.endpoint: {why}"));
     if raw.len() > MAX_ENDPOINT_LEN {
         return Err(bad("too long"));
     }
@@ -113,7 +114,7 @@ fn is_local_name(name: &str) -> bool {
 /// # Errors
 /// `invalid_keys` naming the field.
 pub fn p256dh(encoded: &str) -> Result<Vec<u8>, AppError> {
-    let bad = |why: &str| AppError::invalid("invalid_keys", format!("subscription.keys.p256dh: {why}"));
+    let bad = |why: &str| AppError::invalid(ErrorCode::InvalidKeys, format!("subscription.keys.p256dh: {why}"));
     let bytes = decode(encoded).ok_or_else(|| bad("not base64url"))?;
     if bytes.len() != 65 || bytes[0] != 0x04 {
         return Err(bad("expected a 65-byte uncompressed P-256 point"));
@@ -127,11 +128,11 @@ pub fn p256dh(encoded: &str) -> Result<Vec<u8>, AppError> {
 /// # Errors
 /// `invalid_keys` naming the field.
 pub fn auth(encoded: &str) -> Result<Vec<u8>, AppError> {
-    let bytes =
-        decode(encoded).ok_or_else(|| AppError::invalid("invalid_keys", "subscription.keys.auth: not base64url"))?;
+    let bytes = decode(encoded)
+        .ok_or_else(|| AppError::invalid(ErrorCode::InvalidKeys, "subscription.keys.auth: not base64url"))?;
     if bytes.len() != 16 {
         return Err(AppError::invalid(
-            "invalid_keys",
+            ErrorCode::InvalidKeys,
             "subscription.keys.auth: expected 16 bytes",
         ));
     }
@@ -168,14 +169,14 @@ fn decode(encoded: &str) -> Option<Vec<u8>> {
 pub fn topics(field: &str, topics: &[String]) -> Result<(), AppError> {
     if topics.len() > MAX_TOPICS {
         return Err(AppError::invalid(
-            "invalid_topic",
+            ErrorCode::InvalidTopic,
             format!("{field}: at most {MAX_TOPICS} topics"),
         ));
     }
     for (i, topic) in topics.iter().enumerate() {
         if topic.is_empty() || topic.len() > MAX_TOPIC_LEN || topic.chars().any(char::is_control) {
             return Err(AppError::invalid(
-                "invalid_topic",
+                ErrorCode::InvalidTopic,
                 format!("{field}[{i}]: expected 1 to {MAX_TOPIC_LEN} printable characters"),
             ));
         }
@@ -270,7 +271,7 @@ mod tests {
             for policy in [STRICT, DEV] {
                 let refused = endpoint(raw, policy).expect_err(raw);
                 let message = refused.to_string();
-                assert_eq!(refused.code(), "invalid_endpoint", "{raw}");
+                assert_eq!(refused.code(), ErrorCode::InvalidEndpoint, "{raw}");
                 assert!(
                     message.starts_with("subscription.endpoint: ") && message.contains("host name"),
                     "{raw}: {message}"

@@ -15,6 +15,8 @@ use std::fmt::Display;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use askwell::model::EventKind;
+use askwell_server::push::{DeliveryStatus, Urgency};
 use askwell_server::store::{
     now_ms, Attribution, Backend, Claimed, Event, NewNotification, NewSubscription, Recipients, StatsRange,
     StatusCounts, Upsert, DAY_MS,
@@ -92,7 +94,7 @@ async fn every_store_method_works_on_postgres() {
 
 /// A new database collating by ICU's `en-US` (PostgreSQL 15+ built with ICU).
 async fn english_postgres_database(admin_url: &str) -> Result<String, sqlx::Error> {
-    let name = format!("askwell_test_{}", askwell_server::routes::random_id());
+    let name = format!("askwell_test_{}", askwell_server::secret::random_id());
     let mut admin = sqlx::PgConnection::connect(admin_url).await?;
     sqlx::query(&format!(
         "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
@@ -221,7 +223,7 @@ fn notification(id: &str, key: Option<&str>, to: Recipients) -> NewNotification 
         idempotency_key: key.map(str::to_owned),
         payload: format!(r#"{{"title":"{id}"}}"#),
         ttl: 60,
-        urgency: Some("normal".to_owned()),
+        urgency: Some(Urgency::Normal),
         topic: None,
         to,
     }
@@ -230,7 +232,7 @@ fn notification(id: &str, key: Option<&str>, to: Recipients) -> NewNotification 
 fn event(id: &str, kind: &str, anon: Option<&str>, at_ms: i64) -> Event {
     Event {
         id: id.to_owned(),
-        kind: kind.to_owned(),
+        kind: EventKind::parse(kind).expect("an event kind"),
         prompt: anon.map(|_| "reply-alerts".to_owned()),
         variant: anon.map(|_| "b".to_owned()),
         trigger: anon.map(|_| "message_sent".to_owned()),
@@ -422,7 +424,9 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     let news_a = pick("n-news", id_a);
     run.ok(
         "delivery_finish",
-        store.delivery_finish(news_a.id, "delivered", Some(201)).await,
+        store
+            .delivery_finish(news_a.id, DeliveryStatus::Delivered, Some(201))
+            .await,
     );
     let retry_at = now_ms() + 5_000;
     let news_b = pick("n-news", id_b);
@@ -435,13 +439,17 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     let alice_a = pick("n-alice", id_a);
     run.ok(
         "delivery_finish",
-        store.delivery_finish(alice_a.id, "failed", Some(400)).await,
+        store
+            .delivery_finish(alice_a.id, DeliveryStatus::Failed, Some(400))
+            .await,
     );
     for sub in [id_a, id_b] {
         let done = pick("n-all", sub);
         run.ok(
             "delivery_finish",
-            store.delivery_finish(done.id, "delivered", Some(201)).await,
+            store
+                .delivery_finish(done.id, DeliveryStatus::Delivered, Some(201))
+                .await,
         );
     }
     assert_eq!(run.ok("subscription_count", store.subscription_count().await), 2);
@@ -495,7 +503,13 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
         ..range
     };
     let counts = run.ok("stats_counts", store.stats_counts(range).await);
-    let total = |kind: &str| -> i64 { counts.iter().filter(|r| r.kind == kind).map(|r| r.events).sum() };
+    let total = |kind: &str| -> i64 {
+        counts
+            .iter()
+            .filter(|r| r.kind.as_str() == kind)
+            .map(|r| r.events)
+            .sum()
+    };
     assert_eq!(
         (
             total("prompt_shown"),
@@ -506,7 +520,10 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
         (1, 3, 1, 1),
         "{counts:?}"
     );
-    let clicked = counts.iter().find(|r| r.kind == "notification_clicked").expect("click");
+    let clicked = counts
+        .iter()
+        .find(|r| r.kind.as_str() == "notification_clicked")
+        .expect("click");
     assert_eq!(
         (clicked.prompt.as_str(), clicked.variant.as_str()),
         ("reply-alerts", "b")
@@ -514,7 +531,7 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     assert!(run.ok("stats_counts", store.stats_counts(synthetic).await).is_empty());
     let delivered = run.ok("stats_delivered", store.stats_delivered(range).await);
     assert_eq!(delivered.iter().map(|r| r.events).sum::<i64>(), 3, "{delivered:?}");
-    assert!(delivered.iter().all(|r| r.kind == "notification_delivered"));
+    assert!(delivered.iter().all(|r| r.kind.as_str() == "notification_delivered"));
     assert!(run
         .ok("stats_delivered", store.stats_delivered(synthetic).await)
         .is_empty());
@@ -526,7 +543,13 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     let subscribers = run.ok("stats_subscribers", store.stats_subscribers(range).await);
     assert_eq!(subscribers.len(), 3, "{subscribers:?}");
     let deliveries = run.ok("stats_deliveries", store.stats_deliveries(range).await);
-    let by_status = |status: &str| -> i64 { deliveries.iter().filter(|r| r.status == status).map(|r| r.count).sum() };
+    let by_status = |status: &str| -> i64 {
+        deliveries
+            .iter()
+            .filter(|r| r.status.as_str() == status)
+            .map(|r| r.count)
+            .sum()
+    };
     assert_eq!(
         (
             by_status("delivered"),

@@ -14,7 +14,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::error::ErrorCode;
 use crate::extract::{is_admin, ApiBytes, ClientAddress};
+use crate::secret::random_id;
 use crate::store::{now_ms, Event};
 use crate::{AppError, AppState};
 
@@ -109,8 +111,8 @@ fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Re
         }
     }
     Ok(Event {
-        id: e.id.unwrap_or_else(super::notifications::random_id),
-        kind: e.kind,
+        id: e.id.unwrap_or_else(random_id),
+        kind,
         prompt: e.prompt,
         variant: e.variant,
         trigger: e.trigger,
@@ -128,9 +130,9 @@ fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Re
 fn parse(body: &[u8]) -> Result<EventsRequest, AppError> {
     serde_json::from_slice(body).map_err(|err| {
         let code = if err.is_data() {
-            "invalid_request"
+            ErrorCode::InvalidRequest
         } else {
-            "invalid_json"
+            ErrorCode::InvalidJson
         };
         AppError::invalid(code, err.to_string())
     })
@@ -151,7 +153,7 @@ pub fn validate_events_json(body: &[u8], now: i64, admin: bool) -> Result<(Vec<E
     }
     if req.events.is_empty() || req.events.len() > MAX_BATCH {
         return Err(AppError::invalid(
-            "invalid_batch",
+            ErrorCode::InvalidBatch,
             format!("events: expected 1 to {MAX_BATCH} events"),
         ));
     }
@@ -188,7 +190,7 @@ pub async fn events_create(
     }
     if events.is_empty() {
         let first = rejected.into_iter().next().map(|r| r.message);
-        return Err(AppError::invalid("invalid_event", first.unwrap_or_default()));
+        return Err(AppError::invalid(ErrorCode::InvalidEvent, first.unwrap_or_default()));
     }
     let stored = state.store.events_insert(&events).await?;
     state.metrics.count_events(stored);

@@ -8,7 +8,6 @@ mod stats;
 pub use events::MAX_BATCH as MAX_EVENTS_BATCH;
 #[doc(hidden)]
 pub use events::{validate_events_json, Rejection as EventRejection};
-pub use notifications::random_id;
 mod subscriptions;
 
 use axum::http::{header, Method};

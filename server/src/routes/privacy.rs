@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::error::ErrorCode;
 use crate::extract::Admin;
 use crate::store::UserExport;
 use crate::{AppError, AppState};
@@ -16,7 +17,7 @@ use crate::{AppError, AppState};
 const MAX_ID: usize = 200;
 
 /// The path's id, 1 to 200 bytes of UTF-8, or a 400 naming `field`.
-fn path_id(path: Result<Path<String>, PathRejection>, field: &str, code: &'static str) -> Result<String, AppError> {
+fn path_id(path: Result<Path<String>, PathRejection>, field: &str, code: ErrorCode) -> Result<String, AppError> {
     let expected = format!("{field}: expected 1 to {MAX_ID} characters of UTF-8");
     match path {
         Ok(Path(id)) if !id.is_empty() && id.len() <= MAX_ID => Ok(id),
@@ -32,7 +33,7 @@ pub async fn users_erase(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let user = path_id(path, "id", "invalid_user")?;
+    let user = path_id(path, "id", ErrorCode::InvalidUser)?;
     let removed = state.store.user_erase(&user).await?;
     // Counts only: the id itself stays out of the logs too.
     tracing::info!(?removed, "erased a user");
@@ -45,7 +46,7 @@ pub async fn devices_erase(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let anon = path_id(path, "anon_id", "invalid_anon_id")?;
+    let anon = path_id(path, "anon_id", ErrorCode::InvalidAnonId)?;
     let removed = state.store.device_erase(&anon).await?;
     tracing::info!(?removed, "erased a device");
     Ok(Json(json!({ "removed": removed })))
@@ -58,6 +59,6 @@ pub async fn users_export(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<UserExport>, AppError> {
-    let user = path_id(path, "id", "invalid_user")?;
+    let user = path_id(path, "id", ErrorCode::InvalidUser)?;
     Ok(Json(state.store.user_export(&user).await?))
 }

@@ -7,9 +7,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 
+use crate::error::ErrorCode;
 use crate::export;
 use crate::extract::Admin;
-use crate::funnel::{self, Inputs, Report};
+use crate::funnel::{self, Query, Report};
 use crate::store::DAY_MS;
 use crate::store::{now_ms, StatsRange};
 use crate::{AppError, AppState};
@@ -25,19 +26,11 @@ const DEFAULT_FLOOR: f64 = 0.2;
 /// so every accepted bound has a `Date` on the page and no sum overflows.
 const MAX_EPOCH_MS: i64 = 8_640_000_000_000_000;
 
-/// Parsed query string.
-#[derive(Debug, Clone, PartialEq)]
-struct Params {
-    range: StatsRange,
-    baseline: Option<String>,
-    floor: f64,
-}
-
 fn bad(message: String) -> AppError {
-    AppError::invalid("invalid_query", message)
+    AppError::invalid(ErrorCode::InvalidQuery, message)
 }
 
-fn parse(query: Option<&str>, now: i64) -> Result<Params, AppError> {
+fn parse(query: Option<&str>, now: i64) -> Result<Query, AppError> {
     let (mut from, mut to, mut synthetic, mut baseline, mut floor) = (None, None, false, None, DEFAULT_FLOOR);
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let number = || {
@@ -81,7 +74,7 @@ fn parse(query: Option<&str>, now: i64) -> Result<Params, AppError> {
         }
     }
     let (from, to) = range(from, to, now)?;
-    Ok(Params {
+    Ok(Query {
         range: StatsRange {
             from_ms: from,
             to_ms: to,
@@ -144,28 +137,8 @@ pub async fn stats_csv_read(
 
 async fn report(state: &AppState, query: Option<&str>) -> Result<Report, AppError> {
     let now = now_ms();
-    let params = parse(query, now)?;
-    let range = params.range;
-    let store = &state.store;
-    // Independent queries on separate pooled connections, at the same time.
-    let (mut counts, delivered, days, subscribers, deliveries) = tokio::try_join!(
-        store.stats_counts(range),
-        store.stats_delivered(range),
-        store.stats_days(range),
-        store.stats_subscribers(range),
-        store.stats_deliveries(range),
-    )?;
-    counts.extend(delivered);
-    Ok(funnel::report(&Inputs {
-        range,
-        counts: &counts,
-        days: &days,
-        subscribers: &subscribers,
-        deliveries: &deliveries,
-        now_ms: now,
-        baseline: params.baseline.as_deref(),
-        floor: params.floor,
-    }))
+    let query = parse(query, now)?;
+    Ok(funnel::load(&state.store, &query, now).await?)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::error::ErrorCode;
 use crate::extract::ApiJson;
 use crate::store::{Attribution, NewSubscription, StoredSubscription, Upsert};
 use crate::{validate, AppError, AppState};
@@ -92,7 +93,7 @@ fn checked(
         .is_some_and(|u| u.is_empty() || u.len() > 200 || u.chars().any(char::is_control))
     {
         return Err(AppError::invalid(
-            "invalid_user",
+            ErrorCode::InvalidUser,
             "user: expected 1 to 200 printable characters",
         ));
     }
@@ -166,7 +167,7 @@ pub async fn subscriptions_create(
             .is_some_and(|v| v.is_empty() || v.len() > 200 || v.chars().any(char::is_control))
         {
             return Err(AppError::invalid(
-                "invalid_attribution",
+                ErrorCode::InvalidAttribution,
                 format!("{field}: expected 1 to 200 printable characters"),
             ));
         }
@@ -200,7 +201,7 @@ pub async fn subscriptions_topics_change(
     let sub = possessed(&state, &req.endpoint, &req.auth).await?;
     if sub.topics.len() + req.add.len() > validate::MAX_TOPICS {
         return Err(AppError::invalid(
-            "invalid_topic",
+            ErrorCode::InvalidTopic,
             format!("add: a subscription holds at most {} topics", validate::MAX_TOPICS),
         ));
     }

@@ -1,8 +1,29 @@
 //! The outbox: notifications, their per-subscription deliveries, and claims.
 
+use std::sync::LazyLock;
+
 use sqlx::{AnyConnection, Row};
 
 use super::{now_ms, Backend, Store};
+use crate::push::{DeliveryStatus, Urgency};
+
+/// Reads `deliveries.status`: a status this version does not know (a newer
+/// server's, or a hand edit) is an error, never counted as another.
+pub(super) fn decode_status(text: &str) -> Result<DeliveryStatus, sqlx::Error> {
+    DeliveryStatus::parse(text)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown delivery status {text:?} in deliveries.status").into()))
+}
+
+/// `status IN ('queued', 'retrying')`: the deliveries a worker may claim,
+/// spelt from [`DeliveryStatus`] once.
+pub(super) static WAITING: LazyLock<String> = LazyLock::new(|| {
+    let list: Vec<String> = DeliveryStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_waiting())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("status IN ({})", list.join(", "))
+});
 
 /// Who a notification goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +48,7 @@ pub struct NewNotification {
     /// Seconds the push service keeps it for an offline browser.
     pub ttl: u32,
     /// RFC 8030 urgency.
-    pub urgency: Option<String>,
+    pub urgency: Option<Urgency>,
     /// RFC 8030 topic (replaces an undelivered message with the same topic).
     pub topic: Option<String>,
     /// Who receives it.
@@ -56,7 +77,7 @@ pub struct Claimed {
     /// TTL seconds.
     pub ttl: u32,
     /// Urgency header.
-    pub urgency: Option<String>,
+    pub urgency: Option<Urgency>,
     /// Topic header.
     pub topic: Option<String>,
 }
@@ -100,7 +121,7 @@ impl Store {
             }
         }
         sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)")
-            .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(&n.urgency).bind(&n.topic).bind(now)
+            .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(now)
             .execute(&mut *tx)
             .await?;
         let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
@@ -168,8 +189,9 @@ impl Store {
         };
         let claim = format!(
             "UPDATE deliveries SET lease_until_ms = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM deliveries WHERE status IN ('queued', 'retrying') AND next_attempt_ms <= $2 AND lease_until_ms <= $2 ORDER BY next_attempt_ms, id LIMIT $3 {lock}) \
-             RETURNING id"
+             WHERE id IN (SELECT id FROM deliveries WHERE {waiting} AND next_attempt_ms <= $2 AND lease_until_ms <= $2 ORDER BY next_attempt_ms, id LIMIT $3 {lock}) \
+             RETURNING id",
+            waiting = *WAITING
         );
         let mut tx = self.write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(&claim)
@@ -194,7 +216,8 @@ impl Store {
         for row in rows {
             let Some(endpoint) = row.try_get::<Option<String>, _>("endpoint")? else {
                 // The subscription was deleted after enqueueing.
-                self.delivery_finish(row.try_get("id")?, "pruned", None).await?;
+                self.delivery_finish(row.try_get("id")?, DeliveryStatus::Pruned, None)
+                    .await?;
                 continue;
             };
             claimed.push(Claimed {
@@ -207,7 +230,7 @@ impl Store {
                 auth: row.try_get("auth")?,
                 payload: row.try_get("payload")?,
                 ttl: u32::try_from(row.try_get::<i64, _>("ttl")?).unwrap_or(0),
-                urgency: row.try_get("urgency")?,
+                urgency: stored_urgency(row.try_get("urgency")?),
                 topic: row.try_get("topic")?,
             });
         }
@@ -221,9 +244,10 @@ impl Store {
     /// When the database fails.
     pub(super) async fn deliveries_release_claims(&self) -> Result<u64, sqlx::Error> {
         let mut tx = self.write().await?;
-        let released = sqlx::query(
-            "UPDATE deliveries SET lease_until_ms = 0 WHERE lease_until_ms > 0 AND status IN ('queued', 'retrying')",
-        )
+        let released = sqlx::query(&format!(
+            "UPDATE deliveries SET lease_until_ms = 0 WHERE lease_until_ms > 0 AND {}",
+            *WAITING
+        ))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -243,18 +267,21 @@ impl Store {
         }
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let mut tx = self.write().await?;
-        sqlx::query(&format!("UPDATE deliveries SET lease_until_ms = $1 WHERE lease_until_ms > 0 AND status IN ('queued', 'retrying') AND id IN ({list})"))
-            .bind(now_ms() + lease_ms)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "UPDATE deliveries SET lease_until_ms = $1 WHERE lease_until_ms > 0 AND {} AND id IN ({list})",
+            *WAITING
+        ))
+        .bind(now_ms() + lease_ms)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await
     }
 
-    /// Records a final status (`delivered`, `failed`, `pruned`).
+    /// Records a final status (`Delivered`, `Failed`, `Pruned`).
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn delivery_finish(&self, id: i64, status: &str, code: Option<u16>) -> Result<(), sqlx::Error> {
+    pub async fn delivery_finish(&self, id: i64, status: DeliveryStatus, code: Option<u16>) -> Result<(), sqlx::Error> {
         let mut tx = self.write().await?;
         finish(&mut tx, id, status, code).await?;
         tx.commit().await
@@ -266,8 +293,8 @@ impl Store {
     /// When the database fails.
     pub async fn delivery_retry(&self, id: i64, next_ms: i64, code: Option<u16>) -> Result<(), sqlx::Error> {
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE deliveries SET status = 'retrying', next_attempt_ms = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4")
-            .bind(next_ms).bind(code.map(i64::from)).bind(now_ms()).bind(id)
+        sqlx::query("UPDATE deliveries SET status = $1, next_attempt_ms = $2, last_code = $3, lease_until_ms = 0, updated_ms = $4 WHERE id = $5")
+            .bind(DeliveryStatus::Retrying.as_str()).bind(next_ms).bind(code.map(i64::from)).bind(now_ms()).bind(id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await
@@ -282,7 +309,7 @@ impl Store {
     pub async fn delivery_prune(&self, delivery: &Claimed, code: u16) -> Result<(), sqlx::Error> {
         let mut tx = self.write().await?;
         super::events::record_pruned(&mut tx, delivery).await?;
-        finish(&mut tx, delivery.id, "pruned", Some(code)).await?;
+        finish(&mut tx, delivery.id, DeliveryStatus::Pruned, Some(code)).await?;
         super::subscriptions::delete(&mut tx, delivery.subscription_id).await?;
         tx.commit().await
     }
@@ -308,13 +335,14 @@ impl Store {
             let n: i64 = row.try_get("n")?;
             counts.clicked += row.try_get::<i64, _>("clicked")?;
             counts.dismissed += row.try_get::<i64, _>("dismissed")?;
-            match row.try_get::<String, _>("status")?.as_str() {
-                "queued" => counts.queued += n,
-                "delivered" => counts.delivered += n,
-                "retrying" => counts.retrying += n,
-                "failed" => counts.failed += n,
-                _ => counts.pruned += n,
-            }
+            let count = match decode_status(&row.try_get::<String, _>("status")?)? {
+                DeliveryStatus::Queued => &mut counts.queued,
+                DeliveryStatus::Retrying => &mut counts.retrying,
+                DeliveryStatus::Delivered => &mut counts.delivered,
+                DeliveryStatus::Failed => &mut counts.failed,
+                DeliveryStatus::Pruned => &mut counts.pruned,
+            };
+            *count += n;
         }
         Ok(Some(counts))
     }
@@ -324,7 +352,7 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn queue_depth(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status IN ('queued', 'retrying')")
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM deliveries WHERE {}", *WAITING))
             .fetch_one(&self.pool)
             .await
     }
@@ -337,23 +365,86 @@ impl Store {
     pub async fn next_due_ms(&self) -> Result<Option<i64>, sqlx::Error> {
         // The later of the two by CASE: SQLite's scalar `MAX(a, b)` is an
         // unknown function on PostgreSQL, whose `GREATEST` SQLite lacks.
-        sqlx::query_scalar(
+        sqlx::query_scalar(&format!(
             "SELECT MIN(CASE WHEN lease_until_ms > next_attempt_ms THEN lease_until_ms ELSE next_attempt_ms END) \
-             FROM deliveries WHERE status IN ('queued', 'retrying')",
-        )
+             FROM deliveries WHERE {}",
+            *WAITING
+        ))
         .fetch_one(&self.pool)
         .await
     }
 }
 
 /// Records a delivery's final status inside `tx`.
-async fn finish(tx: &mut AnyConnection, id: i64, status: &str, code: Option<u16>) -> Result<(), sqlx::Error> {
+async fn finish(tx: &mut AnyConnection, id: i64, status: DeliveryStatus, code: Option<u16>) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4")
-        .bind(status)
+        .bind(status.as_str())
         .bind(code.map(i64::from))
         .bind(now_ms())
         .bind(id)
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// The stored urgency: one this version cannot read is logged and the push
+/// goes without the header (a hint to the push service, not worth holding
+/// the delivery back for).
+fn stored_urgency(text: Option<String>) -> Option<Urgency> {
+    let text = text?;
+    let urgency = Urgency::parse(&text);
+    if urgency.is_none() {
+        tracing::warn!(urgency = %text, "unknown urgency in notifications.urgency; sending without the header");
+    }
+    urgency
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{NewSubscription, StatsRange};
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unknown_delivery_status_is_an_error_not_a_pruned_delivery() {
+        let store = Store::in_memory().await.expect("store");
+        let subscription = NewSubscription {
+            endpoint: "https://push.example.net/a".into(),
+            p256dh: "key".into(),
+            auth: "auth".into(),
+            user: None,
+            expiration_ms: None,
+            topics: Vec::new(),
+        };
+        store.subscription_upsert(&subscription).await.expect("subscribe");
+        let notification = NewNotification {
+            id: "n1".into(),
+            idempotency_key: None,
+            payload: "{}".into(),
+            ttl: 60,
+            urgency: None,
+            topic: None,
+            to: Recipients::All,
+        };
+        store.notification_create(&notification).await.expect("enqueue");
+        // As a newer server, or a hand edit, might leave it.
+        sqlx::query("UPDATE deliveries SET status = 'bounced'")
+            .execute(&store.pool)
+            .await
+            .expect("update");
+        let counts = store.notification_counts("n1").await;
+        assert!(
+            counts.as_ref().is_err_and(|e| e.to_string().contains("bounced")),
+            "{counts:?}"
+        );
+        let range = StatsRange {
+            from_ms: 0,
+            to_ms: i64::MAX / 2,
+            synthetic: false,
+        };
+        let days = store.stats_deliveries(range).await;
+        assert!(
+            days.as_ref().is_err_and(|e| e.to_string().contains("bounced")),
+            "{days:?}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Funnel and notification events.
 
+use askwell::model::EventKind;
 use sqlx::Row;
 
 use super::{now_ms, Claimed, Store};
@@ -9,8 +10,8 @@ use super::{now_ms, Claimed, Store};
 pub struct Event {
     /// Client-generated id (deduplication), or a server-generated one.
     pub id: String,
-    /// Event type (`prompt_shown`, `notification_clicked`, …).
-    pub kind: String,
+    /// Event type.
+    pub kind: EventKind,
     /// Prompt id.
     pub prompt: Option<String>,
     /// Variant id or `holdout`.
@@ -57,7 +58,7 @@ impl Store {
         for e in &attributed {
             query = query
                 .bind(&e.id)
-                .bind(&e.kind)
+                .bind(e.kind.as_str())
                 .bind(&e.prompt)
                 .bind(&e.variant)
                 .bind(&e.trigger)
@@ -136,9 +137,9 @@ async fn attribute(tx: &mut sqlx::AnyConnection, event: &Event) -> Result<Event,
 
 /// A click or dismissal also marks its delivery (for `/v1/notifications/{id}`).
 async fn mark_delivery(tx: &mut sqlx::AnyConnection, event: &Event) -> Result<(), sqlx::Error> {
-    let column = match event.kind.as_str() {
-        "notification_clicked" => "clicked_ms",
-        "notification_dismissed" => "dismissed_ms",
+    let column = match event.kind {
+        EventKind::NotificationClicked => "clicked_ms",
+        EventKind::NotificationDismissed => "dismissed_ms",
         _ => return Ok(()),
     };
     let Some((notification, delivery)) = delivery_ids(event.delivery.as_deref()) else {
@@ -195,7 +196,7 @@ impl Store {
 pub(super) async fn record_subscription_event(
     tx: &mut sqlx::AnyConnection,
     id: i64,
-    kind: &str,
+    kind: EventKind,
     action: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
@@ -205,7 +206,7 @@ pub(super) async fn record_subscription_event(
          FROM subscriptions WHERE id = $4 AND prompt IS NOT NULL \
          ON CONFLICT (id) DO NOTHING",
     )
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(action)
     .bind(now)
     .bind(id)
@@ -221,13 +222,15 @@ pub(super) async fn record_subscription_event(
 /// row is deleted.
 pub(super) async fn record_pruned(tx: &mut sqlx::AnyConnection, delivery: &Claimed) -> Result<(), sqlx::Error> {
     let now = now_ms();
+    let kind = EventKind::Unsubscribed.as_str();
     let delivery_ref = format!("{}:{}", delivery.notification_id, delivery.id);
     sqlx::query(
         "INSERT INTO events (id, type, prompt, variant, anon_id, delivery, action, at_ms, received_ms) \
-         SELECT $1, 'unsubscribed', prompt, variant, anon_id, $2, 'pruned', $3, $3 FROM subscriptions WHERE id = $4 \
+         SELECT $1, $2, prompt, variant, anon_id, $3, 'pruned', $4, $4 FROM subscriptions WHERE id = $5 \
          ON CONFLICT (id) DO NOTHING",
     )
-    .bind(format!("unsubscribed:{delivery_ref}"))
+    .bind(format!("{kind}:{delivery_ref}"))
+    .bind(kind)
     .bind(delivery_ref)
     .bind(now)
     .bind(delivery.subscription_id)
@@ -248,7 +251,7 @@ mod tests {
         let events: Vec<Event> = (0..12_000)
             .map(|i| Event {
                 id: format!("e{i}"),
-                kind: "prompt_shown".into(),
+                kind: EventKind::PromptShown,
                 at_ms: if i % 3 == 0 { now } else { now - 200 * day },
                 ..Event::default()
             })

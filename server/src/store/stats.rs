@@ -3,11 +3,14 @@
 //! the rows returned are few (per prompt × variant × type, per day, per
 //! subscriber).
 
+use std::sync::LazyLock;
+
+use askwell::model::EventKind;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::Store;
-use super::DAY_MS;
+use super::{Store, DAY_MS};
+use crate::push::DeliveryStatus;
 
 /// A time range and dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +31,7 @@ pub struct CountRow {
     /// Variant id (`holdout` for the holdout).
     pub variant: String,
     /// Event type.
-    pub kind: String,
+    pub kind: EventKind,
     /// Number of events.
     pub events: i64,
     /// Number of distinct devices.
@@ -43,7 +46,7 @@ pub struct DayRow {
     /// Variant id.
     pub variant: String,
     /// Event type.
-    pub kind: String,
+    pub kind: EventKind,
     /// Days since the Unix epoch.
     pub day: i64,
     /// Number of events.
@@ -70,8 +73,8 @@ pub struct SubscriberRow {
 pub struct DeliveryRow {
     /// Days since the Unix epoch (of the notification).
     pub day: i64,
-    /// `queued`, `retrying`, `delivered`, `failed`, `pruned`.
-    pub status: String,
+    /// Their status.
+    pub status: DeliveryStatus,
     /// Number of deliveries.
     pub count: i64,
 }
@@ -83,9 +86,77 @@ fn variant(row: &AnyRow) -> Result<String, sqlx::Error> {
         .unwrap_or_else(|| "default".to_owned()))
 }
 
-/// Event types that show a subscriber is still around (not the server's
-/// own delivery record, not the automatic `notification_shown`).
-const ACTIVE_TYPES: &str = "'prompt_shown', 'prompt_accepted', 'prompt_dismissed', 'subscribed', 'notification_clicked', 'notification_dismissed', 'conversion'";
+/// Event kinds that show a subscriber is still around (not the server's own
+/// delivery record, not the automatic `notification_shown`).
+fn shows_activity(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::PromptShown
+            | EventKind::PromptAccepted
+            | EventKind::PromptDismissed
+            | EventKind::Subscribed
+            | EventKind::NotificationClicked
+            | EventKind::NotificationDismissed
+            | EventKind::Conversion
+    )
+}
+
+/// Kinds drawn per day: shown, subscribed and the native answers.
+fn drawn_daily(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::PromptShown | EventKind::Subscribed | EventKind::NativeGranted | EventKind::NativeDenied
+    )
+}
+
+/// `'a', 'b', …`: the wire names of the kinds `keep` selects, for an SQL
+/// `IN (…)` (the names are fixed identifiers, never input).
+fn kind_list(keep: fn(EventKind) -> bool) -> String {
+    let names: Vec<String> = EventKind::ALL
+        .into_iter()
+        .filter(|k| keep(*k))
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    names.join(", ")
+}
+
+/// [`Store::stats_delivered`]'s query; `$1`–`$3` as in [`Store::fetch_in_range`].
+static DELIVERED_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT prompt, variant, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices \
+         FROM deliveries WHERE $1 = 0 AND status = '{delivered}' AND updated_ms >= $2 AND updated_ms < $3 AND prompt IS NOT NULL \
+         GROUP BY prompt, variant",
+        delivered = DeliveryStatus::Delivered.as_str()
+    )
+});
+
+/// [`Store::stats_days`]'s query.
+static DAYS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT prompt, variant, type, at_ms / {DAY_MS} AS day, COUNT(*) AS events \
+         FROM events WHERE synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL \
+         AND type IN ({drawn}) \
+         GROUP BY type, prompt, variant, at_ms / {DAY_MS}",
+        drawn = kind_list(drawn_daily)
+    )
+});
+
+/// [`Store::stats_subscribers`]'s query.
+static SUBSCRIBERS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT sub.prompt, sub.variant, sub.first_ms, \
+           MIN(CASE WHEN e.type = '{unsubscribed}' AND e.at_ms > sub.first_ms THEN e.at_ms END) AS gone_ms, \
+           MAX(CASE WHEN e.type IN ({active}) AND e.at_ms > sub.first_ms THEN e.at_ms END) AS active_ms \
+         FROM (SELECT prompt, variant, anon_id, MIN(at_ms) AS first_ms FROM events \
+               WHERE synthetic = $1 AND type = '{subscribed}' AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL AND anon_id IS NOT NULL \
+               GROUP BY prompt, variant, anon_id) sub \
+         LEFT JOIN events e ON e.anon_id = sub.anon_id AND e.synthetic = $1 \
+         GROUP BY sub.prompt, sub.variant, sub.anon_id, sub.first_ms",
+        unsubscribed = EventKind::Unsubscribed.as_str(),
+        subscribed = EventKind::Subscribed.as_str(),
+        active = kind_list(shows_activity)
+    )
+});
 
 impl Store {
     /// Runs a stats query whose `$1`, `$2`, `$3` are the dataset (synthetic
@@ -107,7 +178,8 @@ impl Store {
         let sql = "SELECT prompt, variant, type, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices \
              FROM events WHERE synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL \
              GROUP BY type, prompt, variant";
-        self.fetch_in_range(sql, range).await?.iter().map(count_row).collect()
+        let rows = self.fetch_in_range(sql, range).await?;
+        rows.iter().map(|row| count_row(row, kind(row)?)).collect()
     }
 
     /// `notification_delivered` per prompt × variant, read from the outbox
@@ -117,10 +189,10 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn stats_delivered(&self, range: StatsRange) -> Result<Vec<CountRow>, sqlx::Error> {
-        let sql = "SELECT prompt, variant, 'notification_delivered' AS type, COUNT(*) AS events, COUNT(DISTINCT anon_id) AS devices \
-             FROM deliveries WHERE $1 = 0 AND status = 'delivered' AND updated_ms >= $2 AND updated_ms < $3 AND prompt IS NOT NULL \
-             GROUP BY prompt, variant";
-        self.fetch_in_range(sql, range).await?.iter().map(count_row).collect()
+        let rows = self.fetch_in_range(&DELIVERED_SQL, range).await?;
+        rows.iter()
+            .map(|row| count_row(row, EventKind::NotificationDelivered))
+            .collect()
     }
 
     /// Shown, subscribed, native answers per day, for the time series.
@@ -128,19 +200,13 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn stats_days(&self, range: StatsRange) -> Result<Vec<DayRow>, sqlx::Error> {
-        let sql = format!(
-            "SELECT prompt, variant, type, at_ms / {DAY_MS} AS day, COUNT(*) AS events \
-             FROM events WHERE synthetic = $1 AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL \
-             AND type IN ('prompt_shown', 'subscribed', 'native_granted', 'native_denied') \
-             GROUP BY type, prompt, variant, at_ms / {DAY_MS}"
-        );
-        let rows = self.fetch_in_range(&sql, range).await?;
+        let rows = self.fetch_in_range(&DAYS_SQL, range).await?;
         rows.iter()
             .map(|row| {
                 Ok(DayRow {
                     prompt: row.try_get("prompt")?,
                     variant: variant(row)?,
-                    kind: row.try_get("type")?,
+                    kind: kind(row)?,
                     day: row.try_get("day")?,
                     events: row.try_get("events")?,
                 })
@@ -154,17 +220,7 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn stats_subscribers(&self, range: StatsRange) -> Result<Vec<SubscriberRow>, sqlx::Error> {
-        let sql = format!(
-            "SELECT sub.prompt, sub.variant, sub.first_ms, \
-               MIN(CASE WHEN e.type = 'unsubscribed' AND e.at_ms > sub.first_ms THEN e.at_ms END) AS gone_ms, \
-               MAX(CASE WHEN e.type IN ({ACTIVE_TYPES}) AND e.at_ms > sub.first_ms THEN e.at_ms END) AS active_ms \
-             FROM (SELECT prompt, variant, anon_id, MIN(at_ms) AS first_ms FROM events \
-                   WHERE synthetic = $1 AND type = 'subscribed' AND at_ms >= $2 AND at_ms < $3 AND prompt IS NOT NULL AND anon_id IS NOT NULL \
-                   GROUP BY prompt, variant, anon_id) sub \
-             LEFT JOIN events e ON e.anon_id = sub.anon_id AND e.synthetic = $1 \
-             GROUP BY sub.prompt, sub.variant, sub.anon_id, sub.first_ms"
-        );
-        let rows = self.fetch_in_range(&sql, range).await?;
+        let rows = self.fetch_in_range(&SUBSCRIBERS_SQL, range).await?;
         rows.iter()
             .map(|row| {
                 Ok(SubscriberRow {
@@ -194,7 +250,7 @@ impl Store {
             .map(|row| {
                 Ok(DeliveryRow {
                     day: row.try_get("day")?,
-                    status: row.try_get("status")?,
+                    status: super::deliveries::decode_status(&row.try_get::<String, _>("status")?)?,
                     count: row.try_get("count")?,
                 })
             })
@@ -202,11 +258,19 @@ impl Store {
     }
 }
 
-fn count_row(row: &AnyRow) -> Result<CountRow, sqlx::Error> {
+/// The row's `type`: the events table only holds kinds this server
+/// validated or recorded, so another is an error, not a silent new count.
+fn kind(row: &AnyRow) -> Result<EventKind, sqlx::Error> {
+    let text: String = row.try_get("type")?;
+    EventKind::parse(&text)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown event type {text:?} in events.type").into()))
+}
+
+fn count_row(row: &AnyRow, kind: EventKind) -> Result<CountRow, sqlx::Error> {
     Ok(CountRow {
         prompt: row.try_get("prompt")?,
         variant: variant(row)?,
-        kind: row.try_get("type")?,
+        kind,
         events: row.try_get("events")?,
         devices: row.try_get("devices")?,
     })

@@ -1,8 +1,10 @@
 //! Subscriptions and their topics.
 
+use askwell::model::EventKind;
 use sqlx::Row;
 
 use super::{now_ms, Backend, Store};
+use crate::push::DeliveryStatus;
 
 /// A validated subscription to store.
 #[derive(Debug, Clone)]
@@ -197,7 +199,7 @@ impl Store {
     /// When the database fails.
     pub async fn subscription_delete(&self, id: i64) -> Result<(), sqlx::Error> {
         let mut tx = self.write().await?;
-        super::events::record_subscription_event(&mut tx, id, "unsubscribed", Some("deleted")).await?;
+        super::events::record_subscription_event(&mut tx, id, EventKind::Unsubscribed, Some("deleted")).await?;
         delete(&mut tx, id).await?;
         tx.commit().await
     }
@@ -257,7 +259,7 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        super::events::record_subscription_event(&mut tx, id, "subscribed", None).await?;
+        super::events::record_subscription_event(&mut tx, id, EventKind::Subscribed, None).await?;
         tx.commit().await
     }
 
@@ -275,7 +277,12 @@ impl Store {
 /// Deletes subscription `id` inside `tx` (its topics go with it; its
 /// pending deliveries are pruned).
 pub(super) async fn delete(tx: &mut sqlx::AnyConnection, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE deliveries SET status = 'pruned', updated_ms = $1 WHERE subscription_id = $2 AND status IN ('queued', 'retrying')")
+    let prune = format!(
+        "UPDATE deliveries SET status = $1, updated_ms = $2 WHERE subscription_id = $3 AND {}",
+        *super::deliveries::WAITING
+    );
+    sqlx::query(&prune)
+        .bind(DeliveryStatus::Pruned.as_str())
         .bind(now_ms())
         .bind(id)
         .execute(&mut *tx)

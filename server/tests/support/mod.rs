@@ -63,7 +63,7 @@ pub fn postgres_url() -> Option<String> {
 /// Creates an empty database on the server at `admin_url`; returns its URL.
 pub async fn fresh_postgres_database(admin_url: &str) -> String {
     use sqlx::Connection;
-    let name = format!("askwell_test_{}", askwell_server::routes::random_id());
+    let name = format!("askwell_test_{}", askwell_server::secret::random_id());
     let mut admin = sqlx::PgConnection::connect(admin_url)
         .await
         .expect("connect to test postgres");

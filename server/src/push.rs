@@ -1,0 +1,102 @@
+//! The vocabulary of a push in the outbox: the urgency a notification is
+//! sent with (RFC 8030 §5.3) and where each delivery stands. Both are stored
+//! as text and parsed where they are read, so the rest of the server
+//! matches on types.
+
+/// RFC 8030 §5.3 `Urgency` of a push: checked when a notification is
+/// enqueued, stored as its text, sent as the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    /// `very-low`: only on power and Wi-Fi.
+    VeryLow,
+    /// `low`: on power or Wi-Fi.
+    Low,
+    /// `normal`: unless the device is low on battery.
+    Normal,
+    /// `high`: even when low on battery.
+    High,
+}
+
+impl Urgency {
+    /// Every urgency, lowest first.
+    pub const ALL: [Urgency; 4] = [Urgency::VeryLow, Urgency::Low, Urgency::Normal, Urgency::High];
+
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::VeryLow => "very-low",
+            Urgency::Low => "low",
+            Urgency::Normal => "normal",
+            Urgency::High => "high",
+        }
+    }
+
+    /// The urgency with this header value.
+    pub fn parse(text: &str) -> Option<Urgency> {
+        Urgency::ALL.into_iter().find(|u| u.as_str() == text)
+    }
+}
+
+/// Where a delivery stands (the `deliveries.status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeliveryStatus {
+    /// Waiting for its first attempt.
+    Queued,
+    /// Waiting for another attempt.
+    Retrying,
+    /// Accepted by the push service (final).
+    Delivered,
+    /// Given up (final).
+    Failed,
+    /// The subscription was gone and has been deleted (final).
+    Pruned,
+}
+
+impl DeliveryStatus {
+    /// Every status, in the order a delivery moves through them.
+    pub const ALL: [DeliveryStatus; 5] = [
+        DeliveryStatus::Queued,
+        DeliveryStatus::Retrying,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Pruned,
+    ];
+
+    /// The column's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Pruned => "pruned",
+        }
+    }
+
+    /// The status with this text.
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        DeliveryStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether a worker may still claim it.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, DeliveryStatus::Queued | DeliveryStatus::Retrying)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_urgency_and_status_round_trips_through_its_text() {
+        for urgency in Urgency::ALL {
+            assert_eq!(Urgency::parse(urgency.as_str()), Some(urgency));
+        }
+        for status in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(Urgency::parse("asap"), None);
+        assert_eq!(DeliveryStatus::parse("bounced"), None);
+    }
+}
