@@ -88,16 +88,18 @@ fn drive(config: Config) {
             }
             now += tick.unwrap_or(1_000).min(DAY_MS);
         }
-        engine.session = Session {
+        // The next page: a new engine over the state the last one left.
+        let session = Session {
             page_start_ms: now,
             ..Session::default()
         };
+        engine = Engine::new(engine.config().clone(), engine.state().clone(), session);
         now += DAY_MS * (1 + round as u64 * 3);
     }
-    let stored = engine.state.to_value();
+    let stored = engine.state().to_value();
     assert_eq!(
-        State::from_value(&stored, now),
-        engine.state,
+        &State::from_value(&stored, now),
+        engine.state(),
         "the state survives storage"
     );
 }
