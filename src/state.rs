@@ -139,9 +139,7 @@ impl State {
                 .get("activity")
                 .map(|a| activity_from_value(a, now_ms))
                 .unwrap_or_default(),
-            prompts: map_from(
-                named_members(value.get("prompts"), SET_LIMIT).map(|(k, v)| (k.clone(), prompt_from_value(v, now_ms))),
-            ),
+            prompts: map_from(members(value.get("prompts")).map(|(k, v)| (k.clone(), prompt_from_value(v, now_ms)))),
             ledger: Ledger { shown_ms, native },
             topics: read_strings(value.get("topics")),
             subscribed: matches!(value.get("subscribed"), Some(Value::Bool(true))),
@@ -185,14 +183,12 @@ fn activity_to_value(activity: &Activity) -> Value {
 
 fn activity_from_value(value: &Value, now_ms: u64) -> Activity {
     Activity {
-        recent: map_from(named_members(value.get("recent"), ACTION_LIMIT).map(|(k, v)| {
+        recent: map_from(members(value.get("recent")).map(|(k, v)| {
             let mut times = read_times(Some(v), now_ms);
             keep_last(&mut times, RECENT_LIMIT);
             (k.clone(), times)
         })),
-        totals: map_from(
-            named_members(value.get("totals"), ACTION_LIMIT).filter_map(|(k, v)| Some((k.clone(), whole(v)?))),
-        ),
+        totals: map_from(members(value.get("totals")).filter_map(|(k, v)| Some((k.clone(), whole(v)?)))),
         page_views: value.get("pageViews").and_then(whole).unwrap_or(0),
         last_seen_ms: value.get("lastSeen").and_then(whole).map(|t| t.min(now_ms)),
     }
@@ -256,33 +252,12 @@ fn read_times(value: Option<&Value>, now_ms: u64) -> Vec<u64> {
     items(value).filter_map(whole).map(|t| t.min(now_ms)).collect()
 }
 
-/// Most strings kept in a stored set (topics, accepted keys) and most
-/// entries in a stored map (prompts, actions): far more than a person makes,
-/// few enough that a planted value cannot bloat every write.
-pub const SET_LIMIT: usize = 64;
-/// Most action names whose counts are kept.
-pub const ACTION_LIMIT: usize = 256;
-
-/// Whether a stored name or topic is one the page could have written: the
-/// server takes at most [`crate::funnel::MAX_TEXT`] bytes of each.
-fn fits(text: &str) -> bool {
-    text.len() <= crate::funnel::MAX_TEXT
-}
-
 fn read_strings(value: Option<&Value>) -> BTreeSet<String> {
     let mut set = BTreeSet::new();
-    for text in items(value).filter_map(Value::as_str).filter(|t| fits(t)) {
-        if set.len() == SET_LIMIT {
-            break;
-        }
+    for text in items(value).filter_map(Value::as_str) {
         set.insert(text.to_owned());
     }
     set
-}
-
-/// The members of a stored map with a name that fits, at most `limit`.
-fn named_members(value: Option<&Value>, limit: usize) -> impl Iterator<Item = &(String, Value)> {
-    members(value).filter(|(name, _)| fits(name)).take(limit)
 }
 
 fn read_pending(value: Option<&Value>) -> BTreeSet<String> {
@@ -357,27 +332,6 @@ mod tests {
             next_ms: 50,
         };
         assert_eq!(State::from_value(&state.to_value(), 100), state);
-    }
-
-    #[test]
-    fn planted_topics_keys_and_names_are_bounded_in_count_and_length() {
-        let many = |n: usize| (0..n).map(|i| format!(r#""t{i}""#)).collect::<Vec<_>>().join(",");
-        let huge = "x".repeat(10_000);
-        let planted = format!(
-            r#"{{ "topics": [{}, "{huge}"], "prompts": {{ {} }},
-                 "activity": {{ "totals": {{ "{huge}": 1, "ok": 2 }} }} }}"#,
-            many(1_000),
-            (0..500)
-                .map(|i| format!(r#""p{i}": {{ "accepted": [{}] }}"#, many(100)))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let state = State::from_value(&from_json(&planted), 1_000);
-        assert_eq!(state.topics.len(), SET_LIMIT);
-        assert!(state.topics.iter().all(|t| t.len() <= crate::funnel::MAX_TEXT));
-        assert_eq!(state.prompts.len(), SET_LIMIT);
-        assert!(state.prompts.values().all(|p| p.accepted.len() == SET_LIMIT));
-        assert_eq!(state.activity.totals.len(), 1, "the 10 kB action name is dropped");
     }
 
     #[test]
