@@ -32,7 +32,7 @@ impl Default for Policy {
             min_gap_ms: 30_000,
             per_session: 1,
             per_week: 3,
-            accept_rate_floor: 0.2,
+            accept_rate_floor: DEFAULT_ACCEPT_RATE_FLOOR,
             accept_rate_window: 10,
         }
     }
@@ -59,6 +59,10 @@ pub enum Offer {
     /// Not a push prompt.
     Plain,
 }
+
+/// The default native accept-rate floor (`policy.acceptRateFloor`): below
+/// it push prompts pause. The server's stats use it as their default line.
+pub const DEFAULT_ACCEPT_RATE_FLOOR: f64 = 0.2;
 
 /// Why a prompt is not shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

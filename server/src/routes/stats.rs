@@ -19,8 +19,8 @@ use crate::{AppError, AppState};
 const DEFAULT_DAYS: i64 = 30;
 /// The longest range one request may ask for.
 const MAX_DAYS: i64 = 400;
-/// The page's default accept-rate floor (`policy.acceptRateFloor`).
-const DEFAULT_FLOOR: f64 = 0.2;
+/// The page's default accept-rate floor (`policy.acceptRateFloor`), from the core.
+const DEFAULT_FLOOR: f64 = askwell::policy::DEFAULT_ACCEPT_RATE_FLOOR;
 
 /// The latest accepted instant: JavaScript's largest `Date` (year 275760),
 /// so every accepted bound has a `Date` on the page and no sum overflows.
