@@ -204,6 +204,11 @@ async fn send(inner: Shared) {
     let more = {
         let mut this = inner.borrow_mut();
         this.reporter.sending = false;
+        // Consent withdrawn while the batch was out: its answer must not
+        // write the outbox back.
+        if !may_send(&this) {
+            return;
+        }
         let mut outbox = load(&this);
         match status {
             // Accepted, or refused for good (a 4xx other than 429 will never pass).

@@ -148,3 +148,32 @@ async fn debug_mode_says_why_a_prompt_is_held_back() {
     askwell.destroy();
     forget_events("skipped", &skipped);
 }
+
+/// `FAKE_SERVER`, answering each request only after 300 ms.
+const SLOW_SERVER: &str = "window.__sent = []; const original = window.fetch; \
+     window.fetch = function (url, init) { \
+       window.__sent.push(((init && init.method) || 'GET') + ' ' + url + ' ' + ((init && init.body) || '')); \
+       return new Promise((resolve) => setTimeout(() => resolve(new Response('{\"accepted\":1}', \
+         { status: 202, headers: { 'content-type': 'application/json' } })), 300)); \
+     }; \
+     return () => { window.fetch = original; };";
+
+#[wasm_bindgen_test]
+async fn consent_withdrawn_while_a_batch_is_in_flight_leaves_only_the_answer() {
+    reset_page();
+    let undo = patch(SLOW_SERVER);
+    let askwell = start(FUNNEL_CHAT).await;
+    assert!(askwell.track("message_sent", js(BILL)));
+    click_part("decline");
+    sleep(2_100).await;
+    assert!(!sent().is_empty(), "the batch is on its way");
+    askwell.consent(false);
+    sleep(500).await;
+    assert_eq!(
+        storage_keys(),
+        ["askwell:v1:consent"],
+        "the answer to the batch stores nothing after the withdrawal"
+    );
+    askwell.destroy();
+    restore(&undo);
+}
