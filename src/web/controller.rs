@@ -26,6 +26,14 @@ use crate::model::EventKind;
 use crate::privacy::Consent;
 use crate::rules::Permission;
 
+/// Epoch ms from the page's clock (`options.now`) or `Date.now()`.
+pub(crate) fn clock_now(clock: Option<&Function>) -> u64 {
+    let now = clock
+        .and_then(|f| f.call0(&JsValue::NULL).ok())
+        .and_then(|v| v.as_f64());
+    now.unwrap_or_else(js_sys::Date::now).max(0.0) as u64
+}
+
 /// The controller as the page's listeners, timers and futures hold it.
 pub(crate) type Shared = Rc<RefCell<Controller>>;
 
@@ -93,12 +101,7 @@ impl Controller {
 
     /// Epoch ms from the page's clock (`options.now`) or `Date.now()`.
     pub(crate) fn now_ms(&self) -> u64 {
-        let now = self
-            .clock
-            .as_ref()
-            .and_then(|f| f.call0(&JsValue::NULL).ok())
-            .and_then(|v| v.as_f64());
-        now.unwrap_or_else(js_sys::Date::now).max(0.0) as u64
+        clock_now(self.clock.as_ref())
     }
 
     /// Whether Askwell may store, prompt and send (see [`crate::privacy`]).

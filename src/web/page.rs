@@ -16,7 +16,7 @@ use std::rc::{Rc, Weak};
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::controller::{Controller, Shared};
+use super::controller::{clock_now, Controller, Shared};
 use super::convert::from_js;
 use super::events::{self, Outcome};
 use super::observe::{Observed, Observer};
@@ -56,7 +56,7 @@ impl Askwell {
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok());
         let consent = store::load_consent();
-        let mut state = store::load_state(now_from(clock.as_ref()));
+        let mut state = store::load_state(clock_now(clock.as_ref()));
         // Empty also when the stored id was not one we make (planted, corrupt).
         if state.anon_id.is_empty() {
             state.anon_id = store::new_anon_id();
@@ -228,14 +228,6 @@ impl Askwell {
     pub fn anonymous_id(&self) -> String {
         self.inner.borrow().engine.anon_id().to_owned()
     }
-}
-
-/// Epoch ms from `options.now`, before the controller exists.
-fn now_from(clock: Option<&Function>) -> u64 {
-    let now = clock
-        .and_then(|f| f.call0(&JsValue::NULL).ok())
-        .and_then(|v| v.as_f64());
-    now.unwrap_or_else(js_sys::Date::now).max(0.0) as u64
 }
 
 /// `object[key]`, or `undefined` for non-objects and missing keys.
