@@ -651,7 +651,19 @@ fn read_simple(value: &Value, path: String, kind: &str, problems: &mut FieldProb
 }
 
 fn check_references(prompts: &[Prompt], rules: &[Rule], problems: &mut FieldProblems) {
+    if prompts.len() > crate::state::SET_LIMIT {
+        problems.push(
+            "prompts",
+            format!("expected at most {} prompts", crate::state::SET_LIMIT),
+        );
+    }
     for (i, prompt) in prompts.iter().enumerate() {
+        if !crate::state::fits(&prompt.id) {
+            problems.push(
+                format!("prompts[{i}].id"),
+                format!("expected at most {} bytes", crate::funnel::MAX_TEXT),
+            );
+        }
         if prompts[..i].iter().any(|p| p.id == prompt.id) {
             problems.push(format!("prompts[{i}].id"), "duplicate prompt id");
         }

@@ -223,6 +223,12 @@ impl Engine {
         };
         let (entity, topic) = about(prompt, signal);
         let mut proposal = proposal(prompt, variant, signal, entity, topic);
+        if !self
+            .state
+            .can_keep(&prompt.id, proposal.key(), proposal.topic.as_deref())
+        {
+            return Err(Skip::Suppressed(prompt.id.clone(), Suppressed::Unstorable));
+        }
         let fresh = policy::PromptState::default();
         let prompt_state = self.state.prompts.get(&prompt.id).unwrap_or(&fresh);
         let push = PushStatus {

@@ -363,3 +363,62 @@ fn unsubscribing_drops_a_pending_yes() {
         "the person unsubscribed since"
     );
 }
+
+/// The state as the next visit reads it back from storage (the test's
+/// anonymous id is not one the page generates, so it is carried over).
+fn reread(engine: &Engine, now_ms: u64) -> State {
+    State {
+        anon_id: engine.state.anon_id.clone(),
+        ..State::from_value(&engine.state.to_value(), now_ms)
+    }
+}
+
+#[test]
+fn a_topic_longer_than_the_server_takes_is_not_asked_about() {
+    // Found by the config fuzz target: a long entity id rendered a topic the
+    // state kept but could not read back.
+    let mut engine = engine(CHAT);
+    let long = message_to(&"b".repeat(crate::funnel::MAX_TEXT));
+    let skip = engine
+        .observe(&long, &env(Permission::Default, 0))
+        .expect_err("unstorable");
+    assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::Unstorable));
+    assert_eq!(reread(&engine, 1), engine.state);
+}
+
+#[test]
+fn a_device_keeps_at_most_its_topic_limit_and_asks_no_further() {
+    let mut engine = engine(CHAT);
+    for i in 0..crate::state::SET_LIMIT {
+        engine.subscription_changed(Some(&format!("thread:{i}")), true);
+    }
+    let skip = engine
+        .observe(&message_to("Ann"), &env(Permission::Granted, 0))
+        .expect_err("full");
+    assert_eq!(skip, Skip::Suppressed("reply".into(), Suppressed::Unstorable));
+    assert_eq!(reread(&engine, 1), engine.state);
+}
+
+#[test]
+fn actions_beyond_the_counted_names_are_not_stored_and_the_state_reads_back() {
+    let mut engine = engine(CHAT);
+    let limit = crate::state::ACTION_LIMIT;
+    for i in 0..limit + 10 {
+        let signal = Signal::Action {
+            name: format!("action-{i:04}"),
+            entity: None,
+            topic: None,
+        };
+        let _ = engine.observe(&signal, &env(Permission::Default, i as u64));
+    }
+    let long = Signal::Action {
+        name: "x".repeat(10_000),
+        entity: None,
+        topic: None,
+    };
+    let _ = engine.observe(&long, &env(Permission::Default, 1_000));
+    assert_eq!(engine.state.activity.totals.len(), limit);
+    assert_eq!(engine.state.activity.recent.len(), limit);
+    assert_eq!(engine.state.activity.last_seen_ms, Some(1_000), "still activity");
+    assert_eq!(reread(&engine, 2_000), engine.state);
+}

@@ -25,7 +25,7 @@ impl Assignment<'_> {
     pub fn label(&self) -> &str {
         match self {
             Assignment::Variant(id) => id,
-            Assignment::Holdout => "holdout",
+            Assignment::Holdout => crate::model::HOLDOUT,
         }
     }
 }

@@ -87,6 +87,10 @@ pub enum Suppressed {
     AlreadySubscribed,
     /// The native accept rate is below the floor (Chrome's quiet UI threat).
     AcceptRateGuard,
+    /// The answer could not be remembered: the topic or key is longer than
+    /// the server takes, or the device already keeps as many topics or
+    /// answers as it stores (see [`crate::state::State::can_keep`]).
+    Unstorable,
 }
 
 impl Suppressed {
@@ -103,6 +107,7 @@ impl Suppressed {
             Self::Unsupported => "unsupported",
             Self::AlreadySubscribed => "already-subscribed",
             Self::AcceptRateGuard => "accept-rate-guard",
+            Self::Unstorable => "unstorable",
         }
     }
 }

@@ -192,10 +192,16 @@ impl Activity {
     /// larger count, recent times the union (bounded), `last_seen` the later.
     pub fn merge(&mut self, other: &Activity) {
         for (action, total) in &other.totals {
+            if !self.counts(action) {
+                continue;
+            }
             let mine = self.totals.entry(action.clone()).or_insert(0);
             *mine = (*mine).max(*total);
         }
         for (action, times) in &other.recent {
+            if !self.counts(action) {
+                continue;
+            }
             let mine = self.recent.entry(action.clone()).or_default();
             mine.extend(times);
             mine.sort_unstable();
@@ -224,10 +230,21 @@ pub struct Session {
 pub const RECENT_LIMIT: usize = 64;
 
 impl Activity {
+    /// Whether actions named `name` are counted: names longer than the
+    /// server takes, and new names once [`crate::state::ACTION_LIMIT`] are
+    /// counted, are not (so the stored activity stays bounded and reads
+    /// back as written). A rule on such an action never fires.
+    fn counts(&self, name: &str) -> bool {
+        crate::state::fits(name) && (self.totals.contains_key(name) || self.totals.len() < crate::state::ACTION_LIMIT)
+    }
+
     /// Records `signal` at `now_ms`; returns how long the user had been away.
     pub fn record(&mut self, session: &mut Session, signal: &Signal, now_ms: u64) -> Option<u64> {
         let away = self.last_seen_ms.map(|seen| now_ms.saturating_sub(seen));
         match signal {
+            Signal::Action { name, .. } if !self.counts(name) => {
+                // Still activity (it ends an absence), just not counted.
+            }
             Signal::Action { name, .. } => {
                 let recent = self.recent.entry(name.clone()).or_default();
                 recent.push(now_ms);

@@ -73,6 +73,21 @@ const BACKOFF_MS: [u64; 5] = [60_000, 600_000, 3_600_000, 21_600_000, MAX_RETRY_
 pub const MAX_RETRY_MS: u64 = 86_400_000;
 /// Most pending topics kept (a person says "Yes" to a handful).
 pub const PENDING_LIMIT: usize = 32;
+/// Most strings kept in a stored set (topics, a prompt's accepted keys) and
+/// most prompts a config may hold: far more than a person answers, few
+/// enough that a planted value cannot bloat every write.
+pub const SET_LIMIT: usize = 64;
+/// Most distinct action names counted, and most prompt histories kept
+/// (histories outlive config edits, so there may be more than one config's).
+pub const ACTION_LIMIT: usize = 256;
+
+/// Whether a name, topic or key is one the state keeps: the server takes at
+/// most [`crate::funnel::MAX_TEXT`] bytes of each. The engine admits only
+/// what fits (see [`State::can_keep`]) and reading drops anything longer, so
+/// a state read back equals the state written.
+pub fn fits(text: &str) -> bool {
+    text.len() <= crate::funnel::MAX_TEXT
+}
 
 impl Retry {
     /// One more failure at `now_ms`.
@@ -84,6 +99,23 @@ impl Retry {
 }
 
 impl State {
+    /// Whether answering `prompt` about `key` (subscribing to `topic`, for
+    /// push) can be remembered within the stored bounds. When it cannot, the
+    /// engine does not ask: an answer it would forget is a prompt it would
+    /// repeat.
+    pub fn can_keep(&self, prompt: &str, key: &str, topic: Option<&str>) -> bool {
+        let history = match self.prompts.get(prompt) {
+            Some(history) => history.accepted.contains(key) || history.accepted.len() < SET_LIMIT,
+            None => self.prompts.len() < ACTION_LIMIT,
+        };
+        let topic_fits = topic.is_none_or(|topic| {
+            self.topics.contains(topic)
+                || self.pending.contains(topic)
+                || (self.topics.len() < SET_LIMIT && self.pending.len() < PENDING_LIMIT)
+        });
+        fits(prompt) && fits(key) && topic.is_none_or(fits) && history && topic_fits
+    }
+
     /// Encodes for storage.
     pub fn to_value(&self) -> Value {
         Value::object([
@@ -139,7 +171,10 @@ impl State {
                 .get("activity")
                 .map(|a| activity_from_value(a, now_ms))
                 .unwrap_or_default(),
-            prompts: map_from(members(value.get("prompts")).map(|(k, v)| (k.clone(), prompt_from_value(v, now_ms)))),
+            prompts: map_from(
+                named_members(value.get("prompts"), ACTION_LIMIT)
+                    .map(|(k, v)| (k.clone(), prompt_from_value(v, now_ms))),
+            ),
             ledger: Ledger { shown_ms, native },
             topics: read_strings(value.get("topics")),
             subscribed: matches!(value.get("subscribed"), Some(Value::Bool(true))),
@@ -183,12 +218,14 @@ fn activity_to_value(activity: &Activity) -> Value {
 
 fn activity_from_value(value: &Value, now_ms: u64) -> Activity {
     Activity {
-        recent: map_from(members(value.get("recent")).map(|(k, v)| {
+        recent: map_from(named_members(value.get("recent"), ACTION_LIMIT).map(|(k, v)| {
             let mut times = read_times(Some(v), now_ms);
             keep_last(&mut times, RECENT_LIMIT);
             (k.clone(), times)
         })),
-        totals: map_from(members(value.get("totals")).filter_map(|(k, v)| Some((k.clone(), whole(v)?)))),
+        totals: map_from(
+            named_members(value.get("totals"), ACTION_LIMIT).filter_map(|(k, v)| Some((k.clone(), whole(v)?))),
+        ),
         page_views: value.get("pageViews").and_then(whole).unwrap_or(0),
         last_seen_ms: value.get("lastSeen").and_then(whole).map(|t| t.min(now_ms)),
     }
@@ -254,10 +291,18 @@ fn read_times(value: Option<&Value>, now_ms: u64) -> Vec<u64> {
 
 fn read_strings(value: Option<&Value>) -> BTreeSet<String> {
     let mut set = BTreeSet::new();
-    for text in items(value).filter_map(Value::as_str) {
+    for text in items(value).filter_map(Value::as_str).filter(|t| fits(t)) {
+        if set.len() == SET_LIMIT {
+            break;
+        }
         set.insert(text.to_owned());
     }
     set
+}
+
+/// The members of a stored map with a name that fits, at most `limit`.
+fn named_members(value: Option<&Value>, limit: usize) -> impl Iterator<Item = &(String, Value)> {
+    members(value).filter(|(name, _)| fits(name)).take(limit)
 }
 
 fn read_pending(value: Option<&Value>) -> BTreeSet<String> {
@@ -332,6 +377,27 @@ mod tests {
             next_ms: 50,
         };
         assert_eq!(State::from_value(&state.to_value(), 100), state);
+    }
+
+    #[test]
+    fn planted_topics_keys_and_names_are_bounded_in_count_and_length() {
+        let many = |n: usize| (0..n).map(|i| format!(r#""t{i}""#)).collect::<Vec<_>>().join(",");
+        let huge = "x".repeat(10_000);
+        let planted = format!(
+            r#"{{ "topics": [{}, "{huge}"], "prompts": {{ {} }},
+                 "activity": {{ "totals": {{ "{huge}": 1, "ok": 2 }} }} }}"#,
+            many(1_000),
+            (0..500)
+                .map(|i| format!(r#""p{i}": {{ "accepted": [{}] }}"#, many(100)))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let state = State::from_value(&from_json(&planted), 1_000);
+        assert_eq!(state.topics.len(), SET_LIMIT);
+        assert!(state.topics.iter().all(|t| fits(t)));
+        assert_eq!(state.prompts.len(), ACTION_LIMIT);
+        assert!(state.prompts.values().all(|p| p.accepted.len() == SET_LIMIT));
+        assert_eq!(state.activity.totals.len(), 1, "the 10 kB action name is dropped");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! Ids are derived from the seed, so running it again adds nothing new.
 
 use crate::store::DAY_MS;
-use askwell::model::EventKind;
+use askwell::model::{EventKind, HOLDOUT};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -33,7 +33,7 @@ pub struct Arm {
 pub const DEMO_ARMS: &[Arm] = &[
     arm("reply-alerts", "a", 0.27, 0.11, 0.32),
     arm("reply-alerts", "b", 0.27, 0.06, 0.30),
-    arm("reply-alerts", "holdout", 0.06, 0.0, 0.0),
+    arm("reply-alerts", HOLDOUT, 0.06, 0.0, 0.0),
     arm("new-episodes", "a", 0.15, 0.08, 0.22),
     arm("new-episodes", "b", 0.15, 0.09, 0.25),
     arm("restock-alerts", "default", 0.10, 0.14, 0.40),
@@ -125,7 +125,7 @@ impl Life<'_> {
 
     fn run(&mut self, rng: &mut StdRng, at: i64) {
         self.push(EventKind::PromptShown, at, None);
-        let subscribed = self.arm.variant != "holdout" && self.answer(rng, at);
+        let subscribed = self.arm.variant != HOLDOUT && self.answer(rng, at);
         let convert = if subscribed { 0.30 } else { 0.12 };
         if rng.gen_bool(convert) {
             let later = at + rng.gen_range(0..7 * DAY_MS);
@@ -241,7 +241,7 @@ mod tests {
         let rate = |v| count(&all, EventKind::Subscribed, v) as f64 / count(&all, EventKind::PromptShown, v) as f64;
         assert!(rate("a") > rate("b"), "a's true opt-in (9.7%) beats b's (5.3%)");
         assert_eq!(
-            count(&all, EventKind::PromptAccepted, "holdout"),
+            count(&all, EventKind::PromptAccepted, HOLDOUT),
             0,
             "the holdout is never asked"
         );

@@ -153,7 +153,7 @@ export interface AskwellSkippedDetail {
   trigger: string;
   reason:
     | "already-accepted" | "cooling-off" | "exhausted" | "too-soon" | "session-budget" | "weekly-budget"
-    | "permission-denied" | "unsupported" | "already-subscribed" | "accept-rate-guard" | "holdout" | "prompt-open";
+    | "permission-denied" | "unsupported" | "already-subscribed" | "accept-rate-guard" | "unstorable" | "holdout" | "prompt-open";
 }
 
 /** The detail each outcome carries (also `event.detail` of the `askwell:<name>` DOM event). */
