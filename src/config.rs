@@ -378,7 +378,7 @@ fn read_user(value: &Value, problems: &mut FieldProblems) -> User {
 }
 
 /// Trait values compare as text, so `{ "plan": "pro" }` and `{ "age": 30 }` both work.
-fn scalar_text(value: &Value) -> Option<String> {
+pub(crate) fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(if *b { "true" } else { "false" }.to_owned()),

@@ -9,6 +9,9 @@ pub enum Error {
     /// The configuration has one or more bad fields; every one is listed.
     #[error("invalid Askwell config: {0}")]
     InvalidConfig(FieldProblems),
+    /// A journey definition has one or more bad fields; every one is listed.
+    #[error("invalid journey: {0}")]
+    InvalidJourney(FieldProblems),
     /// A push payload could not be used as a notification.
     #[error("invalid push payload: {0}")]
     InvalidPayload(String),

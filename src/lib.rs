@@ -11,6 +11,8 @@ pub mod engine;
 pub mod error;
 pub mod experiment;
 pub mod funnel;
+#[cfg(feature = "journeys")]
+pub mod journey;
 pub mod model;
 pub mod policy;
 pub mod privacy;

@@ -3,7 +3,8 @@
 //!
 //! Rendering produces plain text only; the glue sets it with `textContent`, so
 //! no entity name can ever become markup. A placeholder whose field is missing
-//! renders as nothing (and the spaces around it collapse) rather than as `{…}`.
+//! renders as nothing (and the spaces around it collapse) rather than as `{…}`,
+//! or as its fallback when it has one: `{event.item|your cart}`.
 
 /// Longest message copy, in characters of fixed text (README, *Use it in a page*: ≤ 90).
 pub const MAX_MESSAGE_CHARS: usize = 90;
@@ -14,7 +15,8 @@ pub const MAX_BUTTON_CHARS: usize = 15;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(String),
-    Field(String),
+    /// A placeholder, with the copy to show when its field is missing.
+    Field(String, Option<String>),
 }
 
 /// A parsed copy template.
@@ -24,7 +26,8 @@ pub struct Template {
 }
 
 impl Template {
-    /// Parses `{field.path}` placeholders; an unclosed `{` stays literal text.
+    /// Parses `{field.path}` and `{field.path|fallback}` placeholders; an
+    /// unclosed `{` stays literal text.
     pub fn parse(source: &str) -> Self {
         let mut parts = Vec::new();
         let mut rest = source;
@@ -33,7 +36,12 @@ impl Template {
             if open > 0 {
                 parts.push(Part::Literal(rest[..open].to_owned()));
             }
-            parts.push(Part::Field(rest[open + 1..open + close].trim().to_owned()));
+            let inside = &rest[open + 1..open + close];
+            let (name, fallback) = match inside.split_once('|') {
+                Some((name, fallback)) => (name, Some(fallback.trim().to_owned())),
+                None => (inside, None),
+            };
+            parts.push(Part::Field(name.trim().to_owned(), fallback));
             rest = &rest[open + close + 1..];
         }
         if !rest.is_empty() {
@@ -48,9 +56,17 @@ impl Template {
             .iter()
             .map(|part| match part {
                 Part::Literal(text) => text.chars().count(),
-                Part::Field(_) => 0,
+                Part::Field(_, fallback) => fallback.as_deref().map_or(0, |f| f.chars().count()),
             })
             .sum()
+    }
+
+    /// The field names of the placeholders, in order (for validation).
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Field(name, _) => Some(name.as_str()),
+            Part::Literal(_) => None,
+        })
     }
 
     /// Renders with `lookup(field)`; missing fields vanish, whitespace is tidied.
@@ -73,14 +89,14 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
-                Part::Field(name) => match lookup(name).map(str::trim).filter(|v| !v.is_empty()) {
+                Part::Field(name, fallback) => match lookup(name).map(str::trim).filter(|v| !v.is_empty()) {
                     Some(value) if isolate => {
                         out.push('\u{2068}');
                         out.push_str(value);
                         out.push('\u{2069}');
                     }
                     Some(value) => out.push_str(value),
-                    None => {}
+                    None => out.push_str(fallback.as_deref().unwrap_or("")),
                 },
             }
         }
@@ -131,6 +147,21 @@ mod tests {
 
     fn render(source: &str, name: Option<&'static str>) -> String {
         Template::parse(source).render(|field| if field == "entity.name" { name } else { None })
+    }
+
+    #[test]
+    fn a_missing_field_shows_its_fallback() {
+        assert_eq!(
+            render("Still thinking about {entity.name|your cart}?", None),
+            "Still thinking about your cart?"
+        );
+        assert_eq!(
+            render("Still thinking about {entity.name|your cart}?", Some("the red shoes")),
+            "Still thinking about the red shoes?"
+        );
+        let template = Template::parse("{ user.name | there }, {event.item}");
+        assert_eq!(template.fields().collect::<Vec<_>>(), ["user.name", "event.item"]);
+        assert_eq!(template.literal_chars(), 7, "the fallback counts as fixed copy");
     }
 
     #[test]
