@@ -129,6 +129,7 @@ async fn fan_out_run(
                 user: None,
                 expiration_ms: None,
                 topics: vec!["all".into()],
+                time_zone: None,
             }
         })
         .collect();

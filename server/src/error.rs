@@ -162,6 +162,10 @@ pub enum ErrorCode {
     InvalidIdempotencyKey,
     /// A notification's content (an empty title).
     InvalidNotification,
+    /// A user trait: its name, its value, or too many after the merge.
+    InvalidTrait,
+    /// A time zone the bundled IANA database does not know.
+    InvalidTimeZone,
     /// A push payload larger than every browser accepts.
     PayloadTooLarge,
     /// Missing or wrong admin token.
@@ -188,7 +192,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidContentType,
@@ -207,6 +211,8 @@ impl ErrorCode {
         ErrorCode::InvalidUrgency,
         ErrorCode::InvalidIdempotencyKey,
         ErrorCode::InvalidNotification,
+        ErrorCode::InvalidTrait,
+        ErrorCode::InvalidTimeZone,
         ErrorCode::PayloadTooLarge,
         ErrorCode::Unauthorized,
         ErrorCode::UnknownSubscription,
@@ -241,6 +247,8 @@ impl ErrorCode {
             ErrorCode::InvalidUrgency => "invalid_urgency",
             ErrorCode::InvalidIdempotencyKey => "invalid_idempotency_key",
             ErrorCode::InvalidNotification => "invalid_notification",
+            ErrorCode::InvalidTrait => "invalid_trait",
+            ErrorCode::InvalidTimeZone => "invalid_time_zone",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::UnknownSubscription => "unknown_subscription",

@@ -23,6 +23,7 @@ pub mod simulate;
 pub mod ssrf;
 pub mod stats;
 pub mod store;
+pub mod users;
 pub mod validate;
 pub mod vapid;
 

@@ -13,6 +13,7 @@ mod events;
 mod privacy;
 mod stats;
 mod subscriptions;
+mod users;
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
@@ -25,11 +26,12 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub use deliveries::{Claimed, NewNotification, Recipients, StatusCounts};
 pub use events::Event;
 pub use privacy::{
-    ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedNotification, ExportedSubscription, Removed,
-    UserExport,
+    ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedNotification, ExportedSubscription,
+    ExportedTrackedEvent, Removed, UserExport,
 };
 pub use stats::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
 pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};
+pub use users::{NewUserEvent, PutUser, StoredEvent, StoredUser, Traits, UserChanges, ZoneChange};
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,12 +48,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_outbox.sql")),
     (3, include_str!("../migrations/sqlite/0003_events.sql")),
     (4, include_str!("../migrations/sqlite/0004_funnel.sql")),
+    (5, include_str!("../migrations/sqlite/0005_users.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
     (2, include_str!("../migrations/postgres/0002_outbox.sql")),
     (3, include_str!("../migrations/postgres/0003_events.sql")),
     (4, include_str!("../migrations/postgres/0004_funnel.sql")),
+    (5, include_str!("../migrations/postgres/0005_users.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process
@@ -306,10 +310,10 @@ mod tests {
     async fn creates_the_database_file_and_migrates_once() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open_in_dir(dir.path()).await.expect("open");
-        assert_eq!(store.schema_version().await.expect("version"), 4);
+        assert_eq!(store.schema_version().await.expect("version"), 5);
         drop(store);
         let reopened = Store::open_in_dir(dir.path()).await.expect("reopen");
-        assert_eq!(reopened.schema_version().await.expect("version"), 4);
+        assert_eq!(reopened.schema_version().await.expect("version"), 5);
         assert_eq!(reopened.subscription_count().await.expect("count"), 0);
         assert!(dir.path().join("askwell.db").exists());
     }

@@ -16,7 +16,7 @@ const ENDPOINT: &str = "https://push.example.com/send/abc";
 async fn health_metrics_and_vapid_key() {
     let state = state(false).await;
     let (status, body) = call(&state, "GET", "/healthz", None, None).await;
-    assert_eq!((status, body["schema"].as_i64()), (StatusCode::OK, Some(4)));
+    assert_eq!((status, body["schema"].as_i64()), (StatusCode::OK, Some(5)));
     let (status, body) = call(&state, "GET", "/v1/vapid-public-key", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["publicKey"], state.vapid.public_key_base64());

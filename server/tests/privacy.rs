@@ -32,6 +32,8 @@ fn subscription(endpoint: &str, user: Option<&str>, anon: Option<&str>, topics: 
         body["anon"] = anon.into();
         body["prompt"] = "reply".into();
         body["variant"] = "a".into();
+        // The page's zone (Intl.DateTimeFormat().resolvedOptions().timeZone).
+        body["time_zone"] = "Asia/Tokyo".into();
     }
     body.to_string()
 }
@@ -54,6 +56,28 @@ async fn post_events(state: &AppState, events: Vec<Value>) {
     let (status, reply) = call(state, "POST", "/v1/events", Some(&body), None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
     assert_eq!(reply["rejected"], json!([]), "{reply}");
+}
+
+/// What the app's backend tells about `user`: traits and a zone, then events.
+async fn tell(state: &AppState, user: &str, events: &[&str]) {
+    let traits =
+        json!({ "traits": { "plan": "pro", "email": format!("{user}@example.com") }, "time_zone": "Europe/Berlin" });
+    let uri = format!("/v1/users/{user}");
+    let (status, reply) = call(state, "PUT", &uri, Some(&traits.to_string()), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let events: Vec<Value> = events
+        .iter()
+        .map(|name| json!({ "user": user, "name": name, "key": format!("{user}-cart"), "id": format!("{user}-{name}"), "properties": { "note": format!("for {user}") } }))
+        .collect();
+    let (status, reply) = call(
+        state,
+        "POST",
+        "/v1/track",
+        Some(&json!({ "events": events }).to_string()),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
 }
 
 fn prompt_event(id: &str, kind: &str, anon: &str) -> Value {
@@ -266,6 +290,8 @@ async fn two_users(state: &AppState, scanner: &mut Scanner) {
         }
     }
     post_events(state, clicks).await;
+    tell(state, "alice", &["added_to_cart", "checkout_started"]).await;
+    tell(state, "bob", &["added_to_cart"]).await;
 }
 
 /// What identifies alice: her user id, device id and endpoints (all contain "alice").
@@ -284,6 +310,8 @@ async fn erasing_a_user_leaves_no_trace_in_any_table() {
         "notifications",
         "subscription_topics",
         "subscriptions",
+        "user_events",
+        "users",
     ];
     assert!(
         scanner.table_names().is_superset(&expected.into()),
@@ -315,6 +343,12 @@ async fn erasing_a_user_leaves_no_trace_in_any_table() {
         "events.anon_id",
         "events.id",
         "notifications.payload",
+        "users.id",
+        "users.traits",
+        "user_events.user_id",
+        "user_events.event_key",
+        "user_events.properties",
+        "user_events.dedup_id",
     ] {
         assert!(before.contains(place), "{place} not in {before:?}");
     }
@@ -323,8 +357,9 @@ async fn erasing_a_user_leaves_no_trace_in_any_table() {
     assert_eq!(status, StatusCode::OK, "{reply}");
     // 3 subscriptions (the anonymous one is the same phone's), 4 topics, her 4
     // deliveries (user ×2, news ×2), events: 3 posted by the phone, its 2
-    // server-recorded `subscribed` and 4 clicks; the notification only she got.
-    let removed = json!({ "subscriptions": 3, "topics": 4, "deliveries": 4, "events": 9, "notifications": 1 });
+    // server-recorded `subscribed` and 4 clicks; the notification only she
+    // got; her traits and the 2 events her backend tracked.
+    let removed = json!({ "subscriptions": 3, "topics": 4, "deliveries": 4, "events": 9, "notifications": 1, "users": 1, "user_events": 2 });
     assert_eq!(reply, json!({ "removed": removed }));
 
     for needle in ALICE {
@@ -338,20 +373,29 @@ async fn erasing_a_user_leaves_no_trace_in_any_table() {
         assert_eq!(hits, Hits::new(), "subscription {subscription}");
     }
     // bob keeps everything: his subscription, both his deliveries, his 4
-    // events (shown, subscribed, 2 clicks), and the topic notification.
+    // events (shown, subscribed, 2 clicks), the topic notification, his
+    // traits and tracked event.
     let (_, bob) = call(state, "GET", "/v1/users/bob/export", None, Some(TOKEN)).await;
     let count = |list: &str| bob[list].as_array().map(Vec::len);
     assert_eq!(
-        (count("subscriptions"), count("deliveries"), count("events")),
-        (Some(1), Some(2), Some(4)),
+        (
+            count("subscriptions"),
+            count("deliveries"),
+            count("events"),
+            count("tracked_events")
+        ),
+        (Some(1), Some(2), Some(4), Some(1)),
         "{bob}"
     );
+    assert_eq!(bob["traits"]["email"], "bob@example.com", "{bob}");
+    let (status, _) = call(state, "GET", "/v1/users/alice", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing known of alice any more");
     let news = vec![("notifications".to_owned(), "payload".to_owned(), 1)];
     assert_eq!(scanner.text("Today's news").await, news);
     // Idempotent: again, nothing left to remove.
     let (status, again) = call(state, "DELETE", "/v1/users/alice", None, Some(TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
-    let zero = json!({ "subscriptions": 0, "topics": 0, "deliveries": 0, "events": 0, "notifications": 0 });
+    let zero = json!({ "subscriptions": 0, "topics": 0, "deliveries": 0, "events": 0, "notifications": 0, "users": 0, "user_events": 0 });
     assert_eq!(again, json!({ "removed": zero }));
 }
 
@@ -365,7 +409,8 @@ async fn erasing_a_device_removes_its_subscriptions_events_and_delivery_copies()
     assert_eq!(status, StatusCode::OK, "{reply}");
     // Both of the phone's subscriptions (3 topics), its 2 deliveries (the
     // user notification and news), 3 posted + 2 subscribed + 2 attributed clicks.
-    let removed = json!({ "subscriptions": 2, "topics": 3, "deliveries": 2, "events": 7, "notifications": 0 });
+    // The account's traits and tracked events are not the device's: they stay.
+    let removed = json!({ "subscriptions": 2, "topics": 3, "deliveries": 2, "events": 7, "notifications": 0, "users": 0, "user_events": 0 });
     assert_eq!(reply, json!({ "removed": removed }));
     assert_eq!(scanner.text("dev-alice-phone").await, Hits::new());
     assert_eq!(scanner.text("alice-phone").await, Hits::new(), "the phone's endpoints");
@@ -384,6 +429,8 @@ async fn erasing_a_device_removes_its_subscriptions_events_and_delivery_copies()
         Some(2),
         "the laptop's clicks: {alice}"
     );
+    assert_eq!(alice["tracked_events"].as_array().map(Vec::len), Some(2), "{alice}");
+    assert_eq!(alice["traits"]["plan"], "pro", "{alice}");
 }
 
 #[tokio::test]
@@ -404,6 +451,27 @@ async fn the_export_holds_everything_about_the_user_but_no_key() {
         json!({ "anon": "dev-alice-phone", "prompt": "reply", "variant": "a" })
     );
     assert!(phone["created"].as_i64().is_some_and(|t| t > 0), "{phone}");
+    assert_eq!(
+        phone["time_zone"], "Asia/Tokyo",
+        "the device's zone, as its page sent it"
+    );
+    assert_eq!(subscriptions[1]["time_zone"], Value::Null, "{export}");
+    // What her backend told: traits, her zone, the events tracked for her (not bob's).
+    assert_eq!(
+        (&export["traits"], &export["time_zone"]),
+        (
+            &json!({ "email": "alice@example.com", "plan": "pro" }),
+            &json!("Europe/Berlin")
+        )
+    );
+    let tracked = export["tracked_events"].as_array().expect("tracked events");
+    let names: Vec<&str> = tracked.iter().filter_map(|e| e["name"].as_str()).collect();
+    assert_eq!(names, ["added_to_cart", "checkout_started"]);
+    assert_eq!(tracked[0]["key"], "alice-cart");
+    assert_eq!(tracked[0]["id"], "alice-added_to_cart");
+    assert_eq!(tracked[0]["properties"], json!({ "note": "for alice" }));
+    assert!(tracked[0]["seq"].as_i64() < tracked[1]["seq"].as_i64(), "{tracked:?}");
+    assert!(tracked[0]["at"].as_i64().is_some_and(|t| t > 0) && tracked[0]["received"].as_i64().is_some_and(|t| t > 0));
     assert_eq!(
         subscriptions[1]["attribution"],
         json!({ "anon": null, "prompt": null, "variant": null })
@@ -442,7 +510,7 @@ async fn the_export_holds_everything_about_the_user_but_no_key() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         nobody,
-        json!({ "user": "nobody", "subscriptions": [], "deliveries": [], "events": [] })
+        json!({ "user": "nobody", "traits": {}, "time_zone": null, "subscriptions": [], "deliveries": [], "events": [], "tracked_events": [] })
     );
 }
 
@@ -469,31 +537,50 @@ async fn privacy_routes_need_the_admin_token_and_ids_of_1_to_200_characters() {
             "DELETE",
             format!("/v1/users/{long}"),
             "invalid_user",
-            "id: expected 1 to 200 characters of UTF-8",
+            "id: expected 1 to 200 bytes of UTF-8 without control characters",
         ),
         (
             "GET",
             format!("/v1/users/{long}/export"),
             "invalid_user",
-            "id: expected 1 to 200 characters of UTF-8",
+            "id: expected 1 to 200 bytes of UTF-8 without control characters",
         ),
         (
             "DELETE",
             format!("/v1/devices/{long}"),
             "invalid_anon_id",
-            "anon_id: expected 1 to 200 characters of UTF-8",
+            "anon_id: expected 1 to 200 bytes of UTF-8 without control characters",
         ),
         (
             "DELETE",
             "/v1/users/%FF".into(),
             "invalid_user",
-            "id: expected 1 to 200 characters of UTF-8",
+            "id: expected 1 to 200 bytes of UTF-8 without control characters",
+        ),
+        // NUL: PostgreSQL text cannot hold it (this was a 500 there).
+        (
+            "DELETE",
+            "/v1/users/a%00b".into(),
+            "invalid_user",
+            "id: expected 1 to 200 bytes of UTF-8 without control characters",
+        ),
+        (
+            "GET",
+            "/v1/users/%00/export".into(),
+            "invalid_user",
+            "id: expected 1 to 200 bytes of UTF-8 without control characters",
+        ),
+        (
+            "DELETE",
+            "/v1/devices/d%0A1".into(),
+            "invalid_anon_id",
+            "anon_id: expected 1 to 200 bytes of UTF-8 without control characters",
         ),
         (
             "DELETE",
             "/v1/devices/%C3".into(),
             "invalid_anon_id",
-            "anon_id: expected 1 to 200 characters of UTF-8",
+            "anon_id: expected 1 to 200 bytes of UTF-8 without control characters",
         ),
     ];
     for (method, uri, code, message) in cases {
@@ -518,13 +605,28 @@ async fn privacy_routes_need_the_admin_token_and_ids_of_1_to_200_characters() {
 }
 
 /// One request of the race: erase the user, erase one of their devices,
-/// fan out to them, or (twice as often) post one of six subscriptions again.
+/// fan out to them, (twice as often) post one of six subscriptions again,
+/// track an event for them or merge a trait.
 async fn racer(state: AppState, round: usize, i: usize) -> (StatusCode, Value) {
     let anon = format!("dev-carol-{}", i % 3);
     let endpoint = format!("https://push.example.com/send/carol-{round}-{}", i % 6);
     let notify = |to: Value| json!({ "to": to, "notification": { "title": "Hi carol" } }).to_string();
-    let (method, uri, body, token) = match i % 5 {
+    let (method, uri, body, token) = match i % 7 {
         0 => ("DELETE", "/v1/users/carol".to_owned(), None, Some(TOKEN)),
+        5 => {
+            let events =
+                json!({ "events": [{ "user": "carol", "name": "viewed", "id": format!("carol-{round}-{}", i % 4) }] });
+            ("POST", "/v1/track".to_owned(), Some(events.to_string()), Some(TOKEN))
+        }
+        6 => {
+            let traits = json!({ "traits": { format!("t{}", i % 3): i } });
+            (
+                "PUT",
+                "/v1/users/carol".to_owned(),
+                Some(traits.to_string()),
+                Some(TOKEN),
+            )
+        }
         1 => ("DELETE", format!("/v1/devices/{anon}"), None, Some(TOKEN)),
         2 => (
             "POST",
@@ -545,7 +647,7 @@ async fn erasures_racing_with_subscribes_and_fan_outs_never_fail() {
     let state = state(false).await;
     for round in 0..4 {
         let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..30 {
+        for i in 0..35 {
             tasks.spawn(racer(state.clone(), round, i));
         }
         while let Some(done) = tasks.join_next().await {
@@ -559,7 +661,7 @@ async fn erasures_racing_with_subscribes_and_fan_outs_never_fail() {
     let (_, export) = call(&state, "GET", "/v1/users/carol/export", None, Some(TOKEN)).await;
     assert_eq!(
         export,
-        json!({ "user": "carol", "subscriptions": [], "deliveries": [], "events": [] })
+        json!({ "user": "carol", "traits": {}, "time_zone": null, "subscriptions": [], "deliveries": [], "events": [], "tracked_events": [] })
     );
     assert_eq!(state.store.subscription_count().await.expect("count"), 0);
     assert_eq!(

@@ -91,6 +91,7 @@ async fn store_subscription(state: &AppState, endpoint: &str, (p256dh, auth): (S
         user: None,
         expiration_ms: None,
         topics: vec!["t".into()],
+        time_zone: None,
     };
     state.store.subscription_upsert(&sub).await.expect("store subscription");
 }

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use askwell::model::EventKind;
 use askwell_server::push::{DeliveryStatus, Urgency};
 use askwell_server::store::{
-    now_ms, Attribution, Backend, Claimed, Event, NewNotification, NewSubscription, Recipients, StatsRange,
-    StatusCounts, Upsert, DAY_MS,
+    now_ms, Attribution, Backend, Claimed, Event, NewNotification, NewSubscription, NewUserEvent, PutUser, Recipients,
+    StatsRange, StatusCounts, Traits, Upsert, UserChanges, ZoneChange, DAY_MS,
 };
 use askwell_server::Store;
 use sqlx::{AnyConnection, Connection, Row};
@@ -206,6 +206,7 @@ fn subscription(endpoint: &str, auth: &str, user: Option<&str>, topics: &[&str])
         user: user.map(str::to_owned),
         expiration_ms: None,
         topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        time_zone: None,
     }
 }
 
@@ -239,6 +240,24 @@ fn event(id: &str, kind: &str, anon: Option<&str>, at_ms: i64) -> Event {
         anon_id: anon.map(str::to_owned),
         at_ms,
         ..Event::default()
+    }
+}
+
+fn traits(value: serde_json::Value) -> Traits {
+    match value {
+        serde_json::Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn user_event(user: &str, name: &str, key: Option<&str>, at_ms: i64, dedup: Option<&str>) -> NewUserEvent {
+    NewUserEvent {
+        user: user.to_owned(),
+        name: name.to_owned(),
+        key: key.map(str::to_owned),
+        at_ms,
+        properties: traits(serde_json::json!({ "total": 42.5, "currency": "EUR" })),
+        dedup_id: dedup.map(str::to_owned),
     }
 }
 
@@ -593,8 +612,19 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     assert_eq!(merged.topics, strings(&["D-Topic", "news"]));
     assert_eq!(run.ok("subscription_count", store.subscription_count().await), 2);
 
+    users(run, store, id_a, start).await;
+
     // Export, then erasure.
     let export = run.ok("user_export", store.user_export("alice").await);
+    assert_eq!(export.traits, traits(serde_json::json!({ "plan": "team", "seats": 3 })));
+    assert_eq!(export.time_zone.as_deref(), Some("Europe/Berlin"));
+    assert_eq!(export.subscriptions[0].time_zone.as_deref(), Some("Asia/Tokyo"));
+    let tracked: Vec<(&str, Option<&str>)> = export
+        .tracked_events
+        .iter()
+        .map(|e| (e.name.as_str(), e.id.as_deref()))
+        .collect();
+    assert_eq!(tracked, [("added_to_cart", Some("d1")), ("added_to_cart", Some("d2"))]);
     assert_eq!(export.user, "alice");
     assert_eq!(export.subscriptions.len(), 1);
     assert_eq!(export.subscriptions[0].topics, strings(&["Sale", "news"]));
@@ -625,11 +655,15 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
             removed.topics,
             removed.deliveries,
             removed.events,
-            removed.notifications
+            removed.notifications,
+            removed.users,
+            removed.user_events
         ),
-        (1, 2, 3, 4, 1),
+        (1, 2, 3, 4, 1, 1, 2),
         "{removed:?}"
     );
+    assert_eq!(run.ok("user", store.user("alice").await), None, "alice is forgotten");
+    assert_eq!(run.ok("user_time_zone", store.user_time_zone("alice").await), None);
     assert_eq!(
         run.ok("user_erase", store.user_erase("alice").await),
         askwell_server::store::Removed::default(),
@@ -642,11 +676,22 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
             removed.topics,
             removed.deliveries,
             removed.events,
-            removed.notifications
+            removed.notifications,
+            removed.users,
+            removed.user_events
         ),
-        (1, 2, 2, 1, 0),
+        (1, 2, 2, 1, 0, 0, 0),
         "{removed:?}"
     );
+    assert_eq!(
+        run.ok("user", store.user("bob").await),
+        None,
+        "bob's only device is gone, and his backend told nothing"
+    );
+    let carol = run
+        .ok("user", store.user("carol").await)
+        .expect("an erasure of others keeps carol");
+    assert_eq!((carol.devices, carol.traits.len()), (0, 0));
     assert_eq!(run.ok("queue_depth", store.queue_depth().await), 0);
     assert_eq!(run.ok("next_due_ms", store.next_due_ms().await), None);
 
@@ -665,6 +710,141 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     assert_eq!(run.ok("events_sweep", store.events_sweep(now_ms() + DAY_MS).await), 0);
     let counts = run.ok("stats_counts", store.stats_counts(range).await);
     assert!(counts.is_empty(), "{counts:?}");
+}
+
+/// Users: a device's zone, traits merged (a null deletes, 64 at most), the
+/// user's own zone before the device's, events deduplicated across and
+/// within batches, and the read helpers.
+async fn users(run: &mut Run, store: &Store, id_a: i64, start: i64) {
+    assert_eq!(run.ok("user", store.user("nobody").await), None);
+    let alice = run.ok("user", store.user("alice").await).expect("alice has a device");
+    assert_eq!((alice.devices, alice.traits.len(), alice.time_zone), (1, 0, None));
+    assert_eq!(run.ok("user_time_zone", store.user_time_zone("alice").await), None);
+    let mut tokyo = subscription("https://push.example/a", "auth-a", None, &[]);
+    tokyo.time_zone = Some("Asia/Tokyo".into());
+    assert_eq!(
+        run.ok("subscription_upsert", store.subscription_upsert(&tokyo).await),
+        Upsert::Updated(id_a)
+    );
+    assert_eq!(
+        run.ok("user_time_zone", store.user_time_zone("alice").await).as_deref(),
+        Some("Asia/Tokyo"),
+        "no zone of her own: her device's"
+    );
+
+    let set = UserChanges {
+        traits: traits(serde_json::json!({ "plan": "pro", "seats": 3, "beta": true })),
+        time_zone: ZoneChange::Set("Europe/Berlin".into()),
+    };
+    let PutUser::Stored(stored) = run.ok("put_user", store.put_user("alice", &set).await) else {
+        panic!("stored");
+    };
+    assert_eq!(
+        (stored.traits.len(), stored.time_zone.as_deref(), stored.devices),
+        (3, Some("Europe/Berlin"), 1)
+    );
+    assert_eq!(
+        run.ok("user_time_zone", store.user_time_zone("alice").await).as_deref(),
+        Some("Europe/Berlin"),
+        "her own zone first"
+    );
+    let merge = UserChanges {
+        traits: traits(serde_json::json!({ "plan": "team", "beta": null, "never": null })),
+        time_zone: ZoneChange::Keep,
+    };
+    let PutUser::Stored(merged) = run.ok("put_user", store.put_user("alice", &merge).await) else {
+        panic!("merged");
+    };
+    assert_eq!(merged.traits, traits(serde_json::json!({ "plan": "team", "seats": 3 })));
+    assert_eq!(merged.time_zone.as_deref(), Some("Europe/Berlin"));
+    let crowd = UserChanges {
+        traits: (0..63).map(|i| (format!("t{i}"), serde_json::json!(i))).collect(),
+        time_zone: ZoneChange::Clear,
+    };
+    assert_eq!(
+        run.ok("put_user", store.put_user("alice", &crowd).await),
+        PutUser::TooManyTraits { count: 65 }
+    );
+    let read = run.ok("user", store.user("alice").await).expect("alice");
+    assert_eq!(
+        (read.traits, read.time_zone.as_deref()),
+        (merged.traits.clone(), Some("Europe/Berlin")),
+        "a refused merge changes nothing, the zone neither"
+    );
+    let clear = UserChanges {
+        time_zone: ZoneChange::Clear,
+        ..UserChanges::default()
+    };
+    run.ok("put_user", store.put_user("alice", &clear).await);
+    assert_eq!(
+        run.ok("user_time_zone", store.user_time_zone("alice").await).as_deref(),
+        Some("Asia/Tokyo")
+    );
+    run.ok(
+        "put_user",
+        store.put_user("alice", &set_zone_only("Europe/Berlin")).await,
+    );
+
+    // Events: d1 twice in one batch, then d1 again beside d2.
+    let received = now_ms();
+    let batch = [
+        user_event("alice", "added_to_cart", Some("cart-9"), start - 1_000, Some("d1")),
+        user_event("alice", "added_to_cart", Some("cart-9"), start, Some("d1")),
+        user_event("carol", "viewed", None, start, None),
+    ];
+    let stored = run.ok("record_user_events", store.record_user_events(&batch, received).await);
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert_eq!(
+        (stored[0].dedup_id.as_deref(), stored[0].at_ms, stored[1].user.as_str()),
+        (Some("d1"), start - 1_000, "carol")
+    );
+    assert!(stored[0].seq < stored[1].seq, "{stored:?}");
+    assert_eq!(
+        stored[0].properties,
+        traits(serde_json::json!({ "total": 42.5, "currency": "EUR" }))
+    );
+    assert_eq!(stored[0].received_ms, received);
+    let again = [
+        user_event("alice", "added_to_cart", None, start, Some("d1")),
+        user_event("alice", "added_to_cart", None, start + 1_000, Some("d2")),
+    ];
+    let stored_again = run.ok("record_user_events", store.record_user_events(&again, received).await);
+    assert_eq!(
+        stored_again.iter().map(|e| e.dedup_id.as_deref()).collect::<Vec<_>>(),
+        [Some("d2")]
+    );
+    assert!(stored_again[0].seq > stored[1].seq);
+    let carol = run.ok("user", store.user("carol").await).expect("created by her event");
+    assert_eq!((carol.traits.len(), carol.time_zone, carol.devices), (0, None, 0));
+
+    let since = run.ok(
+        "user_events_since",
+        store.user_events_since("alice", "added_to_cart", start - 1_000).await,
+    );
+    assert_eq!(
+        since.iter().map(|e| (e.at_ms, e.key.as_deref())).collect::<Vec<_>>(),
+        [(start - 1_000, Some("cart-9")), (start + 1_000, None)]
+    );
+    let later = run.ok(
+        "user_events_since",
+        store.user_events_since("alice", "added_to_cart", start).await,
+    );
+    assert_eq!(later.len(), 1);
+    assert!(run
+        .ok("user_events_since", store.user_events_since("alice", "viewed", 0).await)
+        .is_empty());
+    let all = run.ok("user_events_after", store.user_events_after(0, 100).await);
+    assert_eq!(all.len(), 3);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "{all:?}");
+    let next = run.ok("user_events_after", store.user_events_after(all[0].seq, 1).await);
+    assert_eq!(next, all[1..2].to_vec());
+}
+
+fn set_zone_only(zone: &str) -> UserChanges {
+    UserChanges {
+        time_zone: ZoneChange::Set(zone.to_owned()),
+        ..UserChanges::default()
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use crate::test::Run;
 /// The server suites that read `ASKWELL_TEST_POSTGRES_URL`
 /// (`server/tests/support`'s `fresh_store`) and so run again on PostgreSQL;
 /// `postgres` adds two processes sharing a fan-out.
-const POSTGRES_SUITES: [&str; 7] = [
+const POSTGRES_SUITES: [&str; 8] = [
     "--test=api",
     "--test=delivery",
     "--test=funnel",
@@ -19,6 +19,7 @@ const POSTGRES_SUITES: [&str; 7] = [
     "--test=postgres",
     "--test=privacy",
     "--test=store_parity",
+    "--test=users",
 ];
 
 /// The askwell crate for wasm32 with both binaries' features, and its browser

@@ -9,12 +9,16 @@ pub use events::MAX_BATCH as MAX_EVENTS_BATCH;
 #[doc(hidden)]
 pub use events::{validate_events_json, Rejection as EventRejection};
 mod subscriptions;
+mod users;
 
+use axum::extract::rejection::PathRejection;
+use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 
+use crate::error::ErrorCode;
 use crate::{AppError, AppState};
 
 /// The API routes (no static files).
@@ -38,12 +42,42 @@ pub fn api() -> Router<AppState> {
         .route("/v1/stats.csv", get(stats::stats_csv_read))
         .route("/v1/notify", post(notifications::notifications_create))
         .route("/v1/notifications/{id}", get(notifications::notifications_read))
-        .route("/v1/users/{id}", delete(privacy::users_erase))
+        .route(
+            "/v1/users/{id}",
+            get(users::users_read)
+                .put(users::users_put)
+                .delete(privacy::users_erase),
+        )
+        .route(
+            "/v1/track",
+            post(users::track_create).layer(DefaultBodyLimit::max(crate::users::MAX_TRACK_BODY_BYTES)),
+        )
         .route("/v1/users/{id}/export", get(privacy::users_export))
         .route("/v1/devices/{anon_id}", delete(privacy::devices_erase))
         // After the routes: it applies to those already added. axum still
         // sets the `Allow` header.
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// A path's id: 1 to 200 bytes of UTF-8 without control characters
+/// (PostgreSQL text cannot hold NUL), or a 400 naming `field`.
+pub(crate) fn path_id(
+    path: Result<Path<String>, PathRejection>,
+    field: &str,
+    code: ErrorCode,
+) -> Result<String, AppError> {
+    match path {
+        Ok(Path(id)) if crate::users::valid_user_id(&id) => Ok(id),
+        _ => Err(AppError::invalid(
+            code,
+            format!("{field}: expected 1 to 200 bytes of UTF-8 without control characters"),
+        )),
+    }
+}
+
+/// The user id of `/v1/users/{id}`.
+pub(crate) fn path_user(path: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
+    path_id(path, "id", ErrorCode::InvalidUser)
 }
 
 /// Fallback for unknown paths: a JSON 404 like every other error.

@@ -8,22 +8,11 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::{path_id, path_user};
 use crate::error::ErrorCode;
 use crate::extract::Admin;
 use crate::store::UserExport;
 use crate::{AppError, AppState};
-
-/// Longest user or device id, as `POST /v1/subscriptions` accepts them.
-const MAX_ID: usize = 200;
-
-/// The path's id, 1 to 200 bytes of UTF-8, or a 400 naming `field`.
-fn path_id(path: Result<Path<String>, PathRejection>, field: &str, code: ErrorCode) -> Result<String, AppError> {
-    let expected = format!("{field}: expected 1 to {MAX_ID} characters of UTF-8");
-    match path {
-        Ok(Path(id)) if !id.is_empty() && id.len() <= MAX_ID => Ok(id),
-        _ => Err(AppError::invalid(code, expected)),
-    }
-}
 
 /// `DELETE /v1/users/{id}` → 200 `{ removed: { subscriptions, topics,
 /// deliveries, events, notifications } }`, in one transaction. An unknown
@@ -33,7 +22,7 @@ pub async fn users_erase(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let user = path_id(path, "id", ErrorCode::InvalidUser)?;
+    let user = path_user(path)?;
     let removed = state.store.user_erase(&user).await?;
     // Counts only: the id itself stays out of the logs too.
     tracing::info!(?removed, "erased a user");
@@ -59,6 +48,6 @@ pub async fn users_export(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<UserExport>, AppError> {
-    let user = path_id(path, "id", ErrorCode::InvalidUser)?;
+    let user = path_user(path)?;
     Ok(Json(state.store.user_export(&user).await?))
 }

@@ -48,6 +48,12 @@ pub struct CreateRequest {
     prompt: Option<String>,
     /// Its variant.
     variant: Option<String>,
+    /// The device's IANA time zone (the page's
+    /// `Intl.DateTimeFormat().resolvedOptions().timeZone`), for journeys.
+    /// Any value is accepted: one the bundled tz database does not know (or
+    /// not a string) is stored as NULL — a subscriber is never lost over a
+    /// zone name.
+    time_zone: Option<Value>,
 }
 
 /// Proof of possession: the endpoint and its auth secret.
@@ -83,6 +89,7 @@ fn checked(
     sub: &SubscriptionJson,
     user: Option<String>,
     topics: Vec<String>,
+    time_zone: Option<&Value>,
 ) -> Result<NewSubscription, AppError> {
     validate::endpoint(&sub.endpoint, state.settings.endpoints)?;
     validate::p256dh(&sub.keys.p256dh)?;
@@ -108,6 +115,7 @@ fn checked(
         user,
         expiration_ms,
         topics,
+        time_zone: time_zone.and_then(Value::as_str).and_then(crate::users::time_zone),
     })
 }
 
@@ -149,7 +157,7 @@ pub async fn subscriptions_create(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let new = checked(&state, &req.subscription, req.user, req.topics)?;
+    let new = checked(&state, &req.subscription, req.user, req.topics, req.time_zone.as_ref())?;
     proven_user(&state, new.user.as_deref(), req.user_proof.as_deref())?;
     let attribution = Attribution {
         anon: req.anon,
@@ -229,7 +237,7 @@ pub async fn subscriptions_swap(
     ApiJson(req): ApiJson<SwapRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let old = possessed(&state, &req.old.endpoint, &req.old.auth).await?;
-    let new = checked(&state, &req.subscription, None, Vec::new())?;
+    let new = checked(&state, &req.subscription, None, Vec::new(), None)?;
     let id = state
         .store
         .subscription_swap(old.id, &new)

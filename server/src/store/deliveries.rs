@@ -414,6 +414,7 @@ mod tests {
             user: None,
             expiration_ms: None,
             topics: Vec::new(),
+            time_zone: None,
         };
         store.subscription_upsert(&subscription).await.expect("subscribe");
         let notification = NewNotification {

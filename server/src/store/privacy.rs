@@ -15,6 +15,10 @@
 //! written for the erased person (it may name them) and goes too; one that
 //! reached others stays, linked to no one erased.
 //!
+//! The user's own records — their traits and time zone (`users`) and the
+//! events their backend tracked (`user_events`) — go with a user's erasure;
+//! a device's erasure leaves them (they are the account's, not the browser's).
+//!
 //! Every table holding a person's rows is listed in [`remove`]; the test
 //! `server/tests/privacy.rs` scans every table of the schema for an erased
 //! id, so a new table (journey state, when it lands) fails it until it is
@@ -28,7 +32,8 @@ use sqlx::{AnyConnection, Row};
 use super::{Backend, Store};
 
 pub use export::{
-    ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedNotification, ExportedSubscription, UserExport,
+    ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedNotification, ExportedSubscription,
+    ExportedTrackedEvent, UserExport,
 };
 
 /// Most values in one `IN (…)` list: well under SQLite's 32766 bound
@@ -49,6 +54,10 @@ pub struct Removed {
     pub events: u64,
     /// Notifications that reached no one else.
     pub notifications: u64,
+    /// The user's row: traits and time zone (0 or 1; a device erasure: 0).
+    pub users: u64,
+    /// Events the app's backend tracked for the user (`POST /v1/track`).
+    pub user_events: u64,
 }
 
 /// Whose rows to find.
@@ -64,6 +73,8 @@ enum Whose<'a> {
 /// `(id, notification id)`.
 #[derive(Debug, Default)]
 struct Footprint {
+    /// The app user id, for a user's erasure.
+    user: Option<String>,
     subscriptions: Vec<i64>,
     anons: Vec<String>,
     deliveries: Vec<(i64, String)>,
@@ -109,6 +120,15 @@ impl Store {
         // SQLite holds its write lock already; PostgreSQL locks the rows
         // found, so their attribution or a fan-out to them waits for the end.
         let lock = self.backend == Backend::Postgres;
+        if lock && matches!(whose, Whose::User(_)) {
+            // First, as every event batch takes it first: a batch for this
+            // user lands wholly before the erasure or wholly after it (with
+            // a new user row), never beside a deleted one.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(super::users::EVENTS_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
         let footprint = footprint(&mut tx, whose, lock).await?;
         let removed = remove(&mut tx, &footprint).await?;
         tx.commit().await?;
@@ -132,8 +152,9 @@ async fn footprint(conn: &mut AnyConnection, whose: Whose<'_>, lock: bool) -> Re
     };
     let sql = format!("SELECT id, anon_id FROM subscriptions WHERE {filter} ORDER BY id{lock}");
     let mut found = Footprint::default();
-    if let Whose::Device(anon) = whose {
-        found.anons.push(anon.to_owned());
+    match whose {
+        Whose::User(user) => found.user = Some(user.to_owned()),
+        Whose::Device(anon) => found.anons.push(anon.to_owned()),
     }
     for row in sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await? {
         found.subscriptions.push(row.try_get("id")?);
@@ -199,6 +220,11 @@ async fn remove(conn: &mut AnyConnection, found: &Footprint) -> Result<Removed, 
     removed.topics = delete_ints(conn, topics, &found.subscriptions).await?;
     let subscriptions = "DELETE FROM subscriptions WHERE id IN";
     removed.subscriptions = delete_ints(conn, subscriptions, &found.subscriptions).await?;
+    if let Some(user) = &found.user {
+        let user = std::slice::from_ref(user);
+        removed.user_events = delete_texts(conn, "DELETE FROM user_events WHERE user_id IN", user).await?;
+        removed.users = delete_texts(conn, "DELETE FROM users WHERE id IN", user).await?;
+    }
     Ok(removed)
 }
 

@@ -21,6 +21,9 @@ pub struct NewSubscription {
     pub expiration_ms: Option<i64>,
     /// Topics to subscribe to.
     pub topics: Vec<String>,
+    /// The device's IANA time zone, when the page sent one the bundled tz
+    /// database knows (else `None`: a re-post without one keeps the stored one).
+    pub time_zone: Option<String>,
 }
 
 /// Who subscribed after which prompt: the funnel's link between a device's
@@ -85,8 +88,8 @@ impl Store {
         let mut tries = 0;
         let upsert = loop {
             tries += 1;
-            let inserted: Option<i64> = sqlx::query_scalar("INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (endpoint) DO NOTHING RETURNING id")
-                .bind(&sub.endpoint).bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now)
+            let inserted: Option<i64> = sqlx::query_scalar("INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (endpoint) DO NOTHING RETURNING id")
+                .bind(&sub.endpoint).bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now).bind(&sub.time_zone)
                 .fetch_optional(&mut *tx)
                 .await?;
             if let Some(id) = inserted {
@@ -107,8 +110,8 @@ impl Store {
                 return Ok(Upsert::HeldByAnother);
             }
             let id: i64 = row.try_get("id")?;
-            sqlx::query("UPDATE subscriptions SET p256dh = $1, user_id = COALESCE($2, user_id), expiration_ms = $3, updated_ms = $4 WHERE id = $5")
-                .bind(&sub.p256dh).bind(&sub.user).bind(sub.expiration_ms).bind(now).bind(id)
+            sqlx::query("UPDATE subscriptions SET p256dh = $1, user_id = COALESCE($2, user_id), expiration_ms = $3, updated_ms = $4, time_zone = COALESCE($5, time_zone) WHERE id = $6")
+                .bind(&sub.p256dh).bind(&sub.user).bind(sub.expiration_ms).bind(now).bind(&sub.time_zone).bind(id)
                 .execute(&mut *tx)
                 .await?;
             break Upsert::Updated(id);
@@ -130,10 +133,11 @@ impl Store {
         let mut tx = self.write().await?;
         for sub in subs {
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-                 ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth, updated_ms = excluded.updated_ms RETURNING id",
+                "INSERT INTO subscriptions (endpoint, p256dh, auth, user_id, expiration_ms, created_ms, updated_ms, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
+                 ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth, updated_ms = excluded.updated_ms, \
+                 time_zone = COALESCE(excluded.time_zone, subscriptions.time_zone) RETURNING id",
             )
-            .bind(&sub.endpoint).bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now)
+            .bind(&sub.endpoint).bind(&sub.p256dh).bind(&sub.auth).bind(&sub.user).bind(sub.expiration_ms).bind(now).bind(&sub.time_zone)
             .fetch_one(&mut *tx)
             .await?;
             add_topics(&mut tx, id, &sub.topics).await?;

@@ -213,6 +213,7 @@ pub async fn slow_subscribers(
             user: None,
             expiration_ms: None,
             topics: vec![topic.into()],
+            time_zone: None,
         };
         store.subscription_upsert(&sub).await.expect("subscribe");
     }

@@ -1,7 +1,8 @@
 //! `GET /v1/users/{id}/export`: what is stored about a user, read from one
 //! snapshot. Narrower than an erasure (see the parent module): the user's
 //! own subscriptions, their deliveries and their devices' events, never
-//! another account's subscription on a shared browser.
+//! another account's subscription on a shared browser; and what the app's
+//! backend told about the user (traits, time zone, tracked events).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -9,19 +10,45 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{bind_texts, ints, placeholders, CHUNK};
-use crate::store::{Backend, Store};
+use crate::store::users::{stored_event, traits_of};
+use crate::store::{Backend, Store, Traits};
 
 /// Everything stored about one user.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UserExport {
     /// The user id asked for.
     pub user: String,
+    /// Their traits (`PUT /v1/users/{id}`), sorted by name; empty if none.
+    pub traits: Traits,
+    /// The time zone their backend set.
+    pub time_zone: Option<String>,
     /// Their push subscriptions.
     pub subscriptions: Vec<ExportedSubscription>,
     /// Notifications sent (or waiting to be sent) to those subscriptions.
     pub deliveries: Vec<ExportedDelivery>,
     /// Funnel and notification events of their devices.
     pub events: Vec<ExportedEvent>,
+    /// Events the app's backend tracked for them (`POST /v1/track`), in seq order.
+    pub tracked_events: Vec<ExportedTrackedEvent>,
+}
+
+/// One event from `POST /v1/track`, named as that route names its fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExportedTrackedEvent {
+    /// Store-wide position.
+    pub seq: i64,
+    /// Event name.
+    pub name: String,
+    /// What it is about.
+    pub key: Option<String>,
+    /// When it happened (epoch ms).
+    pub at: i64,
+    /// Flat scalars.
+    pub properties: Traits,
+    /// The backend's dedup id.
+    pub id: Option<String>,
+    /// When the server stored it (epoch ms).
+    pub received: i64,
 }
 
 /// A subscription without its `p256dh` key and `auth` secret: those are
@@ -44,6 +71,8 @@ pub struct ExportedSubscription {
     pub topics: Vec<String>,
     /// The device and prompt that won it.
     pub attribution: ExportedAttribution,
+    /// The device's time zone, as its page sent it.
+    pub time_zone: Option<String>,
 }
 
 /// Device id, prompt and variant a row is attributed to.
@@ -157,18 +186,30 @@ impl Store {
             .map(|d| format!("{}:{}", d.notification.id, d.id))
             .collect();
         let events = events(&mut tx, &anons, &refs).await?;
+        let (traits, time_zone) = match sqlx::query("SELECT traits, time_zone FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(row) => (traits_of(&row, "traits")?, row.try_get("time_zone")?),
+            None => (Traits::new(), None),
+        };
+        let tracked_events = tracked_events(&mut tx, user).await?;
         tx.commit().await?;
         Ok(UserExport {
             user: user.to_owned(),
+            traits,
+            time_zone,
             subscriptions,
             deliveries,
             events,
+            tracked_events,
         })
     }
 }
 
 async fn subscriptions(conn: &mut AnyConnection, user: &str) -> Result<Vec<ExportedSubscription>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, endpoint, created_ms, updated_ms, expiration_ms, anon_id, prompt, variant FROM subscriptions WHERE user_id = $1 ORDER BY id")
+    let rows = sqlx::query("SELECT id, endpoint, created_ms, updated_ms, expiration_ms, anon_id, prompt, variant, time_zone FROM subscriptions WHERE user_id = $1 ORDER BY id")
         .bind(user)
         .fetch_all(&mut *conn)
         .await?;
@@ -203,7 +244,31 @@ fn subscription(row: &AnyRow) -> Result<ExportedSubscription, sqlx::Error> {
         expires: row.try_get("expiration_ms")?,
         topics: Vec::new(),
         attribution: attribution(row)?,
+        time_zone: row.try_get("time_zone")?,
     })
+}
+
+async fn tracked_events(conn: &mut AnyConnection, user: &str) -> Result<Vec<ExportedTrackedEvent>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, user_id, name, event_key, at_ms, properties, dedup_id, received_ms FROM user_events WHERE user_id = $1 ORDER BY seq",
+    )
+    .bind(user)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let event = stored_event(row)?;
+            Ok(ExportedTrackedEvent {
+                seq: event.seq,
+                name: event.name,
+                key: event.key,
+                at: event.at_ms,
+                properties: event.properties,
+                id: event.dedup_id,
+                received: event.received_ms,
+            })
+        })
+        .collect()
 }
 
 fn attribution(row: &AnyRow) -> Result<ExportedAttribution, sqlx::Error> {
