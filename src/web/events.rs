@@ -1,6 +1,8 @@
-//! Outcomes as DOM `CustomEvent`s (`askwell:shown`, …) and `on()` callbacks.
-//! Both are dispatched only after the engine's borrow ends, so a listener may
-//! call back into Askwell.
+//! Outcomes as DOM `CustomEvent`s (`askwell:shown`, …) and `on()` callbacks:
+//! the one place app code is called. These functions take owned data (or
+//! borrows of it) and `&Shared`, never a borrowed controller: callers decide
+//! inside `Shared::update` and publish after it returns, and [`send`] borrows
+//! only to copy the callbacks, so a listener may call back into Askwell.
 
 use js_sys::Function;
 use wasm_bindgen::JsValue;
@@ -67,7 +69,7 @@ impl Outcome {
 /// `on()` callbacks).
 pub(crate) fn publish(inner: &Shared, outcome: Outcome, proposal: &Proposal) {
     if let Some(kind) = outcome.event() {
-        report::outcome(inner, kind, proposal);
+        report::outcome(&inner.queue(kind), kind, proposal);
     }
     announce(inner, outcome, proposal);
 }
@@ -123,13 +125,7 @@ pub(crate) fn error(inner: &Shared, code: &str, message: &str) {
 
 fn send(inner: &Shared, name: &str, detail: &Value) {
     let detail = to_js(detail);
-    let callbacks: Vec<Function> = inner
-        .borrow()
-        .callbacks
-        .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, f)| f.clone())
-        .collect();
+    let callbacks: Vec<Function> = inner.read(|c| c.callbacks(name));
     for callback in callbacks {
         // A throwing app callback must not break the flow for the others.
         let _ = callback.call1(&JsValue::NULL, &detail);

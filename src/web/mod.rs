@@ -11,6 +11,8 @@
 #[cfg_attr(not(all(feature = "page", feature = "sw")), allow(dead_code))]
 mod api;
 #[cfg(feature = "page")]
+mod clock;
+#[cfg(feature = "page")]
 mod controller;
 #[cfg(any(feature = "page", feature = "sw"))]
 mod convert;
@@ -36,6 +38,17 @@ mod store;
 pub mod sw;
 #[cfg(feature = "page")]
 mod typings;
+
+/// A `RefCell` of the page (the controller, the funnel sender) borrowed
+/// while borrowed: the borrow discipline (see `controller`) was broken.
+/// Aborts, as `RefCell`'s own check would under `panic = "abort"`, with one
+/// call here instead of a panic message and location at every borrow.
+#[cfg(feature = "page")]
+#[cold]
+#[inline(never)]
+pub(crate) fn reentered() -> ! {
+    std::process::abort()
+}
 
 /// Converts a JS error value into a `JsError` for exported functions.
 #[cfg(feature = "page")]

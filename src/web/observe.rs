@@ -35,6 +35,8 @@ pub(crate) enum Observed {
 /// Owns every listener and timer Askwell adds to the page.
 pub(crate) struct Observer {
     _listeners: Vec<Listener>,
+    /// Where every observation goes (the listeners and timers share it).
+    report: Rc<dyn Fn(Observed)>,
     tick: Option<Timer>,
     flush: Option<Timer>,
 }
@@ -74,19 +76,22 @@ impl Observer {
         }
         Self {
             _listeners: listeners,
+            report: report as Rc<dyn Fn(Observed)>,
             tick: None,
             flush: None,
         }
     }
 
     /// Sends a [`Signal::Tick`] after `delay_ms` (replacing any pending tick).
-    pub(crate) fn tick_after(&mut self, delay_ms: u64, report: impl Fn(Observed) + 'static) {
+    pub(crate) fn tick_after(&mut self, delay_ms: u64) {
+        let report = self.report.clone();
         self.tick = Timer::once(delay_ms, move || report(Observed::Signal(Signal::Tick)));
     }
 
     /// Sends [`Observed::Flush`] after `delay_ms` unless one is already pending.
-    pub(crate) fn flush_after(&mut self, delay_ms: u64, report: impl Fn(Observed) + 'static) {
+    pub(crate) fn flush_after(&mut self, delay_ms: u64) {
         if self.flush.is_none() {
+            let report = self.report.clone();
             self.flush = Timer::once(delay_ms, move || report(Observed::Flush));
         }
     }

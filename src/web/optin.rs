@@ -2,13 +2,17 @@
 //! inside the click), then the push subscription and its registration with
 //! askwell-server; adding a topic to an existing subscription; and repairing
 //! drift between the browser's subscription and the server's on start.
+//!
+//! Each step reads or changes the controller inside one `Shared::read` /
+//! `Shared::update` (no awaiting, no page code there) and awaits, renders
+//! or publishes after it returns.
 
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 use super::api;
-use super::controller::Shared;
+use super::controller::{Controller, Shared};
 use super::events::{self, Outcome};
 use super::push::{self, Failure, Identity};
 use super::store;
@@ -26,12 +30,15 @@ const VAPID_KEY: &str = "askwell:v1:vapid";
 /// (once granted) subscribes and registers the topic.
 pub(crate) fn request_permission(inner: &Shared, proposal: &Proposal) {
     let before = push::permission();
-    let promise = match push::unsupported().map_or_else(push::request_permission, |f| Err(JsValue::from_str(f.code())))
-    {
+    let started = match push::unsupported() {
+        Some(failure) => Err(failure),
+        None => push::request_permission().map_err(|_| Failure::Unsupported),
+    };
+    let promise = match started {
         Ok(promise) => promise,
-        Err(_) => {
-            super::controller::end_status(inner, false);
-            return fail(inner, proposal, push::unsupported().unwrap_or(Failure::Unsupported));
+        Err(failure) => {
+            end_status(inner, false);
+            return fail(inner, proposal, failure);
         }
     };
     let (inner, proposal) = (inner.clone(), proposal.clone());
@@ -43,22 +50,23 @@ pub(crate) fn request_permission(inner: &Shared, proposal: &Proposal) {
             .unwrap_or_default();
         let answer = NativeAnswer::from_browser(&answer);
         let granted = answer == NativeAnswer::Granted;
-        {
-            let mut this = inner.borrow_mut();
-            this.permission = push::permission();
+        let permission = push::permission();
+        inner.update(|c| {
+            c.permission_changed(permission);
+            let engine = c.engine_mut();
             if before == Permission::Default {
-                this.engine.native_answered(granted);
+                engine.native_answered(granted);
             }
             if !granted {
-                this.engine.permission_refused();
+                engine.permission_refused();
             }
-            store::save_state(this.engine.state());
-        }
+            store::save_state(engine.state());
+        });
         events::publish(&inner, Outcome::Permission(answer), &proposal);
         if granted {
             subscribe_topic(&inner, &proposal).await;
         } else {
-            super::controller::end_status(&inner, false);
+            end_status(&inner, false);
         }
     });
 }
@@ -73,7 +81,7 @@ pub(crate) fn add_topic(inner: &Shared, proposal: &Proposal) {
 async fn subscribe_topic(inner: &Shared, proposal: &Proposal) {
     after_repair(inner).await;
     let topic = proposal.topic.clone();
-    let mut topics = inner.borrow().engine.state().topics.clone();
+    let mut topics = inner.read(|c| c.engine().state().topics.clone());
     topics.extend(topic.clone());
     let topics: Vec<String> = topics.into_iter().collect();
     let credit = Attribution {
@@ -81,24 +89,35 @@ async fn subscribe_topic(inner: &Shared, proposal: &Proposal) {
         variant: proposal.variant.clone(),
     };
     let result = ensure_registered(inner, &topics, Some(credit)).await;
-    {
-        let mut this = inner.borrow_mut();
+    let now = inner.now_ms();
+    inner.update(|c| {
+        let engine = c.engine_mut();
         match result {
-            Ok(()) => this
-                .engine
-                .subscription_changed(Some(topic.as_deref().unwrap_or_default()), true),
+            Ok(()) => engine.subscription_changed(Some(topic.as_deref().unwrap_or_default()), true),
             // Still pending: the next start retries (with backoff).
-            Err(_) => {
-                let now = this.now_ms();
-                this.engine.subscribe_failed(now);
-            }
+            Err(_) => engine.subscribe_failed(now),
         }
-        store::save_state(this.engine.state());
-    }
-    super::controller::end_status(inner, result.is_err());
+        store::save_state(engine.state());
+    });
+    end_status(inner, result.is_err());
     match result {
         Ok(()) => events::publish(inner, Outcome::Subscribed, proposal),
         Err(failure) => fail(inner, proposal, failure),
+    }
+}
+
+/// The subscription after "Yes" is over: the status line closes (subscribed,
+/// or the browser's prompt refused) or, when it `failed`, says so with a
+/// close button instead of vanishing. The view is changed (focus moves
+/// inside it) and dropped outside the borrow.
+fn end_status(inner: &Shared, failed: bool) {
+    let Some(mut status) = inner.update(Controller::take_status) else {
+        return;
+    };
+    if failed {
+        let messages = inner.read(|c| c.engine().config().messages.clone());
+        status.status(&messages.failed, Some(&messages.close));
+        drop(inner.update(|c| c.show_status(status)));
     }
 }
 
@@ -116,14 +135,15 @@ fn fail(inner: &Shared, proposal: &Proposal, failure: Failure) {
 /// `credit` (the prompt and variant that won the subscription) is sent along
 /// with the device id, so the server credits deliveries and clicks to it.
 async fn ensure_registered(inner: &Shared, topics: &[String], credit: Option<Attribution>) -> Result<(), Failure> {
-    let (server, user, anon) = {
-        let this = inner.borrow();
+    let (server, user, anon) = inner.read(|c| {
+        let engine = c.engine();
         (
-            this.engine.config().server.clone().ok_or(Failure::NoServer)?,
-            this.identity.clone(),
-            this.engine.anon_id().to_owned(),
+            engine.config().server.clone(),
+            c.identity(),
+            engine.anon_id().to_owned(),
         )
-    };
+    });
+    let server = server.ok_or(Failure::NoServer)?;
     let key = server_key(&server).await?;
     let existing = push::current().await;
     let subscription = match existing {
@@ -176,14 +196,14 @@ async fn register(server: &str, body: &JsValue) -> Result<(), Failure> {
 /// server; later subscriptions carry it too. Resolves to whether a
 /// subscription was bound now.
 pub(crate) async fn identify(inner: &Shared, identity: Identity) -> Result<bool, Failure> {
-    inner.borrow_mut().identity = Some(identity.clone());
+    inner.update(|c| c.identified(identity.clone()));
     after_repair(inner).await;
     let server = server_of(inner)?;
-    let subscribed = inner.borrow().engine.state().subscribed;
+    let subscribed = inner.read(|c| c.engine().state().subscribed);
     let Some(subscription) = push::current().await.filter(|_| subscribed) else {
         return Ok(false);
     };
-    let topics: Vec<String> = inner.borrow().engine.state().topics.iter().cloned().collect();
+    let topics: Vec<String> = inner.read(|c| c.engine().state().topics.iter().cloned().collect());
     let body = push::registration_body(&subscription, &topics, Some(&identity));
     register(&server, &body).await.map(|()| true)
 }
@@ -209,7 +229,9 @@ fn remember_key(key: &str) {
 
 /// The configured server, or `NoServer`.
 fn server_of(inner: &Shared) -> Result<String, Failure> {
-    inner.borrow().engine.config().server.clone().ok_or(Failure::NoServer)
+    inner
+        .read(|c| c.engine().config().server.clone())
+        .ok_or(Failure::NoServer)
 }
 
 /// On start, when notifications are allowed: make the browser's subscription
@@ -218,22 +240,23 @@ fn server_of(inner: &Shared) -> Result<String, Failure> {
 /// failed earlier (with backoff across visits: see [`crate::state::Retry`]).
 /// Quiet: failures wait for a later start.
 pub(crate) fn repair(inner: &Shared) {
-    if inner.borrow().engine.config().server.is_none() {
+    if inner.read(|c| c.engine().config().server.is_none()) {
         return;
     }
     // Read now, not at the task's first poll: a "Yes" pressed before that is
     // its own subscription's business, not the repair's.
-    let (facts, pending) = {
-        let this = inner.borrow();
-        let due = this.engine.retry_due(this.now_ms(), this.permission);
+    let now = inner.now_ms();
+    let (facts, pending) = inner.read(|c| {
+        let (engine, permission) = (c.engine(), c.permission());
+        let due = engine.retry_due(now, permission);
         let facts = repair::Facts {
-            permission: this.permission,
-            confirmed: this.engine.state().subscribed,
+            permission,
+            confirmed: engine.state().subscribed,
             in_browser: false,
             pending_due: due,
         };
-        (facts, this.engine.pending_yes().filter(|_| due))
-    };
+        (facts, engine.pending_yes().filter(|_| due))
+    });
     if facts.permission != Permission::Granted {
         if repair::plan(facts) == repair::Plan::Forget {
             forget(inner);
@@ -243,10 +266,10 @@ pub(crate) fn repair(inner: &Shared) {
     let task = inner.clone();
     let done = wasm_bindgen_futures::future_to_promise(async move {
         repair_now(&task, facts, pending).await;
-        task.borrow_mut().repairing = None;
+        task.update(Controller::repair_finished);
         Ok(JsValue::UNDEFINED)
     });
-    inner.borrow_mut().repairing = Some(done);
+    inner.update(|c| c.begin_repair(done));
 }
 
 /// Carries out [`repair::plan`] once the browser's subscription is known;
@@ -266,30 +289,30 @@ async fn repair_now(inner: &Shared, facts: repair::Facts, pending: Option<(Vec<S
         None => None,
     };
     let (pending_topics, credit) = pending.unzip();
-    let remembered = inner.borrow().engine.state().topics.clone();
+    let remembered = inner.read(|c| c.engine().state().topics.clone());
     let topics = repair::topics(&remembered, on_server, pending_topics);
     let list: Vec<String> = topics.iter().cloned().collect();
     let result = ensure_registered(inner, &list, credit).await;
-    let mut this = inner.borrow_mut();
-    match result {
-        Ok(()) => {
-            if finish_pending {
-                this.engine.pending_finished();
+    let now = inner.now_ms();
+    inner.update(|c| {
+        let engine = c.engine_mut();
+        match result {
+            Ok(()) => {
+                if finish_pending {
+                    engine.pending_finished();
+                }
+                engine.subscription_repaired(topics);
             }
-            this.engine.subscription_repaired(topics);
+            Err(_) if finish_pending => engine.subscribe_failed(now),
+            Err(_) => return,
         }
-        Err(_) if finish_pending => {
-            let now = this.now_ms();
-            this.engine.subscribe_failed(now);
-        }
-        Err(_) => return,
-    }
-    store::save_state(this.engine.state());
+        store::save_state(engine.state());
+    });
 }
 
 /// Waits for the start-up repair, if one is still running.
 async fn after_repair(inner: &Shared) {
-    let pending = inner.borrow().repairing.clone();
+    let pending = inner.read(Controller::repair_running);
     if let Some(promise) = pending {
         let _ = JsFuture::from(promise).await;
     }
@@ -330,9 +353,11 @@ pub(crate) async fn unsubscribe(inner: &Shared) -> Result<bool, Failure> {
 }
 
 fn forget(inner: &Shared) {
-    let mut this = inner.borrow_mut();
-    this.engine.subscription_changed(None, false);
-    store::save_state(this.engine.state());
+    inner.update(|c| {
+        let engine = c.engine_mut();
+        engine.subscription_changed(None, false);
+        store::save_state(engine.state());
+    });
 }
 
 /// Removes a topic from the current subscription (no native prompt).
@@ -346,9 +371,11 @@ pub(crate) async fn remove_topic(inner: &Shared, topic: &str) -> Result<(), Fail
     let _ = Reflect::set(&body, &"remove".into(), &remove);
     match push::call(&server, "POST", api::TOPICS, Some(&body)).await? {
         (200, _) => {
-            let mut this = inner.borrow_mut();
-            this.engine.topic_removed(topic);
-            store::save_state(this.engine.state());
+            inner.update(|c| {
+                let engine = c.engine_mut();
+                engine.topic_removed(topic);
+                store::save_state(engine.state());
+            });
             Ok(())
         }
         _ => Err(Failure::ServerUnreachable),

@@ -10,20 +10,20 @@
 //! askwell.track("message_sent", { entity: { id: "u1", name: "Bill" } });
 //! ```
 
-use std::cell::RefCell;
-use std::rc::{Rc, Weak};
-
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
+use web_sys::Document;
 
-use super::controller::{clock_now, Controller, Shared};
+use super::clock::Clock;
+use super::controller::{Controller, Shared, WeakShared};
 use super::convert::from_js;
 use super::events::{self, Outcome};
 use super::observe::{Observed, Observer};
 use super::prompt::{Choice, PromptCopy, PromptView};
 use super::{optin, push, report, store};
-use crate::config::Config;
+use crate::config::{Config, Placement};
 use crate::engine::{Engine, Env, Proposal, Skip};
+use crate::model::EventKind;
 use crate::policy::{Kind, Offer, Suppressed};
 use crate::privacy::Consent;
 use crate::rules::{Entity, Signal};
@@ -52,11 +52,13 @@ impl Askwell {
         let document = web_sys::window()
             .and_then(|window| window.document())
             .ok_or_else(|| JsError::new("Askwell.start needs a page with a document"))?;
-        let clock = js_sys::Reflect::get(&options, &"now".into())
-            .ok()
-            .and_then(|f| f.dyn_into::<Function>().ok());
+        let clock = Clock::new(
+            js_sys::Reflect::get(&options, &"now".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<Function>().ok()),
+        );
         let consent = store::load_consent();
-        let mut state = store::load_state(clock_now(clock.as_ref()));
+        let mut state = store::load_state(clock.now_ms());
         // Empty also when the stored id was not one we make (planted, corrupt).
         if state.anon_id.is_empty() {
             state.anon_id = store::new_anon_id();
@@ -69,16 +71,15 @@ impl Askwell {
         let controller = Controller::new(
             engine,
             document.clone(),
-            clock,
             identity,
             consent,
             push::permission(),
             global_privacy_control(),
         );
-        let inner = Rc::new(RefCell::new(controller));
-        let weak = Rc::downgrade(&inner);
+        let inner = Shared::new(controller, clock);
+        let weak = inner.downgrade();
         let observer = Observer::start(&document, move |observed| dispatch(&weak, observed));
-        inner.borrow_mut().observer = Some(observer);
+        inner.update(|c| c.observed_by(observer));
         handle(&inner, &Signal::PageView);
         schedule_tick(&inner);
         activate(&inner);
@@ -93,8 +94,7 @@ impl Askwell {
     /// asked for it: `unsubscribe()` ends it).
     pub fn consent(&self, given: bool) {
         let answer = if given { Consent::Given } else { Consent::Refused };
-        let was_active = self.inner.borrow().active();
-        self.inner.borrow_mut().consent = answer;
+        let was_active = self.inner.update(|c| c.consent_answered(answer));
         store::save_consent(answer);
         if given && !was_active {
             activate(&self.inner);
@@ -129,22 +129,17 @@ impl Askwell {
     /// declaration, with the detail type of each outcome, is in `typings.rs`.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, name: &str, callback: Function) {
-        self.inner.borrow_mut().callbacks.push((name.to_owned(), callback));
+        self.inner.update(|c| c.on(name, callback));
     }
 
     /// Removes every element, listener and timer Askwell added to the page.
     pub fn destroy(&self) {
         flush(&self.inner);
-        let (view, status, observer) = {
-            let mut this = self.inner.borrow_mut();
-            this.engine.closed();
-            this.callbacks.clear();
-            // Waiting events stay in storage; the next start sends them.
-            this.reporter.stop();
-            (this.view.take(), this.status.take(), this.observer.take())
-        };
-        drop((view, status));
-        drop(observer);
+        let removed = self.inner.update(Controller::destroyed);
+        // Waiting events stay in storage; the next start sends them. Before
+        // the views go: giving focus back runs page code, which may record.
+        self.inner.reporter().stop();
+        drop(removed);
     }
 
     /// Forgets all stored prompt history on this device (cool-offs, acceptances).
@@ -153,8 +148,9 @@ impl Askwell {
     /// When the browser refuses to change storage.
     pub fn reset(&self) -> Result<(), JsError> {
         store::clear().map_err(super::js_error)?;
-        report::forget_history(&self.inner);
-        self.inner.borrow_mut().engine.forget(store::new_anon_id());
+        report::forget_history(self.inner.reporter());
+        let anon_id = store::new_anon_id();
+        self.inner.update(|c| c.engine_mut().forget(anon_id));
         Ok(())
     }
 
@@ -219,14 +215,14 @@ impl Askwell {
     /// compare what prompts lead to, not only opt-ins.
     pub fn convert(&self, name: &str) {
         if !name.is_empty() {
-            report::conversion(&self.inner, name);
+            report::conversion(&self.inner.queue(EventKind::Conversion), name);
         }
     }
 
     /// The anonymous id used for experiment assignment (stable per device).
     #[wasm_bindgen(getter, js_name = anonymousId)]
     pub fn anonymous_id(&self) -> String {
-        self.inner.borrow().engine.anon_id().to_owned()
+        self.inner.read(|c| c.engine().anon_id().to_owned())
     }
 }
 
@@ -257,27 +253,22 @@ fn global_privacy_control() -> bool {
 /// Starts what needs consent: the subscription repair and the events an
 /// earlier page could not deliver.
 fn activate(inner: &Shared) {
-    if !inner.borrow().active() {
+    if !inner.read(Controller::active) {
         return;
     }
     optin::repair(inner);
-    report::schedule(inner, 2_000);
+    report::resume(inner.reporter(), 2_000);
 }
 
 /// Consent refused: closes the prompt and deletes stored history and queued events.
 fn withdraw(inner: &Shared) {
-    let views = {
-        let mut this = inner.borrow_mut();
-        this.dirty = false;
-        this.engine.forget(store::new_anon_id());
-        (this.view.take(), this.status.take())
-    };
-    drop(views);
+    let anon_id = store::new_anon_id();
+    drop(inner.update(|c| c.withdrawn(anon_id)));
     let _ = store::clear();
-    report::discard(inner);
+    report::discard(inner.reporter());
 }
 
-fn dispatch(weak: &Weak<RefCell<Controller>>, observed: Observed) {
+fn dispatch(weak: &WeakShared, observed: Observed) {
     let Some(inner) = weak.upgrade() else { return };
     match observed {
         Observed::Signal(signal) => {
@@ -287,45 +278,43 @@ fn dispatch(weak: &Weak<RefCell<Controller>>, observed: Observed) {
         Observed::Flush => flush(&inner),
         Observed::Hidden => {
             flush(&inner);
-            report::beacon(&inner);
+            report::beacon(inner.reporter());
         }
-        Observed::Visible => inner.borrow_mut().permission = push::permission(),
+        Observed::Visible => {
+            let permission = push::permission();
+            inner.update(|c| c.permission_changed(permission));
+        }
         Observed::Navigate(url) => navigate_same_origin(&url),
     }
 }
 
-/// How long recorded activity may wait before it is written. Decisions
-/// (shown, answered) are written at once; counts and visits are batched so
-/// `track()` stays cheap, and flushed on `pagehide` and when the tab hides.
-const FLUSH_DELAY_MS: u64 = 1000;
-
+/// Writes the recorded activity now (batched: see [`Controller::mark_dirty`]).
 fn flush(inner: &Shared) {
-    let mut this = inner.borrow_mut();
-    if let Some(observer) = this.observer.as_mut() {
-        observer.flushed();
-    }
-    if std::mem::take(&mut this.dirty) && this.active() {
-        store::save_state(this.engine.state());
-    }
-}
-
-fn mark_dirty(inner: &Shared, this: &mut Controller) {
-    this.dirty = true;
-    let weak = Rc::downgrade(inner);
-    if let Some(observer) = this.observer.as_mut() {
-        observer.flush_after(FLUSH_DELAY_MS, move |observed| dispatch(&weak, observed));
-    }
+    inner.update(|c| {
+        if c.take_dirty() && c.active() {
+            store::save_state(c.engine().state());
+        }
+    });
 }
 
 /// What became of one signal, decided while the controller is borrowed and
-/// acted on after the borrow ends (publishing runs app code).
+/// acted on after the borrow ends (rendering moves focus and publishing
+/// runs app code).
 enum Handled {
-    /// A prompt is on screen.
-    Shown(Proposal),
+    /// The engine proposed a prompt and remembered it as shown: render it.
+    Show(Render),
     /// The engine held it back (`skip`); `report` says what to tell whom.
     Held { skip: Skip, report: HeldReport },
-    /// The engine proposed one, but it could not be remembered or rendered.
+    /// The engine proposed one, but it could not be remembered.
     NotShown(JsValue),
+}
+
+/// A prompt to render, and the status line it replaces (dropped first).
+struct Render {
+    proposal: Proposal,
+    placement: Placement,
+    document: Document,
+    replaced: Option<PromptView>,
 }
 
 /// What a held-back signal is reported as.
@@ -342,27 +331,26 @@ struct HeldReport {
 /// Runs one signal through the engine; shows the prompt if it says so.
 /// Without consent (when required) nothing is recorded or shown.
 fn handle(inner: &Shared, signal: &Signal) -> bool {
-    let handled = {
-        let mut this = inner.borrow_mut();
-        if !this.active() {
-            return false;
-        }
-        decide(inner, &mut this, signal)
+    let now_ms = inner.now_ms();
+    let path = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .unwrap_or_default();
+    let Some(handled) = inner.update(|c| c.active().then(|| decide(c, signal, &path, now_ms))) else {
+        return false;
     };
     let trigger = signal.trigger();
-    match handled {
-        Handled::Shown(proposal) => {
-            events::publish(inner, Outcome::Shown, &proposal);
-            return true;
-        }
-        Handled::NotShown(why) => {
-            if inner.borrow().engine.config().debug {
-                web_sys::console::info_2(&"askwell: a prompt could not be shown:".into(), &why);
+    let not_shown = match handled {
+        Handled::Show(render) => match show(inner, render) {
+            Ok(proposal) => {
+                events::publish(inner, Outcome::Shown, &proposal);
+                return true;
             }
-        }
+            Err(why) => why,
+        },
+        Handled::NotShown(why) => why,
         Handled::Held { skip, report } => {
             if let (true, Skip::Holdout(prompt)) = (report.holdout, &skip) {
-                report::holdout(inner, prompt, trigger);
+                report::holdout(&inner.queue(EventKind::PromptShown), prompt, trigger);
             }
             if report.debug {
                 events::skipped(inner, &skip, trigger);
@@ -371,103 +359,116 @@ fn handle(inner: &Shared, signal: &Signal) -> bool {
                 let message = "native accept rate is below the floor: push prompts paused";
                 events::error(inner, Suppressed::AcceptRateGuard.as_str(), message);
             }
+            return false;
         }
+    };
+    if inner.read(|c| c.engine().config().debug) {
+        web_sys::console::info_2(&"askwell: a prompt could not be shown:".into(), &not_shown);
     }
     false
 }
 
-/// The engine's answer to `signal`, with the prompt shown if it proposes one.
-fn decide(inner: &Shared, this: &mut Controller, signal: &Signal) -> Handled {
-    let now_ms = this.now_ms();
-    let path = web_sys::window()
-        .and_then(|w| w.location().pathname().ok())
-        .unwrap_or_default();
+/// The engine's answer to `signal` on page `path` at `now_ms`. A proposal is
+/// remembered as shown first: a prompt whose showing cannot be remembered
+/// (storage disabled, full, or not readable back) is not shown, so no prompt
+/// storms on reload.
+fn decide(this: &mut Controller, signal: &Signal, path: &str, now_ms: u64) -> Handled {
     let env = Env {
-        path: &path,
-        permission: this.permission,
+        path,
+        permission: this.permission(),
         now_ms,
     };
-    match this.engine.observe(signal, &env) {
-        Ok(proposal) => match show(this, inner, proposal, now_ms) {
-            Ok(proposal) => Handled::Shown(proposal),
-            Err(why) => Handled::NotShown(why),
-        },
+    let engine = this.engine_mut();
+    match engine.observe(signal, &env) {
+        Ok(proposal) => {
+            if !store::save_state(&engine.state_if_shown(now_ms)) {
+                return Handled::NotShown(JsValue::from_str("storage unavailable"));
+            }
+            engine.shown(now_ms);
+            store::save_session(engine.session());
+            let Some(placement) = engine.config().prompt(&proposal.prompt).map(|p| p.placement.clone()) else {
+                return Handled::NotShown(JsValue::from_str("unreachable: proposals name known prompts"));
+            };
+            // One prompt on screen: a new question replaces an old status line.
+            let replaced = this.take_status();
+            Handled::Show(Render {
+                proposal,
+                placement,
+                document: this.document(),
+                replaced,
+            })
+        }
         Err(skip) => {
             // The recorded activity (counts, visits) is written soon, batched.
-            mark_dirty(inner, this);
-            let guard = matches!(skip, Skip::Suppressed(_, Suppressed::AcceptRateGuard)) && !this.guard_reported;
-            this.guard_reported |= guard;
+            this.mark_dirty();
+            let guard = matches!(skip, Skip::Suppressed(_, Suppressed::AcceptRateGuard)) && this.guard_met();
             let report = HeldReport {
                 holdout: matches!(skip, Skip::Holdout(_)),
                 guard,
-                debug: this.engine.config().debug,
+                debug: this.engine().config().debug,
             };
             Handled::Held { skip, report }
         }
     }
 }
 
-/// Persists "shown" first: a prompt whose showing cannot be remembered
-/// (storage disabled, full, or not readable back) is not shown, so no
-/// prompt storms on reload.
-fn show(this: &mut Controller, inner: &Shared, proposal: Proposal, now_ms: u64) -> Result<Proposal, JsValue> {
-    if !store::save_state(&this.engine.state_if_shown(now_ms)) {
-        return Err(JsValue::from_str("storage unavailable"));
-    }
-    this.engine.shown(now_ms);
-    store::save_session(this.engine.session());
-    // One prompt on screen: a new question replaces an old status line.
-    this.status = None;
-    let entity = proposal.entity.clone().unwrap_or_default();
-    let prompt = this
-        .engine
-        .config()
-        .prompt(&proposal.prompt)
-        .ok_or_else(|| JsValue::from_str("unreachable: proposals name known prompts"))?;
+/// Renders the prompt `decide` remembered as shown (after the borrow: a
+/// modal takes focus, which fires the page's focus events) and hands it to
+/// the controller; one that cannot be rendered is closed again.
+fn show(inner: &Shared, render: Render) -> Result<Proposal, JsValue> {
+    let Render {
+        proposal,
+        placement,
+        document,
+        replaced,
+    } = render;
+    drop(replaced);
     let copy = PromptCopy {
         message: &proposal.message,
         accept: &proposal.accept,
         decline: &proposal.decline,
-        avatar: entity.avatar.as_deref(),
-        placement: &prompt.placement,
+        avatar: proposal.entity.as_ref().and_then(|e| e.avatar.as_deref()),
+        placement: &placement,
     };
-    let weak = Rc::downgrade(inner);
-    let view = PromptView::show(&this.document, &copy, move |choice| {
+    let weak = inner.downgrade();
+    let view = PromptView::show(&document, &copy, move |choice| {
         if let Some(inner) = weak.upgrade() {
             choose(&inner, choice);
         }
     });
-    let view = match view {
-        Ok(view) => view,
-        Err(err) => {
-            this.engine.closed();
-            return Err(err);
+    match view {
+        Ok(view) => {
+            drop(inner.update(|c| c.prompt_shown(proposal.clone(), view)));
+            Ok(proposal)
         }
-    };
-    this.view = Some((proposal.clone(), view));
-    Ok(proposal)
+        Err(err) => {
+            inner.update(|c| c.engine_mut().closed());
+            Err(err)
+        }
+    }
 }
 
 /// Runs inside the click handler (user activation): records the answer,
 /// closes the prompt and, for push, asks the browser at once — the prompt
 /// then stays as a status line until the subscription is done.
 fn choose(inner: &Shared, choice: Choice) {
-    let (proposal, mut view) = {
-        let mut this = inner.borrow_mut();
-        let Some((proposal, view)) = this.view.take() else {
+    let now_ms = inner.now_ms();
+    let answered = inner.update(|c| {
+        let Some((proposal, view)) = c.close_prompt() else {
             // The status line's close button (or Escape in it).
-            let status = this.status.take();
-            drop(this);
-            drop(status);
-            return;
+            return Err(c.take_status());
         };
-        let now_ms = this.now_ms();
+        let engine = c.engine_mut();
         match choice {
-            Choice::Accept => this.engine.accepted(&proposal),
-            Choice::Decline => this.engine.dismissed(&proposal, now_ms),
+            Choice::Accept => engine.accepted(&proposal),
+            Choice::Decline => engine.dismissed(&proposal, now_ms),
         }
-        store::save_state(this.engine.state());
-        (proposal, view)
+        store::save_state(engine.state());
+        Ok((proposal, view))
+    });
+    let (proposal, mut view) = match answered {
+        Ok(answered) => answered,
+        Err(status) => return drop(status),
     };
     match choice {
         Choice::Decline => {
@@ -476,9 +477,9 @@ fn choose(inner: &Shared, choice: Choice) {
         }
         Choice::Accept => {
             if proposal.kind == Kind::Push {
-                let working = inner.borrow().engine.config().messages.subscribing.clone();
+                let working = inner.read(|c| c.engine().config().messages.subscribing.clone());
                 view.status(&working, None);
-                inner.borrow_mut().status = Some(view);
+                drop(inner.update(|c| c.show_status(view)));
             } else {
                 drop(view);
             }
@@ -494,12 +495,7 @@ fn accept(inner: &Shared, proposal: &Proposal) {
         (Kind::Push, Offer::Permission) => optin::request_permission(inner, proposal),
         (Kind::Push, Offer::AddTopic) => optin::add_topic(inner, proposal),
         (Kind::Action, _) => {
-            let url = inner
-                .borrow()
-                .engine
-                .config()
-                .prompt(&proposal.prompt)
-                .and_then(|p| p.url.clone());
+            let url = inner.read(|c| c.engine().config().prompt(&proposal.prompt).and_then(|p| p.url.clone()));
             if let (Some(url), Some(window)) = (url, web_sys::window()) {
                 if crate::template::is_safe_url(&url) {
                     let _ = window.location().assign(&url);
@@ -512,20 +508,10 @@ fn accept(inner: &Shared, proposal: &Proposal) {
 
 /// Another tab saved state: adopt it, and close our prompt if it was answered there.
 fn other_tab(inner: &Shared, json: &str) {
-    let now_ms = inner.borrow().now_ms();
-    let Some(state) = store::decode_state(json, now_ms) else {
+    let Some(state) = store::decode_state(json, inner.now_ms()) else {
         return;
     };
-    let view = {
-        let mut this = inner.borrow_mut();
-        let open = this.view.as_ref().map(|(p, _)| p.prompt.clone());
-        if this.engine.adopt(state, open.as_deref()) {
-            this.view.take()
-        } else {
-            None
-        }
-    };
-    drop(view);
+    drop(inner.update(|c| c.other_tab_saved(state)));
 }
 
 /// Shows a notification's URL in this tab, if it is of this page's origin.
@@ -541,12 +527,5 @@ fn navigate_same_origin(url: &str) {
 }
 
 fn schedule_tick(inner: &Shared) {
-    let mut this = inner.borrow_mut();
-    let Some(after_ms) = this.engine.next_tick_ms() else {
-        return;
-    };
-    let weak = Rc::downgrade(inner);
-    if let Some(observer) = this.observer.as_mut() {
-        observer.tick_after(after_ms, move |observed| dispatch(&weak, observed));
-    }
+    inner.update(Controller::schedule_tick);
 }

@@ -5,9 +5,10 @@
 //! the outbox only when the server has answered for them, so a server that is
 //! down loses nothing; the outbox is bounded (see [`crate::funnel`]).
 
-use std::rc::Rc;
+use std::cell::{RefCell, RefMut};
+use std::rc::{Rc, Weak};
 
-use super::controller::{Controller, Shared};
+use super::clock::Clock;
 use super::convert::{parse_json, stringify, to_js};
 use super::listener::Timer;
 use super::{api, push, store};
@@ -20,9 +21,26 @@ pub(crate) const OUTBOX_KEY: &str = "askwell:v1:outbox";
 /// Events wait this long, so one click's outcomes travel together.
 const SEND_DELAY_MS: u64 = 2_000;
 
-/// The sender's state in the page.
-#[derive(Default)]
-pub(crate) struct Reporter {
+/// The funnel sender, as the page's `Shared`, the send timer and a batch
+/// in flight hold it. Its state is private to this module and borrowed only
+/// inside it, never across a call that runs page code (the clock is read
+/// before the borrow, the request is awaited after it). It knows nothing of
+/// the controller: consent and telemetry decisions come in as values
+/// ([`Queue`], [`resume`], [`discard`]).
+#[derive(Clone)]
+pub(crate) struct Reporter(Rc<Sender>);
+
+struct Sender {
+    clock: Clock,
+    /// `config.server`: nothing is sent without one.
+    server: Option<String>,
+    state: RefCell<SenderState>,
+}
+
+struct SenderState {
+    /// Whether events may leave the page: consent given or not required.
+    /// The controller says so when it changes ([`resume`], [`discard`]).
+    allowed: bool,
     timer: Option<Timer>,
     sending: bool,
     stopped: bool,
@@ -35,210 +53,287 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    /// Cancels the pending send (`destroy()`).
-    pub(crate) fn stop(&mut self) {
-        self.timer = None;
-        self.stopped = true;
+    /// A sender to `server` (none: nothing is sent), `allowed` to send
+    /// (telemetry is allowed now).
+    pub(crate) fn new(clock: Clock, server: Option<String>, allowed: bool) -> Self {
+        Self(Rc::new(Sender {
+            clock,
+            server,
+            state: RefCell::new(SenderState {
+                allowed,
+                timer: None,
+                sending: false,
+                stopped: false,
+                held_out_here: Vec::new(),
+                memory: None,
+            }),
+        }))
     }
+
+    /// Epoch ms from the page's clock (which the sender keeps for its timer).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.0.clock.now_ms()
+    }
+
+    /// Cancels the pending send for good (`destroy()`).
+    pub(crate) fn stop(&self) {
+        let timer = {
+            let mut state = self.0.state();
+            state.stopped = true;
+            state.timer.take()
+        };
+        drop(timer);
+    }
+}
+
+impl Sender {
+    /// The sender's state, borrowed (never across page code: see [`Reporter`]).
+    #[inline(always)]
+    fn state(&self) -> RefMut<'_, SenderState> {
+        match self.state.try_borrow_mut() {
+            Ok(state) => state,
+            Err(_) => super::reentered(),
+        }
+    }
+
+    /// Whether events may leave the page now: a server is configured and
+    /// telemetry is allowed at all (consent given or not required).
+    fn may_send(&self, state: &SenderState) -> bool {
+        self.server.is_some() && state.allowed
+    }
+}
+
+/// What the page's state says about one event: the sender it goes to,
+/// whether consent, telemetry settings and a configured server let it be
+/// queued at all (`Controller::sends`), and the device's anonymous id.
+pub(crate) struct Queue<'a> {
+    pub(crate) reporter: &'a Reporter,
+    pub(crate) allowed: bool,
+    pub(crate) anon: String,
 }
 
 /// The stored outbox, bounded on reading (planted events dropped, the retry
 /// time at most the longest backoff away: see [`Outbox::from_value`]).
-fn load(this: &Controller) -> Outbox {
-    if let Some(outbox) = &this.reporter.memory {
+fn load(state: &SenderState, now_ms: u64) -> Outbox {
+    if let Some(outbox) = &state.memory {
         return outbox.clone();
     }
     store::local()
         .and_then(|storage| storage.get_item(OUTBOX_KEY).ok().flatten())
         .and_then(|text| parse_json(&text))
-        .map(|value| Outbox::from_value(&value, this.now_ms()))
+        .map(|value| Outbox::from_value(&value, now_ms))
         .unwrap_or_default()
 }
 
-fn save(reporter: &mut Reporter, outbox: Outbox) {
+fn save(state: &mut SenderState, outbox: Outbox) {
     let stored =
-        reporter.memory.is_none() && stringify(&outbox.to_value()).is_some_and(|text| store::write(OUTBOX_KEY, &text));
+        state.memory.is_none() && stringify(&outbox.to_value()).is_some_and(|text| store::write(OUTBOX_KEY, &text));
     if !stored {
-        reporter.memory = Some(outbox);
+        state.memory = Some(outbox);
     }
 }
 
-/// Records a prompt outcome.
-pub(crate) fn outcome(inner: &Shared, kind: EventKind, proposal: &Proposal) {
-    record(inner, |_, at_ms| {
-        Some(FunnelEvent {
-            kind,
-            prompt: proposal.prompt.clone(),
-            variant: proposal.variant.clone(),
-            trigger: proposal.trigger.clone(),
-            at_ms,
-            ..FunnelEvent::default()
-        })
-    });
+/// One event to record.
+enum Entry<'a> {
+    /// A prompt outcome of this kind.
+    Outcome(EventKind, &'a Proposal),
+    /// A held-out device would have seen `prompt` (once per device).
+    Holdout { prompt: &'a str, trigger: &'a str },
+    /// An app conversion, credited to the prompt this device saw last.
+    Conversion(&'a str),
 }
 
-/// Records that a held-out device would have seen `prompt` (once per prompt).
-pub(crate) fn holdout(inner: &Shared, prompt: &str, trigger: &str) {
+/// Records a prompt outcome of `kind` (if `queue` allows it).
+pub(crate) fn outcome(queue: &Queue, kind: EventKind, proposal: &Proposal) {
+    if queue.allowed {
+        record(queue, Entry::Outcome(kind, proposal));
+    }
+}
+
+/// Records that a held-out device would have seen `prompt` (once per prompt,
+/// if `queue` allows it).
+pub(crate) fn holdout(queue: &Queue, prompt: &str, trigger: &str) {
     {
-        let mut this = inner.borrow_mut();
-        if this.reporter.held_out_here.iter().any(|p| p == prompt) {
+        let mut state = queue.reporter.0.state();
+        if state.held_out_here.iter().any(|p| p == prompt) {
             return;
         }
-        this.reporter.held_out_here.push(prompt.to_owned());
+        state.held_out_here.push(prompt.to_owned());
     }
-    // One storage round trip: whether another page reported it already, and the event.
-    record(inner, |outbox, at_ms| {
-        outbox.first_holdout(prompt).then(|| FunnelEvent {
-            kind: EventKind::PromptShown,
-            prompt: prompt.to_owned(),
-            variant: crate::funnel::HOLDOUT.into(),
-            trigger: trigger.to_owned(),
-            at_ms,
-            ..FunnelEvent::default()
-        })
-    });
+    if queue.allowed {
+        record(queue, Entry::Holdout { prompt, trigger });
+    }
 }
 
 /// Records an app conversion (`askwell.convert("replied")`), credited to the
-/// prompt this device saw last.
-pub(crate) fn conversion(inner: &Shared, name: &str) {
-    record(inner, |outbox, at_ms| Some(outbox.conversion(name, at_ms)));
+/// prompt this device saw last (if `queue` allows it).
+pub(crate) fn conversion(queue: &Queue, name: &str) {
+    if queue.allowed {
+        record(queue, Entry::Conversion(name));
+    }
 }
 
 /// The device's prompt history was reset: conversions no longer credit the
 /// old exposure; events still waiting are kept (they happened).
-pub(crate) fn forget_history(inner: &Shared) {
-    let mut this = inner.borrow_mut();
-    this.reporter.held_out_here.clear();
-    let mut outbox = load(&this);
+pub(crate) fn forget_history(reporter: &Reporter) {
+    let now_ms = reporter.0.clock.now_ms();
+    let mut state = reporter.0.state();
+    state.held_out_here.clear();
+    let mut outbox = load(&state, now_ms);
     outbox.forget_history();
-    save(&mut this.reporter, outbox);
+    save(&mut state, outbox);
 }
 
-/// Appends the event `make` builds (if any) to the stored outbox and
-/// schedules a send.
-fn record(inner: &Shared, make: impl FnOnce(&mut Outbox, u64) -> Option<FunnelEvent>) {
+/// Appends `entry` to the stored outbox and schedules a send. Callers have
+/// checked that `queue` allows events of its kind: nothing is kept that may
+/// not be sent.
+fn record(queue: &Queue, entry: Entry<'_>) {
+    let Queue { reporter, anon, .. } = queue;
+    let at_ms = reporter.0.clock.now_ms();
     let recorded = {
-        let mut this = inner.borrow_mut();
-        let at_ms = this.now_ms();
-        let anon = this.engine.anon_id().to_owned();
-        let mut outbox = load(&this);
-        // Consent, telemetry settings, GPC and a configured server decide
-        // what is queued at all: nothing is kept that may not be sent.
-        let event = make(&mut outbox, at_ms).filter(|event| this.sends(event.kind));
+        let mut state = reporter.0.state();
+        let mut outbox = load(&state, at_ms);
+        let event = match entry {
+            Entry::Outcome(kind, p) => Some(exposure(kind, &p.prompt, &p.variant, &p.trigger, at_ms)),
+            // One storage round trip: whether another page reported it already, and the event.
+            Entry::Holdout { prompt, trigger } => outbox
+                .first_holdout(prompt)
+                .then(|| exposure(EventKind::PromptShown, prompt, crate::funnel::HOLDOUT, trigger, at_ms)),
+            Entry::Conversion(name) => Some(outbox.conversion(name, at_ms)),
+        };
         let recorded = event.is_some();
         if let Some(event) = event {
-            outbox.push(&anon, event);
-            save(&mut this.reporter, outbox);
+            outbox.push(anon, event);
+            save(&mut state, outbox);
         }
         recorded
     };
     if recorded {
-        schedule(inner, SEND_DELAY_MS);
+        schedule(reporter, SEND_DELAY_MS);
     }
 }
 
-/// Consent was withdrawn: deletes every queued event (stored or in memory).
-pub(crate) fn discard(inner: &Shared) {
-    let mut this = inner.borrow_mut();
-    this.reporter.timer = None;
-    this.reporter.memory = None;
+/// An event about a prompt seen (or held out), of `kind`.
+fn exposure(kind: EventKind, prompt: &str, variant: &str, trigger: &str, at_ms: u64) -> FunnelEvent {
+    FunnelEvent {
+        kind,
+        prompt: prompt.to_owned(),
+        variant: variant.to_owned(),
+        trigger: trigger.to_owned(),
+        at_ms,
+        ..FunnelEvent::default()
+    }
+}
+
+/// Consent was withdrawn: nothing leaves the page until [`resume`], and
+/// every queued event is deleted (stored or in memory).
+pub(crate) fn discard(reporter: &Reporter) {
+    let (timer, memory) = {
+        let mut state = reporter.0.state();
+        state.allowed = false;
+        (state.timer.take(), state.memory.take())
+    };
+    drop((timer, memory));
     if let Some(storage) = store::local() {
         let _ = storage.remove_item(OUTBOX_KEY);
     }
 }
 
-/// Whether events may leave the page now: a server is configured and
-/// telemetry is allowed at all (consent given or not required).
-fn may_send(this: &Controller) -> bool {
-    this.engine.config().server.is_some() && this.active()
+/// Telemetry is allowed (on start, or consent given): sends waiting events
+/// soon, also those an earlier page could not deliver.
+pub(crate) fn resume(reporter: &Reporter, delay_ms: u64) {
+    reporter.0.state().allowed = true;
+    schedule(reporter, delay_ms);
 }
 
-/// Sends waiting events soon (also on start: events left by an earlier page).
-pub(crate) fn schedule(inner: &Shared, delay_ms: u64) {
-    let mut this = inner.borrow_mut();
-    if this.reporter.timer.is_some() || this.reporter.sending || this.reporter.stopped || !may_send(&this) {
+/// Sends waiting events after `delay_ms`, unless a send is pending or out.
+fn schedule(reporter: &Reporter, delay_ms: u64) {
+    let sender = &reporter.0;
+    let mut state = sender.state();
+    if state.timer.is_some() || state.sending || state.stopped || !sender.may_send(&state) {
         return;
     }
-    let weak = Rc::downgrade(inner);
-    this.reporter.timer = Timer::once(delay_ms, move || {
-        if let Some(inner) = weak.upgrade() {
-            inner.borrow_mut().reporter.timer = None;
-            wasm_bindgen_futures::spawn_local(send(inner));
+    let weak: Weak<Sender> = Rc::downgrade(sender);
+    state.timer = Timer::once(delay_ms, move || {
+        if let Some(sender) = weak.upgrade() {
+            let timer = sender.state().timer.take();
+            drop(timer);
+            wasm_bindgen_futures::spawn_local(send(Reporter(sender)));
         }
     });
 }
 
 /// Posts one batch; on success the next, on failure a later retry.
-async fn send(inner: Shared) {
-    let (server, body, ids, now) = {
-        let mut this = inner.borrow_mut();
-        if !may_send(&this) {
+async fn send(reporter: Reporter) {
+    let now = reporter.0.clock.now_ms();
+    let (server, body, ids) = {
+        let sender = &reporter.0;
+        let mut state = sender.state();
+        let Some(server) = sender.server.as_deref().filter(|_| state.allowed) else {
             return;
-        }
-        let now = this.now_ms();
-        let outbox = load(&this);
+        };
+        let outbox = load(&state, now);
         let Some(batch) = outbox.due(now) else {
             let wait = outbox.next_try_ms.saturating_sub(now);
             let waiting = !outbox.events.is_empty();
             if waiting {
                 // Keeps the retry time as clamped on reading: clamped again
                 // each time, relative to a later now, it would never come.
-                save(&mut this.reporter, outbox);
+                save(&mut state, outbox);
             }
-            drop(this);
+            drop(state);
             if waiting {
-                schedule(&inner, wait.max(SEND_DELAY_MS));
+                schedule(&reporter, wait.max(SEND_DELAY_MS));
             }
             return;
         };
         let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
         let body = to_js(&Outbox::request_body(batch));
-        this.reporter.sending = true;
-        (this.engine.config().server.clone().unwrap_or_default(), body, ids, now)
+        state.sending = true;
+        (server.to_owned(), body, ids)
     };
     let status = push::call(&server, "POST", api::EVENTS, Some(&body))
         .await
         .ok()
         .map(|(status, _)| status);
+    let later = reporter.0.clock.now_ms();
     let more = {
-        let mut this = inner.borrow_mut();
-        this.reporter.sending = false;
+        let sender = &reporter.0;
+        let mut state = sender.state();
+        state.sending = false;
         // Consent withdrawn while the batch was out: its answer must not
         // write the outbox back.
-        if !may_send(&this) {
+        if !sender.may_send(&state) {
             return;
         }
-        let mut outbox = load(&this);
+        let mut outbox = load(&state, later);
         match status {
             // Accepted, or refused for good (a 4xx other than 429 will never pass).
             Some(202 | 400..=428 | 430..=499) => outbox.settled(&ids),
             _ => outbox.failed(now),
         }
         let more = outbox.due(u64::MAX).is_some();
-        save(&mut this.reporter, outbox);
+        save(&mut state, outbox);
         more
     };
     if more {
-        schedule(&inner, SEND_DELAY_MS);
+        schedule(&reporter, SEND_DELAY_MS);
     }
-}
-
-fn events_url(this: &Controller) -> String {
-    let server = this.engine.config().server.as_deref().unwrap_or_default();
-    api::url(server, api::EVENTS)
 }
 
 /// The page is hiding: hand waiting events to `sendBeacon`, which the browser
 /// delivers after the page is gone. They stay in the outbox (the beacon's
 /// fate is unknown); the next page's send settles them, and the server keeps
 /// one copy of each id.
-pub(crate) fn beacon(inner: &Shared) {
-    let this = inner.borrow();
-    if !may_send(&this) {
+pub(crate) fn beacon(reporter: &Reporter) {
+    let now = reporter.0.clock.now_ms();
+    let sender = &reporter.0;
+    let state = sender.state();
+    let Some(server) = sender.server.as_deref().filter(|_| state.allowed) else {
         return;
-    }
-    let outbox = load(&this);
+    };
+    let outbox = load(&state, now);
+    drop(state);
     let Some(batch) = outbox.due(u64::MAX) else { return };
     let body = stringify(&Outbox::request_body(batch));
     if let (Some(window), Some(body)) = (web_sys::window(), body) {
@@ -246,6 +341,6 @@ pub(crate) fn beacon(inner: &Shared) {
         // beacon cannot do; the server reads it as JSON.
         let _ = window
             .navigator()
-            .send_beacon_with_opt_str(&events_url(&this), Some(&body));
+            .send_beacon_with_opt_str(&api::url(server, api::EVENTS), Some(&body));
     }
 }
