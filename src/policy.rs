@@ -162,7 +162,7 @@ const WEEK_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 ///
 /// # Errors
 /// The first [`Suppressed`] reason that applies.
-pub fn may_show(
+pub(crate) fn may_show(
     policy: &Policy,
     prompt: &PromptState,
     ledger: &Ledger,
@@ -249,18 +249,18 @@ fn within_week(shown_ms: u64, now_ms: u64) -> bool {
 }
 
 /// Records that a prompt was shown at `now_ms`; keeps only the last week.
-pub fn record_shown(ledger: &mut Ledger, now_ms: u64) {
+pub(crate) fn record_shown(ledger: &mut Ledger, now_ms: u64) {
     ledger.shown_ms.retain(|t| within_week(*t, now_ms));
     ledger.shown_ms.push(now_ms);
 }
 
 /// Records "Yes" for `key`.
-pub fn record_accepted(prompt: &mut PromptState, key: &str) {
+pub(crate) fn record_accepted(prompt: &mut PromptState, key: &str) {
     prompt.accepted.insert(key.to_owned());
 }
 
 /// Records "Not now" at `now_ms`: starts the next cool-off step.
-pub fn record_dismissed(prompt: &mut PromptState, now_ms: u64) {
+pub(crate) fn record_dismissed(prompt: &mut PromptState, now_ms: u64) {
     prompt.dismissals = prompt.dismissals.saturating_add(1);
     prompt.last_dismissed_ms = Some(now_ms);
 }
@@ -269,7 +269,7 @@ pub fn record_dismissed(prompt: &mut PromptState, now_ms: u64) {
 pub const NATIVE_LIMIT: usize = 50;
 
 /// Records the answer to a native permission prompt.
-pub fn record_native(ledger: &mut Ledger, granted: bool) {
+pub(crate) fn record_native(ledger: &mut Ledger, granted: bool) {
     ledger.native.push(granted);
     if ledger.native.len() > NATIVE_LIMIT {
         ledger.native.remove(0);

@@ -357,7 +357,7 @@ fn action_holds(name: &str, occurrence: &Occurrence, ctx: &Context<'_>) -> bool 
 }
 
 /// `*` matches any run of characters; everything else literally.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     let Some(first) = parts.next() else {
         return text.is_empty();

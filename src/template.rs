@@ -121,7 +121,7 @@ fn tidy_whitespace(text: &str) -> String {
 /// Whether a decline label shames the user ("No, I hate saving money"):
 /// a first-person confession or "hate". Plain labels ("Not now", "No thanks",
 /// "Maybe later", "Skip") pass.
-pub fn is_confirm_shaming(label: &str) -> bool {
+pub(crate) fn is_confirm_shaming(label: &str) -> bool {
     // ASCII lowercasing: Unicode case tables would add ~17 kB to the page bundle.
     let lower = label.to_ascii_lowercase().replace('’', "'");
     lower
@@ -132,7 +132,7 @@ pub fn is_confirm_shaming(label: &str) -> bool {
 /// Whether `url` may reach the DOM (an avatar's `src`, an action prompt's
 /// navigation): http(s) or relative only, never `javascript:`, `data:` or
 /// another scheme.
-pub fn is_safe_url(url: &str) -> bool {
+pub(crate) fn is_safe_url(url: &str) -> bool {
     let lower = url.trim_start().to_ascii_lowercase();
     match lower.split_once(':') {
         // A colon before any '/', '?' or '#' means a scheme.

@@ -70,7 +70,7 @@ impl From<u64> for Value {
 
 /// Reads one object, recording problems under `path` and flagging unknown keys
 /// (a misspelt option should not be silently ignored).
-pub struct ObjectReader<'a, 'p> {
+pub(crate) struct ObjectReader<'a, 'p> {
     value: &'a Value,
     path: String,
     problems: &'p mut FieldProblems,

@@ -25,7 +25,9 @@ impl LocalTime {
     /// Parses `"HH:MM"` (24-hour clock).
     pub fn parse(text: &str) -> Option<Self> {
         let (h, m) = text.split_once(':')?;
-        if h.len() != 2 || m.len() != 2 {
+        // Digits only: `u8::from_str` would take a sign ("+9").
+        let digits = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+        if !digits(h) || !digits(m) {
             return None;
         }
         let hour: u8 = h.parse().ok()?;
