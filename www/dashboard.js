@@ -294,6 +294,52 @@ function deliveriesCard(days, synthetic) {
   fig.replaceChildren(caption, plot((w) => deliveriesChart(days, w)), keys);
 }
 
+const STATE_NAMES = { waiting: "waiting", completed: "completed", event: "left on an exit event", "exit-step": "left at an exit step", deleted: "retired" };
+
+// One journey: entrants by state, sends per step, and conversion of those
+// sent to against the holdout with its verdict (the prompts' machinery).
+function journeySection(j) {
+  const r = j.report;
+  const section = el("section", { class: "prompt", "aria-labelledby": `journey-${j.id}` });
+  section.append(el("h3", { id: `journey-${j.id}` }, `Journey “${j.id}” (version ${j.version})`));
+  const states = el("ul", { class: "legend" });
+  for (const [state, n] of Object.entries(r.states)) states.append(el("li", {}, `${STATE_NAMES[state] ?? state}: ${n}`));
+  for (const [event, n] of Object.entries(r.exited_by)) states.append(el("li", {}, `ended by ${event}: ${n}`));
+  const steps = el("table", { class: "steps" },
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Step"), el("th", { scope: "col" }, "Sent"), el("th", { scope: "col" }, "Withheld (holdout)"), el("th", { scope: "col" }, "Refused"))),
+    el("tbody", {}, ...r.steps.map((s) => el("tr", {}, el("td", {}, `#${s.step}`), el("td", {}, String(s.sent)), el("td", {}, String(s.withheld)), el("td", {}, String(s.failed))))));
+  const c = r.conversion;
+  const rows = [
+    { name: "sent to", color: COLORS[0], rate: c.sent_to.rate, detail: `${c.sent_to.converted} of ${c.sent_to.entered} entrants` },
+    { name: "holdout", color: HOLDOUT_COLOR, rate: c.holdout.rate, detail: `${c.holdout.converted} of ${c.holdout.entered} entrants` },
+  ];
+  const delivered = Object.entries(r.deliveries).map(([status, n]) => `${status} ${n}`).join(", ") || "none yet";
+  section.append(
+    el("p", {}, `${r.entered} entered (${r.holdout} in the holdout). Deliveries: ${delivered}.`),
+    states,
+    el("div", { class: "cards" },
+      figure("Conversion after entering: sent to vs holdout", (w) => intervalChart(rows, "Conversion per arm", "conversion", w)),
+      el("figure", { class: "card" }, el("figcaption", {}, "Sends per step"), steps)),
+    verdicts([{ metric: "conversion", variant: "sent to", baseline: "holdout", difference: c.difference, verdict: c.verdict }]));
+  return section;
+}
+
+async function loadJourneys() {
+  const token = $("token").value.trim();
+  if (!token) return;
+  let response;
+  try {
+    response = await fetch("/v1/journeys", { headers: { authorization: `Bearer ${token}` } });
+  } catch {
+    return;
+  }
+  if (!response.ok) return;
+  const { journeys } = await response.json();
+  $("journeys").hidden = journeys.length === 0;
+  $("journey-list").replaceChildren(...journeys.map(journeySection));
+  drawAll();
+}
+
 // `path` with the form's dataset and period, fetched with the admin token;
 // `null` (and a message) when the server cannot be reached or says no.
 async function fetchStats(path) {
@@ -320,6 +366,7 @@ async function load(event) {
   event?.preventDefault();
   const response = await fetchStats("/v1/stats");
   if (response) render(await response.json());
+  await loadJourneys();
 }
 
 // Saves the same numbers, one row per prompt × variant, for a spreadsheet.

@@ -18,6 +18,9 @@ use crate::ssrf::{is_sendable, GuardedResolver};
 use crate::store::{now_ms, Claimed, Store};
 use crate::vapid::VapidSigner;
 
+/// Longest idle pause of a worker between polls of the outbox (ms).
+const IDLE_POLL_MS: i64 = 1000;
+
 /// Tuning for the workers.
 #[derive(Debug, Clone, Copy)]
 pub struct DeliveryConfig {
@@ -158,16 +161,21 @@ impl Deliverer {
     }
 
     async fn idle_pause(&self) -> Duration {
+        // At most a second (new work also wakes the workers: `wake`), so
+        // only what is due within it matters: a delivery scheduled for next
+        // week neither shortens the pause (no spinning) nor lengthens it
+        // past work enqueued meanwhile, and the bounded query reads only the
+        // rows due within the second.
         // A failing query is logged, not taken for an empty outbox: it would
         // hide a broken store behind a fixed one-second poll.
-        let next = match self.store.next_due_ms().await {
+        let next = match self.store.next_due_before(now_ms() + IDLE_POLL_MS).await {
             Ok(next) => next,
             Err(err) => {
                 tracing::warn!(error = %err, "reading when the next delivery is due failed; polling again in 1 s");
                 None
             }
         };
-        let wait_ms = next.map_or(1000, |due| (due - now_ms()).clamp(10, 1000));
+        let wait_ms = next.map_or(IDLE_POLL_MS, |due| (due - now_ms()).clamp(10, IDLE_POLL_MS));
         Duration::from_millis(u64::try_from(wait_ms).unwrap_or(1000))
     }
 

@@ -162,10 +162,14 @@ pub enum ErrorCode {
     InvalidIdempotencyKey,
     /// A notification's content (an empty title).
     InvalidNotification,
+    /// A notification's `deliver`: a bad time, window or combination.
+    InvalidSchedule,
     /// A user trait: its name, its value, or too many after the merge.
     InvalidTrait,
     /// A time zone the bundled IANA database does not know.
     InvalidTimeZone,
+    /// A journey definition (the message names every bad field).
+    InvalidJourney,
     /// A push payload larger than every browser accepts.
     PayloadTooLarge,
     /// Missing or wrong admin token.
@@ -192,7 +196,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidContentType,
@@ -211,8 +215,10 @@ impl ErrorCode {
         ErrorCode::InvalidUrgency,
         ErrorCode::InvalidIdempotencyKey,
         ErrorCode::InvalidNotification,
+        ErrorCode::InvalidSchedule,
         ErrorCode::InvalidTrait,
         ErrorCode::InvalidTimeZone,
+        ErrorCode::InvalidJourney,
         ErrorCode::PayloadTooLarge,
         ErrorCode::Unauthorized,
         ErrorCode::UnknownSubscription,
@@ -247,8 +253,10 @@ impl ErrorCode {
             ErrorCode::InvalidUrgency => "invalid_urgency",
             ErrorCode::InvalidIdempotencyKey => "invalid_idempotency_key",
             ErrorCode::InvalidNotification => "invalid_notification",
+            ErrorCode::InvalidSchedule => "invalid_schedule",
             ErrorCode::InvalidTrait => "invalid_trait",
             ErrorCode::InvalidTimeZone => "invalid_time_zone",
+            ErrorCode::InvalidJourney => "invalid_journey",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::UnknownSubscription => "unknown_subscription",

@@ -15,6 +15,7 @@ use serde::Serialize;
 pub use load::{load, Query};
 pub use metric::Metric;
 
+use crate::push::DeliveryStatus;
 use crate::stats::{self, Labels, Proportion, Rate, Verdict};
 use crate::store::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow, DAY_MS};
 
@@ -361,7 +362,20 @@ fn deliveries(rows: &[DeliveryRow]) -> Vec<DeliveryDay> {
             day: row.day * DAY_MS,
             statuses: BTreeMap::new(),
         });
-        *day.statuses.entry(row.status.as_str().to_owned()).or_default() += row.count;
+        // A first attempt due later is `scheduled`, not `queued` (as in
+        // GET /v1/notifications/{id}).
+        let mut add = |status: &str, count: i64| {
+            if count > 0 {
+                *day.statuses.entry(status.to_owned()).or_default() += count;
+            }
+        };
+        match row.status {
+            DeliveryStatus::Queued => {
+                add("scheduled", row.later);
+                add(DeliveryStatus::Queued.as_str(), row.count - row.later);
+            }
+            status => add(status.as_str(), row.count),
+        }
     }
     days.into_values().collect()
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod export;
 pub mod extract;
 pub mod funnel;
+pub mod journeys;
 pub mod limit;
 pub mod metrics;
 pub mod notification;
@@ -144,6 +145,16 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` names the client
     /// (`ASKWELL_TRUSTED_PROXIES`); empty: the peer address is the client.
     pub trusted_proxies: Vec<client::Network>,
+    /// The zone a scheduled notification's local time is read in for a
+    /// recipient with none (`ASKWELL_DEFAULT_TIME_ZONE`); `None`: UTC.
+    pub default_time_zone: Option<jiff::tz::TimeZone>,
+}
+
+impl Settings {
+    /// [`Settings::default_time_zone`], UTC when unset.
+    pub fn default_zone(&self) -> jiff::tz::TimeZone {
+        self.default_time_zone.clone().unwrap_or(jiff::tz::TimeZone::UTC)
+    }
 }
 
 /// Folders served as static files beside the API.

@@ -126,6 +126,14 @@ struct ServeArgs {
     /// limits). Default: none — forwarded headers are ignored.
     #[arg(long, env = "ASKWELL_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<String>,
+    /// A JSON file of journey definitions (an array, each with its `id`)
+    /// stored at start; one that is unchanged keeps its version.
+    #[arg(long, env = "ASKWELL_JOURNEYS")]
+    journeys: Option<PathBuf>,
+    /// IANA time zone a scheduled notification's `local_time` or `window` is
+    /// read in for a recipient whose user and subscription have none.
+    #[arg(long, env = "ASKWELL_DEFAULT_TIME_ZONE", default_value = "UTC")]
+    default_time_zone: String,
     /// Serve this folder at `/` (the demo serves `www/`).
     #[arg(long)]
     site: Option<PathBuf>,
@@ -239,6 +247,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .filter(|o| !o.trim().is_empty())
         .map(|o| askwell_server::origin::parse(o).map_err(|why| format!("ASKWELL_ALLOWED_ORIGINS: {why}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let default_time_zone = default_time_zone(&args.default_time_zone)?;
     let limits = askwell_server::serve::Limits {
         max_connections: args.max_connections.max(1),
         header_timeout: std::time::Duration::from_secs(args.header_timeout_seconds),
@@ -253,6 +262,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         allowed_origins,
         identity_secret: args.identity_secret.filter(|s| !s.is_empty()).map(String::into_bytes),
         trusted_proxies,
+        default_time_zone: Some(default_time_zone),
     };
     let files = StaticFiles {
         site: args.site,
@@ -260,10 +270,21 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let lease = std::time::Duration::from_secs(args.lease_seconds.max(1));
     let Server { state, deliverer } = open(&args.common, settings, files, lease).await?;
+    if let Some(path) = &args.journeys {
+        let stored = askwell_server::journeys::load_file(&state.store, path).await?;
+        tracing::info!(journeys = stored, file = %path.display(), "journeys loaded");
+    }
     let stop = Arc::new(Notify::new());
     let workers: Vec<_> = (0..args.workers.max(1))
         .map(|_| tokio::spawn(deliverer.clone().run(state.wake.clone(), stop.clone())))
         .collect();
+    let journeys = tokio::spawn(
+        askwell_server::journeys::Runner::new(state.store.clone(), state.settings.default_zone()).run(
+            std::time::Duration::from_secs(1),
+            state.wake.clone(),
+            stop.clone(),
+        ),
+    );
     let sweeper = tokio::spawn(sweep_events(
         state.store.clone(),
         args.event_retention_days,
@@ -281,7 +302,21 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         let _ = worker.await;
     }
     sweeper.abort();
+    let _ = journeys.await;
     served.map_err(|err| format!("server failed: {err}"))
+}
+
+/// `ASKWELL_DEFAULT_TIME_ZONE`, checked against the bundled tz database
+/// before anything is opened (like the other settings): a typo is a startup
+/// error, not every zone-less recipient timed in UTC.
+fn default_time_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
+    askwell_server::users::time_zone(name.trim())
+        .and_then(|canonical| askwell::journey::zone(&canonical))
+        .ok_or_else(|| {
+            format!(
+                "ASKWELL_DEFAULT_TIME_ZONE: {name:?} is not an IANA time zone name the bundled tz database knows (such as UTC or Europe/Berlin)"
+            )
+        })
 }
 
 /// Deletes funnel events past the retention period, at start and hourly.
@@ -349,7 +384,7 @@ async fn deliver_now(store: &Store, deliverer: &Arc<Deliverer>, id: &str, recipi
             .await
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
-        let done = counts.delivered + counts.failed + counts.pruned;
+        let done = counts.delivered + counts.failed + counts.pruned + counts.cancelled;
         progress(done, recipients, counts.retrying);
         if done >= recipients {
             eprintln!();

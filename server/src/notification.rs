@@ -9,6 +9,7 @@
 //! the notification's `data`; a field for it would only add a copy to the
 //! worker's bundle.
 
+use askwell::journey::{Deliver, LocalTime};
 use askwell::model::{PushAction, PushPayload};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,7 +17,7 @@ use serde_json::Value;
 use crate::error::ErrorCode;
 use crate::push::Urgency;
 use crate::secret::random_id;
-use crate::store::{NewNotification, Recipients};
+use crate::store::{NewNotification, Recipients, Schedule};
 use crate::AppError;
 
 /// Largest plaintext every browser accepts (Firefox for Android: 3052 bytes).
@@ -30,6 +31,9 @@ const DELIVERY_ID_ROOM: usize = 64;
 pub const DEFAULT_TTL: u32 = 28 * 24 * 3600;
 /// Longest idempotency key.
 const MAX_IDEMPOTENCY_KEY: usize = 200;
+/// Furthest ahead `deliver.at` may be: 365 days (a typo'd year is refused,
+/// not kept in the outbox for a decade).
+pub const MAX_SCHEDULE_AHEAD_MS: i64 = 365 * 24 * 3600 * 1000;
 
 /// Body of `POST /v1/notify`; the CLI's `send` builds one too.
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +52,9 @@ pub struct NotifyRequest {
     pub topic: Option<String>,
     /// Repeating it returns the first notification instead of sending twice.
     pub idempotency_key: Option<String>,
+    /// When: `{ at?, local_time? | window? }` (see [`schedule`]); read by
+    /// hand so that every fault names its field.
+    pub deliver: Option<Value>,
 }
 
 /// `{ topic }`, `{ user }` or `{ all: true }`.
@@ -119,27 +126,165 @@ struct PushBody<'a> {
 }
 
 impl NotifyRequest {
+    /// Checks a request without `deliver` and builds the notification to
+    /// enqueue, due now, under a new random id (the CLI's `send`, journeys).
+    ///
+    /// # Errors
+    /// As [`NotifyRequest::prepare_scheduled`]; a `deliver` is
+    /// `invalid_schedule` (refused, never dropped).
+    pub fn prepare(self) -> Result<NewNotification, AppError> {
+        let (notification, schedule) = self.prepare_scheduled(crate::store::now_ms())?;
+        if schedule != Schedule::default() {
+            return Err(bad_schedule("deliver: not accepted here (POST /v1/notify takes it)"));
+        }
+        Ok(notification)
+    }
+
     /// Checks the request and builds the notification to enqueue, under a
-    /// new random id. The checks run in a fixed order (headers, title, size,
-    /// recipients), so an input with several faults always names the same one.
+    /// new random id, and when its deliveries are due (`now_ms` bounds
+    /// `deliver.at`). The checks run in a fixed order (headers, title, size,
+    /// recipients, schedule), so an input with several faults always names
+    /// the same one.
     ///
     /// # Errors
     /// `invalid_*` naming the field, or `payload_too_large`.
-    pub fn prepare(self) -> Result<NewNotification, AppError> {
+    pub fn prepare_scheduled(self, now_ms: i64) -> Result<(NewNotification, Schedule), AppError> {
         let ttl = ttl(self.ttl)?;
         let urgency = urgency(self.urgency.as_deref())?;
         check_topic(self.topic.as_deref())?;
         check_idempotency_key(self.idempotency_key.as_deref())?;
         let payload = payload_text(self.notification)?;
-        Ok(NewNotification {
+        let to = recipients(self.to)?;
+        let schedule = schedule(self.deliver, now_ms)?;
+        let notification = NewNotification {
             id: random_id(),
             idempotency_key: self.idempotency_key,
             payload,
             ttl,
             urgency,
             topic: self.topic,
-            to: recipients(self.to)?,
-        })
+            to,
+        };
+        Ok((notification, schedule))
+    }
+}
+
+/// `deliver`: absent or `null` is now; else an object with `at` (RFC 3339:
+/// not before then, at most [`MAX_SCHEDULE_AHEAD_MS`] ahead; a past one is
+/// now) and/or one of `local_time` (`"HH:MM"`: the next one on the
+/// recipient's clock) and `window` (`["HH:MM", "HH:MM"]`: now if inside it
+/// on the recipient's clock, else its next start). A `null` member is absent.
+///
+/// # Errors
+/// `invalid_schedule` naming the member.
+pub fn schedule(deliver: Option<Value>, now_ms: i64) -> Result<Schedule, AppError> {
+    let Some(deliver) = deliver.filter(|d| !d.is_null()) else {
+        return Ok(Schedule::default());
+    };
+    let Value::Object(members) = deliver else {
+        return Err(bad_schedule(
+            "deliver: expected an object { at?, local_time? | window? }",
+        ));
+    };
+    let mut schedule = Schedule::default();
+    let (mut local_time, mut window) = (None, None);
+    for (name, value) in members {
+        match (name.as_str(), value) {
+            ("at" | "local_time" | "window", Value::Null) => {}
+            ("at", Value::String(text)) => schedule.at_ms = Some(at(&text, now_ms)?),
+            ("at", _) => return Err(bad_schedule(AT_EXPECTED)),
+            ("local_time", value) => {
+                local_time = Some(local(&value).ok_or_else(|| {
+                    bad_schedule(r#"deliver.local_time: expected "HH:MM" (24-hour clock), such as "09:00""#)
+                })?);
+            }
+            ("window", value) => window = Some(window_of(&value)?),
+            (other, _) => {
+                return Err(bad_schedule(format!(
+                    "deliver.{}: unknown field (expected at, local_time, window)",
+                    shown(other)
+                )))
+            }
+        }
+    }
+    schedule.local = match (local_time, window) {
+        (Some(_), Some(_)) => {
+            return Err(bad_schedule(
+                "deliver: local_time and window are mutually exclusive (give one)",
+            ))
+        }
+        (Some(time), None) => Some(Deliver::At(time)),
+        (None, Some((start, end))) => Some(Deliver::Within(start, end)),
+        (None, None) => None,
+    };
+    if schedule == Schedule::default() {
+        return Err(bad_schedule(
+            "deliver: expected at least one of at, local_time, window (omit deliver to send now)",
+        ));
+    }
+    Ok(schedule)
+}
+
+const AT_EXPECTED: &str = "deliver.at: expected RFC 3339, such as 2026-12-24T18:00:00Z";
+
+fn at(text: &str, now_ms: i64) -> Result<i64, AppError> {
+    let at = text
+        .parse::<jiff::Timestamp>()
+        .map_err(|_| bad_schedule(AT_EXPECTED))?
+        .as_millisecond();
+    if at > now_ms.saturating_add(MAX_SCHEDULE_AHEAD_MS) {
+        return Err(bad_schedule("deliver.at: at most 365 days ahead"));
+    }
+    Ok(at)
+}
+
+/// `"HH:MM"` of ASCII digits: the core's `LocalTime::parse` reads each
+/// half with `u8::from_str`, which also takes a sign (`"+9:00"`).
+fn local(value: &Value) -> Option<LocalTime> {
+    let text = value.as_str()?;
+    let digits = text.len() == 5
+        && text
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| (i == 2) == (b == b':') && (i == 2 || b.is_ascii_digit()));
+    digits.then(|| LocalTime::parse(text)).flatten()
+}
+
+fn window_of(value: &Value) -> Result<(LocalTime, LocalTime), AppError> {
+    let expected = || {
+        bad_schedule(
+            r#"deliver.window: expected ["HH:MM", "HH:MM"] (start, end; 24-hour clock), such as ["09:00", "21:00"]"#,
+        )
+    };
+    let Some([start, end]) = value.as_array().map(Vec::as_slice) else {
+        return Err(expected());
+    };
+    let (start, end) = local(start).zip(local(end)).ok_or_else(expected)?;
+    // An empty window would never hold: its "next start" would only look
+    // like a window.
+    if start == end {
+        return Err(bad_schedule(
+            "deliver.window: start and end are the same time (an empty window); an end before the start spans midnight",
+        ));
+    }
+    Ok((start, end))
+}
+
+fn bad_schedule(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
+    AppError::invalid(ErrorCode::InvalidSchedule, message)
+}
+
+/// A client's member name in a message: quoted, at most 64 bytes.
+fn shown(name: &str) -> String {
+    let mut cut = name.len().min(64);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let quoted = format!("{:?}", &name[..cut]);
+    if cut < name.len() {
+        format!("{quoted}…")
+    } else {
+        quoted
     }
 }
 
@@ -263,6 +408,9 @@ fn payload_text(notification: NotificationRequest) -> Result<String, AppError> {
 mod tests {
     use super::*;
 
+    /// 2026-06-01T12:00:00Z.
+    const NOW: i64 = 1_780_315_200_000;
+
     fn request(notification: serde_json::Value) -> NotifyRequest {
         serde_json::from_value(serde_json::json!({ "to": { "all": true }, "notification": notification }))
             .expect("a request")
@@ -270,9 +418,11 @@ mod tests {
 
     #[test]
     fn absent_and_null_fields_are_left_out_of_the_payload() {
-        let prepared = request(serde_json::json!({ "title": "Hi", "body": null, "icon": null, "actions": [] }))
-            .prepare()
-            .expect("valid");
+        let (prepared, schedule) =
+            request(serde_json::json!({ "title": "Hi", "body": null, "icon": null, "actions": [] }))
+                .prepare_scheduled(NOW)
+                .expect("valid");
+        assert_eq!(schedule, Schedule::default(), "no deliver: now");
         assert_eq!(prepared.payload, r#"{"askwell":1,"title":"Hi"}"#);
         assert_eq!((prepared.ttl, prepared.urgency), (DEFAULT_TTL, None));
     }
@@ -298,5 +448,134 @@ mod tests {
             };
             assert_eq!(req.prepare().expect("valid").urgency, Some(urgency));
         }
+    }
+
+    fn local_time(text: &str) -> LocalTime {
+        LocalTime::parse(text).expect("HH:MM")
+    }
+
+    #[test]
+    fn deliver_reads_at_local_time_and_window_and_their_combinations() {
+        let read = |deliver: Value| schedule(Some(deliver), NOW).expect("valid");
+        let christmas = 1_798_135_200_000; // 2026-12-24T18:00:00Z
+        assert_eq!(
+            read(serde_json::json!({ "at": "2026-12-24T18:00:00Z" })),
+            Schedule {
+                at_ms: Some(christmas),
+                local: None
+            }
+        );
+        assert_eq!(
+            read(serde_json::json!({ "local_time": "09:00" })),
+            Schedule {
+                at_ms: None,
+                local: Some(Deliver::At(local_time("09:00")))
+            }
+        );
+        assert_eq!(
+            read(
+                serde_json::json!({ "window": ["21:00", "07:30"], "at": "2026-12-24T19:00:00+01:00", "local_time": null })
+            ),
+            Schedule {
+                at_ms: Some(christmas),
+                local: Some(Deliver::Within(local_time("21:00"), local_time("07:30")))
+            },
+            "a window may span midnight; a null member is absent"
+        );
+        assert_eq!(schedule(None, NOW).expect("absent"), Schedule::default());
+        assert_eq!(schedule(Some(Value::Null), NOW).expect("null"), Schedule::default());
+        assert_eq!(
+            read(serde_json::json!({ "at": "2001-01-01T00:00:00Z" })).at_ms,
+            Some(978_307_200_000),
+            "a past at is kept (the store sends it now)"
+        );
+    }
+
+    #[test]
+    fn every_bad_deliver_is_refused_naming_its_member() {
+        let a_year_and_a_day = jiff::Timestamp::from_millisecond(NOW + MAX_SCHEDULE_AHEAD_MS + 86_400_000)
+            .expect("in range")
+            .to_string();
+        let cases = [
+            (serde_json::json!("tomorrow"), "deliver: expected an object"),
+            (serde_json::json!([]), "deliver: expected an object"),
+            (serde_json::json!({}), "deliver: expected at least one of"),
+            (serde_json::json!({ "at": null }), "deliver: expected at least one of"),
+            (
+                serde_json::json!({ "at": "2026-12-24 18:00" }),
+                "deliver.at: expected RFC 3339",
+            ),
+            (
+                serde_json::json!({ "at": "2026-13-01T00:00:00Z" }),
+                "deliver.at: expected RFC 3339",
+            ),
+            (
+                serde_json::json!({ "at": 1_798_135_200 }),
+                "deliver.at: expected RFC 3339",
+            ),
+            (
+                serde_json::json!({ "at": a_year_and_a_day }),
+                "deliver.at: at most 365 days ahead",
+            ),
+            (
+                serde_json::json!({ "local_time": "9:00" }),
+                "deliver.local_time: expected \"HH:MM\"",
+            ),
+            (
+                serde_json::json!({ "local_time": "24:00" }),
+                "deliver.local_time: expected \"HH:MM\"",
+            ),
+            (
+                serde_json::json!({ "local_time": "09:60" }),
+                "deliver.local_time: expected \"HH:MM\"",
+            ),
+            (
+                serde_json::json!({ "local_time": "+9:00" }),
+                "deliver.local_time: expected \"HH:MM\"",
+            ),
+            (
+                serde_json::json!({ "local_time": 900 }),
+                "deliver.local_time: expected \"HH:MM\"",
+            ),
+            (
+                serde_json::json!({ "local_time": ["09:00"] }),
+                "deliver.local_time: expected \"HH:MM\"",
+            ),
+            (
+                serde_json::json!({ "window": "09:00-21:00" }),
+                "deliver.window: expected [\"HH:MM\", \"HH:MM\"]",
+            ),
+            (serde_json::json!({ "window": ["09:00"] }), "deliver.window: expected"),
+            (
+                serde_json::json!({ "window": ["09:00", "21:00", "22:00"] }),
+                "deliver.window: expected",
+            ),
+            (
+                serde_json::json!({ "window": ["09:00", 21] }),
+                "deliver.window: expected",
+            ),
+            (
+                serde_json::json!({ "window": { "start": "09:00" } }),
+                "deliver.window: expected",
+            ),
+            (
+                serde_json::json!({ "window": ["09:00", "09:00"] }),
+                "deliver.window: start and end are the same",
+            ),
+            (
+                serde_json::json!({ "local_time": "09:00", "window": ["09:00", "21:00"] }),
+                "deliver: local_time and window are mutually exclusive",
+            ),
+            (serde_json::json!({ "in": "1h" }), "deliver.\"in\": unknown field"),
+            (serde_json::json!({ "\u{0}x": 1 }), "deliver.\"\\0x\": unknown field"),
+        ];
+        for (deliver, expected) in cases {
+            let err = schedule(Some(deliver.clone()), NOW).expect_err(&deliver.to_string());
+            assert_eq!(err.code(), ErrorCode::InvalidSchedule, "{deliver}");
+            assert!(err.to_string().starts_with(expected), "{deliver}: {err}");
+        }
+        let long = "x".repeat(10_000);
+        let err = schedule(Some(serde_json::json!({ long: 1 })), NOW).expect_err("unknown");
+        assert!(err.to_string().len() < 200, "{err}");
     }
 }

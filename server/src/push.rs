@@ -50,16 +50,19 @@ pub enum DeliveryStatus {
     Failed,
     /// The subscription was gone and has been deleted (final).
     Pruned,
+    /// Its notification was cancelled before it was sent (final; never sent).
+    Cancelled,
 }
 
 impl DeliveryStatus {
     /// Every status, in the order a delivery moves through them.
-    pub const ALL: [DeliveryStatus; 5] = [
+    pub const ALL: [DeliveryStatus; 6] = [
         DeliveryStatus::Queued,
         DeliveryStatus::Retrying,
         DeliveryStatus::Delivered,
         DeliveryStatus::Failed,
         DeliveryStatus::Pruned,
+        DeliveryStatus::Cancelled,
     ];
 
     /// The column's text.
@@ -70,6 +73,7 @@ impl DeliveryStatus {
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Pruned => "pruned",
+            DeliveryStatus::Cancelled => "cancelled",
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod deliveries;
 mod events;
+mod journeys;
 mod privacy;
 mod stats;
 mod subscriptions;
@@ -23,8 +24,9 @@ use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub use deliveries::{Claimed, NewNotification, Recipients, StatusCounts};
+pub use deliveries::{Claimed, Created, NewNotification, Recipients, Schedule, StatusCounts};
 pub use events::Event;
+pub use journeys::{InstanceRow, JourneyCounts, JourneyWrites, SendRow, StoredJourney, UserFacts};
 pub use privacy::{
     ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedNotification, ExportedSubscription,
     ExportedTrackedEvent, Removed, UserExport,
@@ -49,6 +51,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_events.sql")),
     (4, include_str!("../migrations/sqlite/0004_funnel.sql")),
     (5, include_str!("../migrations/sqlite/0005_users.sql")),
+    (6, include_str!("../migrations/sqlite/0006_scheduling.sql")),
+    (7, include_str!("../migrations/sqlite/0007_journeys.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
@@ -56,6 +60,8 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_events.sql")),
     (4, include_str!("../migrations/postgres/0004_funnel.sql")),
     (5, include_str!("../migrations/postgres/0005_users.sql")),
+    (6, include_str!("../migrations/postgres/0006_scheduling.sql")),
+    (7, include_str!("../migrations/postgres/0007_journeys.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process
@@ -131,7 +137,7 @@ impl Store {
             .open(data_dir.join("askwell.lock"))?;
         if file.try_lock().is_ok() {
             self.instance_lock = Some(Arc::new(file));
-            let released = self.deliveries_release_claims().await?;
+            let released = self.deliveries_release_claims().await? + self.journey_release_claims().await?;
             if released > 0 {
                 tracing::info!(released, "released the claims of a previous run that did not finish");
             }
@@ -310,10 +316,11 @@ mod tests {
     async fn creates_the_database_file_and_migrates_once() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open_in_dir(dir.path()).await.expect("open");
-        assert_eq!(store.schema_version().await.expect("version"), 5);
+        let newest = SQLITE_MIGRATIONS.last().map_or(0, |(version, _)| *version);
+        assert_eq!(store.schema_version().await.expect("version"), newest);
         drop(store);
         let reopened = Store::open_in_dir(dir.path()).await.expect("reopen");
-        assert_eq!(reopened.schema_version().await.expect("version"), 5);
+        assert_eq!(reopened.schema_version().await.expect("version"), newest);
         assert_eq!(reopened.subscription_count().await.expect("count"), 0);
         assert!(dir.path().join("askwell.db").exists());
     }

@@ -290,8 +290,19 @@ async fn two_users(state: &AppState, scanner: &mut Scanner) {
         }
     }
     post_events(state, clicks).await;
+    // A journey each of them enters: their instances hold the user id, the
+    // cart key and the event's properties.
+    let journey = json!({
+        "entry": { "event": "added_to_cart", "keyed": true },
+        "steps": [{ "wait": { "hours": 1 } }, { "send": { "title": "Your cart" } }]
+    });
+    let (status, reply) = call(state, "PUT", "/v1/journeys/cart", Some(&journey.to_string()), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
     tell(state, "alice", &["added_to_cart", "checkout_started"]).await;
     tell(state, "bob", &["added_to_cart"]).await;
+    let runner = askwell_server::journeys::Runner::new(state.store.clone(), jiff::tz::TimeZone::UTC);
+    let tick = runner.tick(askwell_server::store::now_ms()).await.expect("tick");
+    assert_eq!(tick.entered, 2);
 }
 
 /// What identifies alice: her user id, device id and endpoints (all contain "alice").
@@ -308,6 +319,8 @@ async fn erasing_a_user_leaves_no_trace_in_any_table() {
         "deliveries",
         "events",
         "notifications",
+        "journey_instances",
+        "journey_sends",
         "subscription_topics",
         "subscriptions",
         "user_events",
@@ -349,6 +362,9 @@ async fn erasing_a_user_leaves_no_trace_in_any_table() {
         "user_events.event_key",
         "user_events.properties",
         "user_events.dedup_id",
+        "journey_instances.user_id",
+        "journey_instances.instance_key",
+        "journey_instances.event",
     ] {
         assert!(before.contains(place), "{place} not in {before:?}");
     }
@@ -359,7 +375,7 @@ async fn erasing_a_user_leaves_no_trace_in_any_table() {
     // deliveries (user ×2, news ×2), events: 3 posted by the phone, its 2
     // server-recorded `subscribed` and 4 clicks; the notification only she
     // got; her traits and the 2 events her backend tracked.
-    let removed = json!({ "subscriptions": 3, "topics": 4, "deliveries": 4, "events": 9, "notifications": 1, "users": 1, "user_events": 2 });
+    let removed = json!({ "subscriptions": 3, "topics": 4, "deliveries": 4, "events": 9, "notifications": 1, "users": 1, "user_events": 2, "journeys": 1 });
     assert_eq!(reply, json!({ "removed": removed }));
 
     for needle in ALICE {
@@ -395,7 +411,7 @@ async fn erasing_a_user_leaves_no_trace_in_any_table() {
     // Idempotent: again, nothing left to remove.
     let (status, again) = call(state, "DELETE", "/v1/users/alice", None, Some(TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
-    let zero = json!({ "subscriptions": 0, "topics": 0, "deliveries": 0, "events": 0, "notifications": 0, "users": 0, "user_events": 0 });
+    let zero = json!({ "subscriptions": 0, "topics": 0, "deliveries": 0, "events": 0, "notifications": 0, "users": 0, "user_events": 0, "journeys": 0 });
     assert_eq!(again, json!({ "removed": zero }));
 }
 
@@ -410,7 +426,7 @@ async fn erasing_a_device_removes_its_subscriptions_events_and_delivery_copies()
     // Both of the phone's subscriptions (3 topics), its 2 deliveries (the
     // user notification and news), 3 posted + 2 subscribed + 2 attributed clicks.
     // The account's traits and tracked events are not the device's: they stay.
-    let removed = json!({ "subscriptions": 2, "topics": 3, "deliveries": 2, "events": 7, "notifications": 0, "users": 0, "user_events": 0 });
+    let removed = json!({ "subscriptions": 2, "topics": 3, "deliveries": 2, "events": 7, "notifications": 0, "users": 0, "user_events": 0, "journeys": 0 });
     assert_eq!(reply, json!({ "removed": removed }));
     assert_eq!(scanner.text("dev-alice-phone").await, Hits::new());
     assert_eq!(scanner.text("alice-phone").await, Hits::new(), "the phone's endpoints");

@@ -15,11 +15,12 @@ use std::fmt::Display;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use askwell::journey::{Deliver, LocalTime};
 use askwell::model::EventKind;
 use askwell_server::push::{DeliveryStatus, Urgency};
 use askwell_server::store::{
-    now_ms, Attribution, Backend, Claimed, Event, NewNotification, NewSubscription, NewUserEvent, PutUser, Recipients,
-    StatsRange, StatusCounts, Traits, Upsert, UserChanges, ZoneChange, DAY_MS,
+    now_ms, Attribution, Backend, Claimed, Created, Event, NewNotification, NewSubscription, NewUserEvent, PutUser,
+    Recipients, Schedule, StatsRange, StatusCounts, Traits, Upsert, UserChanges, ZoneChange, DAY_MS,
 };
 use askwell_server::Store;
 use sqlx::{AnyConnection, Connection, Row};
@@ -613,6 +614,7 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     assert_eq!(run.ok("subscription_count", store.subscription_count().await), 2);
 
     users(run, store, id_a, start).await;
+    journeys(run, store, start).await;
 
     // Export, then erasure.
     let export = run.ok("user_export", store.user_export("alice").await);
@@ -710,6 +712,164 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     assert_eq!(run.ok("events_sweep", store.events_sweep(now_ms() + DAY_MS).await), 0);
     let counts = run.ok("stats_counts", store.stats_counts(range).await);
     assert!(counts.is_empty(), "{counts:?}");
+
+    scheduling(run, store).await;
+}
+
+/// Scheduled deliveries: each due in its recipient's zone (the user's before
+/// the device's, else the default), a repeated key answering the same
+/// counts, the workers' bounded due query, and cancellation — of free rows
+/// at once, of a held one when its worker lets go.
+async fn scheduling(run: &mut Run, store: &Store) {
+    let zoned = |endpoint: &str, user: Option<&str>, zone: Option<&str>| NewSubscription {
+        time_zone: zone.map(str::to_owned),
+        ..subscription(endpoint, &format!("auth-{endpoint}"), user, &["tz"])
+    };
+    let kim = zoned("https://push.example/kim", Some("kim"), Some("Asia/Tokyo"));
+    let ny = zoned("https://push.example/ny", None, Some("America/New_York"));
+    let anywhere = zoned("https://push.example/anywhere", None, None);
+    let mut ids = Vec::new();
+    for sub in [&kim, &ny, &anywhere] {
+        let Upsert::Created(id) = run.ok("subscription_upsert", store.subscription_upsert(sub).await) else {
+            panic!("{}: new", sub.endpoint);
+        };
+        ids.push(id);
+    }
+    let kiritimati = UserChanges {
+        traits: Traits::new(),
+        time_zone: ZoneChange::Set("Pacific/Kiritimati".into()),
+    };
+    run.ok("put_user", store.put_user("kim", &kiritimati).await);
+
+    let nine = Deliver::At(LocalTime::parse("09:00").expect("HH:MM"));
+    let at = now_ms() + 3_600_000;
+    let schedule = Schedule {
+        at_ms: Some(at),
+        local: Some(nine),
+    };
+    let paris = askwell::journey::zone("Europe/Paris").expect("a zone");
+    let tz = notification("n-tz", Some("key-tz"), Recipients::Topic("tz".into()));
+    let created = run.ok(
+        "notification_create_scheduled",
+        store.notification_create_scheduled(&tz, &schedule, &paris).await,
+    );
+    let expected = Created {
+        id: "n-tz".into(),
+        recipients: 3,
+        scheduled: 3,
+        defaulted_time_zone: 1,
+    };
+    assert_eq!(created, expected);
+    let again = notification("n-tz-again", Some("key-tz"), Recipients::Topic("tz".into()));
+    assert_eq!(
+        run.ok(
+            "notification_create_scheduled",
+            store
+                .notification_create_scheduled(&again, &Schedule::default(), &paris)
+                .await
+        ),
+        expected,
+        "a repeated key answers the first notification's counts"
+    );
+    let due = |zone: &str| -> i64 {
+        let zone = askwell::journey::zone(zone).expect("a zone");
+        i64::try_from(nine.next(u64::try_from(at).expect("positive"), &zone)).expect("in range")
+    };
+    let times = run.ok("notification_due_times", store.notification_due_times("n-tz").await);
+    assert_eq!(
+        times,
+        vec![
+            (ids[0], due("Pacific/Kiritimati")),
+            (ids[1], due("America/New_York")),
+            (ids[2], due("Europe/Paris"))
+        ],
+        "the user's zone, the device's, the default"
+    );
+    assert_eq!(
+        run.ok("notification_counts", store.notification_counts("n-tz").await),
+        Some(StatusCounts {
+            scheduled: 3,
+            ..StatusCounts::default()
+        })
+    );
+    let first = times.iter().map(|(_, due)| *due).min();
+    assert_eq!(run.ok("next_due_ms", store.next_due_ms().await), first);
+    assert_eq!(
+        run.ok("next_due_before", store.next_due_before(now_ms() + 1000).await),
+        None,
+        "nothing is due within the idle poll's second"
+    );
+    assert!(run
+        .ok("deliveries_claim", store.deliveries_claim(10, 60_000).await)
+        .is_empty());
+
+    // Due now: one claimed by a worker, then the notification is cancelled.
+    let now = notification("n-now", None, Recipients::Topic("tz".into()));
+    assert_eq!(
+        run.ok("notification_create", store.notification_create(&now).await),
+        ("n-now".to_owned(), 3)
+    );
+    assert!(run
+        .ok("next_due_before", store.next_due_before(now_ms() + 1000).await)
+        .is_some());
+    let held = run.ok("deliveries_claim", store.deliveries_claim(1, 60_000).await);
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].notification_id, "n-now");
+    assert_eq!(
+        run.ok("notification_cancel", store.notification_cancel("n-now").await),
+        Some(2),
+        "the held delivery is the worker's"
+    );
+    assert_eq!(
+        run.ok("notification_cancel", store.notification_cancel("n-tz").await),
+        Some(3)
+    );
+    assert_eq!(
+        run.ok("notification_cancel", store.notification_cancel("n-tz").await),
+        Some(0)
+    );
+    assert_eq!(
+        run.ok("notification_cancel", store.notification_cancel("n-unknown").await),
+        None
+    );
+    assert_eq!(
+        run.ok("notification_counts", store.notification_counts("n-now").await),
+        Some(StatusCounts {
+            queued: 1,
+            cancelled: 2,
+            ..StatusCounts::default()
+        })
+    );
+    // The worker's push failed and would be tried again: cancelled instead,
+    // and a late final record does not overwrite it.
+    run.ok(
+        "delivery_retry",
+        store.delivery_retry(held[0].id, now_ms(), Some(503)).await,
+    );
+    run.ok(
+        "delivery_finish",
+        store
+            .delivery_finish(held[0].id, DeliveryStatus::Delivered, Some(201))
+            .await,
+    );
+    assert_eq!(
+        run.ok("notification_counts", store.notification_counts("n-now").await),
+        Some(StatusCounts {
+            cancelled: 3,
+            ..StatusCounts::default()
+        })
+    );
+    assert_eq!(
+        run.ok("notification_counts", store.notification_counts("n-tz").await),
+        Some(StatusCounts {
+            cancelled: 3,
+            ..StatusCounts::default()
+        })
+    );
+    assert_eq!(run.ok("queue_depth", store.queue_depth().await), 0);
+    assert!(run
+        .ok("notification_due_times", store.notification_due_times("n-tz").await)
+        .is_empty());
 }
 
 /// Users: a device's zone, traits merged (a null deletes, 64 at most), the
@@ -838,6 +998,108 @@ async fn users(run: &mut Run, store: &Store, id_a: i64, start: i64) {
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "{all:?}");
     let next = run.ok("user_events_after", store.user_events_after(all[0].seq, 1).await);
     assert_eq!(next, all[1..2].to_vec());
+}
+
+/// Journeys: versions, an instance saved, claimed, converted and counted,
+/// the event cursor, the inactivity query, retirement. The user is "jules",
+/// so the erasure counts of the main scenario stay alice's.
+async fn journeys(run: &mut Run, store: &Store, start: i64) {
+    use askwell_server::store::{InstanceRow, SendRow};
+    let v1 = serde_json::json!({ "id": "j", "entry": { "event": "e" }, "steps": [{ "exit": true }] });
+    assert_eq!(run.ok("journey_put", store.journey_put("j", &v1, start).await), (1, true));
+    assert_eq!(run.ok("journey_put", store.journey_put("j", &v1, start).await), (1, false));
+    let v2 = serde_json::json!({ "id": "j", "entry": { "event": "e" }, "steps": [{ "wait": { "hours": 1 } }] });
+    assert_eq!(run.ok("journey_put", store.journey_put("j", &v2, start).await), (2, true));
+    let current = run.ok("journeys_current", store.journeys_current().await);
+    assert_eq!(current.iter().map(|j| (j.id.as_str(), j.version)).collect::<Vec<_>>(), [("j", 2)]);
+    let old = run.ok("journey_version", store.journey_version("j", 1).await).expect("v1 kept");
+    assert_eq!(old.definition, v1);
+
+    let instance = InstanceRow {
+        id: "inst-1".into(),
+        journey: "j".into(),
+        version: 2,
+        user: "jules".into(),
+        key: "k".into(),
+        entered_ms: start,
+        holdout: false,
+        event: serde_json::Map::new(),
+        step: 0,
+        due_ms: Some(start + 1_000),
+        ending: None,
+        ended_by: None,
+    };
+    assert!(run.ok("journey_save", store.journey_save(&instance, &[], start).await));
+    assert!(!run.ok("journey_save", store.journey_save(&instance, &[], start).await), "exists");
+    assert_eq!(
+        run.ok("journey_priors", store.journey_priors("j", "jules").await),
+        [("k".to_owned(), start, true)]
+    );
+    assert_eq!(run.ok("journey_running", store.journey_running("jules").await), std::slice::from_ref(&instance));
+    assert!(run.ok("journey_claim_due", store.journey_claim_due(start, 10, 60_000).await).is_empty(), "not yet due");
+    let claimed = run.ok("journey_claim_due", store.journey_claim_due(start + 1_000, 10, 60_000).await);
+    assert_eq!(claimed, std::slice::from_ref(&instance));
+    assert!(
+        run.ok("journey_claim_due", store.journey_claim_due(start + 2_000, 10, 60_000).await).is_empty(),
+        "leased"
+    );
+    let ended = InstanceRow {
+        due_ms: None,
+        ending: Some("completed".into()),
+        ..instance.clone()
+    };
+    let send = SendRow {
+        instance: "inst-1".into(),
+        step: 0,
+        journey: "j".into(),
+        notification: None,
+        withheld: true,
+        error: None,
+    };
+    assert!(!run.ok("journey_save", store.journey_save(&ended, &[send], start + 2_000).await));
+    assert!(run.ok("journey_running", store.journey_running("jules").await).is_empty());
+    assert_eq!(run.ok("journey_convert", store.journey_convert("j", "jules", start + 3_000).await), 1);
+    let counts = run.ok("journey_counts", store.journey_counts("j").await);
+    assert_eq!(counts.instances, [(false, "completed".to_owned(), 1)]);
+    assert_eq!(counts.converted, [(false, 1)]);
+    assert_eq!(counts.steps, [(0, 0, 1, 0)]);
+
+    // The batch forms: one user's facts (traits, zone, instances) read at
+    // once, and a batch of writes in one transaction.
+    let facts = run.ok("journey_facts", store.journey_facts(&strings(&["jules", "alice", "nobody"])).await);
+    assert_eq!(facts.len(), 3);
+    assert_eq!(facts["jules"].priors, [("j".to_owned(), "k".to_owned(), start, false)]);
+    assert!(facts["jules"].running.is_empty());
+    assert_eq!(facts["alice"].time_zone.as_deref(), Some("Europe/Berlin"));
+    assert!(facts["nobody"].traits.is_empty());
+    let second = InstanceRow {
+        id: "inst-2".into(),
+        due_ms: Some(start),
+        ..instance.clone()
+    };
+    let writes = askwell_server::store::JourneyWrites {
+        instances: vec![(second.clone(), true)],
+        sends: Vec::new(),
+        conversions: vec![("j".into(), "jules".into(), start + 4_000)],
+    };
+    run.ok("journey_save_many", store.journey_save_many(&writes, start).await);
+    let facts = run.ok("journey_facts", store.journey_facts(&strings(&["jules"])).await);
+    assert_eq!(facts["jules"].running, [second]);
+
+    let seq = run.ok("journey_cursor_take", store.journey_cursor_take(start, 60_000).await);
+    assert_eq!(seq, Some(0));
+    assert_eq!(run.ok("journey_cursor_take", store.journey_cursor_take(start, 60_000).await), None, "held");
+    run.ok("journey_cursor_advance", store.journey_cursor_advance(5, true).await);
+    assert_eq!(run.ok("journey_cursor_take", store.journey_cursor_take(start, 60_000).await), Some(5));
+    run.ok("journey_cursor_advance", store.journey_cursor_advance(0, true).await);
+
+    let inactive = run.ok("users_inactive_since", store.users_inactive_since(start + DAY_MS, 100).await);
+    assert!(inactive.iter().any(|(user, _)| user == "alice"), "{inactive:?}");
+    assert!(run.ok("users_inactive_since", store.users_inactive_since(0, 100).await).is_empty());
+
+    assert_eq!(run.ok("journey_delete", store.journey_delete("j", start).await), Some(1), "inst-2 ends");
+    assert_eq!(run.ok("journey_delete", store.journey_delete("j", start).await), None);
+    assert!(run.ok("journeys_current", store.journeys_current().await).is_empty());
 }
 
 fn set_zone_only(zone: &str) -> UserChanges {

@@ -51,10 +51,43 @@ async function seed() {
   }
 }
 
+const JOURNEY = `dashboard-journey-${Date.now().toString(36)}`;
+
+async function admin(method, path, body) {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: body && JSON.stringify(body),
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return JSON.parse(text);
+}
+
+// A journey three users enter (the server's runner reads their events
+// within a second or two); one converts.
+async function seedJourney() {
+  await admin("PUT", `/v1/journeys/${JOURNEY}`, {
+    entry: { event: `${JOURNEY}-signed-up` },
+    exitOn: [{ event: `${JOURNEY}-activated` }],
+    steps: [{ send: { title: "Welcome" } }, { wait: { days: 1 } }, { send: { title: "Day 1" } }],
+  });
+  const users = ["a", "b", "c"].map((u) => `${JOURNEY}-${u}`);
+  await admin("POST", "/v1/track", { events: users.map((user) => ({ user, name: `${JOURNEY}-signed-up` })) });
+  await admin("POST", "/v1/track", { events: [{ user: users[0], name: `${JOURNEY}-activated` }] });
+  for (let i = 0; i < 100; i++) {
+    const { report } = await admin("GET", `/v1/journeys/${JOURNEY}`);
+    if (report.entered === 3 && report.exited_by[`${JOURNEY}-activated`] === 1) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail("the server's journey runner did not take in the events within 10 s");
+}
+
 let browser;
 before(async () => {
   browser = await launchChromium();
   await seed();
+  await seedJourney();
 });
 after(async () => { await browser?.close(); });
 
@@ -119,5 +152,20 @@ test("the funnel stops at subscribed, and clicks are a rate of delivered pushes"
   const clicks = await labelsIn(/^Click-through/);
   assert.ok(clicks.some((l) => /^a: click-through 37\.5%, .*\(150 of 400 delivered pushes\)$/.test(l)), clicks.join("\n"));
   assert.ok(clicks.some((l) => /^b: click-through 30\.0%, .*\(66 of 220 delivered pushes\)$/.test(l)), clicks.join("\n"));
+  await page.close();
+});
+
+test("a journey shows who entered, what each step sent, and conversion against its holdout", async () => {
+  const page = await openDashboard({ width: 390, height: 844 });
+  const section = page.getByRole("region", { name: `Journey “${JOURNEY}” (version 1)` });
+  await section.waitFor();
+  const text = await section.textContent();
+  assert.match(text, /3 entered \(0 in the holdout\)/);
+  assert.match(text, /waiting: 2/);
+  assert.match(text, new RegExp(`ended by ${JOURNEY}-activated: 1`));
+  const rows = await section.locator("table tbody tr").evaluateAll((trs) => trs.map((tr) => tr.textContent));
+  assert.deepEqual(rows, ["#0300"], "step 0 sent to all three, none withheld or refused");
+  const marks = await section.locator("[role=img]").evaluateAll((nodes) => nodes.map((n) => n.getAttribute("aria-label")));
+  assert.ok(marks.some((l) => /^sent to: conversion 33\.3%, .*\(1 of 3 entrants\)$/.test(l)), marks.join("\n"));
   await page.close();
 });

@@ -11,13 +11,15 @@ use crate::test::Run;
 /// The server suites that read `ASKWELL_TEST_POSTGRES_URL`
 /// (`server/tests/support`'s `fresh_store`) and so run again on PostgreSQL;
 /// `postgres` adds two processes sharing a fan-out.
-const POSTGRES_SUITES: [&str; 8] = [
+const POSTGRES_SUITES: [&str; 10] = [
     "--test=api",
     "--test=delivery",
     "--test=funnel",
+    "--test=journeys",
     "--test=load",
     "--test=postgres",
     "--test=privacy",
+    "--test=scheduling",
     "--test=store_parity",
     "--test=users",
 ];

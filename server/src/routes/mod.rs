@@ -7,8 +7,9 @@ mod privacy;
 mod stats;
 pub use events::MAX_BATCH as MAX_EVENTS_BATCH;
 #[doc(hidden)]
-pub use events::{validate_events_json, Rejection as EventRejection};
+pub use events::{action_dedup_id, validate_events_json, Judged as JudgedEvents, Rejection as EventRejection};
 mod subscriptions;
+mod journeys;
 mod users;
 
 use axum::extract::rejection::PathRejection;
@@ -41,7 +42,10 @@ pub fn api() -> Router<AppState> {
         .route("/v1/stats", get(stats::stats_read))
         .route("/v1/stats.csv", get(stats::stats_csv_read))
         .route("/v1/notify", post(notifications::notifications_create))
-        .route("/v1/notifications/{id}", get(notifications::notifications_read))
+        .route(
+            "/v1/notifications/{id}",
+            get(notifications::notifications_read).delete(notifications::notifications_cancel),
+        )
         .route(
             "/v1/users/{id}",
             get(users::users_read)
@@ -53,6 +57,13 @@ pub fn api() -> Router<AppState> {
             post(users::track_create).layer(DefaultBodyLimit::max(crate::users::MAX_TRACK_BODY_BYTES)),
         )
         .route("/v1/users/{id}/export", get(privacy::users_export))
+        .route("/v1/journeys", get(journeys::journeys_list))
+        .route(
+            "/v1/journeys/{id}",
+            get(journeys::journeys_read)
+                .put(journeys::journeys_put)
+                .delete(journeys::journeys_delete),
+        )
         .route("/v1/devices/{anon_id}", delete(privacy::devices_erase))
         // After the routes: it applies to those already added. axum still
         // sets the `Allow` header.

@@ -1,6 +1,8 @@
-//! `POST /v1/notify` (admin) and `GET /v1/notifications/{id}`; what a
-//! notification may hold and how it becomes a push is [`crate::notification`].
+//! `POST /v1/notify` (admin), `GET` and `DELETE /v1/notifications/{id}`;
+//! what a notification may hold and how it becomes a push is
+//! [`crate::notification`], when it is due [`crate::store::Schedule`].
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -8,21 +10,33 @@ use serde_json::{json, Value};
 
 use crate::extract::{Admin, ApiJson};
 use crate::notification::NotifyRequest;
+use crate::store::now_ms;
 use crate::{AppError, AppState};
 
-/// `POST /v1/notify` → 202 `{ id, recipients }` once the job and all its
-/// deliveries are in the database.
+/// `POST /v1/notify` → 202 `{ id, recipients, scheduled, defaulted_time_zone }`
+/// once the job and all its deliveries are in the database, each due when
+/// `deliver` says on its recipient's clock.
 pub async fn notifications_create(
     _: Admin,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NotifyRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let notification = req.prepare()?;
-    let (id, recipients) = state.store.notification_create(&notification).await?;
-    state.wake.notify_waiters();
+    let (notification, schedule) = req.prepare_scheduled(now_ms())?;
+    let created = state
+        .store
+        .notification_create_scheduled(&notification, &schedule, &state.settings.default_zone())
+        .await?;
+    if created.scheduled < created.recipients {
+        state.wake.notify_waiters();
+    }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "id": id, "recipients": recipients })),
+        Json(json!({
+            "id": created.id,
+            "recipients": created.recipients,
+            "scheduled": created.scheduled,
+            "defaulted_time_zone": created.defaulted_time_zone,
+        })),
     ))
 }
 
@@ -30,8 +44,33 @@ pub async fn notifications_create(
 pub async fn notifications_read(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, AppError> {
+    let id = notification_id(path)?;
     let counts = state.store.notification_counts(&id).await?.ok_or(AppError::NotFound)?;
     Ok(Json(json!({ "id": id, "counts": counts })))
+}
+
+/// `DELETE /v1/notifications/{id}` → 200 `{ id, counts }` after cancelling
+/// every delivery not sent yet (see [`crate::Store::notification_cancel`]
+/// for one a worker holds at that moment). Repeating it changes nothing.
+pub async fn notifications_cancel(
+    _: Admin,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let id = notification_id(path)?;
+    state.store.notification_cancel(&id).await?.ok_or(AppError::NotFound)?;
+    let counts = state.store.notification_counts(&id).await?.ok_or(AppError::NotFound)?;
+    Ok(Json(json!({ "id": id, "counts": counts })))
+}
+
+/// The id of `/v1/notifications/{id}`. No notification has one that is not
+/// a valid path id (ours are 32 hex digits), so another is a 404 like any
+/// unknown id, without asking the database (PostgreSQL text cannot hold NUL).
+fn notification_id(path: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
+    match path {
+        Ok(Path(id)) if crate::users::valid_user_id(&id) => Ok(id),
+        _ => Err(AppError::NotFound),
+    }
 }

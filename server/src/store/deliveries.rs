@@ -1,7 +1,10 @@
 //! The outbox: notifications, their per-subscription deliveries, and claims.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use askwell::journey::{zone, Deliver};
+use jiff::tz::TimeZone;
 use sqlx::{AnyConnection, Row};
 
 use super::{now_ms, Backend, Store};
@@ -55,6 +58,33 @@ pub struct NewNotification {
     pub to: Recipients,
 }
 
+/// When a notification's deliveries are due (`POST /v1/notify`'s
+/// `deliver`). The default is now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// Not before this instant (epoch ms); a past one is now.
+    pub at_ms: Option<i64>,
+    /// Then the next time this rule holds on each recipient's clock.
+    pub local: Option<Deliver>,
+}
+
+/// What [`Store::notification_create_scheduled`] enqueued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The notification's id (the first one's, for a repeated idempotency key).
+    pub id: String,
+    /// Deliveries enqueued, one per recipient.
+    pub recipients: i64,
+    /// Of those, the ones due later than when they were enqueued.
+    pub scheduled: i64,
+    /// Of those, the ones timed in the default zone: neither the recipient's
+    /// user nor its subscription had a zone the tz database knows.
+    pub defaulted_time_zone: i64,
+}
+
+/// Most ids in one `UPDATE … WHERE id IN (…)` (inlined integers: a few kB).
+const IDS_PER_UPDATE: usize = 1000;
+
 /// A delivery claimed by a worker, with everything needed to send it.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -85,8 +115,10 @@ pub struct Claimed {
 /// Per-status counts of one notification's deliveries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StatusCounts {
-    /// Waiting for the first attempt.
+    /// Waiting for the first attempt, due now.
     pub queued: i64,
+    /// Waiting for the first attempt, due later (`deliver`).
+    pub scheduled: i64,
     /// Accepted by the push service.
     pub delivered: i64,
     /// Waiting for another attempt.
@@ -95,6 +127,8 @@ pub struct StatusCounts {
     pub failed: i64,
     /// The subscription was gone (404/410) and has been deleted.
     pub pruned: i64,
+    /// Never sent: the notification was cancelled first.
+    pub cancelled: i64,
     /// Clicked by the user.
     pub clicked: i64,
     /// Dismissed by the user.
@@ -103,21 +137,49 @@ pub struct StatusCounts {
 
 impl Store {
     /// Writes the notification and one delivery per recipient in one
-    /// transaction; returns `(id, recipients)`. A repeated idempotency key
-    /// returns the first notification's id and count and enqueues nothing.
+    /// transaction, all due now; returns `(id, recipients)`. A repeated
+    /// idempotency key returns the first notification's id and count and
+    /// enqueues nothing.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn notification_create(&self, n: &NewNotification) -> Result<(String, i64), sqlx::Error> {
+        let created = self
+            .notification_create_scheduled(n, &Schedule::default(), &TimeZone::UTC)
+            .await?;
+        Ok((created.id, created.recipients))
+    }
+
+    /// [`Store::notification_create`] with each delivery due when `schedule`
+    /// says, evaluated per recipient in its zone: its user's, else its
+    /// subscription's, else `default_zone`. The due time is the delivery's
+    /// `next_attempt_ms`, so claims and leases work as for any delivery.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn notification_create_scheduled(
+        &self,
+        n: &NewNotification,
+        schedule: &Schedule,
+        default_zone: &TimeZone,
+    ) -> Result<Created, sqlx::Error> {
         let now = now_ms();
+        let not_before = schedule.at_ms.map_or(now, |at| at.max(now));
         let mut tx = self.write().await?;
         if let Some(key) = &n.idempotency_key {
-            let existing = sqlx::query("SELECT id, recipients FROM notifications WHERE idempotency_key = $1")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let existing = sqlx::query(
+                "SELECT id, recipients, scheduled, defaulted_time_zone FROM notifications WHERE idempotency_key = $1",
+            )
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
             if let Some(row) = existing {
-                return Ok((row.try_get("id")?, row.try_get("recipients")?));
+                return Ok(Created {
+                    id: row.try_get("id")?,
+                    recipients: row.try_get("recipients")?,
+                    scheduled: row.try_get("scheduled")?,
+                    defaulted_time_zone: row.try_get("defaulted_time_zone")?,
+                });
             }
         }
         sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)")
@@ -125,7 +187,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
-                      SELECT $1, s.id, $2, $2, s.anon_id, s.prompt, s.variant FROM subscriptions s";
+                      SELECT $1, s.id, $2, $3, s.anon_id, s.prompt, s.variant FROM subscriptions s";
         // PostgreSQL: lock the recipients first, in id order (as erasures
         // lock theirs), so one deleted meanwhile is skipped instead of
         // failing the foreign key, and two transactions never wait on each
@@ -139,13 +201,15 @@ impl Store {
             Recipients::All => {
                 sqlx::query(&format!("{insert}{lock}"))
                     .bind(&n.id)
+                    .bind(not_before)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?
             }
             Recipients::User(user) => {
-                sqlx::query(&format!("{insert} WHERE s.user_id = $3{lock}"))
+                sqlx::query(&format!("{insert} WHERE s.user_id = $4{lock}"))
                     .bind(&n.id)
+                    .bind(not_before)
                     .bind(now)
                     .bind(user)
                     .execute(&mut *tx)
@@ -153,9 +217,10 @@ impl Store {
             }
             Recipients::Topic(topic) => {
                 let query =
-                    format!("{insert} JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $3{lock}");
+                    format!("{insert} JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $4{lock}");
                 sqlx::query(&query)
                     .bind(&n.id)
+                    .bind(not_before)
                     .bind(now)
                     .bind(topic)
                     .execute(&mut *tx)
@@ -163,13 +228,87 @@ impl Store {
             }
         };
         let recipients = i64::try_from(result.rows_affected()).unwrap_or(i64::MAX);
-        sqlx::query("UPDATE notifications SET recipients = $1 WHERE id = $2")
+        let (scheduled, defaulted_time_zone) = match schedule.local {
+            Some(rule) => local_due_times(&mut tx, &n.id, rule, not_before, now, default_zone).await?,
+            None if not_before > now => (recipients, 0),
+            None => (0, 0),
+        };
+        sqlx::query("UPDATE notifications SET recipients = $1, scheduled = $2, defaulted_time_zone = $3 WHERE id = $4")
             .bind(recipients)
+            .bind(scheduled)
+            .bind(defaulted_time_zone)
             .bind(&n.id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok((n.id.clone(), recipients))
+        Ok(Created {
+            id: n.id.clone(),
+            recipients,
+            scheduled,
+            defaulted_time_zone,
+        })
+    }
+
+    /// Cancels every delivery of notification `id` not sent yet: those
+    /// waiting and not held by a worker become `cancelled`. One a worker
+    /// holds right now is not touched here: it ends as its push ends (sent,
+    /// failed, pruned), or, if it would be tried again, is cancelled when it
+    /// is next claimed (the notification is marked cancelled) — so every
+    /// delivery ends once, as sent or as cancelled, never both. Returns how
+    /// many were cancelled now, or `None` for an unknown id.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn notification_cancel(&self, id: &str) -> Result<Option<u64>, sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        // First, and so on PostgreSQL under the notification's row lock: a
+        // claim that commits after this sees the mark (see deliveries_claim).
+        let known = sqlx::query("UPDATE notifications SET cancelled_ms = COALESCE(cancelled_ms, $1) WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if known == 0 {
+            return Ok(None);
+        }
+        // `lease_until_ms <= now`: not held by a live worker. PostgreSQL
+        // re-checks this on a row a claim locked meanwhile (it then holds a
+        // lease and is skipped); SQLite runs one writer at a time.
+        let cancelled = sqlx::query(&format!(
+            "UPDATE deliveries SET status = '{cancelled}', lease_until_ms = 0, updated_ms = $1 \
+             WHERE notification_id = $2 AND {waiting} AND lease_until_ms <= $1",
+            cancelled = DeliveryStatus::Cancelled.as_str(),
+            waiting = *WAITING
+        ))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Some(cancelled))
+    }
+
+    /// When each waiting delivery of notification `id` is due:
+    /// `(subscription id, epoch ms)`, by subscription id (for operators and
+    /// tests; the workers read `next_attempt_ms` through their claims).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn notification_due_times(&self, id: &str) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT subscription_id, next_attempt_ms FROM deliveries \
+             WHERE notification_id = $1 AND subscription_id IS NOT NULL AND {} ORDER BY subscription_id",
+            *WAITING
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("subscription_id")?, row.try_get("next_attempt_ms")?)))
+            .collect()
     }
 
     /// Claims up to `limit` due deliveries for `lease_ms`. One UPDATE …
@@ -206,7 +345,7 @@ impl Store {
         }
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let rows = sqlx::query(&format!(
-            "SELECT d.id, d.notification_id, d.subscription_id, d.attempts, s.endpoint, s.p256dh, s.auth, n.payload, n.ttl, n.urgency, n.topic \
+            "SELECT d.id, d.notification_id, d.subscription_id, d.attempts, s.endpoint, s.p256dh, s.auth, n.payload, n.ttl, n.urgency, n.topic, n.cancelled_ms \
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN subscriptions s ON s.id = d.subscription_id \
              WHERE d.id IN ({list})"
         ))
@@ -214,6 +353,15 @@ impl Store {
         .await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
+            // Cancelled while a worker held it (a lease that ran out, a claim
+            // released at start-up, a retry): this claim is the last hand it
+            // passes through, and the mark was committed before the claim
+            // read it, or the cancel found the row free and took it itself.
+            if row.try_get::<Option<i64>, _>("cancelled_ms")?.is_some() {
+                self.delivery_finish(row.try_get("id")?, DeliveryStatus::Cancelled, None)
+                    .await?;
+                continue;
+            }
             let Some(endpoint) = row.try_get::<Option<String>, _>("endpoint")? else {
                 // The subscription was deleted after enqueueing.
                 self.delivery_finish(row.try_get("id")?, DeliveryStatus::Pruned, None)
@@ -277,7 +425,9 @@ impl Store {
         tx.commit().await
     }
 
-    /// Records a final status (`Delivered`, `Failed`, `Pruned`).
+    /// Records a final status (`Delivered`, `Failed`, `Pruned`, `Cancelled`)
+    /// of a delivery still waiting; a final one (a cancelled delivery whose
+    /// lease ran out, say) keeps its status.
     ///
     /// # Errors
     /// When the database fails.
@@ -287,14 +437,22 @@ impl Store {
         tx.commit().await
     }
 
-    /// Schedules another attempt at `next_ms`.
+    /// Schedules another attempt at `next_ms` of a delivery still waiting;
+    /// one whose notification was cancelled meanwhile is cancelled instead
+    /// (else the claim that picks it up next cancels it).
     ///
     /// # Errors
     /// When the database fails.
     pub async fn delivery_retry(&self, id: i64, next_ms: i64, code: Option<u16>) -> Result<(), sqlx::Error> {
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE deliveries SET status = $1, next_attempt_ms = $2, last_code = $3, lease_until_ms = 0, updated_ms = $4 WHERE id = $5")
-            .bind(DeliveryStatus::Retrying.as_str()).bind(next_ms).bind(code.map(i64::from)).bind(now_ms()).bind(id)
+        let status = format!(
+            "CASE WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.id = deliveries.notification_id AND n.cancelled_ms IS NOT NULL) \
+             THEN '{cancelled}' ELSE '{retrying}' END",
+            cancelled = DeliveryStatus::Cancelled.as_str(),
+            retrying = DeliveryStatus::Retrying.as_str()
+        );
+        sqlx::query(&format!("UPDATE deliveries SET status = {status}, next_attempt_ms = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4 AND {}", *WAITING))
+            .bind(next_ms).bind(code.map(i64::from)).bind(now_ms()).bind(id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await
@@ -326,8 +484,9 @@ impl Store {
         if exists.is_none() {
             return Ok(None);
         }
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n, COUNT(clicked_ms) AS clicked, COUNT(dismissed_ms) AS dismissed FROM deliveries WHERE notification_id = $1 GROUP BY status")
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n, SUM(CASE WHEN next_attempt_ms > $2 THEN 1 ELSE 0 END) AS later, COUNT(clicked_ms) AS clicked, COUNT(dismissed_ms) AS dismissed FROM deliveries WHERE notification_id = $1 GROUP BY status")
             .bind(id)
+            .bind(now_ms())
             .fetch_all(&self.pool)
             .await?;
         let mut counts = StatusCounts::default();
@@ -335,12 +494,20 @@ impl Store {
             let n: i64 = row.try_get("n")?;
             counts.clicked += row.try_get::<i64, _>("clicked")?;
             counts.dismissed += row.try_get::<i64, _>("dismissed")?;
+            // Due later: only a first attempt is "scheduled" (a later retry
+            // is still `retrying`).
+            let later: i64 = row.try_get("later")?;
             let count = match decode_status(&row.try_get::<String, _>("status")?)? {
-                DeliveryStatus::Queued => &mut counts.queued,
+                DeliveryStatus::Queued => {
+                    counts.scheduled += later;
+                    counts.queued += n - later;
+                    continue;
+                }
                 DeliveryStatus::Retrying => &mut counts.retrying,
                 DeliveryStatus::Delivered => &mut counts.delivered,
                 DeliveryStatus::Failed => &mut counts.failed,
                 DeliveryStatus::Pruned => &mut counts.pruned,
+                DeliveryStatus::Cancelled => &mut counts.cancelled,
             };
             *count += n;
         }
@@ -373,17 +540,99 @@ impl Store {
         .fetch_one(&self.pool)
         .await
     }
+
+    /// [`Store::next_due_ms`] among the deliveries whose next attempt is
+    /// before `until_ms`, for the workers' idle poll: the index on
+    /// `(status, next_attempt_ms)` bounds it to those, so a million
+    /// deliveries scheduled for tomorrow cost it nothing (the unbounded
+    /// MIN reads every waiting row).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn next_due_before(&self, until_ms: i64) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar(&format!(
+            "SELECT MIN(CASE WHEN lease_until_ms > next_attempt_ms THEN lease_until_ms ELSE next_attempt_ms END) \
+             FROM deliveries WHERE {} AND next_attempt_ms < $1",
+            *WAITING
+        ))
+        .bind(until_ms)
+        .fetch_one(&self.pool)
+        .await
+    }
+}
+
+/// Sets the due time of each delivery of notification `id` by `rule`
+/// from `not_before`, in its recipient's zone: its user's, else its
+/// subscription's, else `default_zone` (also for a stored name this build's
+/// tz database does not know). Returns `(scheduled, defaulted)`: deliveries
+/// due after `now`, and those timed in the default zone.
+async fn local_due_times(
+    tx: &mut AnyConnection,
+    id: &str,
+    rule: Deliver,
+    not_before: i64,
+    now: i64,
+    default_zone: &TimeZone,
+) -> Result<(i64, i64), sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT d.id, u.time_zone AS user_zone, s.time_zone AS own_zone FROM deliveries d \
+         JOIN subscriptions s ON s.id = d.subscription_id LEFT JOIN users u ON u.id = s.user_id \
+         WHERE d.notification_id = $1",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let from = u64::try_from(not_before).unwrap_or(0);
+    let mut zones: HashMap<String, Option<TimeZone>> = HashMap::new();
+    let mut due_at: HashMap<i64, Vec<i64>> = HashMap::new();
+    let (mut scheduled, mut defaulted) = (0, 0);
+    for row in rows {
+        let names = [
+            row.try_get::<Option<String>, _>("user_zone")?,
+            row.try_get::<Option<String>, _>("own_zone")?,
+        ];
+        let found = names
+            .into_iter()
+            .flatten()
+            .find_map(|name| zones.entry(name).or_insert_with_key(|name| zone(name)).clone());
+        let zone = found.unwrap_or_else(|| {
+            defaulted += 1;
+            default_zone.clone()
+        });
+        let due = i64::try_from(rule.next(from, &zone)).unwrap_or(i64::MAX);
+        if due > now {
+            scheduled += 1;
+        }
+        if due != not_before {
+            due_at.entry(due).or_default().push(row.try_get("id")?);
+        }
+    }
+    for (due, ids) in due_at {
+        for chunk in ids.chunks(IDS_PER_UPDATE) {
+            let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            sqlx::query(&format!(
+                "UPDATE deliveries SET next_attempt_ms = $1 WHERE id IN ({list})"
+            ))
+            .bind(due)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok((scheduled, defaulted))
 }
 
 /// Records a delivery's final status inside `tx`.
 async fn finish(tx: &mut AnyConnection, id: i64, status: DeliveryStatus, code: Option<u16>) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4")
-        .bind(status.as_str())
-        .bind(code.map(i64::from))
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(&format!(
+        "UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4 AND {}",
+        *WAITING
+    ))
+    .bind(status.as_str())
+    .bind(code.map(i64::from))
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 

@@ -21,8 +21,8 @@
 //!
 //! Every table holding a person's rows is listed in [`remove`]; the test
 //! `server/tests/privacy.rs` scans every table of the schema for an erased
-//! id, so a new table (journey state, when it lands) fails it until it is
-//! erased here too.
+//! id, so a new table fails it until it is erased here too. A user's
+//! journey instances (and the sends they recorded) go with the user.
 
 mod export;
 
@@ -58,6 +58,8 @@ pub struct Removed {
     pub users: u64,
     /// Events the app's backend tracked for the user (`POST /v1/track`).
     pub user_events: u64,
+    /// The user's journey instances (a device erasure: 0).
+    pub journeys: u64,
 }
 
 /// Whose rows to find.
@@ -223,6 +225,13 @@ async fn remove(conn: &mut AnyConnection, found: &Footprint) -> Result<Removed, 
     if let Some(user) = &found.user {
         let user = std::slice::from_ref(user);
         removed.user_events = delete_texts(conn, "DELETE FROM user_events WHERE user_id IN", user).await?;
+        // Their journey instances, and the sends those made (the
+        // notifications themselves went above with their deliveries).
+        sqlx::query("DELETE FROM journey_sends WHERE instance_id IN (SELECT id FROM journey_instances WHERE user_id = $1)")
+            .bind(&user[0])
+            .execute(&mut *conn)
+            .await?;
+        removed.journeys = delete_texts(conn, "DELETE FROM journey_instances WHERE user_id IN", user).await?;
         removed.users = delete_texts(conn, "DELETE FROM users WHERE id IN", user).await?;
     }
     Ok(removed)

@@ -77,6 +77,8 @@ pub struct DeliveryRow {
     pub status: DeliveryStatus,
     /// Number of deliveries.
     pub count: i64,
+    /// Of those, the ones due later than now (queued ones are `scheduled`).
+    pub later: i64,
 }
 
 /// Events of prompts without variants carry none: they are the `default` arm.
@@ -241,9 +243,13 @@ impl Store {
     /// When the database fails.
     pub async fn stats_deliveries(&self, range: StatsRange) -> Result<Vec<DeliveryRow>, sqlx::Error> {
         let sql = format!(
-            "SELECT n.created_ms / {DAY_MS} AS day, d.status, COUNT(*) AS count FROM deliveries d \
+            "SELECT n.created_ms / {DAY_MS} AS day, d.status, COUNT(*) AS count, \
+             SUM(CASE WHEN d.next_attempt_ms > {now} THEN 1 ELSE 0 END) AS later FROM deliveries d \
              JOIN notifications n ON n.id = d.notification_id WHERE $1 = 0 AND n.created_ms >= $2 AND n.created_ms < $3 \
-             GROUP BY n.created_ms / {DAY_MS}, d.status"
+             GROUP BY n.created_ms / {DAY_MS}, d.status",
+            // An integer, inlined: the range's binds are shared with the
+            // other stats queries.
+            now = super::now_ms()
         );
         let rows = self.fetch_in_range(&sql, range).await?;
         rows.iter()
@@ -252,6 +258,7 @@ impl Store {
                     day: row.try_get("day")?,
                     status: super::deliveries::decode_status(&row.try_get::<String, _>("status")?)?,
                     count: row.try_get("count")?,
+                    later: row.try_get("later")?,
                 })
             })
             .collect()

@@ -86,6 +86,7 @@ pub async fn state(insecure: bool) -> AppState {
         allowed_origins: vec!["https://app.example.com".into()],
         identity_secret: Some(IDENTITY_SECRET.as_bytes().to_vec()),
         trusted_proxies: Vec::new(),
+        default_time_zone: None,
     };
     AppState::new(store, VapidKeys::generate(), settings)
 }

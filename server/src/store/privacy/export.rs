@@ -93,7 +93,7 @@ pub struct ExportedDelivery {
     pub id: i64,
     /// The subscription it went to.
     pub subscription: Option<i64>,
-    /// `queued`, `retrying`, `delivered`, `failed` or `pruned`.
+    /// `queued`, `retrying`, `delivered`, `failed`, `pruned` or `cancelled`.
     pub status: String,
     /// Attempts made.
     pub attempts: i64,

@@ -1,0 +1,354 @@
+//! Journeys through the API with a stepped clock: definitions PUT, events
+//! tracked, the runner ticked at chosen times, and what the outbox holds
+//! read back. Runs on SQLite, and on PostgreSQL when the test command
+//! provides one.
+
+mod support;
+
+use askwell_server::journeys::Runner;
+use askwell_server::AppState;
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use support::*;
+
+const P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+const AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+fn abandoned_cart() -> Value {
+    json!({
+        "entry": { "event": "added_to_cart", "keyed": true },
+        "exitOn": [{ "event": "purchased", "sameKey": true }],
+        "steps": [
+            { "wait": { "hours": 1 } },
+            { "send": { "title": "Still thinking about {event.item|your cart}?", "url": "/cart/{event.key}" } }
+        ]
+    })
+}
+
+async fn put_journey(state: &AppState, id: &str, definition: &Value) -> (StatusCode, Value) {
+    call(
+        state,
+        "PUT",
+        &format!("/v1/journeys/{id}"),
+        Some(&definition.to_string()),
+        Some(TOKEN),
+    )
+    .await
+}
+
+async fn subscribe(state: &AppState, user: &str) {
+    let body = json!({
+        "subscription": { "endpoint": format!("https://push.example.com/send/{user}"), "keys": { "p256dh": P256DH, "auth": AUTH } },
+        "user": user, "userProof": user_proof(user),
+    });
+    let (status, reply) = call(state, "POST", "/v1/subscriptions", Some(&body.to_string()), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+}
+
+/// An event `offset_ms` from now (RFC 3339).
+fn at(offset_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(askwell_server::store::now_ms() + offset_ms)
+        .expect("in range")
+        .to_string()
+}
+
+async fn track(state: &AppState, events: Value) {
+    let body = json!({ "events": events }).to_string();
+    let (status, reply) = call(state, "POST", "/v1/track", Some(&body), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+}
+
+fn runner(state: &AppState) -> Runner {
+    Runner::new(state.store.clone(), jiff::tz::TimeZone::UTC)
+}
+
+/// The titles waiting in the outbox, by recipient endpoint (claims them).
+async fn outbox(state: &AppState) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = state
+        .store
+        .deliveries_claim(1_000, 60_000)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|d| {
+            let payload: Value = serde_json::from_str(&d.payload).expect("JSON payload");
+            let user = d.endpoint.rsplit('/').next().unwrap_or_default().to_owned();
+            (user, payload["title"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+async fn report(state: &AppState, id: &str) -> Value {
+    let (status, reply) = call(state, "GET", &format!("/v1/journeys/{id}"), None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    reply["report"].clone()
+}
+
+#[tokio::test]
+async fn an_abandoned_cart_is_reminded_an_hour_later_unless_that_cart_was_bought() {
+    let state = state(false).await;
+    let (status, reply) = put_journey(&state, "abandoned-cart", &abandoned_cart()).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply, json!({ "id": "abandoned-cart", "version": 1, "changed": true }));
+    for user in ["alice", "bob"] {
+        subscribe(&state, user).await;
+    }
+    track(
+        &state,
+        json!([
+            { "user": "alice", "name": "added_to_cart", "key": "cart-1", "properties": { "item": "red shoes" } },
+            { "user": "bob", "name": "added_to_cart", "key": "cart-2" },
+            { "user": "bob", "name": "purchased", "key": "cart-9" },
+        ]),
+    )
+    .await;
+    let runner = runner(&state);
+    let now = askwell_server::store::now_ms();
+    let tick = runner.tick(now).await.expect("tick");
+    assert_eq!((tick.events, tick.entered, tick.sent), (3, 2, 0));
+    track(
+        &state,
+        json!([{ "user": "bob", "name": "purchased", "key": "cart-2", "at": at(1_000) }]),
+    )
+    .await;
+    runner.tick(now + 30 * MINUTE).await.expect("tick");
+    assert_eq!(outbox(&state).await, [], "nothing before the hour");
+    let tick = runner.tick(now + HOUR + 1_000).await.expect("tick");
+    assert_eq!(tick.sent, 1);
+    assert_eq!(
+        outbox(&state).await,
+        [("alice".to_owned(), "Still thinking about red shoes?".to_owned())]
+    );
+    let report = report(&state, "abandoned-cart").await;
+    assert_eq!(report["entered"], 2, "{report}");
+    assert_eq!(report["states"], json!({ "completed": 1, "event": 1 }), "{report}");
+    assert_eq!(report["exited_by"], json!({ "purchased": 1 }), "{report}");
+    assert_eq!(
+        report["steps"],
+        json!([{ "step": 1, "sent": 1, "withheld": 0, "failed": 0 }])
+    );
+    let sent_to = &report["conversion"]["sent_to"];
+    assert_eq!(
+        (sent_to["entered"].clone(), sent_to["converted"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(sent_to["rate"]["rate"], 0.5);
+    assert_eq!(report["conversion"]["difference"], Value::Null, "no holdout entrants");
+    assert_eq!(report["conversion"]["verdict"]["outcome"], "need_more_data");
+}
+
+#[tokio::test]
+async fn two_servers_ticking_at_once_send_each_step_once() {
+    let state = state(false).await;
+    put_journey(&state, "abandoned-cart", &abandoned_cart()).await;
+    let users: Vec<String> = (0..30).map(|i| format!("user-{i}")).collect();
+    let mut events = Vec::new();
+    for user in &users {
+        subscribe(&state, user).await;
+        events.push(json!({ "user": user, "name": "added_to_cart", "key": format!("cart-{user}") }));
+    }
+    track(&state, Value::Array(events)).await;
+    let now = askwell_server::store::now_ms();
+    let (a, b) = (runner(&state), runner(&state));
+    let (x, y) = tokio::join!(a.tick(now), b.tick(now));
+    assert_eq!(x.expect("a").entered + y.expect("b").entered, 30);
+    let later = now + HOUR;
+    let (x, y) = tokio::join!(a.tick(later), b.tick(later));
+    let (x, y) = (x.expect("a"), y.expect("b"));
+    assert_eq!(x.sent + y.sent, 30, "{x:?} {y:?}");
+    // Replaying every event (the cursor rewound, as after a crash before it
+    // moved) enters no one twice and sends nothing more.
+    state.store.journey_cursor_advance(0, true).await.expect("rewind");
+    let (x, y) = tokio::join!(a.tick(later + 2 * MINUTE), b.tick(later + 2 * MINUTE));
+    let (x, y) = (x.expect("a"), y.expect("b"));
+    assert_eq!(
+        (x.events + y.events, x.entered + y.entered, x.sent + y.sent),
+        (30, 0, 0)
+    );
+    assert_eq!(outbox(&state).await.len(), 30, "one reminder each");
+}
+
+#[tokio::test]
+async fn an_edit_applies_to_new_entrants_while_waiting_users_finish_their_version() {
+    let state = state(false).await;
+    put_journey(&state, "abandoned-cart", &abandoned_cart()).await;
+    for user in ["alice", "bob"] {
+        subscribe(&state, user).await;
+    }
+    let runner = runner(&state);
+    let now = askwell_server::store::now_ms();
+    track(
+        &state,
+        json!([{ "user": "alice", "name": "added_to_cart", "key": "c1" }]),
+    )
+    .await;
+    runner.tick(now).await.expect("tick");
+    let mut edited = abandoned_cart();
+    edited["steps"][1]["send"]["title"] = json!("Your cart misses you");
+    let (status, reply) = put_journey(&state, "abandoned-cart", &edited).await;
+    assert_eq!(
+        (status, reply["version"].clone()),
+        (StatusCode::OK, json!(2)),
+        "{reply}"
+    );
+    let (_, same) = put_journey(&state, "abandoned-cart", &edited).await;
+    assert_eq!(same, json!({ "id": "abandoned-cart", "version": 2, "changed": false }));
+    track(&state, json!([{ "user": "bob", "name": "added_to_cart", "key": "c2" }])).await;
+    runner.tick(now + 1_000).await.expect("tick");
+    runner.tick(now + 2 * HOUR).await.expect("tick");
+    assert_eq!(
+        outbox(&state).await,
+        [
+            ("alice".to_owned(), "Still thinking about your cart?".to_owned()),
+            ("bob".to_owned(), "Your cart misses you".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_inactive_user_is_sent_to_once_per_absence() {
+    let state = state(false).await;
+    let journey = json!({
+        "entry": { "inactive": { "days": 7 } },
+        "steps": [{ "send": { "title": "We miss you, {user.name|friend}" } }]
+    });
+    put_journey(&state, "we-miss-you", &journey).await;
+    subscribe(&state, "carol").await;
+    let (status, _) = call(
+        &state,
+        "PUT",
+        "/v1/users/carol",
+        Some(r#"{"traits":{"name":"Carol"}}"#),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    track(
+        &state,
+        json!([{ "user": "carol", "name": "visit", "at": at(-8 * DAY) }]),
+    )
+    .await;
+    let runner = runner(&state);
+    let now = askwell_server::store::now_ms();
+    runner.tick(now).await.expect("tick");
+    runner.tick(now + 2 * MINUTE).await.expect("tick");
+    assert_eq!(
+        outbox(&state).await,
+        [("carol".to_owned(), "We miss you, Carol".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_bad_definition_is_one_400_naming_every_field() {
+    let state = state(false).await;
+    let bad = json!({ "entry": { "event": "x", "once": "key" }, "steps": [{ "send": { "title": "{user.name}" } }, { "nap": 1 }] });
+    let (status, reply) = put_journey(&state, "bad", &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(reply["error"]["code"], "invalid_journey");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    for field in ["entry.once", "steps[0].send.title", "steps[1]"] {
+        assert!(message.contains(field), "{field} not in {message}");
+    }
+    let other_id = json!({ "id": "other", "entry": { "event": "x" }, "steps": [{ "exit": true }] });
+    let (status, reply) = put_journey(&state, "mine", &other_id).await;
+    assert_eq!(
+        (status, reply["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_journey"))
+    );
+    let (status, _) = put_journey(&state, "no%20spaces", &abandoned_cart()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(
+        &state,
+        "PUT",
+        "/v1/journeys/j",
+        Some(&abandoned_cart().to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&state, "GET", "/v1/journeys", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn deleting_a_journey_ends_its_waiting_users_and_sends_nothing_more() {
+    let state = state(false).await;
+    put_journey(&state, "abandoned-cart", &abandoned_cart()).await;
+    subscribe(&state, "alice").await;
+    track(
+        &state,
+        json!([{ "user": "alice", "name": "added_to_cart", "key": "c1" }]),
+    )
+    .await;
+    let runner = runner(&state);
+    let now = askwell_server::store::now_ms();
+    runner.tick(now).await.expect("tick");
+    let (status, reply) = call(&state, "DELETE", "/v1/journeys/abandoned-cart", None, Some(TOKEN)).await;
+    assert_eq!(
+        (status, reply),
+        (StatusCode::OK, json!({ "id": "abandoned-cart", "ended": 1 }))
+    );
+    runner.tick(now + 2 * HOUR).await.expect("tick");
+    assert_eq!(outbox(&state).await, []);
+    let (status, _) = call(&state, "GET", "/v1/journeys/abandoned-cart", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&state, "DELETE", "/v1/journeys/abandoned-cart", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = call(&state, "GET", "/v1/journeys", None, Some(TOKEN)).await;
+    assert_eq!(list, json!({ "journeys": [] }));
+}
+
+#[tokio::test]
+async fn journeys_load_from_a_file_at_start_all_checked_before_any_is_stored() {
+    let state = state(false).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("journeys.json");
+    let mut cart = abandoned_cart();
+    cart["id"] = json!("abandoned-cart");
+    let welcome =
+        json!({ "id": "welcome", "entry": { "event": "signed_up" }, "steps": [{ "send": { "title": "Welcome" } }] });
+    std::fs::write(&path, json!([cart, welcome]).to_string()).expect("write");
+    let load = askwell_server::journeys::load_file;
+    assert_eq!(load(&state.store, &path).await, Ok(2));
+    assert_eq!(load(&state.store, &path).await, Ok(2), "reloading is harmless");
+    let (_, list) = call(&state, "GET", "/v1/journeys", None, Some(TOKEN)).await;
+    let versions: Vec<(String, i64)> = list["journeys"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|j| {
+            (
+                j["id"].as_str().unwrap_or_default().to_owned(),
+                j["version"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(versions, [("abandoned-cart".to_owned(), 1), ("welcome".to_owned(), 1)]);
+
+    let bad = json!([{ "id": "fine", "entry": { "event": "e" }, "steps": [{ "exit": true }] },
+                     { "id": "broken", "entry": { "event": "e" }, "steps": [{ "wait": { "weeks": 1 } }] },
+                     { "entry": { "event": "e" }, "steps": [{ "exit": true }] }]);
+    std::fs::write(&path, bad.to_string()).expect("write");
+    let error = load(&state.store, &path).await.expect_err("invalid");
+    assert!(
+        error.contains("[1] invalid journey: steps[0].wait.weeks: unknown field"),
+        "{error}"
+    );
+    assert!(error.contains("[2] id: required"), "{error}");
+    let (_, list) = call(&state, "GET", "/v1/journeys", None, Some(TOKEN)).await;
+    assert_eq!(
+        list["journeys"].as_array().map(Vec::len),
+        Some(2),
+        "nothing stored from the bad file"
+    );
+    std::fs::write(&path, "{}").expect("write");
+    assert!(load(&state.store, &path)
+        .await
+        .expect_err("object")
+        .contains("expected an array"));
+}
