@@ -26,13 +26,13 @@ use std::collections::hash_map::Entry;
 
 use crate::error::ErrorCode;
 use crate::notification::{NotificationRequest, NotifyRequest, Target};
-use crate::store::{InstanceRow, JourneyWrites, SendRow, StoredEvent, StoredJourney, UserFacts};
+use crate::store::{InstanceRow, JourneyWrites, NewNotification, SendRow, StoredEvent, StoredJourney, UserFacts};
 use crate::{AppError, Store};
 
 /// Events read per batch.
 const EVENT_BATCH: i64 = 500;
 /// Instances claimed per batch.
-const DUE_BATCH: i64 = 200;
+const DUE_BATCH: i64 = 500;
 /// How long a claim (of the cursor, of an instance) lasts.
 const LEASE_MS: i64 = 60_000;
 /// How often the inactivity sweep runs at most.
@@ -425,33 +425,28 @@ impl Runner {
         }
         Ok(())
     }
+}
 
-    /// Enqueues one journey send for the instance's user through the same
-    /// checks as `POST /v1/notify`. `Ok(Err(_))`: the notification itself
-    /// was refused (too large once rendered, …), which is recorded.
-    async fn enqueue(&self, user: &str, send: journey::Send) -> Result<Result<String, AppError>, sqlx::Error> {
-        let request = NotifyRequest {
-            to: Target {
-                user: Some(user.to_owned()),
-                ..Target::default()
-            },
-            notification: NotificationRequest {
-                title: send.title,
-                body: Some(send.body),
-                url: send.url,
-                image: send.image,
-                ..NotificationRequest::default()
-            },
-            idempotency_key: Some(send.idempotency),
-            ..NotifyRequest::default()
-        };
-        let notification = match request.prepare() {
-            Ok(notification) => notification,
-            Err(err) => return Ok(Err(err)),
-        };
-        let (id, _) = self.store.notification_create(&notification).await?;
-        Ok(Ok(id))
+/// One journey send for `user`'s devices, through the same checks as
+/// `POST /v1/notify` (a send too large once rendered is refused, and
+/// recorded as such).
+fn notification(user: &str, send: journey::Send) -> Result<NewNotification, AppError> {
+    NotifyRequest {
+        to: Target {
+            user: Some(user.to_owned()),
+            ..Target::default()
+        },
+        notification: NotificationRequest {
+            title: send.title,
+            body: Some(send.body),
+            url: send.url,
+            image: send.image,
+            ..NotificationRequest::default()
+        },
+        idempotency_key: Some(send.idempotency),
+        ..NotifyRequest::default()
     }
+    .prepare()
 }
 
 fn to_instance(row: &InstanceRow) -> Instance {
@@ -606,31 +601,41 @@ impl Batch {
         }
     }
 
-    /// Enqueues the sends (each once, by its idempotency key), then stores
-    /// the instances and what they sent in one transaction. A crash in
-    /// between replays the steps: the outbox returns the first notification
-    /// instead of a second, and the derived ids enter no one twice.
+    /// Enqueues the sends in one transaction (each once, by its idempotency
+    /// key), then stores the instances and what they sent in another. A
+    /// crash in between replays the steps: the outbox returns the first
+    /// notification instead of a second, and the derived ids enter no one
+    /// twice.
     async fn commit(mut self, runner: &Runner, now_ms: i64, tick: &mut Tick) -> Result<(), sqlx::Error> {
+        let mut ready = Vec::new();
+        let mut waiting = Vec::new();
         for (instance, journey, user, send) in std::mem::take(&mut self.sends) {
             let step = i64::try_from(send.step).unwrap_or(i64::MAX);
-            let (notification, error) = match runner.enqueue(&user, send).await? {
-                Ok(id) => {
-                    tick.sent += 1;
-                    (Some(id), None)
-                }
-                Err(err) => {
-                    tracing::warn!(journey = %journey, instance = %instance, step, error = %err, "journey send refused");
-                    (None, Some(err.to_string()))
-                }
-            };
-            self.writes.sends.push(SendRow {
+            let mut row = SendRow {
                 instance,
                 step,
                 journey,
-                notification,
+                notification: None,
                 withheld: false,
-                error,
-            });
+                error: None,
+            };
+            match notification(&user, send) {
+                Ok(notification) => {
+                    ready.push(notification);
+                    waiting.push(row);
+                }
+                Err(err) => {
+                    tracing::warn!(journey = %row.journey, instance = %row.instance, step, error = %err, "journey send refused");
+                    row.error = Some(err.to_string());
+                    self.writes.sends.push(row);
+                }
+            }
+        }
+        let created = runner.store.notifications_create_many(&ready).await?;
+        tick.sent += created.len();
+        for (mut row, (id, _)) in waiting.into_iter().zip(created) {
+            row.notification = Some(id);
+            self.writes.sends.push(row);
         }
         runner.store.journey_save_many(&self.writes, now_ms).await
     }

@@ -1064,6 +1064,18 @@ async fn journeys(run: &mut Run, store: &Store, start: i64) {
     assert_eq!(counts.converted, [(false, 1)]);
     assert_eq!(counts.steps, [(0, 0, 1, 0)]);
 
+    // Many notifications in one transaction (a journey sweep): jules has no
+    // device, so none reaches anyone; a repeated key answers the first.
+    let to_jules = || Recipients::User("jules".into());
+    let batch = [
+        notification("many-1", Some("journey:x:1"), to_jules()),
+        notification("many-2", Some("journey:x:1"), to_jules()),
+    ];
+    assert_eq!(
+        run.ok("notifications_create_many", store.notifications_create_many(&batch).await),
+        [("many-1".to_owned(), 0), ("many-1".to_owned(), 0)]
+    );
+
     // The batch forms: one user's facts (traits, zone, instances) read at
     // once, and a batch of writes in one transaction.
     let facts = run.ok("journey_facts", store.journey_facts(&strings(&["jules", "alice", "nobody"])).await);

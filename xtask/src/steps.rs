@@ -11,9 +11,10 @@ use crate::test::Run;
 /// The server suites that read `ASKWELL_TEST_POSTGRES_URL`
 /// (`server/tests/support`'s `fresh_store`) and so run again on PostgreSQL;
 /// `postgres` adds two processes sharing a fan-out.
-const POSTGRES_SUITES: [&str; 10] = [
+const POSTGRES_SUITES: [&str; 11] = [
     "--test=api",
     "--test=delivery",
+    "--test=forward",
     "--test=funnel",
     "--test=journeys",
     "--test=load",
@@ -164,6 +165,11 @@ pub(crate) fn vite_app(run: &mut Run) {
 
 pub(crate) fn delivery_bench(run: &mut Run) {
     bench(run, "delivery benchmarks", "delivery_bench", &["100000"]);
+}
+
+pub(crate) fn journey_bench(run: &mut Run) {
+    let what = "journey benchmark (100,000 users entering a journey, their due steps swept and enqueued)";
+    bench(run, what, "journey_bench", &["100000"]);
 }
 
 pub(crate) fn funnel_bench(run: &mut Run) {

@@ -26,7 +26,7 @@ pub(crate) struct Step {
 /// first, so a formatting slip shows within seconds; pkg/ is built by the
 /// first step that needs it.
 #[rustfmt::skip] // one row per step, columns aligned
-pub(crate) const STEPS: [Step; 16] = [
+pub(crate) const STEPS: [Step; 17] = [
     step("rustfmt",        "cargo fmt --all --check",                                            steps::rustfmt),
     step("clippy-native",  "clippy on the workspace, all targets, -D warnings",                  steps::clippy_native),
     step("clippy-wasm",    "clippy on the askwell crate for wasm32 (page, sw), -D warnings",     steps::clippy_wasm),
@@ -41,6 +41,7 @@ pub(crate) const STEPS: [Step; 16] = [
     step("vite-app",       "a fresh Vite app with the packed pkg/ (builds pkg/)",                steps::vite_app),
     step("delivery-bench", "delivery benchmark, release build (printed)",                        steps::delivery_bench),
     step("funnel-bench",   "funnel benchmark, release build (printed)",                          steps::funnel_bench),
+    step("journey-bench",  "journey benchmark: 100,000 users entered and swept (printed)",       steps::journey_bench),
     step("load",           "load test, release build, one test at a time (printed)",             steps::load),
     step("size",           "the size report of pkg/ (builds pkg/)",                              steps::size),
 ];

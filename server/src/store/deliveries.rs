@@ -163,90 +163,121 @@ impl Store {
         schedule: &Schedule,
         default_zone: &TimeZone,
     ) -> Result<Created, sqlx::Error> {
-        let now = now_ms();
-        let not_before = schedule.at_ms.map_or(now, |at| at.max(now));
         let mut tx = self.write().await?;
-        if let Some(key) = &n.idempotency_key {
-            let existing = sqlx::query(
-                "SELECT id, recipients, scheduled, defaulted_time_zone FROM notifications WHERE idempotency_key = $1",
-            )
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = existing {
-                return Ok(Created {
-                    id: row.try_get("id")?,
-                    recipients: row.try_get("recipients")?,
-                    scheduled: row.try_get("scheduled")?,
-                    defaulted_time_zone: row.try_get("defaulted_time_zone")?,
-                });
+        let created = create_in(&mut tx, self.backend, n, schedule, default_zone).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// [`Store::notification_create`] for many notifications to single users
+    /// in one transaction (a journey sweep's sends), in a few statements per
+    /// 50 rather than four per notification: `(id, recipients)` each, in
+    /// order; a repeated idempotency key (in the database or earlier in the
+    /// batch) answers its first notification. Other recipients go one by one.
+    ///
+    /// # Errors
+    /// When the database fails; nothing is enqueued then.
+    pub async fn notifications_create_many(
+        &self,
+        batch: &[NewNotification],
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        let mut answers: Vec<Option<(String, i64)>> = vec![None; batch.len()];
+        let mut first_by_key: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut fresh: Vec<usize> = Vec::new();
+        for chunk in (0..batch.len()).collect::<Vec<_>>().chunks(MANY_CHUNK) {
+            let keys: Vec<&str> = chunk
+                .iter()
+                .filter_map(|&i| batch[i].idempotency_key.as_deref())
+                .collect();
+            let mut stored = std::collections::HashMap::new();
+            if !keys.is_empty() {
+                let sql = format!(
+                    "SELECT idempotency_key, id, recipients FROM notifications WHERE idempotency_key IN ({})",
+                    params(1, keys.len())
+                );
+                let mut query = sqlx::query(&sql);
+                for key in &keys {
+                    query = query.bind(*key);
+                }
+                for row in query.fetch_all(&mut *tx).await? {
+                    let key: String = row.try_get("idempotency_key")?;
+                    stored.insert(
+                        key,
+                        (row.try_get::<String, _>("id")?, row.try_get::<i64, _>("recipients")?),
+                    );
+                }
+            }
+            for &i in chunk {
+                let n = &batch[i];
+                let key = n.idempotency_key.as_deref();
+                if let Some(existing) = key.and_then(|k| stored.get(k)) {
+                    answers[i] = Some(existing.clone());
+                } else if key.is_some_and(|k| first_by_key.contains_key(k)) {
+                    // Answered below, once the first is stored.
+                } else {
+                    if let Some(k) = key {
+                        first_by_key.insert(k, i);
+                    }
+                    fresh.push(i);
+                }
             }
         }
-        sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)")
-            .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
-                      SELECT $1, s.id, $2, $3, s.anon_id, s.prompt, s.variant FROM subscriptions s";
-        // PostgreSQL: lock the recipients first, in id order (as erasures
-        // lock theirs), so one deleted meanwhile is skipped instead of
-        // failing the foreign key, and two transactions never wait on each
-        // other in a circle. The foreign-key checks take this lock anyway.
-        let lock = if self.backend == Backend::Postgres {
-            " ORDER BY s.id FOR KEY SHARE OF s"
-        } else {
-            ""
-        };
-        let result = match &n.to {
-            Recipients::All => {
-                sqlx::query(&format!("{insert}{lock}"))
-                    .bind(&n.id)
-                    .bind(not_before)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
+        let (to_users, others): (Vec<usize>, Vec<usize>) = fresh
+            .into_iter()
+            .partition(|&i| matches!(batch[i].to, Recipients::User(_)));
+        for chunk in to_users.chunks(MANY_CHUNK) {
+            insert_to_users(&mut tx, self.backend, batch, chunk, now).await?;
+            let sql = format!(
+                "SELECT d.notification_id, COUNT(*) AS n FROM deliveries d WHERE d.notification_id IN ({}) GROUP BY d.notification_id",
+                params(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for &i in chunk {
+                query = query.bind(&batch[i].id);
             }
-            Recipients::User(user) => {
-                sqlx::query(&format!("{insert} WHERE s.user_id = $4{lock}"))
-                    .bind(&n.id)
-                    .bind(not_before)
-                    .bind(now)
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?
+            let counts: std::collections::HashMap<String, i64> = query
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get("notification_id")?, row.try_get("n")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+            for &i in chunk {
+                let recipients = counts.get(&batch[i].id).copied().unwrap_or(0);
+                if recipients > 0 {
+                    sqlx::query("UPDATE notifications SET recipients = $1 WHERE id = $2")
+                        .bind(recipients)
+                        .bind(&batch[i].id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                answers[i] = Some((batch[i].id.clone(), recipients));
             }
-            Recipients::Topic(topic) => {
-                let query =
-                    format!("{insert} JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $4{lock}");
-                sqlx::query(&query)
-                    .bind(&n.id)
-                    .bind(not_before)
-                    .bind(now)
-                    .bind(topic)
-                    .execute(&mut *tx)
-                    .await?
-            }
-        };
-        let recipients = i64::try_from(result.rows_affected()).unwrap_or(i64::MAX);
-        let (scheduled, defaulted_time_zone) = match schedule.local {
-            Some(rule) => local_due_times(&mut tx, &n.id, rule, not_before, now, default_zone).await?,
-            None if not_before > now => (recipients, 0),
-            None => (0, 0),
-        };
-        sqlx::query("UPDATE notifications SET recipients = $1, scheduled = $2, defaulted_time_zone = $3 WHERE id = $4")
-            .bind(recipients)
-            .bind(scheduled)
-            .bind(defaulted_time_zone)
-            .bind(&n.id)
-            .execute(&mut *tx)
-            .await?;
+        }
+        for i in others {
+            let created = create_in(&mut tx, self.backend, &batch[i], &Schedule::default(), &TimeZone::UTC).await?;
+            answers[i] = Some((created.id, created.recipients));
+        }
         tx.commit().await?;
-        Ok(Created {
-            id: n.id.clone(),
-            recipients,
-            scheduled,
-            defaulted_time_zone,
-        })
+        // Repeats within the batch answer their first.
+        let mut out = Vec::with_capacity(batch.len());
+        for (i, answer) in answers.iter().enumerate() {
+            let first = batch[i]
+                .idempotency_key
+                .as_deref()
+                .and_then(|k| first_by_key.get(k))
+                .and_then(|&f| answers[f].clone());
+            match answer.clone().or(first) {
+                Some(answer) => out.push(answer),
+                None => {
+                    return Err(sqlx::Error::Protocol(
+                        "unreachable: every notification was answered".into(),
+                    ))
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Cancels every delivery of notification `id` not sent yet: those
@@ -559,6 +590,169 @@ impl Store {
         .fetch_one(&self.pool)
         .await
     }
+}
+
+/// Notifications per multi-row statement in [`Store::notifications_create_many`].
+const MANY_CHUNK: usize = 50;
+
+/// `$first, …, $(first + n - 1)`.
+fn params(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The notifications `chunk` of `batch` (each to one user, due now) and a
+/// delivery per device of their users, in two statements.
+async fn insert_to_users(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch: &[NewNotification],
+    chunk: &[usize],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    // Placeholders strictly in text order, each used once: SQLite numbers
+    // `$n` parameters by first appearance, PostgreSQL by n.
+    let rows: Vec<String> = (0..chunk.len())
+        .map(|r| format!("({}, 0, ${})", params(r * 7 + 1, 6), r * 7 + 7))
+        .collect();
+    let sql = format!(
+        "INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, recipients, created_ms) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for &i in chunk {
+        let n = &batch[i];
+        query = query
+            .bind(&n.id)
+            .bind(&n.idempotency_key)
+            .bind(&n.payload)
+            .bind(i64::from(n.ttl))
+            .bind(n.urgency.map(Urgency::as_str))
+            .bind(&n.topic)
+            .bind(now);
+    }
+    query.execute(&mut *conn).await?;
+    // (VALUES …) names its columns column1, column2 in SQLite and PostgreSQL.
+    let pairs: Vec<String> = (0..chunk.len())
+        .map(|r| format!("(${}, ${})", r * 2 + 3, r * 2 + 4))
+        .collect();
+    let lock = if backend == Backend::Postgres {
+        " ORDER BY s.id FOR KEY SHARE OF s"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
+         SELECT v.column1, s.id, $1, $2, s.anon_id, s.prompt, s.variant FROM subscriptions s \
+         JOIN (VALUES {}) AS v ON s.user_id = v.column2{lock}",
+        pairs.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(now).bind(now);
+    for &i in chunk {
+        let Recipients::User(user) = &batch[i].to else {
+            return Err(sqlx::Error::Protocol(
+                "unreachable: only notifications to a user come here".into(),
+            ));
+        };
+        query = query.bind(&batch[i].id).bind(user);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// One notification and its deliveries, inside the caller's transaction
+/// (see [`Store::notification_create_scheduled`]).
+async fn create_in(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    n: &NewNotification,
+    schedule: &Schedule,
+    default_zone: &TimeZone,
+) -> Result<Created, sqlx::Error> {
+    let now = now_ms();
+    let not_before = schedule.at_ms.map_or(now, |at| at.max(now));
+    if let Some(key) = &n.idempotency_key {
+        let existing = sqlx::query(
+            "SELECT id, recipients, scheduled, defaulted_time_zone FROM notifications WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = existing {
+            return Ok(Created {
+                id: row.try_get("id")?,
+                recipients: row.try_get("recipients")?,
+                scheduled: row.try_get("scheduled")?,
+                defaulted_time_zone: row.try_get("defaulted_time_zone")?,
+            });
+        }
+    }
+    sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)")
+        .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(now)
+        .execute(&mut *conn)
+        .await?;
+    let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
+                  SELECT $1, s.id, $2, $3, s.anon_id, s.prompt, s.variant FROM subscriptions s";
+    // PostgreSQL: lock the recipients first, in id order (as erasures
+    // lock theirs), so one deleted meanwhile is skipped instead of
+    // failing the foreign key, and two transactions never wait on each
+    // other in a circle. The foreign-key checks take this lock anyway.
+    let lock = if backend == Backend::Postgres {
+        " ORDER BY s.id FOR KEY SHARE OF s"
+    } else {
+        ""
+    };
+    let result = match &n.to {
+        Recipients::All => {
+            sqlx::query(&format!("{insert}{lock}"))
+                .bind(&n.id)
+                .bind(not_before)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+        }
+        Recipients::User(user) => {
+            sqlx::query(&format!("{insert} WHERE s.user_id = $4{lock}"))
+                .bind(&n.id)
+                .bind(not_before)
+                .bind(now)
+                .bind(user)
+                .execute(&mut *conn)
+                .await?
+        }
+        Recipients::Topic(topic) => {
+            let query =
+                format!("{insert} JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $4{lock}");
+            sqlx::query(&query)
+                .bind(&n.id)
+                .bind(not_before)
+                .bind(now)
+                .bind(topic)
+                .execute(&mut *conn)
+                .await?
+        }
+    };
+    let recipients = i64::try_from(result.rows_affected()).unwrap_or(i64::MAX);
+    let (scheduled, defaulted_time_zone) = match schedule.local {
+        Some(rule) => local_due_times(conn, &n.id, rule, not_before, now, default_zone).await?,
+        None if not_before > now => (recipients, 0),
+        None => (0, 0),
+    };
+    sqlx::query("UPDATE notifications SET recipients = $1, scheduled = $2, defaulted_time_zone = $3 WHERE id = $4")
+        .bind(recipients)
+        .bind(scheduled)
+        .bind(defaulted_time_zone)
+        .bind(&n.id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Created {
+        id: n.id.clone(),
+        recipients,
+        scheduled,
+        defaulted_time_zone,
+    })
 }
 
 /// Sets the due time of each delivery of notification `id` by `rule`

@@ -370,7 +370,9 @@ impl Store {
     /// Claims up to `limit` running instances due by `now_ms` for
     /// `lease_ms` (as [`Store::deliveries_claim`] does: one UPDATE …
     /// RETURNING, `SKIP LOCKED` on PostgreSQL), so two servers never run the
-    /// same step; a crashed server's claims run out.
+    /// same step; a crashed server's claims run out. Oldest due first, ties
+    /// in any order: `ORDER BY due_ms, id` sorted every tie on each claim
+    /// (a sweep of 100,000 steps due at once went quadratic).
     ///
     /// # Errors
     /// When the database fails.
@@ -387,7 +389,7 @@ impl Store {
         };
         let claim = format!(
             "UPDATE journey_instances SET lease_until_ms = $1 \
-             WHERE id IN (SELECT id FROM journey_instances WHERE due_ms IS NOT NULL AND due_ms <= $2 AND lease_until_ms <= $2 ORDER BY due_ms, id LIMIT $3 {lock}) \
+             WHERE id IN (SELECT id FROM journey_instances WHERE due_ms IS NOT NULL AND due_ms <= $2 AND lease_until_ms <= $2 ORDER BY due_ms LIMIT $3 {lock}) \
              RETURNING {INSTANCE_COLUMNS}"
         );
         let mut tx = self.write().await?;
