@@ -352,3 +352,135 @@ async fn journeys_load_from_a_file_at_start_all_checked_before_any_is_stored() {
         .expect_err("object")
         .contains("expected an array"));
 }
+
+/// Ticks the runner from `from` to `to` every `step` ms (a stepped clock).
+async fn run_clock(runner: &Runner, from: i64, to: i64, step: i64) {
+    let mut now = from;
+    while now <= to {
+        runner.tick(now).await.expect("tick");
+        now += step;
+    }
+}
+
+#[tokio::test]
+async fn onboarding_sends_day_0_1_and_3_and_stops_at_activation() {
+    let state = state(false).await;
+    let journey = json!({
+        "entry": { "event": "signed_up" },
+        "exitOn": [{ "event": "activated" }],
+        "steps": [
+            { "send": { "title": "Welcome, {user.name|friend}" } },
+            { "wait": { "days": 1 } }, { "send": { "title": "Day 1" } },
+            { "wait": { "days": 2 } }, { "send": { "title": "Day 3" } }
+        ]
+    });
+    put_journey(&state, "onboarding", &journey).await;
+    for user in ["ann", "ben"] {
+        subscribe(&state, user).await;
+    }
+    track(
+        &state,
+        json!([{ "user": "ann", "name": "signed_up" }, { "user": "ben", "name": "signed_up" }]),
+    )
+    .await;
+    let runner = runner(&state);
+    let now = askwell_server::store::now_ms();
+    runner.tick(now).await.expect("tick");
+    assert_eq!(outbox(&state).await.len(), 2, "day 0 at once, to both");
+    run_clock(&runner, now, now + DAY + HOUR, HOUR).await;
+    track(&state, json!([{ "user": "ben", "name": "activated", "at": at(0) }])).await;
+    run_clock(&runner, now + DAY + HOUR, now + 4 * DAY, HOUR).await;
+    assert_eq!(
+        outbox(&state).await,
+        [
+            ("ann".to_owned(), "Day 1".to_owned()),
+            ("ann".to_owned(), "Day 3".to_owned()),
+            ("ben".to_owned(), "Day 1".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_milestone_is_sent_on_the_tenth_order_only() {
+    let state = state(false).await;
+    let journey = json!({
+        "entry": { "event": "order_placed", "nth": 10 },
+        "steps": [{ "send": { "title": "Your 10th order!" } }]
+    });
+    put_journey(&state, "tenth-order", &journey).await;
+    subscribe(&state, "cara").await;
+    let runner = runner(&state);
+    let now = askwell_server::store::now_ms();
+    for order in 1..=12 {
+        track(
+            &state,
+            json!([{ "user": "cara", "name": "order_placed", "key": format!("o{order}") }]),
+        )
+        .await;
+        runner.tick(now).await.expect("tick");
+    }
+    assert_eq!(
+        outbox(&state).await,
+        [("cara".to_owned(), "Your 10th order!".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn continue_watching_is_sent_at_seven_pm_on_the_viewers_clock_unless_finished() {
+    let state = state(false).await;
+    let journey = json!({
+        "entry": { "event": "episode_started", "keyed": true },
+        "steps": [
+            { "waitFor": { "event": "episode_finished", "sameKey": true, "timeout": { "days": 1 }, "onEvent": "exit" } },
+            { "send": { "title": "Continue {event.show|watching}?", "deliver": { "at": "19:00" } } }
+        ]
+    });
+    put_journey(&state, "continue-watching", &journey).await;
+    for (user, zone) in [
+        ("kiri", "Pacific/Kiritimati"),
+        ("pago", "Pacific/Pago_Pago"),
+        ("done", "Europe/Berlin"),
+    ] {
+        subscribe(&state, user).await;
+        let body = json!({ "traits": {}, "time_zone": zone }).to_string();
+        let (status, _) = call(&state, "PUT", &format!("/v1/users/{user}"), Some(&body), Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    track(
+        &state,
+        json!([
+            { "user": "kiri", "name": "episode_started", "key": "ep-1", "properties": { "show": "Dark" } },
+            { "user": "pago", "name": "episode_started", "key": "ep-1", "properties": { "show": "Dark" } },
+            { "user": "done", "name": "episode_started", "key": "ep-1" },
+            { "user": "done", "name": "episode_finished", "key": "ep-1" },
+        ]),
+    )
+    .await;
+    let runner = runner(&state);
+    let now = askwell_server::store::now_ms();
+    // Each reminder lands at 19:00 on its viewer's clock, once the day has passed.
+    let mut sent_at = std::collections::BTreeMap::new();
+    let mut clock = now;
+    while clock <= now + 3 * DAY {
+        runner.tick(clock).await.expect("tick");
+        for (user, title) in outbox(&state).await {
+            sent_at.entry(user).or_insert((title, clock));
+        }
+        clock += 15 * MINUTE;
+    }
+    assert_eq!(
+        sent_at.keys().collect::<Vec<_>>(),
+        ["kiri", "pago"],
+        "the finished episode is not reminded"
+    );
+    for (user, zone) in [("kiri", "Pacific/Kiritimati"), ("pago", "Pacific/Pago_Pago")] {
+        let (title, at_ms) = &sent_at[user];
+        assert_eq!(title, "Continue Dark?");
+        let local = jiff::Timestamp::from_millisecond(*at_ms)
+            .expect("in range")
+            .to_zoned(jiff::tz::TimeZone::get(zone).expect("zone"));
+        // Swept every 15 minutes: due at 19:00 local, run by 19:15.
+        assert_eq!(local.hour(), 19, "{user} at {local}");
+        assert!(*at_ms >= now + DAY, "{user}: not before the day passed");
+    }
+}
