@@ -484,3 +484,10 @@ async fn continue_watching_is_sent_at_seven_pm_on_the_viewers_clock_unless_finis
         assert!(*at_ms >= now + DAY, "{user}: not before the day passed");
     }
 }
+
+#[tokio::test]
+async fn the_demos_five_journeys_load() {
+    let state = state(false).await;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/journeys.json");
+    assert_eq!(askwell_server::journeys::load_file(&state.store, &file).await, Ok(5));
+}
