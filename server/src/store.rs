@@ -29,7 +29,7 @@ pub use events::Event;
 pub use journeys::{InstanceRow, JourneyCounts, JourneyWrites, SendRow, StoredJourney, UserFacts};
 pub use privacy::{
     ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedNotification, ExportedSubscription,
-    ExportedTrackedEvent, Removed, UserExport,
+    ExportedJourney, ExportedTrackedEvent, Removed, UserExport,
 };
 pub use stats::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
 pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};

@@ -296,7 +296,14 @@ async fn two_users(state: &AppState, scanner: &mut Scanner) {
         "entry": { "event": "added_to_cart", "keyed": true },
         "steps": [{ "wait": { "hours": 1 } }, { "send": { "title": "Your cart" } }]
     });
-    let (status, reply) = call(state, "PUT", "/v1/journeys/cart", Some(&journey.to_string()), Some(TOKEN)).await;
+    let (status, reply) = call(
+        state,
+        "PUT",
+        "/v1/journeys/cart",
+        Some(&journey.to_string()),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     tell(state, "alice", &["added_to_cart", "checkout_started"]).await;
     tell(state, "bob", &["added_to_cart"]).await;
@@ -484,6 +491,14 @@ async fn the_export_holds_everything_about_the_user_but_no_key() {
     let names: Vec<&str> = tracked.iter().filter_map(|e| e["name"].as_str()).collect();
     assert_eq!(names, ["added_to_cart", "checkout_started"]);
     assert_eq!(tracked[0]["key"], "alice-cart");
+    // The journey she entered (the cart journey of `two_users`), not bob's.
+    let journeys = export["journeys"].as_array().expect("journeys");
+    assert_eq!(journeys.len(), 1, "{export}");
+    assert_eq!(
+        (&journeys[0]["journey"], &journeys[0]["key"], &journeys[0]["state"]),
+        (&json!("cart"), &json!("alice-cart"), &json!("waiting"))
+    );
+    assert_eq!(journeys[0]["event"], json!({ "note": "for alice" }));
     assert_eq!(tracked[0]["id"], "alice-added_to_cart");
     assert_eq!(tracked[0]["properties"], json!({ "note": "for alice" }));
     assert!(tracked[0]["seq"].as_i64() < tracked[1]["seq"].as_i64(), "{tracked:?}");
@@ -526,7 +541,7 @@ async fn the_export_holds_everything_about_the_user_but_no_key() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         nobody,
-        json!({ "user": "nobody", "traits": {}, "time_zone": null, "subscriptions": [], "deliveries": [], "events": [], "tracked_events": [] })
+        json!({ "user": "nobody", "traits": {}, "time_zone": null, "subscriptions": [], "deliveries": [], "events": [], "tracked_events": [], "journeys": [] })
     );
 }
 
@@ -677,7 +692,7 @@ async fn erasures_racing_with_subscribes_and_fan_outs_never_fail() {
     let (_, export) = call(&state, "GET", "/v1/users/carol/export", None, Some(TOKEN)).await;
     assert_eq!(
         export,
-        json!({ "user": "carol", "traits": {}, "time_zone": null, "subscriptions": [], "deliveries": [], "events": [], "tracked_events": [] })
+        json!({ "user": "carol", "traits": {}, "time_zone": null, "subscriptions": [], "deliveries": [], "events": [], "tracked_events": [], "journeys": [] })
     );
     assert_eq!(state.store.subscription_count().await.expect("count"), 0);
     assert_eq!(

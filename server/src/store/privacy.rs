@@ -33,7 +33,7 @@ use super::{Backend, Store};
 
 pub use export::{
     ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedNotification, ExportedSubscription,
-    ExportedTrackedEvent, UserExport,
+    ExportedJourney, ExportedTrackedEvent, UserExport,
 };
 
 /// Most values in one `IN (…)` list: well under SQLite's 32766 bound

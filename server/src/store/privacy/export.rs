@@ -30,6 +30,31 @@ pub struct UserExport {
     pub events: Vec<ExportedEvent>,
     /// Events the app's backend tracked for them (`POST /v1/track`), in seq order.
     pub tracked_events: Vec<ExportedTrackedEvent>,
+    /// The journeys they entered, oldest first.
+    pub journeys: Vec<ExportedJourney>,
+}
+
+/// One journey instance of the user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExportedJourney {
+    /// Journey id.
+    pub journey: String,
+    /// The version it ran.
+    pub version: i64,
+    /// Its key (a cart id), `""` when the journey is not keyed.
+    pub key: String,
+    /// When the entry event happened (epoch ms).
+    pub entered: i64,
+    /// The entry event's properties the journey kept (for its templates).
+    pub event: serde_json::Value,
+    /// In the journey's holdout (never sent to).
+    pub holdout: bool,
+    /// `waiting`, or why it ended (`completed`, `exit-step`, `event`, `deleted`).
+    pub state: String,
+    /// The event that ended it.
+    pub ended_by: Option<String>,
+    /// When its goal event happened, if it did.
+    pub converted: Option<i64>,
 }
 
 /// One event from `POST /v1/track`, named as that route names its fields.
@@ -195,6 +220,7 @@ impl Store {
             None => (Traits::new(), None),
         };
         let tracked_events = tracked_events(&mut tx, user).await?;
+        let journeys = journeys(&mut tx, user).await?;
         tx.commit().await?;
         Ok(UserExport {
             user: user.to_owned(),
@@ -204,8 +230,35 @@ impl Store {
             deliveries,
             events,
             tracked_events,
+            journeys,
         })
     }
+}
+
+async fn journeys(conn: &mut AnyConnection, user: &str) -> Result<Vec<ExportedJourney>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT journey_id, version, instance_key, entered_ms, event, holdout, COALESCE(ending, 'waiting') AS state, ended_by, converted_ms \
+         FROM journey_instances WHERE user_id = $1 ORDER BY created_ms, id",
+    )
+    .bind(user)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let event: String = row.try_get("event")?;
+            Ok(ExportedJourney {
+                journey: row.try_get("journey_id")?,
+                version: row.try_get("version")?,
+                key: row.try_get("instance_key")?,
+                entered: row.try_get("entered_ms")?,
+                event: serde_json::from_str(&event).unwrap_or(serde_json::Value::Null),
+                holdout: row.try_get::<i64, _>("holdout")? != 0,
+                state: row.try_get("state")?,
+                ended_by: row.try_get("ended_by")?,
+                converted: row.try_get("converted_ms")?,
+            })
+        })
+        .collect()
 }
 
 async fn subscriptions(conn: &mut AnyConnection, user: &str) -> Result<Vec<ExportedSubscription>, sqlx::Error> {
