@@ -54,7 +54,14 @@ pub struct Config {
     /// Logs why each prompt is held back (`console.info`) and emits
     /// `askwell:skipped`: for integrating, not for production.
     pub debug: bool,
+    /// Action names (`track(name)`, `data-askwell-action`) forwarded to the
+    /// server as the signed-in user's events (name, time and entity id only),
+    /// when a user is identified with a proof: see [`crate::funnel`].
+    pub forward: Vec<String>,
 }
+
+/// Most action names in `forward`.
+pub const MAX_FORWARD: usize = 32;
 
 /// The prompt's own status copy after "Yes" (`messages` in the config).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +143,7 @@ const CONFIG_FIELDS: &[&str] = &[
     "telemetry",
     "messages",
     "debug",
+    "forward",
 ];
 const PROMPT_FIELDS: &[&str] = &[
     "id",
@@ -206,6 +214,7 @@ fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
         }
     };
     let rules = root.array("rules", read_rule).unwrap_or_default();
+    let forward = read_forward(&mut root);
     let mut warnings = FieldProblems::default();
     check_references(&prompts, &rules, problems);
     let copy_sink = if copy_checks_warn {
@@ -228,7 +237,26 @@ fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
         privacy,
         messages,
         debug,
+        forward,
     })
+}
+
+/// `forward`: at most [`MAX_FORWARD`] action names, each an event name
+/// ([`crate::model::is_event_name`]), so the server takes every one.
+fn read_forward(root: &mut ObjectReader<'_, '_>) -> Vec<String> {
+    let names = root
+        .array("forward", |value, path, problems| {
+            let name = value.as_str().filter(|n| crate::model::is_event_name(n));
+            if name.is_none() {
+                problems.push(path, "expected an action name: 1 to 64 of A-Z a-z 0-9 _ . : -");
+            }
+            name.map(str::to_owned)
+        })
+        .unwrap_or_default();
+    if names.len() > MAX_FORWARD {
+        root.problems().push("forward", "expected at most 32 action names");
+    }
+    names
 }
 
 /// `server`: absent is no server; `""` the page's own origin.

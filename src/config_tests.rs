@@ -266,3 +266,37 @@ fn the_status_copy_after_yes_has_defaults_and_can_be_replaced() {
         "{long}"
     );
 }
+
+#[test]
+fn forward_lists_action_names_and_names_each_bad_one() {
+    assert!(
+        read(CHAT).expect("valid").forward.is_empty(),
+        "nothing is forwarded by default"
+    );
+    let config = read(&CHAT.replacen(
+        '{',
+        r#"{ "forward": ["added_to_cart", "checkout.started", "plan:upgraded-1"], "#,
+        1,
+    ))
+    .expect("valid");
+    assert_eq!(config.forward, ["added_to_cart", "checkout.started", "plan:upgraded-1"]);
+    let text = errors(&CHAT.replacen('{', r#"{ "forward": ["ok", "", 7, "two words", "ok_too"], "#, 1));
+    for bad in ["forward[1]", "forward[2]", "forward[3]"] {
+        assert!(
+            text.contains(&format!(
+                "{bad}: expected an action name: 1 to 64 of A-Z a-z 0-9 _ . : -"
+            )),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("forward[0]") && !text.contains("forward[4]"), "{text}");
+    let long = format!(r#"{{ "forward": ["{}"], "#, "x".repeat(65));
+    assert!(errors(&CHAT.replacen('{', &long, 1)).contains("forward[0]: expected an action name"));
+    let names: Vec<String> = (0..=MAX_FORWARD).map(|i| format!("\"a{i}\"")).collect();
+    let many = format!(r#"{{ "forward": [{}], "#, names.join(","));
+    assert!(
+        errors(&CHAT.replacen('{', &many, 1)).contains("forward: expected at most 32 action names"),
+        "33 names"
+    );
+    assert!(errors(&CHAT.replacen('{', r#"{ "forward": "added_to_cart", "#, 1)).contains("forward: expected an array"));
+}

@@ -13,6 +13,14 @@
 //!   64 KiB that `fetch` `keepalive` and `sendBeacon` carry (50 × 8 fields ×
 //!   200 bytes at worst), and a retry time read back is at most the longest
 //!   backoff away.
+//!
+//! **Forwarded actions** (config `forward`) travel in the same outbox as
+//! [`EventKind::Action`] events, for a signed-in user: the action's name,
+//! the time and the entity id as `key` — nothing else of the action, and
+//! not the device's anonymous id as a field. The user's proof is never
+//! stored: it is added when a batch is built ([`Outbox::request_body`]),
+//! for the user signed in then ([`SignedIn`]); another user's actions wait
+//! until that user signs in again (or newer events push them out).
 
 use crate::model::EventKind;
 pub use crate::model::HOLDOUT;
@@ -44,10 +52,54 @@ pub struct FunnelEvent {
     pub variant: String,
     /// What triggered the prompt.
     pub trigger: String,
-    /// The app's conversion name (`conversion` only).
+    /// The app's conversion name (`conversion`), or the action's (`action`).
     pub name: String,
+    /// What a forwarded action was about: its entity id (`action` only).
+    pub key: String,
+    /// The signed-in user a forwarded action belongs to (`action` only).
+    pub user: String,
     /// Epoch ms.
     pub at_ms: u64,
+}
+
+impl FunnelEvent {
+    /// A forwarded action `name` about `key` (the entity id) by `user`.
+    pub fn action(name: &str, key: Option<&str>, user: &str, at_ms: u64) -> FunnelEvent {
+        FunnelEvent {
+            kind: EventKind::Action,
+            name: name.to_owned(),
+            key: key.unwrap_or_default().to_owned(),
+            user: user.to_owned(),
+            at_ms,
+            ..FunnelEvent::default()
+        }
+    }
+
+    /// Whether it may go in a batch now: every funnel event, and the
+    /// forwarded actions of the user signed in now.
+    fn sendable(&self, signed_in: Option<SignedIn<'_>>) -> bool {
+        self.kind != EventKind::Action || signed_in.is_some_and(|s| s.user == self.user)
+    }
+}
+
+/// The user signed in on the page now and the app backend's proof of it
+/// (`config.user` or `identify(id, { proof })`): their forwarded actions
+/// are sent with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedIn<'a> {
+    /// The app's user id.
+    pub user: &'a str,
+    /// Hex HMAC-SHA256 of the id (checked by the server).
+    pub proof: &'a str,
+}
+
+impl<'a> SignedIn<'a> {
+    /// `None` unless both are 1 to [`MAX_TEXT`] bytes: a planted proof of
+    /// megabytes would make every batch too large for `keepalive`.
+    pub fn new(user: &'a str, proof: &'a str) -> Option<SignedIn<'a>> {
+        let fits = |t: &str| !t.is_empty() && t.len() <= MAX_TEXT;
+        (fits(user) && fits(proof)).then_some(SignedIn { user, proof })
+    }
 }
 
 /// The prompt a device saw last: conversions are credited to it.
@@ -87,7 +139,11 @@ impl Outbox {
     /// conversion name) is dropped and counted in `dropped`.
     pub fn push(&mut self, anon: &str, mut event: FunnelEvent) {
         event.id = format!("{anon}-{}-{}", event.at_ms, self.seq + 1);
-        anon.clone_into(&mut event.anon);
+        // A forwarded action is the user's: the device's id is not one of
+        // its fields (its id, unique per device, still starts with it).
+        if event.kind != EventKind::Action {
+            anon.clone_into(&mut event.anon);
+        }
         if !fits(&event) {
             self.dropped += 1;
             return;
@@ -132,10 +188,20 @@ impl Outbox {
         true
     }
 
-    /// The next batch to send, if any is waiting and the backoff allows.
-    pub fn due(&self, now_ms: u64) -> Option<&[FunnelEvent]> {
-        let n = self.events.len().min(BATCH);
-        (n > 0 && now_ms >= self.next_try_ms).then(|| &self.events[..n])
+    /// The next batch to send, if any is waiting and the backoff allows:
+    /// the oldest [`BATCH`] events that may be sent now (forwarded actions
+    /// only for the user `signed_in`).
+    pub fn due(&self, now_ms: u64, signed_in: Option<SignedIn<'_>>) -> Option<Vec<&FunnelEvent>> {
+        if now_ms < self.next_try_ms {
+            return None;
+        }
+        let batch: Vec<&FunnelEvent> = self
+            .events
+            .iter()
+            .filter(|e| e.sendable(signed_in))
+            .take(BATCH)
+            .collect();
+        (!batch.is_empty()).then_some(batch)
     }
 
     /// The server answered for `ids` (accepted or rejected for good): they go.
@@ -160,9 +226,21 @@ impl Outbox {
         self.held_out.clear();
     }
 
-    /// The body of `POST /v1/events` for `events`.
-    pub fn request_body(events: &[FunnelEvent]) -> Value {
-        let list = events.iter().map(event_to_value).collect();
+    /// The body of `POST /v1/events` for `events`; a forwarded action of
+    /// the user `signed_in` carries their proof as `userProof`.
+    pub fn request_body(events: &[&FunnelEvent], signed_in: Option<SignedIn<'_>>) -> Value {
+        let list = events
+            .iter()
+            .map(|e| {
+                let mut value = event_to_value(e);
+                if let (Some(s), Value::Object(members)) = (signed_in, &mut value) {
+                    if e.kind == EventKind::Action && s.user == e.user {
+                        members.push(("userProof".to_owned(), s.proof.into()));
+                    }
+                }
+                value
+            })
+            .collect();
         Value::object([("events", Value::Array(list))])
     }
 
@@ -243,7 +321,7 @@ fn items(value: Option<&Value>) -> impl Iterator<Item = &Value> {
 
 /// Empty fields are left out: the server treats absent and empty alike.
 fn event_to_value(e: &FunnelEvent) -> Value {
-    let mut members: Vec<(String, Value)> = Vec::with_capacity(8);
+    let mut members: Vec<(String, Value)> = Vec::with_capacity(10);
     if !e.id.is_empty() {
         members.push(("id".to_owned(), e.id.as_str().into()));
     }
@@ -253,6 +331,8 @@ fn event_to_value(e: &FunnelEvent) -> Value {
         ("variant", &e.variant),
         ("trigger", &e.trigger),
         ("name", &e.name),
+        ("key", &e.key),
+        ("user", &e.user),
         ("anon", &e.anon),
     ] {
         if !value.is_empty() {
@@ -266,9 +346,12 @@ fn event_to_value(e: &FunnelEvent) -> Value {
 /// Whether every text field is short enough for the server (the id, made of
 /// the anonymous id, the time and a sequence number, included).
 fn fits(e: &FunnelEvent) -> bool {
-    [&e.id, &e.anon, &e.prompt, &e.variant, &e.trigger, &e.name]
-        .iter()
-        .all(|text| text.len() <= MAX_TEXT)
+    let texts = [
+        &e.id, &e.anon, &e.prompt, &e.variant, &e.trigger, &e.name, &e.key, &e.user,
+    ];
+    // An action without its user or name could never be sent.
+    let complete = e.kind != EventKind::Action || !(e.user.is_empty() || e.name.is_empty());
+    complete && texts.iter().all(|text| text.len() <= MAX_TEXT)
 }
 
 fn event_from_value(value: &Value) -> Option<FunnelEvent> {
@@ -280,6 +363,8 @@ fn event_from_value(value: &Value) -> Option<FunnelEvent> {
         variant: text(value, "variant"),
         trigger: text(value, "trigger"),
         name: text(value, "name"),
+        key: text(value, "key"),
+        user: text(value, "user"),
         anon: text(value, "anon"),
         at_ms: value.get("at")?.as_f64()? as u64,
     };
@@ -306,11 +391,11 @@ mod tests {
         let mut outbox = Outbox::default();
         outbox.push("dev", shown(1));
         outbox.push("dev", shown(2));
-        let ids: Vec<String> = outbox.due(0).expect("due").iter().map(|e| e.id.clone()).collect();
+        let ids: Vec<String> = outbox.due(0, None).expect("due").iter().map(|e| e.id.clone()).collect();
         assert_eq!(ids, ["dev-1-1", "dev-2-2"]);
         outbox.failed(1_000);
-        assert!(outbox.due(5_999).is_none(), "backs off 5 s");
-        assert!(outbox.due(6_000).is_some());
+        assert!(outbox.due(5_999, None).is_none(), "backs off 5 s");
+        assert!(outbox.due(6_000, None).is_some());
         outbox.failed(6_000);
         assert_eq!(outbox.next_try_ms, 16_000, "then 10 s");
         outbox.settled(&ids[..1]);
@@ -337,7 +422,7 @@ mod tests {
         assert_eq!(outbox.events.len(), MAX_EVENTS);
         assert_eq!(outbox.dropped, 25);
         assert_eq!(outbox.events[0].at_ms, 25, "the oldest went first");
-        assert_eq!(outbox.due(u64::MAX).map(<[_]>::len), Some(BATCH));
+        assert_eq!(outbox.due(u64::MAX, None).map(|b| b.len()), Some(BATCH));
     }
 
     #[test]
@@ -422,7 +507,7 @@ mod tests {
     fn the_request_names_the_device_and_leaves_out_empty_fields() {
         let mut outbox = Outbox::default();
         outbox.push("dev", shown(7));
-        let body = Outbox::request_body(&outbox.events);
+        let body = Outbox::request_body(&outbox.events.iter().collect::<Vec<_>>(), None);
         let event = &body.get("events").map(|e| match e {
             Value::Array(items) => items[0].clone(),
             _ => Value::Null,
@@ -431,6 +516,98 @@ mod tests {
         assert_eq!(event.get("anon").and_then(Value::as_str), Some("dev"));
         assert_eq!(event.get("type").and_then(Value::as_str), Some("prompt_shown"));
         assert!(event.get("name").is_none());
+    }
+
+    fn members(value: &Value) -> Vec<(String, Value)> {
+        match value {
+            Value::Object(members) => members.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn first_event(body: &Value) -> Value {
+        match body.get("events") {
+            Some(Value::Array(items)) => items[0].clone(),
+            _ => Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_forwarded_action_carries_only_its_name_time_key_and_the_users_proof() {
+        let mut outbox = Outbox::default();
+        outbox.push("dev", FunnelEvent::action("added_to_cart", Some("cart-9"), "u1", 7));
+        let signed_in = SignedIn::new("u1", "ab12");
+        let body = Outbox::request_body(&outbox.due(0, signed_in).expect("due"), signed_in);
+        let sent = first_event(&body);
+        let keys: Vec<String> = members(&sent).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["id", "type", "name", "key", "user", "at", "userProof"]);
+        for (key, value) in [
+            ("id", "dev-7-1"),
+            ("type", "action"),
+            ("name", "added_to_cart"),
+            ("key", "cart-9"),
+            ("user", "u1"),
+            ("userProof", "ab12"),
+        ] {
+            assert_eq!(sent.get(key).and_then(Value::as_str), Some(value), "{key}");
+        }
+        assert_eq!(sent.get("at").and_then(Value::as_f64), Some(7.0));
+        let stored = outbox.to_value();
+        let kept = first_event(&stored);
+        assert!(kept.get("userProof").is_none(), "the proof is never stored");
+        assert_eq!(
+            Outbox::from_value(&stored, 0),
+            outbox,
+            "an action reads back as written"
+        );
+
+        let mut keyless = Outbox::default();
+        keyless.push("dev", FunnelEvent::action("checkout_started", None, "u1", 8));
+        let sent = first_event(&Outbox::request_body(
+            &keyless.due(0, signed_in).expect("due"),
+            signed_in,
+        ));
+        assert!(sent.get("key").is_none() && sent.get("anon").is_none(), "{sent:?}");
+    }
+
+    #[test]
+    fn another_users_actions_wait_without_holding_back_the_funnel() {
+        let mut outbox = Outbox::default();
+        outbox.push("dev", FunnelEvent::action("added_to_cart", Some("c1"), "u1", 1));
+        let (u1, u2) = (SignedIn::new("u1", "p1"), SignedIn::new("u2", "p2"));
+        assert!(outbox.due(0, None).is_none(), "no one signed in: the action waits");
+        assert!(outbox.due(0, u2).is_none(), "nor for another user");
+        outbox.push("dev", shown(2));
+        let ids = |batch: Option<Vec<&FunnelEvent>>| -> Vec<String> {
+            batch.unwrap_or_default().iter().map(|e| e.id.clone()).collect()
+        };
+        assert_eq!(ids(outbox.due(0, u2)), ["dev-2-2"], "the funnel still goes");
+        let body = Outbox::request_body(&outbox.events.iter().collect::<Vec<_>>(), u2);
+        assert!(
+            first_event(&body).get("userProof").is_none(),
+            "never another user's proof"
+        );
+        assert_eq!(ids(outbox.due(0, u1)), ["dev-1-1", "dev-2-2"]);
+        outbox.settled(&ids(outbox.due(0, u2)));
+        assert_eq!(outbox.events.len(), 1, "the action still waits for u1");
+    }
+
+    #[test]
+    fn actions_the_server_would_refuse_or_could_not_send_are_dropped() {
+        let long = "x".repeat(MAX_TEXT + 1);
+        let mut outbox = Outbox::default();
+        outbox.push("dev", FunnelEvent::action("added_to_cart", Some(&long), "u1", 1));
+        outbox.push("dev", FunnelEvent::action("added_to_cart", None, &long, 2));
+        outbox.push("dev", FunnelEvent::action("added_to_cart", None, "", 3));
+        assert_eq!((outbox.events.len(), outbox.dropped), (0, 3));
+        let planted = crate::value::from_json(
+            r#"{"events":[{"id":"d-1-1","type":"action","name":"x","at":1},{"id":"d-2-2","type":"action","user":"u1","name":"x","at":2}]}"#,
+        );
+        let read = Outbox::from_value(&planted, 10);
+        assert_eq!(read.events.len(), 1, "the action without a user is gone");
+        assert_eq!(read.events[0].user, "u1");
+        assert_eq!(SignedIn::new("u1", &long), None, "an overlong proof signs no one in");
+        assert_eq!(SignedIn::new("", "p"), None);
     }
 
     /// Found while fuzzing the storage readers (fuzz/, target `value_json`):

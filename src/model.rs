@@ -83,11 +83,16 @@ pub enum EventKind {
     NotificationDismissed,
     /// An app-defined conversion (`askwell.convert(name)`).
     Conversion,
+    /// A page action the app forwards for a signed-in user (config
+    /// `forward`): the action's name, time and key, with the user's proof.
+    /// Not a funnel event: the server stores it as the user's event (what
+    /// journeys follow), never in the funnel's table.
+    Action,
 }
 
 impl EventKind {
     /// Every kind, in funnel order.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::PromptShown,
         EventKind::PromptAccepted,
         EventKind::PromptDismissed,
@@ -101,6 +106,7 @@ impl EventKind {
         EventKind::NotificationClicked,
         EventKind::NotificationDismissed,
         EventKind::Conversion,
+        EventKind::Action,
     ];
 
     /// The wire name.
@@ -119,6 +125,7 @@ impl EventKind {
             EventKind::NotificationClicked => "notification_clicked",
             EventKind::NotificationDismissed => "notification_dismissed",
             EventKind::Conversion => "conversion",
+            EventKind::Action => "action",
         }
     }
 
@@ -147,8 +154,29 @@ impl EventKind {
                 | EventKind::NativeDenied
                 | EventKind::NativeDismissed
                 | EventKind::Conversion
+                | EventKind::Action
         )
     }
+
+    /// Kinds counted in the funnel (the `events` table, the stats and their
+    /// CSV): all but [`EventKind::Action`], which is a user's event.
+    pub fn in_funnel(self) -> bool {
+        self != EventKind::Action
+    }
+}
+
+/// Longest event or action name ([`is_event_name`]).
+pub const MAX_EVENT_NAME: usize = 64;
+
+/// An event name as user events and forwarded actions take it: 1 to
+/// [`MAX_EVENT_NAME`] of `A-Z a-z 0-9 _ . : -` (what `track(name)` and
+/// `data-askwell-action` use, and what journeys match on).
+pub fn is_event_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_EVENT_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
 #[cfg(feature = "serde")]
@@ -444,6 +472,28 @@ mod tests {
         assert_eq!(EventKind::parse("prompt_seen"), None);
         let page: Vec<_> = EventKind::ALL.into_iter().filter(|k| k.sent_by_page()).collect();
         assert!(page.iter().all(|k| !k.recorded_by_server()));
+        let outside: Vec<_> = EventKind::ALL.into_iter().filter(|k| !k.in_funnel()).collect();
+        assert_eq!(
+            outside,
+            [EventKind::Action],
+            "only forwarded actions stay out of the funnel"
+        );
+        assert!(EventKind::Action.sent_by_page());
+    }
+
+    #[test]
+    fn event_names_are_short_words_of_a_small_alphabet() {
+        for name in [
+            "added_to_cart",
+            "checkout.started",
+            "a:b-c",
+            &"x".repeat(MAX_EVENT_NAME),
+        ] {
+            assert!(is_event_name(name), "{name}");
+        }
+        for name in ["", "two words", "caf\u{e9}", "a/b", &"x".repeat(MAX_EVENT_NAME + 1)] {
+            assert!(!is_event_name(name), "{name}");
+        }
     }
 
     #[test]

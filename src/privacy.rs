@@ -12,7 +12,11 @@
 //!   the necessary events, like `"necessary"`; `globalPrivacyControl: "ignore"`
 //!   opts out of that (for apps whose own notice covers it).
 //!
-//! Which events the page sends at all: [`EventKind::sent_by_page`].
+//! Which events the page sends at all: [`EventKind::sent_by_page`]. The
+//! actions a page forwards for a signed-in user ([`EventKind::Action`]) are
+//! telemetry like the funnel: they wait for required consent, stop with
+//! `telemetry: "none"` or a refusal, and under `"necessary"` or Global
+//! Privacy Control go only when the app lists `"action"` as necessary.
 //!
 //! Without a server (no `server` in the config) nothing is sent either: see
 //! [`crate::config::Config::server`].
@@ -161,6 +165,21 @@ mod tests {
         assert!(necessary.sends(Conversion, Consent::Given, false));
         let none = privacy(false, Telemetry::None, &[Conversion]);
         assert!(!none.sends(Conversion, Consent::Given, false));
+    }
+
+    #[test]
+    fn forwarded_actions_are_telemetry_under_the_same_rules() {
+        use EventKind::Action;
+        let required = privacy(true, Telemetry::All, &[]);
+        assert!(!required.sends(Action, Consent::Unknown, false), "waits for consent");
+        assert!(required.sends(Action, Consent::Given, false));
+        assert!(!privacy(false, Telemetry::All, &[]).sends(Action, Consent::Refused, false));
+        assert!(!privacy(false, Telemetry::None, &[Action]).sends(Action, Consent::Given, false));
+        assert!(
+            !privacy(false, Telemetry::All, &[]).sends(Action, Consent::Unknown, true),
+            "GPC"
+        );
+        assert!(privacy(false, Telemetry::Necessary, &[Action]).sends(Action, Consent::Unknown, true));
     }
 
     #[test]

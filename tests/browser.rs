@@ -3,6 +3,8 @@
 //! storage and removes what it added first.
 #![cfg(all(target_arch = "wasm32", feature = "page"))]
 
+#[path = "browser/forward.rs"]
+mod forward;
 #[path = "browser/hostile.rs"]
 mod hostile;
 #[path = "browser/placement.rs"]

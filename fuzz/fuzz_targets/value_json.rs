@@ -10,7 +10,7 @@
 //! and what they read survives their own encoding (`to_value`) unchanged.
 #![no_main]
 
-use askwell::funnel::{FunnelEvent, Outbox, MAX_EVENTS};
+use askwell::funnel::{FunnelEvent, Outbox, SignedIn, MAX_EVENTS};
 use askwell::state::State;
 use askwell_fuzz::{from_serde, parse, same, sorted, Dialect};
 use libfuzzer_sys::fuzz_target;
@@ -40,14 +40,16 @@ fuzz_target!(|data: &[u8]| {
     expected.dropped = expected.dropped.min(9_000_000_000_000_000);
     assert_eq!(Outbox::from_value(&outbox.to_value(), NOW), expected);
     assert!(outbox.events.len() <= MAX_EVENTS && outbox.next_try_ms <= NOW + 600_000);
-    let _ = Outbox::request_body(&outbox.events);
+    let all: Vec<&FunnelEvent> = outbox.events.iter().collect();
+    let _ = Outbox::request_body(&all, SignedIn::new("u1", "ab12"));
     // What the page does next with what it read: queue, send, fail, settle.
     let mut outbox = outbox;
     outbox.push("dev", shown(NOW));
     outbox.push("dev", outbox.conversion(&"x".repeat(300), NOW));
     outbox.failed(NOW);
+    outbox.push("dev", FunnelEvent::action("added_to_cart", Some("cart-9"), "u1", NOW));
     let sent: Vec<String> = outbox
-        .due(u64::MAX)
+        .due(u64::MAX, SignedIn::new("u1", "ab12"))
         .unwrap_or_default()
         .iter()
         .map(|e| e.id.clone())

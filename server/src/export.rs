@@ -19,7 +19,7 @@ pub fn funnel_csv(report: &Report) -> String {
         .iter()
         .map(|c| (*c).to_owned())
         .collect();
-    header.extend(EventKind::ALL.iter().map(|k| k.as_str().to_owned()));
+    header.extend(funnel_kinds().map(|k| k.as_str().to_owned()));
     header.push("converted_devices".into());
     for rate in RATE_COLUMNS {
         header.extend([rate.to_owned(), format!("{rate}_low"), format!("{rate}_high")]);
@@ -58,11 +58,15 @@ pub fn funnel_csv(report: &Report) -> String {
     out
 }
 
-/// The count of every event type, in [`EventKind::ALL`] order (0 when absent).
+/// The event types counted in the funnel, in [`EventKind::ALL`] order
+/// (forwarded actions are users' events, never in the funnel).
+fn funnel_kinds() -> impl Iterator<Item = EventKind> {
+    EventKind::ALL.into_iter().filter(|k| k.in_funnel())
+}
+
+/// The count of every funnel event type, in [`EventKind::ALL`] order (0 when absent).
 fn counts(variant: &VariantReport) -> impl Iterator<Item = String> + '_ {
-    EventKind::ALL
-        .iter()
-        .map(|k| variant.counts.get(k.as_str()).copied().unwrap_or(0).to_string())
+    funnel_kinds().map(|k| variant.counts.get(k.as_str()).copied().unwrap_or(0).to_string())
 }
 
 /// A share as a decimal with 4 places; empty when undefined (no trials).

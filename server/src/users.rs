@@ -195,13 +195,10 @@ fn track_event(at: &str, event: Value, now_ms: i64) -> Result<NewUserEvent, AppE
     Ok(new)
 }
 
-/// An event name: 1 to 64 of `[A-Za-z0-9_.:-]`.
+/// An event name: 1 to 64 of `[A-Za-z0-9_.:-]` (the core's rule, which
+/// pages check their `forward` list with).
 fn valid_event_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+    askwell::model::is_event_name(name)
 }
 
 /// 1 to `max` bytes and no control character.

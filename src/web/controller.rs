@@ -36,7 +36,7 @@ use super::clock::Clock;
 use super::observe::Observer;
 use super::prompt::PromptView;
 use super::push::Identity;
-use super::report::{Queue, Reporter};
+use super::report::{self, Queue, Reporter};
 use crate::engine::{Engine, Proposal};
 use crate::model::EventKind;
 use crate::privacy::Consent;
@@ -64,6 +64,7 @@ impl Shared {
     pub(crate) fn new(controller: Controller, clock: Clock) -> Self {
         let server = controller.engine.config().server.clone();
         let reporter = Reporter::new(clock, server, controller.active());
+        report::signed_in(&reporter, controller.identity.as_ref().and_then(Identity::signed_in));
         Self(Rc::new(Cell {
             reporter,
             controller: RefCell::new(controller),
@@ -352,6 +353,14 @@ impl Controller {
     /// The signed-in user, if any.
     pub(crate) fn identity(&self) -> Option<Identity> {
         self.identity.clone()
+    }
+
+    /// The user whose event the action `name` becomes, if it is forwarded:
+    /// listed in the config's `forward`, and a user identified with a proof.
+    pub(crate) fn forwarded(&self, name: &str) -> Option<String> {
+        let identity = self.identity.as_ref().filter(|i| i.proof.is_some())?;
+        let listed = self.engine.config().forward.iter().any(|n| n == name);
+        listed.then(|| identity.id.clone())
     }
 
     /// `identify()`: later subscriptions carry `identity`.

@@ -192,11 +192,17 @@ async fn register(server: &str, body: &JsValue) -> Result<(), Failure> {
     }
 }
 
-/// Binds this device's subscription (if there is one) to `identity` on the
-/// server; later subscriptions carry it too. Resolves to whether a
-/// subscription was bound now.
-pub(crate) async fn identify(inner: &Shared, identity: Identity) -> Result<bool, Failure> {
+/// `identify()`, at once (before its promise first awaits): later
+/// subscriptions carry `identity`, and the actions forwarded from now on are
+/// this user's (with a proof).
+pub(crate) fn sign_in(inner: &Shared, identity: &Identity) {
     inner.update(|c| c.identified(identity.clone()));
+    super::report::signed_in(inner.reporter(), identity.signed_in());
+}
+
+/// Binds this device's subscription (if there is one) to `identity` on the
+/// server (after [`sign_in`]). Resolves to whether a subscription was bound now.
+pub(crate) async fn identify(inner: &Shared, identity: Identity) -> Result<bool, Failure> {
     after_repair(inner).await;
     let server = server_of(inner)?;
     let subscribed = inner.read(|c| c.engine().state().subscribed);

@@ -198,11 +198,16 @@ impl Askwell {
             .ok()
             .and_then(|p| p.as_string());
         let inner = self.inner.clone();
+        let identity = (!user_id.is_empty() && user_id.len() <= 200).then_some(push::Identity { id: user_id, proof });
+        // At once, not when the promise first runs: an action tracked right
+        // after `identify()` is the user's.
+        if let Some(identity) = &identity {
+            optin::sign_in(&inner, identity);
+        }
         wasm_bindgen_futures::future_to_promise(async move {
-            if user_id.is_empty() || user_id.len() > 200 {
+            let Some(identity) = identity else {
                 return Err(JsValue::from_str("invalid-user"));
-            }
-            let identity = push::Identity { id: user_id, proof };
+            };
             optin::identify(&inner, identity)
                 .await
                 .map(JsValue::from_bool)
@@ -331,6 +336,9 @@ struct HeldReport {
 /// Runs one signal through the engine; shows the prompt if it says so.
 /// Without consent (when required) nothing is recorded or shown.
 fn handle(inner: &Shared, signal: &Signal) -> bool {
+    if let Signal::Action { name, entity, .. } = signal {
+        forward(inner, name, entity.as_ref());
+    }
     let now_ms = inner.now_ms();
     let path = web_sys::window()
         .and_then(|w| w.location().pathname().ok())
@@ -366,6 +374,17 @@ fn handle(inner: &Shared, signal: &Signal) -> bool {
         web_sys::console::info_2(&"askwell: a prompt could not be shown:".into(), &not_shown);
     }
     false
+}
+
+/// Queues action `name` as the signed-in user's event when the config
+/// forwards it (consent and telemetry settings apply: [`Controller::sends`]);
+/// only the entity id goes with it, as its key.
+fn forward(inner: &Shared, name: &str, entity: Option<&Entity>) {
+    let Some(user) = inner.read(|c| c.forwarded(name)) else {
+        return;
+    };
+    let key = entity.map(|e| e.id.as_str());
+    report::action(&inner.queue(EventKind::Action), name, key, &user);
 }
 
 /// The engine's answer to `signal` on page `path` at `now_ms`. A proposal is

@@ -18,6 +18,13 @@ pub(crate) struct Identity {
     pub(crate) proof: Option<String>,
 }
 
+impl Identity {
+    /// `(id, proof)` when the backend vouched for the id.
+    pub(crate) fn signed_in(&self) -> Option<(&str, &str)> {
+        Some((self.id.as_str(), self.proof.as_deref()?))
+    }
+}
+
 /// Why push could not be set up, as reported in `askwell:error` / `askwell:permission`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failure {
@@ -179,7 +186,29 @@ pub(crate) async fn call(
     Ok((status, json))
 }
 
-/// Builds `{ subscription, topics, user }` for `POST /v1/subscriptions`.
+/// The device's IANA time zone, `Intl.DateTimeFormat().resolvedOptions().timeZone`
+/// (the server times journeys in it): `None` where `Intl` is missing or any
+/// step throws (the bindings are `catch`), or the zone is not a non-empty string.
+fn time_zone() -> Option<JsValue> {
+    let zone = date_time_format().ok()?.resolved_options().ok()?.time_zone().ok()?;
+    zone.as_string().is_some_and(|z| !z.is_empty()).then_some(zone)
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// An `Intl.DateTimeFormat` (or whatever a page put there).
+    type DateTimeFormat;
+    /// Its `resolvedOptions()`.
+    type ResolvedOptions;
+    #[wasm_bindgen(js_namespace = Intl, js_name = DateTimeFormat, catch)]
+    fn date_time_format() -> Result<DateTimeFormat, JsValue>;
+    #[wasm_bindgen(method, js_name = resolvedOptions, catch)]
+    fn resolved_options(this: &DateTimeFormat) -> Result<ResolvedOptions, JsValue>;
+    #[wasm_bindgen(method, getter, js_name = timeZone, catch)]
+    fn time_zone(this: &ResolvedOptions) -> Result<JsValue, JsValue>;
+}
+
+/// Builds `{ subscription, topics, time_zone, user }` for `POST /v1/subscriptions`.
 pub(crate) fn registration_body(
     subscription: &PushSubscription,
     topics: &[String],
@@ -189,6 +218,9 @@ pub(crate) fn registration_body(
     let _ = Reflect::set(&body, &"subscription".into(), subscription);
     let list: js_sys::Array = topics.iter().map(|t| JsValue::from_str(t)).collect();
     let _ = Reflect::set(&body, &"topics".into(), &list);
+    if let Some(zone) = time_zone() {
+        let _ = Reflect::set(&body, &"time_zone".into(), &zone);
+    }
     if let Some(user) = user {
         let _ = Reflect::set(&body, &"user".into(), &JsValue::from_str(&user.id));
         if let Some(proof) = &user.proof {

@@ -13,7 +13,7 @@ use super::convert::{parse_json, stringify, to_js};
 use super::listener::Timer;
 use super::{api, push, store};
 use crate::engine::Proposal;
-use crate::funnel::{FunnelEvent, Outbox};
+use crate::funnel::{FunnelEvent, Outbox, SignedIn};
 use crate::model::EventKind;
 
 /// localStorage key of the outbox.
@@ -50,6 +50,14 @@ struct SenderState {
     /// The outbox once localStorage failed to keep it (unavailable, full, or
     /// not readable back): from then on events live as long as the page.
     memory: Option<Outbox>,
+    /// The user signed in now and their proof (`config.user`, `identify()`):
+    /// forwarded actions of this user are sent with it. Only in memory.
+    signed_in: Option<(String, String)>,
+}
+
+/// The signed-in user as the outbox takes it.
+fn signer(pair: Option<&(String, String)>) -> Option<SignedIn<'_>> {
+    pair.and_then(|(user, proof)| SignedIn::new(user, proof))
 }
 
 impl Reporter {
@@ -66,6 +74,7 @@ impl Reporter {
                 stopped: false,
                 held_out_here: Vec::new(),
                 memory: None,
+                signed_in: None,
             }),
         }))
     }
@@ -141,6 +150,12 @@ enum Entry<'a> {
     Holdout { prompt: &'a str, trigger: &'a str },
     /// An app conversion, credited to the prompt this device saw last.
     Conversion(&'a str),
+    /// A forwarded action (config `forward`) by `user`, about `key`.
+    Action {
+        name: &'a str,
+        key: Option<&'a str>,
+        user: &'a str,
+    },
 }
 
 /// Records a prompt outcome of `kind` (if `queue` allows it).
@@ -173,6 +188,21 @@ pub(crate) fn conversion(queue: &Queue, name: &str) {
     }
 }
 
+/// Records a forwarded action `name` about `key` (the entity id) by the
+/// signed-in `user` (if `queue` allows actions: see [`crate::privacy`]).
+pub(crate) fn action(queue: &Queue, name: &str, key: Option<&str>, user: &str) {
+    if queue.allowed {
+        record(queue, Entry::Action { name, key, user });
+    }
+}
+
+/// `(user, proof)` is signed in now (`None`: no one with a proof): their
+/// forwarded actions, also those an earlier page queued, are sent soon.
+pub(crate) fn signed_in(reporter: &Reporter, user: Option<(&str, &str)>) {
+    reporter.0.state().signed_in = user.map(|(user, proof)| (user.to_owned(), proof.to_owned()));
+    schedule(reporter, SEND_DELAY_MS);
+}
+
 /// The device's prompt history was reset: conversions no longer credit the
 /// old exposure; events still waiting are kept (they happened).
 pub(crate) fn forget_history(reporter: &Reporter) {
@@ -200,6 +230,7 @@ fn record(queue: &Queue, entry: Entry<'_>) {
                 .first_holdout(prompt)
                 .then(|| exposure(EventKind::PromptShown, prompt, crate::funnel::HOLDOUT, trigger, at_ms)),
             Entry::Conversion(name) => Some(outbox.conversion(name, at_ms)),
+            Entry::Action { name, key, user } => Some(FunnelEvent::action(name, key, user, at_ms)),
         };
         let recorded = event.is_some();
         if let Some(event) = event {
@@ -273,9 +304,12 @@ async fn send(reporter: Reporter) {
             return;
         };
         let outbox = load(&state, now);
-        let Some(batch) = outbox.due(now) else {
+        let pair = state.signed_in.clone();
+        let signed_in = signer(pair.as_ref());
+        let Some(batch) = outbox.due(now, signed_in) else {
             let wait = outbox.next_try_ms.saturating_sub(now);
-            let waiting = !outbox.events.is_empty();
+            // Another user's actions wait for that user, not for a timer.
+            let waiting = outbox.due(u64::MAX, signed_in).is_some();
             if waiting {
                 // Keeps the retry time as clamped on reading: clamped again
                 // each time, relative to a later now, it would never come.
@@ -288,7 +322,7 @@ async fn send(reporter: Reporter) {
             return;
         };
         let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
-        let body = to_js(&Outbox::request_body(batch));
+        let body = to_js(&Outbox::request_body(&batch, signed_in));
         state.sending = true;
         (server.to_owned(), body, ids)
     };
@@ -312,7 +346,7 @@ async fn send(reporter: Reporter) {
             Some(202 | 400..=428 | 430..=499) => outbox.settled(&ids),
             _ => outbox.failed(now),
         }
-        let more = outbox.due(u64::MAX).is_some();
+        let more = outbox.due(u64::MAX, signer(state.signed_in.as_ref())).is_some();
         save(&mut state, outbox);
         more
     };
@@ -333,9 +367,13 @@ pub(crate) fn beacon(reporter: &Reporter) {
         return;
     };
     let outbox = load(&state, now);
+    let pair = state.signed_in.clone();
     drop(state);
-    let Some(batch) = outbox.due(u64::MAX) else { return };
-    let body = stringify(&Outbox::request_body(batch));
+    let signed_in = signer(pair.as_ref());
+    let Some(batch) = outbox.due(u64::MAX, signed_in) else {
+        return;
+    };
+    let body = stringify(&Outbox::request_body(&batch, signed_in));
     if let (Some(window), Some(body)) = (web_sys::window(), body) {
         // A string body is sent as text/plain: no CORS preflight, which a
         // beacon cannot do; the server reads it as JSON.

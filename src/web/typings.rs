@@ -27,11 +27,13 @@ export interface AskwellConfig {
   messages?: { subscribing?: string; failed?: string; close?: string };
   /** Logs why each prompt is held back and emits `askwell:skipped`. */
   debug?: boolean;
+  /** Action names (≤ 32) sent to the server as the signed-in user's events (name, time, entity id only), when `user` or `identify()` gave a proof. */
+  forward?: string[];
 }
 
 export type AskwellEventType =
   | "prompt_shown" | "prompt_accepted" | "prompt_dismissed"
-  | "native_granted" | "native_denied" | "native_dismissed" | "conversion";
+  | "native_granted" | "native_denied" | "native_dismissed" | "conversion" | "action";
 
 export interface AskwellTelemetry {
   send?: "all" | "necessary" | "none";

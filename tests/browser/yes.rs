@@ -190,3 +190,42 @@ async fn in_a_modal_the_status_keeps_focus_inside_and_gives_it_back_after() {
     askwell.destroy();
     restore(&undo);
 }
+
+#[wasm_bindgen_test]
+async fn the_subscription_carries_the_devices_time_zone_and_none_when_intl_throws() {
+    reset_page();
+    let undo = patch(GRANTED_PUSH);
+    run("window.__pushFails = false");
+    let zone = js("Intl.DateTimeFormat().resolvedOptions().timeZone")
+        .as_string()
+        .expect("the browser's zone");
+    let askwell = visit(&JsValue::UNDEFINED).await;
+    assert!(askwell.track("message_sent", js(r#"{ entity: { id: "ann", name: "Ann" } }"#)));
+    click_part("accept");
+    sleep(300).await;
+    let posted = registrations();
+    assert_eq!(posted.len(), 1, "{:?}", sent());
+    assert!(
+        posted[0].contains(&format!(r#""time_zone":"{zone}""#)),
+        "{zone}: {}",
+        posted[0]
+    );
+    askwell.destroy();
+
+    // Where Intl.DateTimeFormat throws, the start-up repair registers again
+    // without a zone, and nothing throws into the page.
+    let intl = patch(
+        "const original = Intl.DateTimeFormat; \
+         Intl.DateTimeFormat = function () { throw new RangeError('no zones here'); }; \
+         return () => { Intl.DateTimeFormat = original; };",
+    );
+    run("window.__sent.length = 0");
+    let again = visit(&JsValue::UNDEFINED).await;
+    sleep(300).await;
+    restore(&intl);
+    let posted = registrations();
+    assert_eq!(posted.len(), 1, "the repair registers the subscription: {:?}", sent());
+    assert!(!posted[0].contains("time_zone"), "{}", posted[0]);
+    again.destroy();
+    restore(&undo);
+}

@@ -59,6 +59,13 @@ const careful = await Askwell.start(private_);
 careful.consent(true);
 careful.on("skipped", (detail) => console.log(detail.prompt, detail.reason.length));
 await Askwell.start({ ...config, telemetry: false });
+// Forwarded actions for a signed-in user (README, *Tell Askwell about your users*).
+await Askwell.start({
+  ...config,
+  user: { id: "u1", proof: "ab12" },
+  forward: ["added_to_cart", "checkout_started"],
+  telemetry: { necessary: ["action"] },
+});
 askwell.destroy();
 
 // @ts-expect-error: `prompts` is required
@@ -73,6 +80,8 @@ askwell.track("message_sent", { entity: { id: 42 } });
 askwell.on("clicked", () => {});
 // @ts-expect-error: telemetry.necessary takes event types the page sends
 await Askwell.start({ ...config, telemetry: { necessary: ["subscribed"] } });
+// @ts-expect-error: forward lists action names
+await Askwell.start({ ...config, forward: "added_to_cart" });
 // @ts-expect-error: consent is "required" or "not-required"
 await Askwell.start({ ...config, consent: true });
 // @ts-expect-error: an error detail has no prompt

@@ -6,6 +6,14 @@
 //! others are rejected (the answer lists each rejection with its reason), so
 //! one bad event never makes a page drop its good ones. A batch with no valid
 //! event is a 400.
+//!
+//! `action` events are what a page forwards for a signed-in user (its config's
+//! `forward`): name, time, an optional key, and the user with the app
+//! backend's proof (`userProof`, as for binding a subscription). A proven one
+//! is stored as that user's event (`user_events`, where journeys read it),
+//! not in the funnel; one without a valid proof is rejected like any bad
+//! event. Its dedup id is derived from the user and the page's event id
+//! ([`action_dedup_id`]), so a retried batch stores it once.
 
 use askwell::model::EventKind;
 use axum::extract::State;
@@ -16,8 +24,9 @@ use serde_json::{json, Value};
 
 use crate::error::ErrorCode;
 use crate::extract::{is_admin, ApiBytes, ClientAddress};
-use crate::secret::random_id;
-use crate::store::{now_ms, Event};
+use crate::secret::{random_id, user_proven};
+use crate::store::{now_ms, Event, NewUserEvent, Traits};
+use crate::users::valid_user_id;
 use crate::{AppError, AppState};
 
 /// Most events in one batch.
@@ -53,6 +62,31 @@ struct EventJson {
     action: Option<String>,
     name: Option<String>,
     at: Option<i64>,
+    /// `action` events only: what it is about (the page's entity id).
+    key: Option<String>,
+    /// `action` events only: the signed-in user.
+    user: Option<String>,
+    /// `action` events only: the app backend's proof for `user`.
+    #[serde(rename = "userProof")]
+    user_proof: Option<String>,
+}
+
+/// A batch judged: what to store where, and what was rejected.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Judged {
+    /// Funnel and notification events (the `events` table).
+    pub events: Vec<Event>,
+    /// Proven forwarded actions: the users' events (`user_events`).
+    pub actions: Vec<NewUserEvent>,
+    /// The rejected events, in batch order.
+    pub rejected: Vec<Rejection>,
+}
+
+/// One valid event and where it goes.
+enum Valid {
+    Funnel(Event),
+    Action(NewUserEvent),
 }
 
 /// Why one event was rejected.
@@ -65,7 +99,7 @@ pub struct Rejection {
     pub message: String,
 }
 
-fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Rejection> {
+fn validate(i: usize, raw: Value, now: i64, synthetic: bool, secret: Option<&[u8]>) -> Result<Valid, Rejection> {
     let reject = |message: String| Rejection {
         index: i,
         message: format!("events[{i}]{message}"),
@@ -100,6 +134,9 @@ fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Re
         ("delivery", &e.delivery),
         ("action", &e.action),
         ("name", &e.name),
+        ("key", &e.key),
+        ("user", &e.user),
+        ("userProof", &e.user_proof),
     ] {
         if value.as_deref().is_some_and(|v| v.len() > MAX_TEXT) {
             return Err(reject(format!(".{field}: at most {MAX_TEXT} characters")));
@@ -110,7 +147,15 @@ fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Re
             return Err(reject(format!(".{field}: control characters are not allowed")));
         }
     }
-    Ok(Event {
+    if kind == EventKind::Action {
+        return action(e, at, synthetic, secret).map(Valid::Action).map_err(reject);
+    }
+    for (field, value) in [("key", &e.key), ("user", &e.user), ("userProof", &e.user_proof)] {
+        if value.is_some() {
+            return Err(reject(format!(".{field}: only action events have this")));
+        }
+    }
+    Ok(Valid::Funnel(Event {
         id: e.id.unwrap_or_else(random_id),
         kind,
         prompt: e.prompt,
@@ -122,7 +167,78 @@ fn validate(i: usize, raw: Value, now: i64, synthetic: bool) -> Result<Event, Re
         name: e.name,
         synthetic,
         at_ms: at,
+    }))
+}
+
+/// A forwarded action (lengths and control characters already checked), or
+/// what is wrong with it (`.field: why`). Only the user with a valid proof,
+/// the name, the key and the time: nothing else of the action is taken.
+fn action(e: EventJson, at: i64, synthetic: bool, secret: Option<&[u8]>) -> Result<NewUserEvent, String> {
+    if synthetic {
+        return Err(".type: action events are never synthetic".into());
+    }
+    for (field, value) in [
+        ("prompt", &e.prompt),
+        ("variant", &e.variant),
+        ("trigger", &e.trigger),
+        ("anon", &e.anon),
+        ("delivery", &e.delivery),
+        ("action", &e.action),
+    ] {
+        if value.is_some() {
+            return Err(format!(
+                ".{field}: not part of an action event (id, name, key, at, user, userProof)"
+            ));
+        }
+    }
+    let name = e
+        .name
+        .filter(|n| askwell::model::is_event_name(n))
+        .ok_or(".name: expected 1 to 64 of A-Z a-z 0-9 _ . : -")?;
+    let user = e
+        .user
+        .filter(|u| valid_user_id(u))
+        .ok_or(".user: required with an action (1 to 200 bytes without control characters)")?;
+    let Some(secret) = secret else {
+        return Err(".userProof: forwarding actions needs ASKWELL_IDENTITY_SECRET on the server".into());
+    };
+    match e.user_proof.as_deref() {
+        Some(proof) if user_proven(secret, &user, proof) => {}
+        Some(_) => return Err(
+            ".userProof: does not match user (expected hex HMAC-SHA256 of the user id with ASKWELL_IDENTITY_SECRET)"
+                .into(),
+        ),
+        None => return Err(".userProof: required with an action (made by the app's backend)".into()),
+    }
+    Ok(NewUserEvent {
+        dedup_id: e.id.as_deref().map(|id| action_dedup_id(&user, id)),
+        user,
+        name,
+        key: e.key.filter(|k| !k.is_empty()),
+        at_ms: at,
+        properties: Traits::new(),
     })
+}
+
+/// The dedup id of a forwarded action: `page:` and 32 hex digits of
+/// SHA-256(user, NUL, the page's event id). Namespaced, so a page can never
+/// claim an id the app's backend uses with `POST /v1/track` (nor another
+/// user's); hashed, so the device's anonymous id, which the page's event ids
+/// start with, is not stored with the user.
+pub fn action_dedup_id(user: &str, id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(user.as_bytes())
+        .chain_update([0])
+        .chain_update(id.as_bytes())
+        .finalize();
+    let mut out = String::with_capacity(5 + 32);
+    out.push_str("page:");
+    for byte in &digest[..16] {
+        out.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 /// Parses the body as JSON whatever its `Content-Type`: `navigator.sendBeacon`
@@ -139,14 +255,20 @@ fn parse(body: &[u8]) -> Result<EventsRequest, AppError> {
 }
 
 /// Parses and judges a body as [`events_create`] does, minus the rate limit
-/// and the database: the events to store and the rejected ones. Public only
+/// and the database: the events to store (funnel events and proven actions,
+/// checked against `identity_secret`) and the rejected ones. Public only
 /// for the `events` fuzz target (fuzz/), so it drives the handler's own code.
 ///
 /// # Errors
 /// What the handler answers for the whole batch (bad JSON or shape, a
 /// synthetic batch without the admin token, an empty or oversized batch).
 #[doc(hidden)]
-pub fn validate_events_json(body: &[u8], now: i64, admin: bool) -> Result<(Vec<Event>, Vec<Rejection>), AppError> {
+pub fn validate_events_json(
+    body: &[u8],
+    now: i64,
+    admin: bool,
+    identity_secret: Option<&[u8]>,
+) -> Result<Judged, AppError> {
     let req = parse(body)?;
     if req.synthetic && !admin {
         return Err(AppError::Unauthorized);
@@ -157,19 +279,22 @@ pub fn validate_events_json(body: &[u8], now: i64, admin: bool) -> Result<(Vec<E
             format!("events: expected 1 to {MAX_BATCH} events"),
         ));
     }
-    let (mut events, mut rejected) = (Vec::new(), Vec::new());
+    let mut judged = Judged::default();
     for (i, raw) in req.events.into_iter().enumerate() {
-        match validate(i, raw, now, req.synthetic) {
-            Ok(event) => events.push(event),
-            Err(rejection) => rejected.push(rejection),
+        match validate(i, raw, now, req.synthetic, identity_secret) {
+            Ok(Valid::Funnel(event)) => judged.events.push(event),
+            Ok(Valid::Action(action)) => judged.actions.push(action),
+            Err(rejection) => judged.rejected.push(rejection),
         }
     }
-    Ok((events, rejected))
+    Ok(judged)
 }
 
 /// `POST /v1/events` `{ events: [...] }` → 202 `{ accepted, stored, rejected }`
 /// (`stored` < `accepted` when some ids were already stored; `rejected`
-/// lists `{ index, message }` for events that were not accepted).
+/// lists `{ index, message }` for events that were not accepted). Funnel
+/// events and actions are two writes, funnel first; a failure of either is a
+/// 500 and the page sends the batch again, which stores nothing twice.
 pub async fn events_create(
     State(state): State<AppState>,
     client: ClientAddress,
@@ -177,29 +302,39 @@ pub async fn events_create(
     ApiBytes(body): ApiBytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let admin = is_admin(&headers, &state);
-    let (events, rejected) = validate_events_json(&body, now_ms(), admin)?;
+    let now = now_ms();
+    let secret = state.settings.identity_secret.as_deref();
+    let Judged {
+        events,
+        actions,
+        rejected,
+    } = validate_events_json(&body, now, admin, secret)?;
+    let accepted = events.len() + actions.len();
     // Every valid event costs the client one token (a request at least one),
     // so batch size buys nothing; the admin token (simulations) is not limited.
     if !admin {
         state
             .limiter
-            .take(client.0, events.len().max(1))
+            .take(client.0, accepted.max(1))
             .map_err(|refused| AppError::RateLimited {
                 retry_after_secs: refused.retry_after_secs,
             })?;
     }
-    if events.is_empty() {
+    if accepted == 0 {
         let first = rejected.into_iter().next().map(|r| r.message);
         return Err(AppError::invalid(ErrorCode::InvalidEvent, first.unwrap_or_default()));
     }
-    let stored = state.store.events_insert(&events).await?;
+    let mut stored = state.store.events_insert(&events).await?;
     state.metrics.count_events(stored);
+    if !actions.is_empty() {
+        stored += state.store.record_user_events(&actions, now).await?.len() as u64;
+    }
     let rejected: Vec<Value> = rejected
         .into_iter()
         .map(|r| json!({ "index": r.index, "message": r.message }))
         .collect();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "accepted": events.len(), "stored": stored, "rejected": rejected })),
+        Json(json!({ "accepted": accepted, "stored": stored, "rejected": rejected })),
     ))
 }
