@@ -28,8 +28,8 @@ pub use deliveries::{Claimed, Created, NewNotification, Recipients, Schedule, St
 pub use events::Event;
 pub use journeys::{InstanceRow, JourneyCounts, JourneyWrites, SendRow, StoredJourney, UserFacts};
 pub use privacy::{
-    ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedNotification, ExportedSubscription,
-    ExportedJourney, ExportedTrackedEvent, Removed, UserExport,
+    ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedJourney, ExportedNotification, ExportedSubscription,
+    ExportedTrackedEvent, Removed, UserExport,
 };
 pub use stats::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
 pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};

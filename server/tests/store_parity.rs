@@ -1006,13 +1006,27 @@ async fn users(run: &mut Run, store: &Store, id_a: i64, start: i64) {
 async fn journeys(run: &mut Run, store: &Store, start: i64) {
     use askwell_server::store::{InstanceRow, SendRow};
     let v1 = serde_json::json!({ "id": "j", "entry": { "event": "e" }, "steps": [{ "exit": true }] });
-    assert_eq!(run.ok("journey_put", store.journey_put("j", &v1, start).await), (1, true));
-    assert_eq!(run.ok("journey_put", store.journey_put("j", &v1, start).await), (1, false));
+    assert_eq!(
+        run.ok("journey_put", store.journey_put("j", &v1, start).await),
+        (1, true)
+    );
+    assert_eq!(
+        run.ok("journey_put", store.journey_put("j", &v1, start).await),
+        (1, false)
+    );
     let v2 = serde_json::json!({ "id": "j", "entry": { "event": "e" }, "steps": [{ "wait": { "hours": 1 } }] });
-    assert_eq!(run.ok("journey_put", store.journey_put("j", &v2, start).await), (2, true));
+    assert_eq!(
+        run.ok("journey_put", store.journey_put("j", &v2, start).await),
+        (2, true)
+    );
     let current = run.ok("journeys_current", store.journeys_current().await);
-    assert_eq!(current.iter().map(|j| (j.id.as_str(), j.version)).collect::<Vec<_>>(), [("j", 2)]);
-    let old = run.ok("journey_version", store.journey_version("j", 1).await).expect("v1 kept");
+    assert_eq!(
+        current.iter().map(|j| (j.id.as_str(), j.version)).collect::<Vec<_>>(),
+        [("j", 2)]
+    );
+    let old = run
+        .ok("journey_version", store.journey_version("j", 1).await)
+        .expect("v1 kept");
     assert_eq!(old.definition, v1);
 
     let instance = InstanceRow {
@@ -1030,17 +1044,34 @@ async fn journeys(run: &mut Run, store: &Store, start: i64) {
         ended_by: None,
     };
     assert!(run.ok("journey_save", store.journey_save(&instance, &[], start).await));
-    assert!(!run.ok("journey_save", store.journey_save(&instance, &[], start).await), "exists");
+    assert!(
+        !run.ok("journey_save", store.journey_save(&instance, &[], start).await),
+        "exists"
+    );
     assert_eq!(
         run.ok("journey_priors", store.journey_priors("j", "jules").await),
         [("k".to_owned(), start, true)]
     );
-    assert_eq!(run.ok("journey_running", store.journey_running("jules").await), std::slice::from_ref(&instance));
-    assert!(run.ok("journey_claim_due", store.journey_claim_due(start, 10, 60_000).await).is_empty(), "not yet due");
-    let claimed = run.ok("journey_claim_due", store.journey_claim_due(start + 1_000, 10, 60_000).await);
+    assert_eq!(
+        run.ok("journey_running", store.journey_running("jules").await),
+        std::slice::from_ref(&instance)
+    );
+    assert!(
+        run.ok("journey_claim_due", store.journey_claim_due(start, 10, 60_000).await)
+            .is_empty(),
+        "not yet due"
+    );
+    let claimed = run.ok(
+        "journey_claim_due",
+        store.journey_claim_due(start + 1_000, 10, 60_000).await,
+    );
     assert_eq!(claimed, std::slice::from_ref(&instance));
     assert!(
-        run.ok("journey_claim_due", store.journey_claim_due(start + 2_000, 10, 60_000).await).is_empty(),
+        run.ok(
+            "journey_claim_due",
+            store.journey_claim_due(start + 2_000, 10, 60_000).await
+        )
+        .is_empty(),
         "leased"
     );
     let ended = InstanceRow {
@@ -1057,8 +1088,16 @@ async fn journeys(run: &mut Run, store: &Store, start: i64) {
         error: None,
     };
     assert!(!run.ok("journey_save", store.journey_save(&ended, &[send], start + 2_000).await));
-    assert!(run.ok("journey_running", store.journey_running("jules").await).is_empty());
-    assert_eq!(run.ok("journey_convert", store.journey_convert("j", "jules", start + 3_000).await), 1);
+    assert!(run
+        .ok("journey_running", store.journey_running("jules").await)
+        .is_empty());
+    assert_eq!(
+        run.ok(
+            "journey_convert",
+            store.journey_convert("j", "jules", start + 3_000).await
+        ),
+        1
+    );
     let counts = run.ok("journey_counts", store.journey_counts("j").await);
     assert_eq!(counts.instances, [(false, "completed".to_owned(), 1)]);
     assert_eq!(counts.converted, [(false, 1)]);
@@ -1072,13 +1111,19 @@ async fn journeys(run: &mut Run, store: &Store, start: i64) {
         notification("many-2", Some("journey:x:1"), to_jules()),
     ];
     assert_eq!(
-        run.ok("notifications_create_many", store.notifications_create_many(&batch).await),
+        run.ok(
+            "notifications_create_many",
+            store.notifications_create_many(&batch).await
+        ),
         [("many-1".to_owned(), 0), ("many-1".to_owned(), 0)]
     );
 
     // The batch forms: one user's facts (traits, zone, instances) read at
     // once, and a batch of writes in one transaction.
-    let facts = run.ok("journey_facts", store.journey_facts(&strings(&["jules", "alice", "nobody"])).await);
+    let facts = run.ok(
+        "journey_facts",
+        store.journey_facts(&strings(&["jules", "alice", "nobody"])).await,
+    );
     assert_eq!(facts.len(), 3);
     assert_eq!(facts["jules"].priors, [("j".to_owned(), "k".to_owned(), start, false)]);
     assert!(facts["jules"].running.is_empty());
@@ -1100,16 +1145,32 @@ async fn journeys(run: &mut Run, store: &Store, start: i64) {
 
     let seq = run.ok("journey_cursor_take", store.journey_cursor_take(start, 60_000).await);
     assert_eq!(seq, Some(0));
-    assert_eq!(run.ok("journey_cursor_take", store.journey_cursor_take(start, 60_000).await), None, "held");
+    assert_eq!(
+        run.ok("journey_cursor_take", store.journey_cursor_take(start, 60_000).await),
+        None,
+        "held"
+    );
     run.ok("journey_cursor_advance", store.journey_cursor_advance(5, true).await);
-    assert_eq!(run.ok("journey_cursor_take", store.journey_cursor_take(start, 60_000).await), Some(5));
+    assert_eq!(
+        run.ok("journey_cursor_take", store.journey_cursor_take(start, 60_000).await),
+        Some(5)
+    );
     run.ok("journey_cursor_advance", store.journey_cursor_advance(0, true).await);
 
-    let inactive = run.ok("users_inactive_since", store.users_inactive_since(start + DAY_MS, 100).await);
+    let inactive = run.ok(
+        "users_inactive_since",
+        store.users_inactive_since(start + DAY_MS, 100).await,
+    );
     assert!(inactive.iter().any(|(user, _)| user == "alice"), "{inactive:?}");
-    assert!(run.ok("users_inactive_since", store.users_inactive_since(0, 100).await).is_empty());
+    assert!(run
+        .ok("users_inactive_since", store.users_inactive_since(0, 100).await)
+        .is_empty());
 
-    assert_eq!(run.ok("journey_delete", store.journey_delete("j", start).await), Some(1), "inst-2 ends");
+    assert_eq!(
+        run.ok("journey_delete", store.journey_delete("j", start).await),
+        Some(1),
+        "inst-2 ends"
+    );
     assert_eq!(run.ok("journey_delete", store.journey_delete("j", start).await), None);
     assert!(run.ok("journeys_current", store.journeys_current().await).is_empty());
 }

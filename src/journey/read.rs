@@ -24,7 +24,7 @@ pub const MAX_TITLE_CHARS: usize = 120;
 /// See [`MAX_TITLE_CHARS`].
 pub const MAX_BODY_CHARS: usize = 500;
 /// Longest id or event name, in bytes.
-pub const MAX_NAME: usize = 64;
+pub const MAX_NAME: usize = crate::model::MAX_EVENT_NAME;
 
 impl Journey {
     /// Reads and validates a definition; every problem is reported at once.
@@ -38,14 +38,11 @@ impl Journey {
     }
 }
 
-/// Whether `name` is a valid journey id or event name: 1 to 64 of
-/// `A-Z a-z 0-9 _ . : -`.
+/// Whether `name` is a valid journey id or event name: the wire's event
+/// name rule ([`crate::model::is_event_name`]), so a journey can name every
+/// event `track` and `forward` accept, and no other.
 pub fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+    crate::model::is_event_name(name)
 }
 
 fn read_journey(value: &Value, problems: &mut FieldProblems) -> Option<Journey> {

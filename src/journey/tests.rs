@@ -655,7 +655,9 @@ proptest! {
 #[test]
 fn a_local_time_is_exactly_two_digits_colon_two_digits() {
     assert_eq!(LocalTime::parse("09:05"), Some(LocalTime { hour: 9, minute: 5 }));
-    for bad in ["+9:00", "9:00", "09:0", "-1:00", "24:00", "12:60", "1a:00", "09:+5", " 9:00", "09:00 "] {
+    for bad in [
+        "+9:00", "9:00", "09:0", "-1:00", "24:00", "12:60", "1a:00", "09:+5", " 9:00", "09:00 ",
+    ] {
         assert_eq!(LocalTime::parse(bad), None, "{bad:?}");
     }
 }

@@ -35,7 +35,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     status(
         Command::new(root.join("target/debug/askwell-server"))
             .current_dir(&root)
-            .args(["serve", "--site", "www", "--pkg", "pkg", "--journeys", "www/journeys.json", "--bind", &bind])
+            .args([
+                "serve",
+                "--site",
+                "www",
+                "--pkg",
+                "pkg",
+                "--journeys",
+                "www/journeys.json",
+                "--bind",
+                &bind,
+            ])
             .env("ASKWELL_ADMIN_TOKEN", token)
             .env(
                 "ASKWELL_IDENTITY_SECRET",

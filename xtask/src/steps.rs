@@ -154,7 +154,12 @@ fn demo_server(root: &Path) -> Result<Server, String> {
         // on http://127.0.0.1 (logged loudly by the server; test runs only).
         ("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1"),
     ];
-    Server::start(root, &data, &["--site", "www", "--pkg", "pkg", "--journeys", "www/journeys.json"], &envs)
+    Server::start(
+        root,
+        &data,
+        &["--site", "www", "--pkg", "pkg", "--journeys", "www/journeys.json"],
+        &envs,
+    )
 }
 
 pub(crate) fn vite_app(run: &mut Run) {

@@ -8,8 +8,8 @@ mod stats;
 pub use events::MAX_BATCH as MAX_EVENTS_BATCH;
 #[doc(hidden)]
 pub use events::{action_dedup_id, validate_events_json, Judged as JudgedEvents, Rejection as EventRejection};
-mod subscriptions;
 mod journeys;
+mod subscriptions;
 mod users;
 
 use axum::extract::rejection::PathRejection;

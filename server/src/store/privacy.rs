@@ -32,8 +32,8 @@ use sqlx::{AnyConnection, Row};
 use super::{Backend, Store};
 
 pub use export::{
-    ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedNotification, ExportedSubscription,
-    ExportedJourney, ExportedTrackedEvent, UserExport,
+    ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedJourney, ExportedNotification, ExportedSubscription,
+    ExportedTrackedEvent, UserExport,
 };
 
 /// Most values in one `IN (…)` list: well under SQLite's 32766 bound
@@ -227,10 +227,12 @@ async fn remove(conn: &mut AnyConnection, found: &Footprint) -> Result<Removed, 
         removed.user_events = delete_texts(conn, "DELETE FROM user_events WHERE user_id IN", user).await?;
         // Their journey instances, and the sends those made (the
         // notifications themselves went above with their deliveries).
-        sqlx::query("DELETE FROM journey_sends WHERE instance_id IN (SELECT id FROM journey_instances WHERE user_id = $1)")
-            .bind(&user[0])
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "DELETE FROM journey_sends WHERE instance_id IN (SELECT id FROM journey_instances WHERE user_id = $1)",
+        )
+        .bind(&user[0])
+        .execute(&mut *conn)
+        .await?;
         removed.journeys = delete_texts(conn, "DELETE FROM journey_instances WHERE user_id IN", user).await?;
         removed.users = delete_texts(conn, "DELETE FROM users WHERE id IN", user).await?;
     }
