@@ -14,6 +14,10 @@ export const config = {
   // Logs each held-back prompt and emits askwell:skipped, which the status
   // line shows, so a prompt that does not appear says why. Off in production.
   debug: true,
+  // Actions the server may see, for a signed-in user only (name, time and
+  // the entity id as key; nothing else leaves the device): the journeys in
+  // www/journeys.json follow them.
+  forward: ["added_to_cart", "purchased", "episode_started", "episode_finished"],
   prompts: [
     {
       id: "reply-alerts",

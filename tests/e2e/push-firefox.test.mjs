@@ -238,3 +238,59 @@ test("Firefox: the push service refuses the subscription → the prompt says so 
   await page.evaluate(() => window.askwell.unsubscribe());
   await page.close();
 });
+
+test("Firefox: add to cart in the shop and do not buy → the journey's reminder arrives by real push; buy → it does not", { timeout: 120_000 }, async () => {
+  const { page, errors, outcomes } = await subscribeInChat();
+  assert.ok(outcomes.some((o) => o.name === "subscribed"), JSON.stringify(outcomes));
+  // A journey of the test's own, with a short wait (the demo's waits an hour).
+  const journey = `e2e-cart-${Date.now().toString(36)}`;
+  const admin = (method, path, body) => fetch(`${baseUrl}${path}`, {
+    method, headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` }, body: body && JSON.stringify(body),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const put = await admin("PUT", `/v1/journeys/${journey}`, {
+    entry: { event: "added_to_cart", keyed: true },
+    exitOn: [{ event: "purchased", sameKey: true }],
+    steps: [{ wait: { seconds: 3 } }, { send: { title: "Your cart {event.key} is waiting", url: "/shop.html#cart" } }],
+  });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+
+  const user = `shopper-${Date.now()}`;
+  const shop = async () => {
+    await page.goto(`${baseUrl}/shop.html`);
+    await page.waitForSelector("html[data-askwell-ready=true]");
+    // What the app's backend does when the shopper signs in: the proof.
+    assert.equal(await page.evaluate((u, p) => window.askwell.identify(u, { proof: p }).then(String, String), user, userProof(user)), "true");
+  };
+  const cart = (key) => page.evaluate((k) => {
+    for (const id of ["add-to-cart", "buy"]) document.getElementById(id).dataset.askwellEntityId = k;
+  }, key);
+  const titles = () => page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => n.title));
+
+  // Not bought: reminded.
+  await shop();
+  const unbought = `cart-${Date.now().toString(36)}`;
+  await cart(unbought);
+  await page.click("#add-to-cart");
+  // Leaving the page sends the outbox at once (it would go within seconds anyway).
+  await shop();
+  const shown = await waitFor(titles, (list) => list.includes(`Your cart ${unbought} is waiting`), "the abandoned-cart reminder", 200);
+  assert.ok(shown.includes(`Your cart ${unbought} is waiting`));
+
+  // Bought: the purchase ends the journey mid-wait, nothing arrives.
+  const bought = `cart-${Date.now().toString(36)}-b`;
+  await cart(bought);
+  await page.click("#add-to-cart");
+  await page.click("#buy");
+  await shop();
+  const report = await waitFor(
+    async () => (await admin("GET", `/v1/journeys/${journey}`)).body.report,
+    (r) => r?.exited_by?.purchased === 1,
+    "the purchase to end the second cart's journey",
+  );
+  assert.deepEqual(report.steps, [{ step: 1, sent: 1, withheld: 0, failed: 0 }], JSON.stringify(report));
+  await new Promise((r) => setTimeout(r, 5_000));
+  assert.ok(!(await titles()).includes(`Your cart ${bought} is waiting`), "no reminder for the bought cart");
+  assert.deepEqual(errors, []);
+  await page.close();
+  await admin("DELETE", `/v1/journeys/${journey}`);
+});
