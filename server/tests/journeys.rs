@@ -140,6 +140,29 @@ async fn an_abandoned_cart_is_reminded_an_hour_later_unless_that_cart_was_bought
     assert_eq!(sent_to["rate"]["rate"], 0.5);
     assert_eq!(report["conversion"]["difference"], Value::Null, "no holdout entrants");
     assert_eq!(report["conversion"]["verdict"]["outcome"], "need_more_data");
+    assert_eq!(report["clicked"], 0);
+    let request = axum::http::Request::get("/v1/journeys.csv")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(askwell_server::app(state.clone()), request)
+        .await
+        .expect("response");
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    let csv = String::from_utf8(bytes.to_vec()).expect("utf-8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("journey,version,entered,holdout,waiting,completed,exited_by_event"),
+        "{csv}"
+    );
+    assert_eq!(
+        lines[1], "abandoned-cart,1,2,0,0,1,1,0,0,1,0,0,0,0,1,0.5000,0,,need_more_data",
+        "{csv}"
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,8 @@
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Map, Value};
 
@@ -106,6 +108,76 @@ pub async fn journeys_delete(
     Ok(Json(json!({ "id": id, "ended": ended })))
 }
 
+/// `GET /v1/journeys.csv` → one row per journey with its report's numbers,
+/// for a spreadsheet (columns: see [`CSV_COLUMNS`]).
+pub async fn journeys_csv(_: Admin, State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    let mut csv = CSV_COLUMNS.join(",");
+    csv.push('\n');
+    for stored in state.store.journeys_current().await? {
+        let counts = state.store.journey_counts(&stored.id).await?;
+        let r = report(&counts);
+        let n = |v: &Value| v.as_i64().unwrap_or(0).to_string();
+        let rate = |v: &Value| v.as_f64().map_or(String::new(), |x| format!("{x:.4}"));
+        let steps = r["steps"].as_array().cloned().unwrap_or_default();
+        let total = |field: &str| {
+            steps
+                .iter()
+                .map(|s| s[field].as_i64().unwrap_or(0))
+                .sum::<i64>()
+                .to_string()
+        };
+        let c = &r["conversion"];
+        let row = [
+            stored.id.clone(),
+            stored.version.to_string(),
+            n(&r["entered"]),
+            n(&r["holdout"]),
+            n(&r["states"]["waiting"]),
+            n(&r["states"]["completed"]),
+            n(&r["states"]["event"]),
+            n(&r["states"]["exit-step"]),
+            n(&r["states"]["deleted"]),
+            total("sent"),
+            total("withheld"),
+            total("failed"),
+            n(&r["deliveries"]["delivered"]),
+            n(&r["clicked"]),
+            n(&c["sent_to"]["converted"]),
+            rate(&c["sent_to"]["rate"]["rate"]),
+            n(&c["holdout"]["converted"]),
+            rate(&c["holdout"]["rate"]["rate"]),
+            c["verdict"]["outcome"].as_str().unwrap_or_default().to_owned(),
+        ];
+        csv.push_str(&row.join(","));
+        csv.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv))
+}
+
+/// The columns of `GET /v1/journeys.csv` (ids are `A-Z a-z 0-9 _ . : -`,
+/// so no field needs quoting).
+pub const CSV_COLUMNS: [&str; 19] = [
+    "journey",
+    "version",
+    "entered",
+    "holdout",
+    "waiting",
+    "completed",
+    "exited_by_event",
+    "exited_at_step",
+    "retired",
+    "sent",
+    "withheld",
+    "refused",
+    "delivered",
+    "clicked",
+    "converted_sent_to",
+    "conversion_sent_to",
+    "converted_holdout",
+    "conversion_holdout",
+    "verdict",
+];
+
 fn described(stored: StoredJourney, counts: &JourneyCounts) -> Value {
     json!({
         "id": stored.id,
@@ -170,6 +242,7 @@ pub fn report(counts: &JourneyCounts) -> Value {
         "exited_by": exited_by,
         "steps": steps,
         "deliveries": deliveries,
+        "clicked": counts.clicked,
         "conversion": {
             "sent_to": { "entered": entered, "converted": converted(false), "rate": sent_to.summary() },
             "holdout": { "entered": entered_holdout, "converted": converted(true), "rate": held.summary() },

@@ -58,6 +58,7 @@ pub fn api() -> Router<AppState> {
         )
         .route("/v1/users/{id}/export", get(privacy::users_export))
         .route("/v1/journeys", get(journeys::journeys_list))
+        .route("/v1/journeys.csv", get(journeys::journeys_csv))
         .route(
             "/v1/journeys/{id}",
             get(journeys::journeys_read)

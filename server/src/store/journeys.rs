@@ -113,6 +113,8 @@ pub struct JourneyCounts {
     pub steps: Vec<(i64, i64, i64, i64)>,
     /// Deliveries of the journey's notifications by status.
     pub deliveries: Vec<(String, i64)>,
+    /// Of them, clicked.
+    pub clicked: i64,
 }
 
 const INSTANCE_COLUMNS: &str =
@@ -542,12 +544,20 @@ impl Store {
         .iter()
         .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
         .collect::<Result<_, sqlx::Error>>()?;
+        let clicked = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM journey_sends s JOIN deliveries d ON d.notification_id = s.notification_id \
+             WHERE s.journey_id = $1 AND d.clicked_ms IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(JourneyCounts {
             instances,
             exited_by,
             converted,
             steps,
             deliveries,
+            clicked,
         })
     }
 }
