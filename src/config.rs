@@ -45,6 +45,10 @@ pub struct Config {
     pub user_proof: Option<String>,
     /// User traits for segment conditions.
     pub traits: BTreeMap<String, String>,
+    /// `user.traits` as given (checked with the server's rules by
+    /// [`crate::funnel::read_traits`]; `null` deletes one): sent to the
+    /// server with the proof, once per change.
+    pub user_traits: Vec<(String, Value)>,
     /// Copy problems accepted because `policy.copyChecks` is `"warn"`.
     pub warnings: FieldProblems,
     /// Consent and telemetry settings.
@@ -202,7 +206,7 @@ fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
         Some(policy) => read_policy(policy, root.problems()),
         None => (Policy::default(), false),
     };
-    let (user_id, user_proof, traits) = root
+    let (user_id, user_proof, traits, user_traits) = root
         .get("user")
         .map(|user| read_user(user, root.problems()))
         .unwrap_or_default();
@@ -233,6 +237,7 @@ fn read_config(value: &Value, problems: &mut FieldProblems) -> Option<Config> {
         user_id,
         user_proof,
         traits,
+        user_traits,
         warnings,
         privacy,
         messages,
@@ -373,8 +378,14 @@ fn read_days(value: &Value, path: String, problems: &mut FieldProblems) -> Optio
     }
 }
 
-/// The user's id, its proof and traits.
-type User = (Option<String>, Option<String>, BTreeMap<String, String>);
+/// The user's id, its proof, its traits as rules compare them (text) and as
+/// they are sent.
+type User = (
+    Option<String>,
+    Option<String>,
+    BTreeMap<String, String>,
+    Vec<(String, Value)>,
+);
 
 fn read_user(value: &Value, problems: &mut FieldProblems) -> User {
     let Some(mut r) = ObjectReader::new(value, "user", &["id", "proof", "traits"], problems) else {
@@ -385,24 +396,22 @@ fn read_user(value: &Value, problems: &mut FieldProblems) -> User {
     if proof.is_some() && id.is_none() {
         r.problems().push("user.proof", "a proof needs user.id");
     }
-    let mut traits = BTreeMap::new();
-    match r.get("traits") {
-        None => {}
-        Some(Value::Object(members)) => {
-            for (key, value) in members {
-                match scalar_text(value) {
-                    Some(text) => {
-                        traits.insert(key.clone(), text);
-                    }
-                    None => r
-                        .problems()
-                        .push(format!("user.traits.{key}"), "expected a string, number or boolean"),
-                }
-            }
+    let sent = match r.get("traits") {
+        None => Vec::new(),
+        Some(value) => {
+            let value = value.clone();
+            crate::funnel::read_traits(&value, "user.traits", r.problems())
         }
-        Some(_) => r.problems().push("user.traits", "expected an object"),
+    };
+    // `null` (a deletion on the server) is no value for a rule to compare.
+    // Inserted one by one: `collect` into a map sorts (4 kB of wasm).
+    let mut traits = BTreeMap::new();
+    for (name, value) in &sent {
+        if let Some(text) = scalar_text(value) {
+            traits.insert(name.clone(), text);
+        }
     }
-    (id, proof, traits)
+    (id, proof, traits, sent)
 }
 
 /// Trait values compare as text, so `{ "plan": "pro" }` and `{ "age": 30 }` both work.

@@ -152,6 +152,36 @@ fn traits_compare_as_text() {
 }
 
 #[test]
+fn user_traits_are_kept_as_sent_and_checked_with_the_servers_rules() {
+    let config = read(r#"{ "prompts": [{ "id": "p", "message": "Hi?" }], "user": { "id": "u1", "traits": { "plan": "pro", "seats": 3, "trial": null } } }"#)
+        .expect("valid");
+    assert_eq!(
+        config.user_traits,
+        [
+            ("plan".to_owned(), "pro".into()),
+            ("seats".to_owned(), Value::Number(3.0)),
+            ("trial".to_owned(), Value::Null),
+        ]
+    );
+    assert!(
+        !config.traits.contains_key("trial"),
+        "a deletion is no value to compare"
+    );
+    let long = "x".repeat(201);
+    let text = errors(&format!(
+        r#"{{ "prompts": [{{ "id": "p", "message": "Hi?" }}], "user": {{ "id": "u1", "traits": {{ "plan": "{long}", "tags": ["a"] }} }} }}"#
+    ));
+    assert!(
+        text.contains("user.traits.plan: a string of at most 200 bytes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("user.traits.tags: expected a string, number, boolean or null"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_user_proof_travels_with_its_user_id() {
     let config = read(r#"{ "prompts": [{ "id": "p", "message": "Hi?" }], "user": { "id": "u1", "proof": "ab12" } }"#)
         .expect("valid");

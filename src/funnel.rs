@@ -21,7 +21,16 @@
 //! stored: it is added when a batch is built ([`Outbox::request_body`]),
 //! for the user signed in then ([`SignedIn`]); another user's actions wait
 //! until that user signs in again (or newer events push them out).
+//!
+//! **Traits** (`identify(id, { proof, traits })`, config `user.traits`)
+//! travel the same way as [`EventKind::Traits`] events: checked here with
+//! the server's rules ([`read_traits`]), queued only when they differ from
+//! the last ones queued for that user (a fingerprint per user, kept in the
+//! outbox: a page load that identifies with the same traits queues
+//! nothing), one waiting event per user (a change merges into it) and at
+//! most one per batch (64 traits of 200 bytes are ~17 kB).
 
+use crate::error::FieldProblems;
 use crate::model::EventKind;
 pub use crate::model::HOLDOUT;
 use crate::value::Value;
@@ -35,6 +44,12 @@ const RETRY_BASE_MS: u64 = 5_000;
 const RETRY_MAX_MS: u64 = 600_000;
 /// Longest text field the server takes (`POST /v1/events` refuses longer).
 pub const MAX_TEXT: usize = 200;
+/// Most traits a user holds on the server (after its merge).
+pub const MAX_TRAITS: usize = 64;
+/// Longest trait name the server takes.
+pub const MAX_TRAIT_NAME: usize = 64;
+/// Users whose last traits' fingerprint is kept (a shared device's few).
+const MAX_TRAIT_USERS: usize = 8;
 
 /// One funnel event as the server's `POST /v1/events` takes it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -56,10 +71,13 @@ pub struct FunnelEvent {
     pub name: String,
     /// What a forwarded action was about: its entity id (`action` only).
     pub key: String,
-    /// The signed-in user a forwarded action belongs to (`action` only).
+    /// The signed-in user a forwarded action or traits belong to (`action`,
+    /// `traits`).
     pub user: String,
     /// Epoch ms.
     pub at_ms: u64,
+    /// The user's traits, checked by [`read_traits`] (`traits` only).
+    pub traits: Vec<(String, Value)>,
 }
 
 impl FunnelEvent {
@@ -78,7 +96,7 @@ impl FunnelEvent {
     /// Whether it may go in a batch now: every funnel event, and the
     /// forwarded actions of the user signed in now.
     fn sendable(&self, signed_in: Option<SignedIn<'_>>) -> bool {
-        self.kind != EventKind::Action || signed_in.is_some_and(|s| s.user == self.user)
+        !self.kind.of_user() || signed_in.is_some_and(|s| s.user == self.user)
     }
 }
 
@@ -130,6 +148,9 @@ pub struct Outbox {
     pub exposure: Option<Exposure>,
     /// Prompts whose holdout exposure was already reported.
     pub held_out: Vec<String>,
+    /// Per user, the fingerprint of the traits queued last ([`Outbox::traits`]),
+    /// oldest first, at most 8 users.
+    pub traits_sent: Vec<(String, u64)>,
 }
 
 impl Outbox {
@@ -141,7 +162,7 @@ impl Outbox {
         event.id = format!("{anon}-{}-{}", event.at_ms, self.seq + 1);
         // A forwarded action is the user's: the device's id is not one of
         // its fields (its id, unique per device, still starts with it).
-        if event.kind != EventKind::Action {
+        if !event.kind.of_user() {
             anon.clone_into(&mut event.anon);
         }
         if !fits(&event) {
@@ -162,6 +183,64 @@ impl Outbox {
             self.dropped += excess as u64;
         }
         self.events.push(event);
+    }
+
+    /// Queues `user`'s `traits` (checked by [`read_traits`]) unless they are
+    /// the ones queued last for that user; returns whether it queued them.
+    /// A change merges into the user's waiting event (under a new id: the
+    /// old one may be in flight), unless the merge would exceed
+    /// [`MAX_TRAITS`].
+    pub fn traits(&mut self, anon: &str, user: &str, traits: &[(String, Value)], at_ms: u64) -> bool {
+        let print = fingerprint(user, traits);
+        if traits.is_empty()
+            || user.is_empty()
+            || user.len() > MAX_TEXT
+            || self.traits_sent.iter().any(|(u, p)| u == user && *p == print)
+        {
+            return false;
+        }
+        let mut merged: Vec<(String, Value)> = Vec::new();
+        let waiting = self
+            .events
+            .iter()
+            .position(|e| e.kind == EventKind::Traits && e.user == user);
+        if let Some(i) = waiting {
+            merged.clone_from(&self.events[i].traits);
+            for (name, value) in traits {
+                match merged.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = value.clone(),
+                    None => merged.push((name.clone(), value.clone())),
+                }
+            }
+            if merged.len() <= MAX_TRAITS {
+                self.events.remove(i);
+            } else {
+                merged.clear();
+            }
+        }
+        if merged.is_empty() {
+            merged = traits.to_vec();
+        }
+        let dropped = self.dropped;
+        self.push(
+            anon,
+            FunnelEvent {
+                kind: EventKind::Traits,
+                user: user.to_owned(),
+                at_ms,
+                traits: merged,
+                ..FunnelEvent::default()
+            },
+        );
+        if self.dropped != dropped {
+            return false;
+        }
+        self.traits_sent.retain(|(u, _)| u != user);
+        if self.traits_sent.len() >= MAX_TRAIT_USERS {
+            self.traits_sent.remove(0);
+        }
+        self.traits_sent.push((user.to_owned(), print));
+        true
     }
 
     /// A conversion credited to the last exposure (if any).
@@ -190,15 +269,20 @@ impl Outbox {
 
     /// The next batch to send, if any is waiting and the backoff allows:
     /// the oldest [`BATCH`] events that may be sent now (forwarded actions
-    /// only for the user `signed_in`).
+    /// and traits only for the user `signed_in`; one traits event per batch,
+    /// which stays far below the 64 KiB of `keepalive`).
     pub fn due(&self, now_ms: u64, signed_in: Option<SignedIn<'_>>) -> Option<Vec<&FunnelEvent>> {
         if now_ms < self.next_try_ms {
             return None;
         }
+        let mut traits = 0;
         let batch: Vec<&FunnelEvent> = self
             .events
             .iter()
-            .filter(|e| e.sendable(signed_in))
+            .filter(|e| {
+                traits += usize::from(e.kind == EventKind::Traits);
+                e.sendable(signed_in) && (e.kind != EventKind::Traits || traits == 1)
+            })
             .take(BATCH)
             .collect();
         (!batch.is_empty()).then_some(batch)
@@ -234,7 +318,7 @@ impl Outbox {
             .map(|e| {
                 let mut value = event_to_value(e);
                 if let (Some(s), Value::Object(members)) = (signed_in, &mut value) {
-                    if e.kind == EventKind::Action && s.user == e.user {
+                    if e.kind.of_user() && s.user == e.user {
                         members.push(("userProof".to_owned(), s.proof.into()));
                     }
                 }
@@ -263,6 +347,15 @@ impl Outbox {
             (
                 "heldOut",
                 Value::Array(self.held_out.iter().map(|p| p.as_str().into()).collect()),
+            ),
+            (
+                "traitsSent",
+                Value::Array(
+                    self.traits_sent
+                        .iter()
+                        .map(|(user, print)| Value::object([("user", user.as_str().into()), ("print", number(*print))]))
+                        .collect(),
+                ),
             ),
         ])
     }
@@ -299,6 +392,13 @@ impl Outbox {
             }),
             held_out: items(value.get("heldOut"))
                 .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect(),
+            traits_sent: items(value.get("traitsSent"))
+                .filter_map(|x| {
+                    let user = x.get("user")?.as_str().filter(|u| u.len() <= MAX_TEXT)?;
+                    Some((user.to_owned(), x.get("print")?.as_f64()? as u64))
+                })
+                .take(MAX_TRAIT_USERS)
                 .collect(),
         }
     }
@@ -340,6 +440,9 @@ fn event_to_value(e: &FunnelEvent) -> Value {
         }
     }
     members.push(("at".to_owned(), number(e.at_ms)));
+    if !e.traits.is_empty() {
+        members.push(("traits".to_owned(), Value::Object(e.traits.clone())));
+    }
     Value::Object(members)
 }
 
@@ -349,8 +452,13 @@ fn fits(e: &FunnelEvent) -> bool {
     let texts = [
         &e.id, &e.anon, &e.prompt, &e.variant, &e.trigger, &e.name, &e.key, &e.user,
     ];
-    // An action without its user or name could never be sent.
-    let complete = e.kind != EventKind::Action || !(e.user.is_empty() || e.name.is_empty());
+    // An action without its user or name, or traits without their user or
+    // any trait, could never be sent.
+    let complete = match e.kind {
+        EventKind::Action => !(e.user.is_empty() || e.name.is_empty()),
+        EventKind::Traits => !(e.user.is_empty() || e.traits.is_empty()),
+        _ => e.traits.is_empty(),
+    };
     complete && texts.iter().all(|text| text.len() <= MAX_TEXT)
 }
 
@@ -367,8 +475,97 @@ fn event_from_value(value: &Value) -> Option<FunnelEvent> {
         user: text(value, "user"),
         anon: text(value, "anon"),
         at_ms: value.get("at")?.as_f64()? as u64,
+        traits: match value.get("traits") {
+            // Read back as checked when queued: a planted bad trait drops the event.
+            Some(traits) => {
+                let mut problems = FieldProblems::default();
+                let traits = read_traits(traits, "traits", &mut problems);
+                problems.0.is_empty().then_some(traits)?
+            }
+            None => Vec::new(),
+        },
     };
     fits(&event).then_some(event)
+}
+
+/// Reads `value` as a user's traits with the server's rules (`PUT
+/// /v1/users/{id}`, `traits` events): an object of at most [`MAX_TRAITS`]
+/// names of 1 to [`MAX_TRAIT_NAME`] bytes without control characters, each
+/// a string of at most [`MAX_TEXT`] bytes, a finite number (`JSON.stringify`
+/// would send NaN as `null`, a deletion), a boolean, or
+/// `null` (deletes it). Each bad one is pushed to `problems` as
+/// `<path>.<name>` (`traits.plan`); the good ones are returned.
+pub fn read_traits(value: &Value, path: &str, problems: &mut FieldProblems) -> Vec<(String, Value)> {
+    let Value::Object(members) = value else {
+        problems.push(
+            path,
+            "expected an object of names to strings, numbers, booleans or null",
+        );
+        return Vec::new();
+    };
+    if members.len() > MAX_TRAITS {
+        problems.push(path, "at most 64 traits");
+        return Vec::new();
+    }
+    let mut traits = Vec::with_capacity(members.len());
+    for (name, value) in members {
+        let printable = |t: &str| !t.chars().any(char::is_control);
+        if name.is_empty() || name.len() > MAX_TRAIT_NAME || !printable(name) {
+            problems.push(path, "trait names are 1 to 64 bytes without control characters");
+            continue;
+        }
+        let problem = match value {
+            Value::String(t) if t.len() > MAX_TEXT => Some("a string of at most 200 bytes"),
+            Value::Number(n) if !n.is_finite() => Some("expected a finite number"),
+            Value::Array(_) | Value::Object(_) => {
+                Some("expected a string, number, boolean or null (no objects or arrays)")
+            }
+            _ => None,
+        };
+        match problem {
+            Some(message) => {
+                let mut at = String::with_capacity(path.len() + 1 + name.len());
+                at.push_str(path);
+                at.push('.');
+                at.push_str(name);
+                problems.push(at, message);
+            }
+            None => traits.push((name.clone(), value.clone())),
+        }
+    }
+    traits
+}
+
+/// FNV-1a (64-bit, cut to 53 bits so it survives storage as a JS number) of
+/// `user`, plus that of each trait, summed: the same traits in another order
+/// are the same change (names are unique), with no sort in the page's wasm.
+fn fingerprint(user: &str, traits: &[(String, Value)]) -> u64 {
+    fn fnv(parts: &[&[u8]]) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in parts {
+            for byte in *part {
+                hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+            hash = (hash ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+        }
+        hash
+    }
+    let mut sum = fnv(&[user.as_bytes()]);
+    for (name, value) in traits {
+        let number;
+        let (tag, bytes): (&[u8], &[u8]) = match value {
+            Value::String(t) => (b"s", t.as_bytes()),
+            Value::Number(n) => {
+                number = n.to_le_bytes();
+                (b"n", &number)
+            }
+            Value::Bool(true) => (b"t", b""),
+            Value::Bool(false) => (b"f", b""),
+            _ => (b"z", b""),
+        };
+        sum = sum.wrapping_add(fnv(&[name.as_bytes(), tag, bytes]));
+    }
+    sum & ((1 << 53) - 1)
 }
 
 #[cfg(test)]
@@ -627,5 +824,145 @@ mod tests {
         outbox.push("dev", outbox.conversion(&"x".repeat(MAX_TEXT + 1), 8));
         assert_eq!(outbox.events.len(), MAX_EVENTS);
         assert!(outbox.dropped >= 9_000_000_000_000_000 && outbox.seq >= 9_000_000_000_000_000);
+    }
+    fn traits(json: &str) -> Vec<(String, Value)> {
+        let mut problems = FieldProblems::default();
+        let traits = read_traits(&crate::value::from_json(json), "traits", &mut problems);
+        assert!(problems.0.is_empty(), "{json}: {problems}");
+        traits
+    }
+
+    fn problems(value: &Value) -> String {
+        let mut problems = FieldProblems::default();
+        read_traits(value, "traits", &mut problems);
+        problems.to_string()
+    }
+
+    #[test]
+    fn traits_are_checked_with_the_servers_rules_naming_each_bad_one() {
+        assert_eq!(
+            traits(r#"{"plan":"pro","seats":3,"beta":true,"trial":null}"#).len(),
+            4,
+            "strings, numbers, booleans and null (a deletion)"
+        );
+        let long = "x".repeat(MAX_TEXT + 1);
+        let bad = Value::Object(vec![
+            ("plan".into(), long.as_str().into()),
+            ("tags".into(), Value::Array(vec![])),
+            ("nested".into(), Value::object([("a", Value::Null)])),
+            ("nan".into(), Value::Number(f64::NAN)),
+            ("".into(), Value::Bool(true)),
+            ("n".repeat(MAX_TRAIT_NAME + 1), Value::Bool(true)),
+            ("fine".into(), "x".repeat(MAX_TEXT).as_str().into()),
+        ]);
+        assert_eq!(
+            problems(&bad),
+            "traits.plan: a string of at most 200 bytes; \
+             traits.tags: expected a string, number, boolean or null (no objects or arrays); \
+             traits.nested: expected a string, number, boolean or null (no objects or arrays); \
+             traits.nan: expected a finite number; \
+             traits: trait names are 1 to 64 bytes without control characters; \
+             traits: trait names are 1 to 64 bytes without control characters"
+        );
+        let many = Value::Object((0..=MAX_TRAITS).map(|i| (i.to_string(), Value::Bool(true))).collect());
+        assert_eq!(problems(&many), "traits: at most 64 traits");
+        let most = Value::Object((0..MAX_TRAITS).map(|i| (i.to_string(), Value::Bool(true))).collect());
+        assert_eq!(problems(&most), "");
+        assert_eq!(
+            problems(&"pro".into()),
+            "traits: expected an object of names to strings, numbers, booleans or null"
+        );
+    }
+
+    #[test]
+    fn traits_are_queued_once_and_again_only_when_they_change() {
+        let mut outbox = Outbox::default();
+        let pro = traits(r#"{"plan":"pro","seats":3}"#);
+        assert!(outbox.traits("dev", "u1", &pro, 1));
+        assert!(!outbox.traits("dev", "u1", &pro, 2), "the same traits: nothing");
+        let reordered = traits(r#"{"seats":3,"plan":"pro"}"#);
+        assert!(!outbox.traits("dev", "u1", &reordered, 3), "in another order: the same");
+        assert_eq!(outbox.events.len(), 1);
+
+        // Sent and settled, then a later page load with the same traits.
+        let ids: Vec<String> = outbox.events.iter().map(|e| e.id.clone()).collect();
+        outbox.settled(&ids);
+        let mut reloaded = Outbox::from_value(&outbox.to_value(), 10);
+        assert!(!reloaded.traits("dev", "u1", &pro, 11), "survives storage");
+        assert!(reloaded.events.is_empty());
+
+        assert!(reloaded.traits("dev", "u1", &traits(r#"{"plan":"team","seats":3}"#), 12));
+        assert!(reloaded.traits("dev", "u2", &pro, 13), "another user's are their own");
+        assert_eq!(reloaded.events.len(), 2);
+        assert!(!reloaded.traits("dev", "u1", &[], 14), "no traits: nothing");
+    }
+
+    #[test]
+    fn a_change_merges_into_the_users_waiting_traits_under_a_new_id() {
+        let mut outbox = Outbox::default();
+        outbox.traits("dev", "u1", &traits(r#"{"plan":"pro","seats":3}"#), 1);
+        let first = outbox.events[0].id.clone();
+        outbox.traits("dev", "u1", &traits(r#"{"plan":"team","trial":null}"#), 2);
+        assert_eq!(outbox.events.len(), 1);
+        let waiting = &outbox.events[0];
+        assert_ne!(
+            waiting.id, first,
+            "the old one may be in flight: its 202 must not settle this"
+        );
+        assert_eq!(
+            waiting.traits,
+            traits(r#"{"plan":"team","seats":3,"trial":null}"#),
+            "what the server would hold after both"
+        );
+        outbox.settled(&[first]);
+        assert_eq!(outbox.events.len(), 1);
+
+        // A merge past the server's limit keeps both.
+        let mut full = Outbox::default();
+        let many = |from: usize| {
+            let members = (from..from + MAX_TRAITS).map(|i| (i.to_string(), Value::Bool(true)));
+            Value::Object(members.collect())
+        };
+        let mut problems = FieldProblems::default();
+        full.traits("dev", "u1", &read_traits(&many(0), "traits", &mut problems), 1);
+        full.traits("dev", "u1", &read_traits(&many(1), "traits", &mut problems), 2);
+        assert_eq!(full.events.len(), 2);
+        let signed_in = SignedIn::new("u1", "p");
+        assert_eq!(
+            full.due(0, signed_in).map(|b| b.len()),
+            Some(1),
+            "one traits event per batch"
+        );
+    }
+
+    #[test]
+    fn traits_go_only_for_their_user_with_the_proof_which_is_never_stored() {
+        let mut outbox = Outbox::default();
+        outbox.traits("dev", "u1", &traits(r#"{"plan":"pro","trial":null}"#), 7);
+        assert!(outbox.due(0, None).is_none() && outbox.due(0, SignedIn::new("u2", "p2")).is_none());
+        let signed_in = SignedIn::new("u1", "ab12");
+        let body = Outbox::request_body(&outbox.due(0, signed_in).expect("due"), signed_in);
+        let sent = first_event(&body);
+        let keys: Vec<String> = members(&sent).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["id", "type", "user", "at", "traits", "userProof"]);
+        assert_eq!(sent.get("type").and_then(Value::as_str), Some("traits"));
+        assert_eq!(sent.get("userProof").and_then(Value::as_str), Some("ab12"));
+        assert_eq!(
+            sent.get("traits"),
+            Some(&crate::value::from_json(r#"{"plan":"pro","trial":null}"#))
+        );
+        let stored = outbox.to_value();
+        assert!(!format!("{stored:?}").contains("ab12"), "the proof is never stored");
+        assert_eq!(Outbox::from_value(&stored, 0), outbox, "reads back as written");
+
+        let planted = crate::value::from_json(
+            r#"{"events":[{"id":"d-1-1","type":"traits","user":"u1","at":1,"traits":{"a":[1]}},
+                          {"id":"d-2-2","type":"traits","user":"u1","at":2,"traits":{}},
+                          {"id":"d-3-3","type":"prompt_shown","at":3,"traits":{"a":1}},
+                          {"id":"d-4-4","type":"traits","user":"u1","at":4,"traits":{"a":1}}]}"#,
+        );
+        let read = Outbox::from_value(&planted, 10);
+        let ids: Vec<&str> = read.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["d-4-4"], "bad, empty or misplaced traits are dropped");
     }
 }

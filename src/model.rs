@@ -88,11 +88,15 @@ pub enum EventKind {
     /// Not a funnel event: the server stores it as the user's event (what
     /// journeys follow), never in the funnel's table.
     Action,
+    /// A signed-in user's traits (`identify(id, { proof, traits })`, config
+    /// `user.traits`), with the user's proof: sent once per change, merged
+    /// into the user on the server (`null` deletes one). Not a funnel event.
+    Traits,
 }
 
 impl EventKind {
     /// Every kind, in funnel order.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::PromptShown,
         EventKind::PromptAccepted,
         EventKind::PromptDismissed,
@@ -107,6 +111,7 @@ impl EventKind {
         EventKind::NotificationDismissed,
         EventKind::Conversion,
         EventKind::Action,
+        EventKind::Traits,
     ];
 
     /// The wire name.
@@ -126,6 +131,7 @@ impl EventKind {
             EventKind::NotificationDismissed => "notification_dismissed",
             EventKind::Conversion => "conversion",
             EventKind::Action => "action",
+            EventKind::Traits => "traits",
         }
     }
 
@@ -155,13 +161,21 @@ impl EventKind {
                 | EventKind::NativeDismissed
                 | EventKind::Conversion
                 | EventKind::Action
+                | EventKind::Traits
         )
     }
 
     /// Kinds counted in the funnel (the `events` table, the stats and their
-    /// CSV): all but [`EventKind::Action`], which is a user's event.
+    /// CSV): all but [`EventKind::Action`] and [`EventKind::Traits`], which
+    /// are a user's.
     pub fn in_funnel(self) -> bool {
-        self != EventKind::Action
+        !self.of_user()
+    }
+
+    /// Kinds that belong to a signed-in user and go with their proof:
+    /// [`EventKind::Action`] and [`EventKind::Traits`].
+    pub fn of_user(self) -> bool {
+        matches!(self, EventKind::Action | EventKind::Traits)
     }
 }
 
@@ -475,10 +489,10 @@ mod tests {
         let outside: Vec<_> = EventKind::ALL.into_iter().filter(|k| !k.in_funnel()).collect();
         assert_eq!(
             outside,
-            [EventKind::Action],
-            "only forwarded actions stay out of the funnel"
+            [EventKind::Action, EventKind::Traits],
+            "only a user's actions and traits stay out of the funnel"
         );
-        assert!(EventKind::Action.sent_by_page());
+        assert!(EventKind::Action.sent_by_page() && EventKind::Traits.sent_by_page());
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! actions a page forwards for a signed-in user ([`EventKind::Action`]) are
 //! telemetry like the funnel: they wait for required consent, stop with
 //! `telemetry: "none"` or a refusal, and under `"necessary"` or Global
-//! Privacy Control go only when the app lists `"action"` as necessary.
+//! Privacy Control go only when the app lists `"action"` as necessary. A
+//! signed-in user's traits ([`EventKind::Traits`]) follow the same rules
+//! under their own name: `"traits"` in `telemetry.necessary`.
 //!
 //! Without a server (no `server` in the config) nothing is sent either: see
 //! [`crate::config::Config::server`].
@@ -180,6 +182,21 @@ mod tests {
             "GPC"
         );
         assert!(privacy(false, Telemetry::Necessary, &[Action]).sends(Action, Consent::Unknown, true));
+    }
+
+    #[test]
+    fn a_users_traits_are_telemetry_under_the_same_rules() {
+        use EventKind::Traits;
+        let required = privacy(true, Telemetry::All, &[]);
+        assert!(!required.sends(Traits, Consent::Unknown, false), "waits for consent");
+        assert!(required.sends(Traits, Consent::Given, false));
+        assert!(!privacy(false, Telemetry::All, &[]).sends(Traits, Consent::Refused, false));
+        assert!(!privacy(false, Telemetry::None, &[Traits]).sends(Traits, Consent::Given, false));
+        assert!(
+            !privacy(false, Telemetry::All, &[EventKind::Action]).sends(Traits, Consent::Unknown, true),
+            "GPC: listed on their own, not with actions"
+        );
+        assert!(privacy(false, Telemetry::Necessary, &[Traits]).sends(Traits, Consent::Unknown, true));
     }
 
     #[test]

@@ -27,11 +27,12 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Stored (funnel events and actions) and rejected counts, or `None` for a refused batch.
+/// Stored (funnel events, actions and traits) and rejected counts, or `None` for a refused batch.
 fn judge(body: &[u8], admin: bool) -> Option<(usize, usize)> {
     let JudgedEvents {
         events,
         actions,
+        traits,
         rejected,
     } = match validate_events_json(body, NOW, admin, Some(SECRET)) {
         Ok(judged) => judged,
@@ -44,7 +45,7 @@ fn judge(body: &[u8], admin: bool) -> Option<(usize, usize)> {
             return None;
         }
     };
-    let total = events.len() + actions.len() + rejected.len();
+    let total = events.len() + actions.len() + traits.len() + rejected.len();
     assert!((1..=MAX_EVENTS_BATCH).contains(&total));
     assert!(rejected.windows(2).all(|w| w[0].index < w[1].index));
     for r in &rejected {
@@ -81,11 +82,20 @@ fn judge(body: &[u8], admin: bool) -> Option<(usize, usize)> {
         );
         assert!(a.dedup_id.as_deref().is_none_or(|d| d.starts_with("page:")), "{a:?}");
     }
-    // An action is stored only with a proof of its user: without the secret, none is.
-    if let Ok(without) = validate_events_json(body, NOW, admin, None) {
-        assert!(without.actions.is_empty());
+    for t in &traits {
+        assert!(t.index < total && !t.user.is_empty() && t.user.len() <= 200, "{t:?}");
+        assert!((1..=64).contains(&t.traits.len()), "{t:?}");
+        assert!(
+            t.traits.iter().all(|(n, v)| !n.is_empty() && n.len() <= 64 && !v.is_array() && !v.is_object()),
+            "{t:?}"
+        );
     }
-    Some((events.len() + actions.len(), rejected.len()))
+    // An action or traits are taken only with a proof of their user: without
+    // the secret, none is.
+    if let Ok(without) = validate_events_json(body, NOW, admin, None) {
+        assert!(without.actions.is_empty() && without.traits.is_empty());
+    }
+    Some((events.len() + actions.len() + traits.len(), rejected.len()))
 }
 
 fn body_says_synthetic(body: &[u8]) -> bool {

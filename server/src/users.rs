@@ -240,6 +240,23 @@ fn scalars(field: &str, value: Value, max: usize, code: ErrorCode) -> Result<Tra
     Ok(map)
 }
 
+/// The `traits` of a page's `traits` event (`POST /v1/events`): the rules
+/// of `PUT /v1/users/{id}`, or the message naming what breaks them
+/// (`traits.plan: …`).
+///
+/// # Errors
+/// The message, for the event's rejection.
+pub fn page_traits(value: Value) -> Result<Traits, String> {
+    let traits = scalars("traits", value, MAX_TRAITS, ErrorCode::InvalidTrait).map_err(|err| match err {
+        AppError::Invalid { message, .. } => message.into_owned(),
+        other => other.to_string(),
+    })?;
+    if traits.is_empty() {
+        return Err("traits: expected at least one trait".into());
+    }
+    Ok(traits)
+}
+
 fn request(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
     AppError::invalid(ErrorCode::InvalidRequest, message)
 }

@@ -3,7 +3,9 @@
 //! events (`user_events`, where journeys read them) only with the app
 //! backend's proof, once however often a page sends its batch again, never
 //! in the anonymous funnel; an unproven, forged or malformed one is rejected
-//! with a reason and stored nowhere. Runs on SQLite, and on PostgreSQL when
+//! with a reason and stored nowhere. A signed-in user's traits (events of
+//! type `traits`, from `identify(id, { proof, traits })`) are merged into
+//! the user under the same proof. Runs on SQLite, and on PostgreSQL when
 //! the test command provides one.
 
 mod support;
@@ -240,7 +242,7 @@ async fn hostile_action_events_get_a_4xx_and_never_a_5xx() {
         ),
         (
             json!({ "type": "prompt_shown", "prompt": "p", "user": "u1", "userProof": user_proof("u1") }),
-            "events[0].user: only action events have this",
+            "events[0].user: only action and traits events have this",
         ),
         (
             json!({ "type": "conversion", "name": "replied", "key": "k" }),
@@ -302,4 +304,187 @@ async fn concurrent_copies_of_one_batch_store_each_action_once() {
     assert_eq!(stored, 10, "the copies stored 10 between them");
     let keys: Vec<Option<String>> = user_events(&state).await.into_iter().map(|e| e.2).collect();
     assert_eq!(keys, (0..10).map(|i| Some(format!("item-{i}"))).collect::<Vec<_>>());
+}
+
+/// A user's traits as a page sends them (`identify(id, { proof, traits })`).
+fn traits_event(id: &str, user: &str, traits: Value) -> Value {
+    json!({ "id": id, "type": "traits", "user": user, "userProof": user_proof(user), "at": now(), "traits": traits })
+}
+
+async fn user_of(state: &AppState, user: &str) -> (StatusCode, Value) {
+    call(state, "GET", &format!("/v1/users/{user}"), None, Some(TOKEN)).await
+}
+
+#[tokio::test]
+async fn proven_traits_are_merged_into_the_user_and_null_deletes_one() {
+    let state = state(false).await;
+    let (status, reply) = post_events(
+        &state,
+        json!([traits_event(
+            "d-1",
+            "u1",
+            json!({ "plan": "pro", "seats": 3, "trial": true })
+        )]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(
+        (reply["accepted"].as_u64(), reply["stored"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (status, user) = user_of(&state, "u1").await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["traits"], json!({ "plan": "pro", "seats": 3, "trial": true }));
+
+    // A change merges: a value sets one, null deletes one, the others stay;
+    // the same batch again is the same merge.
+    let batch = json!([
+        traits_event("d-2", "u1", json!({ "plan": "team", "trial": null })),
+        { "id": "d-3", "type": "prompt_shown", "prompt": "p", "anon": "dev1", "at": now() },
+    ]);
+    for _ in 0..2 {
+        let (status, reply) = post_events(&state, batch.clone()).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+        assert_eq!(reply["rejected"], json!([]), "{reply}");
+    }
+    let (_, user) = user_of(&state, "u1").await;
+    assert_eq!(user["traits"], json!({ "plan": "team", "seats": 3 }));
+    assert!(user_events(&state).await.is_empty(), "traits are no user event");
+}
+
+#[tokio::test]
+async fn unproven_or_forged_traits_are_rejected_and_change_nothing() {
+    let state = state(false).await;
+    let (status, _) = post_events(&state, json!([traits_event("d-0", "alice", json!({ "plan": "pro" }))])).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut unproven = traits_event("d-1", "alice", json!({ "plan": "free" }));
+    unproven.as_object_mut().expect("object").remove("userProof");
+    let mut forged = traits_event("d-2", "alice", json!({ "plan": "free" }));
+    forged["userProof"] = json!(user_proof("mallory"));
+    let mut mallory = traits_event("d-3", "mallory", json!({ "plan": "free" }));
+    mallory["userProof"] = json!("0".repeat(64));
+    let batch = json!([
+        unproven,
+        forged,
+        mallory,
+        { "id": "d-4", "type": "prompt_shown", "prompt": "p", "anon": "dev1", "at": now() },
+    ]);
+    let (status, reply) = post_events(&state, batch).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(
+        reasons(&reply),
+        [
+            "events[0].userProof: required with traits (made by the app's backend)",
+            "events[1].userProof: does not match user (expected hex HMAC-SHA256 of the user id with ASKWELL_IDENTITY_SECRET)",
+            "events[2].userProof: does not match user (expected hex HMAC-SHA256 of the user id with ASKWELL_IDENTITY_SECRET)",
+        ]
+    );
+    let (_, user) = user_of(&state, "alice").await;
+    assert_eq!(user["traits"], json!({ "plan": "pro" }), "unchanged");
+    let (status, _) = user_of(&state, "mallory").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no user row was made for the forger");
+
+    let settings = askwell_server::Settings {
+        identity_secret: None,
+        ..(*state.settings).clone()
+    };
+    let unsigned = AppState::new(state.store.clone(), askwell_server::VapidKeys::generate(), settings);
+    let (status, reply) = post_events(
+        &unsigned,
+        json!([traits_event("d-5", "alice", json!({ "plan": "free" }))]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(
+        reply["error"]["message"],
+        "events[0].userProof: sending traits needs ASKWELL_IDENTITY_SECRET on the server"
+    );
+    let (_, user) = user_of(&state, "alice").await;
+    assert_eq!(user["traits"], json!({ "plan": "pro" }));
+}
+
+#[tokio::test]
+async fn hostile_traits_get_a_rejection_or_a_4xx_and_never_a_5xx() {
+    let state = state(false).await;
+    let with = |traits: Value| traits_event("d-1", "u1", traits);
+    let many =
+        |from: usize| -> Value { Value::Object((from..from + 64).map(|i| (format!("t{i}"), json!(i))).collect()) };
+    let mut too_many = many(100);
+    too_many["one-more"] = json!(1);
+    let mut extra = with(json!({ "plan": "pro" }));
+    extra["name"] = json!("added_to_cart");
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            with(json!({ "plan": "x".repeat(201) })),
+            "events[0].traits.plan: a string of at most 200 bytes",
+        ),
+        (
+            with(json!({ "tags": ["a"] })),
+            "events[0].traits.tags: expected a string, number, boolean or null",
+        ),
+        (
+            with(json!({ "o": { "a": 1 } })),
+            "events[0].traits.o: expected a string, number, boolean or null",
+        ),
+        (with(json!({ "": 1 })), "events[0].traits: names are 1 to 64 bytes"),
+        (
+            with(json!({ "a\u{0}b": 1 })),
+            "events[0].traits: names are 1 to 64 bytes",
+        ),
+        (
+            with(json!({ "n".repeat(65): 1 })),
+            "events[0].traits: names are 1 to 64 bytes",
+        ),
+        (with(too_many), "events[0].traits: at most 64 names"),
+        (with(json!({})), "events[0].traits: expected at least one trait"),
+        (with(json!("plan")), "events[0].traits: expected an object"),
+        (with(json!([1])), "events[0].traits: expected an object"),
+        (with(Value::Null), "events[0].traits: required with a traits event"),
+        (extra, "events[0].name: not part of a traits event"),
+        (
+            json!({ "type": "prompt_shown", "prompt": "p", "traits": { "plan": "pro" } }),
+            "events[0].traits: only traits events have this",
+        ),
+        (
+            json!({ "type": "action", "name": "x", "user": "u1", "userProof": user_proof("u1"), "traits": { "plan": "pro" } }),
+            "events[0].traits: not part of an action event",
+        ),
+    ];
+    for (event, expected) in cases {
+        let (status, reply) = post_events(&state, json!([event])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{event}: {reply}");
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(expected), "{event}: {message}");
+    }
+    let (status, _) = user_of(&state, "u1").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was stored");
+
+    // 64 traits fit; 64 more would leave 128: that event is rejected with
+    // the count, the rest of the batch stored, the user unchanged.
+    let (status, reply) = post_events(&state, json!([with(many(0))])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let batch = json!([
+        { "id": "d-2", "type": "prompt_shown", "prompt": "p", "anon": "dev1", "at": now() },
+        traits_event("d-3", "u1", many(64)),
+    ]);
+    let (status, reply) = post_events(&state, batch).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(reply["accepted"], 1, "{reply}");
+    assert_eq!(
+        reasons(&reply),
+        ["events[1].traits: the user would have 128 traits, at most 64; nothing changed"]
+    );
+    let (status, reply) = post_events(&state, json!([traits_event("d-4", "u1", many(64))])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "alone: the batch is refused, {reply}");
+    assert_eq!(reply["error"]["code"], "invalid_event");
+    let (_, user) = user_of(&state, "u1").await;
+    assert_eq!(user["traits"], many(0), "unchanged");
+
+    let synthetic = json!({ "synthetic": true, "events": [with(json!({ "plan": "pro" }))] });
+    let (status, reply) = call(&state, "POST", "/v1/events", Some(&synthetic.to_string()), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(
+        reply["error"]["message"],
+        "events[0].type: traits events are never synthetic"
+    );
 }

@@ -363,6 +363,16 @@ impl Controller {
         listed.then(|| identity.id.clone())
     }
 
+    /// The signed-in user and their traits, when there are traits to send
+    /// and a proof to send them with.
+    pub(crate) fn traits(&self) -> Option<(String, Vec<(String, crate::value::Value)>)> {
+        let identity = self
+            .identity
+            .as_ref()
+            .filter(|i| i.proof.is_some() && !i.traits.is_empty())?;
+        Some((identity.id.clone(), identity.traits.clone()))
+    }
+
     /// `identify()`: later subscriptions carry `identity`.
     pub(crate) fn identified(&mut self, identity: Identity) {
         self.identity = Some(identity);

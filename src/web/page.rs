@@ -23,6 +23,8 @@ use super::prompt::{Choice, PromptCopy, PromptView};
 use super::{optin, push, report, store};
 use crate::config::{Config, Placement};
 use crate::engine::{Engine, Env, Proposal, Skip};
+use crate::error::FieldProblems;
+use crate::funnel::read_traits;
 use crate::model::EventKind;
 use crate::policy::{Kind, Offer, Suppressed};
 use crate::privacy::Consent;
@@ -66,6 +68,7 @@ impl Askwell {
         let identity = config.user_id.clone().map(|id| push::Identity {
             id,
             proof: config.user_proof.clone(),
+            traits: config.user_traits.clone(),
         });
         let engine = Engine::new(config, state, store::load_session());
         let controller = Controller::new(
@@ -181,30 +184,46 @@ impl Askwell {
         })
     }
 
-    /// Binds this device to a signed-in user: `identify(userId, { proof })`,
-    /// where `proof` is made by the app's backend (hex HMAC-SHA256 of the id
-    /// with the server's `ASKWELL_IDENTITY_SECRET`; see the README). Resolves
+    /// Binds this device to a signed-in user: `identify(userId, { proof,
+    /// traits })`, where `proof` is made by the app's backend (hex
+    /// HMAC-SHA256 of the id with the server's `ASKWELL_IDENTITY_SECRET`; see
+    /// the README); `traits` go to the server once per change. Resolves
     /// to `true` when the current subscription was bound, `false` when there
-    /// is none yet (the next one carries the user); rejects with
-    /// `identity-unproven` (the server refused the proof) or
-    /// `server-unreachable`.
+    /// is none yet (the next one carries the user); rejects with an `Error`
+    /// naming each bad trait, `identity-unproven` (the server refused the
+    /// proof) or `server-unreachable`.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn identify(
         &self,
         user_id: String,
         #[wasm_bindgen(unchecked_optional_param_type = "AskwellIdentifyOptions")] options: JsValue,
     ) -> js_sys::Promise {
-        let proof = js_sys::Reflect::get(&options, &"proof".into())
-            .ok()
-            .and_then(|p| p.as_string());
+        let proof = property(&options, "proof").as_string();
+        let traits = property(&options, "traits");
+        let mut problems = FieldProblems::default();
+        let traits = if traits.is_undefined() {
+            Vec::new()
+        } else {
+            read_traits(&from_js(&traits), "traits", &mut problems)
+        };
+        // A bad trait: nothing changes, and the promise rejects naming it.
+        let bad = !problems.0.is_empty();
         let inner = self.inner.clone();
-        let identity = (!user_id.is_empty() && user_id.len() <= 200).then_some(push::Identity { id: user_id, proof });
+        let identity = (!bad && !user_id.is_empty() && user_id.len() <= 200).then_some(push::Identity {
+            id: user_id,
+            proof,
+            traits,
+        });
         // At once, not when the promise first runs: an action tracked right
         // after `identify()` is the user's.
         if let Some(identity) = &identity {
             optin::sign_in(&inner, identity);
+            send_traits(&inner);
         }
         wasm_bindgen_futures::future_to_promise(async move {
+            if bad {
+                return Err(JsError::new(&problems.to_string()).into());
+            }
             let Some(identity) = identity else {
                 return Err(JsValue::from_str("invalid-user"));
             };
@@ -262,7 +281,17 @@ fn activate(inner: &Shared) {
         return;
     }
     optin::repair(inner);
+    send_traits(inner);
     report::resume(inner.reporter(), 2_000);
+}
+
+/// Queues the signed-in user's traits when they changed since last queued
+/// (consent and telemetry settings apply: [`Controller::sends`]).
+fn send_traits(inner: &Shared) {
+    let Some((user, traits)) = inner.read(Controller::traits) else {
+        return;
+    };
+    report::traits(&inner.queue(EventKind::Traits), &user, &traits);
 }
 
 /// Consent refused: closes the prompt and deletes stored history and queued events.

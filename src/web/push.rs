@@ -12,10 +12,13 @@ use crate::rules::Permission;
 use crate::value::Value;
 
 /// The signed-in user and the app backend's proof of it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Identity {
     pub(crate) id: String,
     pub(crate) proof: Option<String>,
+    /// The user's traits (checked: [`crate::funnel::read_traits`]), sent
+    /// with the proof once per change.
+    pub(crate) traits: Vec<(String, crate::value::Value)>,
 }
 
 impl Identity {

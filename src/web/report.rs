@@ -156,6 +156,11 @@ enum Entry<'a> {
         key: Option<&'a str>,
         user: &'a str,
     },
+    /// `user`'s traits (queued only when they changed).
+    Traits {
+        user: &'a str,
+        traits: &'a [(String, crate::value::Value)],
+    },
 }
 
 /// Records a prompt outcome of `kind` (if `queue` allows it).
@@ -196,6 +201,14 @@ pub(crate) fn action(queue: &Queue, name: &str, key: Option<&str>, user: &str) {
     }
 }
 
+/// Records the signed-in `user`'s `traits` unless they are the ones queued
+/// last for that user (if `queue` allows traits: see [`crate::privacy`]).
+pub(crate) fn traits(queue: &Queue, user: &str, traits: &[(String, crate::value::Value)]) {
+    if queue.allowed {
+        record(queue, Entry::Traits { user, traits });
+    }
+}
+
 /// `(user, proof)` is signed in now (`None`: no one with a proof): their
 /// forwarded actions, also those an earlier page queued, are sent soon.
 pub(crate) fn signed_in(reporter: &Reporter, user: Option<(&str, &str)>) {
@@ -223,6 +236,8 @@ fn record(queue: &Queue, entry: Entry<'_>) {
     let recorded = {
         let mut state = reporter.0.state();
         let mut outbox = load(&state, at_ms);
+        // Traits are queued by the outbox itself: only when they changed.
+        let mut recorded = false;
         let event = match entry {
             Entry::Outcome(kind, p) => Some(exposure(kind, &p.prompt, &p.variant, &p.trigger, at_ms)),
             // One storage round trip: whether another page reported it already, and the event.
@@ -231,10 +246,16 @@ fn record(queue: &Queue, entry: Entry<'_>) {
                 .then(|| exposure(EventKind::PromptShown, prompt, crate::funnel::HOLDOUT, trigger, at_ms)),
             Entry::Conversion(name) => Some(outbox.conversion(name, at_ms)),
             Entry::Action { name, key, user } => Some(FunnelEvent::action(name, key, user, at_ms)),
+            Entry::Traits { user, traits } => {
+                recorded = outbox.traits(anon, user, traits, at_ms);
+                None
+            }
         };
-        let recorded = event.is_some();
         if let Some(event) = event {
             outbox.push(anon, event);
+            recorded = true;
+        }
+        if recorded {
             save(&mut state, outbox);
         }
         recorded

@@ -17,8 +17,8 @@ export interface AskwellConfig {
   prompts: AskwellPrompt[];
   rules?: AskwellRule[];
   policy?: AskwellPolicy;
-  /** The signed-in user; `proof` is made by your backend (hex HMAC-SHA256 of `id` with ASKWELL_IDENTITY_SECRET). */
-  user?: { id?: string; proof?: string; traits?: Record<string, string | number | boolean> };
+  /** The signed-in user; `proof` is made by your backend (hex HMAC-SHA256 of `id` with ASKWELL_IDENTITY_SECRET). With a proof, `traits` are sent to the server once per change. */
+  user?: { id?: string; proof?: string; traits?: AskwellTraits };
   /** "required": nothing is stored (but the answer), sent or shown until `consent(true)`. */
   consent?: "required" | "not-required";
   /** Funnel events sent: all (default), none (`false`), or only those the app declares necessary (also what Global Privacy Control leaves). */
@@ -33,7 +33,10 @@ export interface AskwellConfig {
 
 export type AskwellEventType =
   | "prompt_shown" | "prompt_accepted" | "prompt_dismissed"
-  | "native_granted" | "native_denied" | "native_dismissed" | "conversion" | "action";
+  | "native_granted" | "native_denied" | "native_dismissed" | "conversion" | "action" | "traits";
+
+/** A user's traits: ≤ 64 names of 1–64 bytes; strings ≤ 200 bytes, finite numbers, booleans; `null` deletes one on the server. */
+export type AskwellTraits = Record<string, string | number | boolean | null>;
 
 export interface AskwellTelemetry {
   send?: "all" | "necessary" | "none";
@@ -112,10 +115,12 @@ export interface AskwellStartOptions {
   now?: () => number;
 }
 
-/** `identify(userId, { proof })`: the proof your backend made for `userId`. */
+/** `identify(userId, { proof, traits })`: the proof your backend made for `userId`, and the user's traits. */
 export interface AskwellIdentifyOptions {
   /** Hex HMAC-SHA256 of the user id with the server's ASKWELL_IDENTITY_SECRET. */
   proof: string;
+  /** Sent to the server with the proof once, and again only when they change (a bad one rejects the call, naming it). */
+  traits?: AskwellTraits;
 }
 
 /** Who or what the action was about: the prompt can name and show it. */

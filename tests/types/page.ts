@@ -64,8 +64,11 @@ await Askwell.start({
   ...config,
   user: { id: "u1", proof: "ab12" },
   forward: ["added_to_cart", "checkout_started"],
-  telemetry: { necessary: ["action"] },
+  telemetry: { necessary: ["action", "traits"] },
 });
+// A signed-in user's traits, sent once per change (`null` deletes one on the server).
+const bound: boolean = await askwell.identify("u1", { proof: "ab12", traits: { plan: "pro", seats: 3, trial: null } });
+console.log(bound);
 askwell.destroy();
 
 // @ts-expect-error: `prompts` is required
@@ -82,6 +85,8 @@ askwell.on("clicked", () => {});
 await Askwell.start({ ...config, telemetry: { necessary: ["subscribed"] } });
 // @ts-expect-error: forward lists action names
 await Askwell.start({ ...config, forward: "added_to_cart" });
+// @ts-expect-error: traits are flat (no objects or arrays)
+void askwell.identify("u1", { proof: "ab12", traits: { tags: ["a"] } });
 // @ts-expect-error: consent is "required" or "not-required"
 await Askwell.start({ ...config, consent: true });
 // @ts-expect-error: an error detail has no prompt

@@ -14,6 +14,13 @@
 //! not in the funnel; one without a valid proof is rejected like any bad
 //! event. Its dedup id is derived from the user and the page's event id
 //! ([`action_dedup_id`]), so a retried batch stores it once.
+//!
+//! `traits` events are a signed-in user's traits (`identify(id, { proof,
+//! traits })`): the user, the proof as for actions, and `traits` checked as
+//! `PUT /v1/users/{id}` checks them. A proven one is merged into the user
+//! ([`crate::store::Store::put_user`]: `null` deletes one; created if new);
+//! a merge that would leave more than 64 traits is rejected for that event
+//! (with the count), like an unproven one, and changes nothing.
 
 use askwell::model::EventKind;
 use axum::extract::State;
@@ -25,8 +32,8 @@ use serde_json::{json, Value};
 use crate::error::ErrorCode;
 use crate::extract::{is_admin, ApiBytes, ClientAddress};
 use crate::secret::{random_id, user_proven};
-use crate::store::{now_ms, Event, NewUserEvent, Traits};
-use crate::users::valid_user_id;
+use crate::store::{now_ms, Event, NewUserEvent, PutUser, Traits, UserChanges, ZoneChange};
+use crate::users::{page_traits, valid_user_id, MAX_TRAITS};
 use crate::{AppError, AppState};
 
 /// Most events in one batch.
@@ -66,9 +73,11 @@ struct EventJson {
     key: Option<String>,
     /// `action` events only: the signed-in user.
     user: Option<String>,
-    /// `action` events only: the app backend's proof for `user`.
+    /// `action` and `traits` events only: the app backend's proof for `user`.
     #[serde(rename = "userProof")]
     user_proof: Option<String>,
+    /// `traits` events only: the user's traits to merge.
+    traits: Option<Value>,
 }
 
 /// A batch judged: what to store where, and what was rejected.
@@ -79,14 +88,29 @@ pub struct Judged {
     pub events: Vec<Event>,
     /// Proven forwarded actions: the users' events (`user_events`).
     pub actions: Vec<NewUserEvent>,
+    /// Proven traits, to merge into their users, in batch order.
+    pub traits: Vec<UserTraits>,
     /// The rejected events, in batch order.
     pub rejected: Vec<Rejection>,
+}
+
+/// A proven `traits` event.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct UserTraits {
+    /// Its index in the batch (a merge past the limit rejects it).
+    pub index: usize,
+    /// The app's user id.
+    pub user: String,
+    /// Checked as `PUT /v1/users/{id}` checks them (`null` deletes).
+    pub traits: Traits,
 }
 
 /// One valid event and where it goes.
 enum Valid {
     Funnel(Event),
     Action(NewUserEvent),
+    Traits(UserTraits),
 }
 
 /// Why one event was rejected.
@@ -150,9 +174,17 @@ fn validate(i: usize, raw: Value, now: i64, synthetic: bool, secret: Option<&[u8
     if kind == EventKind::Action {
         return action(e, at, synthetic, secret).map(Valid::Action).map_err(reject);
     }
-    for (field, value) in [("key", &e.key), ("user", &e.user), ("userProof", &e.user_proof)] {
-        if value.is_some() {
-            return Err(reject(format!(".{field}: only action events have this")));
+    if kind == EventKind::Traits {
+        return user_traits(i, e, synthetic, secret).map(Valid::Traits).map_err(reject);
+    }
+    for (field, present, only) in [
+        ("key", e.key.is_some(), "action"),
+        ("user", e.user.is_some(), "action and traits"),
+        ("userProof", e.user_proof.is_some(), "action and traits"),
+        ("traits", e.traits.is_some(), "traits"),
+    ] {
+        if present {
+            return Err(reject(format!(".{field}: only {only} events have this")));
         }
     }
     Ok(Valid::Funnel(Event {
@@ -177,15 +209,16 @@ fn action(e: EventJson, at: i64, synthetic: bool, secret: Option<&[u8]>) -> Resu
     if synthetic {
         return Err(".type: action events are never synthetic".into());
     }
-    for (field, value) in [
-        ("prompt", &e.prompt),
-        ("variant", &e.variant),
-        ("trigger", &e.trigger),
-        ("anon", &e.anon),
-        ("delivery", &e.delivery),
-        ("action", &e.action),
+    for (field, present) in [
+        ("prompt", e.prompt.is_some()),
+        ("variant", e.variant.is_some()),
+        ("trigger", e.trigger.is_some()),
+        ("anon", e.anon.is_some()),
+        ("delivery", e.delivery.is_some()),
+        ("action", e.action.is_some()),
+        ("traits", e.traits.is_some()),
     ] {
-        if value.is_some() {
+        if present {
             return Err(format!(
                 ".{field}: not part of an action event (id, name, key, at, user, userProof)"
             ));
@@ -195,21 +228,13 @@ fn action(e: EventJson, at: i64, synthetic: bool, secret: Option<&[u8]>) -> Resu
         .name
         .filter(|n| askwell::model::is_event_name(n))
         .ok_or(".name: expected 1 to 64 of A-Z a-z 0-9 _ . : -")?;
-    let user = e
-        .user
-        .filter(|u| valid_user_id(u))
-        .ok_or(".user: required with an action (1 to 200 bytes without control characters)")?;
-    let Some(secret) = secret else {
-        return Err(".userProof: forwarding actions needs ASKWELL_IDENTITY_SECRET on the server".into());
-    };
-    match e.user_proof.as_deref() {
-        Some(proof) if user_proven(secret, &user, proof) => {}
-        Some(_) => return Err(
-            ".userProof: does not match user (expected hex HMAC-SHA256 of the user id with ASKWELL_IDENTITY_SECRET)"
-                .into(),
-        ),
-        None => return Err(".userProof: required with an action (made by the app's backend)".into()),
-    }
+    let user = proven_user(
+        e.user,
+        e.user_proof.as_deref(),
+        secret,
+        "an action",
+        "forwarding actions",
+    )?;
     Ok(NewUserEvent {
         dedup_id: e.id.as_deref().map(|id| action_dedup_id(&user, id)),
         user,
@@ -218,6 +243,60 @@ fn action(e: EventJson, at: i64, synthetic: bool, secret: Option<&[u8]>) -> Resu
         at_ms: at,
         properties: Traits::new(),
     })
+}
+
+/// A `traits` event (lengths and control characters already checked), or
+/// what is wrong with it: only the proven user and the traits are taken.
+fn user_traits(index: usize, e: EventJson, synthetic: bool, secret: Option<&[u8]>) -> Result<UserTraits, String> {
+    if synthetic {
+        return Err(".type: traits events are never synthetic".into());
+    }
+    for (field, present) in [
+        ("prompt", e.prompt.is_some()),
+        ("variant", e.variant.is_some()),
+        ("trigger", e.trigger.is_some()),
+        ("anon", e.anon.is_some()),
+        ("delivery", e.delivery.is_some()),
+        ("action", e.action.is_some()),
+        ("name", e.name.is_some()),
+        ("key", e.key.is_some()),
+    ] {
+        if present {
+            return Err(format!(
+                ".{field}: not part of a traits event (id, at, user, userProof, traits)"
+            ));
+        }
+    }
+    let traits = page_traits(e.traits.ok_or(".traits: required with a traits event")?).map_err(|m| format!(".{m}"))?;
+    let user = proven_user(e.user, e.user_proof.as_deref(), secret, "traits", "sending traits")?;
+    Ok(UserTraits { index, user, traits })
+}
+
+/// The event's `user` when `proof` is the app backend's for it, or why not
+/// (`with`: "an action", "traits"; `doing`: what needs the secret).
+fn proven_user(
+    user: Option<String>,
+    proof: Option<&str>,
+    secret: Option<&[u8]>,
+    with: &str,
+    doing: &str,
+) -> Result<String, String> {
+    let user = user
+        .filter(|u| valid_user_id(u))
+        .ok_or_else(|| format!(".user: required with {with} (1 to 200 bytes without control characters)"))?;
+    let Some(secret) = secret else {
+        return Err(format!(
+            ".userProof: {doing} needs ASKWELL_IDENTITY_SECRET on the server"
+        ));
+    };
+    match proof {
+        Some(proof) if user_proven(secret, &user, proof) => Ok(user),
+        Some(_) => Err(
+            ".userProof: does not match user (expected hex HMAC-SHA256 of the user id with ASKWELL_IDENTITY_SECRET)"
+                .into(),
+        ),
+        None => Err(format!(".userProof: required with {with} (made by the app's backend)")),
+    }
 }
 
 /// The dedup id of a forwarded action: `page:` and 32 hex digits of
@@ -284,6 +363,7 @@ pub fn validate_events_json(
         match validate(i, raw, now, req.synthetic, identity_secret) {
             Ok(Valid::Funnel(event)) => judged.events.push(event),
             Ok(Valid::Action(action)) => judged.actions.push(action),
+            Ok(Valid::Traits(traits)) => judged.traits.push(traits),
             Err(rejection) => judged.rejected.push(rejection),
         }
     }
@@ -293,8 +373,11 @@ pub fn validate_events_json(
 /// `POST /v1/events` `{ events: [...] }` → 202 `{ accepted, stored, rejected }`
 /// (`stored` < `accepted` when some ids were already stored; `rejected`
 /// lists `{ index, message }` for events that were not accepted). Funnel
-/// events and actions are two writes, funnel first; a failure of either is a
-/// 500 and the page sends the batch again, which stores nothing twice.
+/// events and actions are two writes, funnel first, then one merge per
+/// `traits` event; a failure of any is a 500 and the page sends the batch
+/// again, which stores nothing twice (a merge again is the same merge). A
+/// merge past the trait limit is that event's rejection: a batch of only
+/// such is a 400, as a batch with no valid event.
 pub async fn events_create(
     State(state): State<AppState>,
     client: ClientAddress,
@@ -307,9 +390,10 @@ pub async fn events_create(
     let Judged {
         events,
         actions,
-        rejected,
+        traits,
+        mut rejected,
     } = validate_events_json(&body, now, admin, secret)?;
-    let accepted = events.len() + actions.len();
+    let mut accepted = events.len() + actions.len() + traits.len();
     // Every valid event costs the client one token (a request at least one),
     // so batch size buys nothing; the admin token (simulations) is not limited.
     if !admin {
@@ -328,6 +412,29 @@ pub async fn events_create(
     state.metrics.count_events(stored);
     if !actions.is_empty() {
         stored += state.store.record_user_events(&actions, now).await?.len() as u64;
+    }
+    for UserTraits { index, user, traits } in traits {
+        let changes = UserChanges {
+            traits,
+            time_zone: ZoneChange::Keep,
+        };
+        match state.store.put_user(&user, &changes).await? {
+            PutUser::Stored(_) => stored += 1,
+            PutUser::TooManyTraits { count } => {
+                accepted -= 1;
+                rejected.push(Rejection {
+                    index,
+                    message: format!(
+                        "events[{index}].traits: the user would have {count} traits, at most {MAX_TRAITS}; nothing changed"
+                    ),
+                });
+            }
+        }
+    }
+    rejected.sort_by_key(|r| r.index);
+    if accepted == 0 {
+        let first = rejected.into_iter().next().map(|r| r.message);
+        return Err(AppError::invalid(ErrorCode::InvalidEvent, first.unwrap_or_default()));
     }
     let rejected: Vec<Value> = rejected
         .into_iter()
