@@ -239,12 +239,18 @@ impl Runner {
             .and_then(|stored| self.parse(&stored)))
     }
 
-    fn zone_of(&self, facts: &UserFacts) -> TimeZone {
-        facts
-            .time_zone
-            .as_deref()
-            .and_then(journey::zone)
-            .unwrap_or_else(|| self.default_zone.clone())
+    /// A user's traits as text and the zone to time their steps in (their
+    /// own or their device's, else the default), from the batch's facts.
+    fn known(&self, batch: &mut Batch, user: &str) -> Known {
+        let facts = batch.facts.entry(user.to_owned()).or_default();
+        Known {
+            traits: fields(&facts.traits),
+            zone: facts
+                .time_zone
+                .as_deref()
+                .and_then(journey::zone)
+                .unwrap_or_else(|| self.default_zone.clone()),
+        }
     }
 
     async fn read_events(
@@ -292,15 +298,10 @@ impl Runner {
             at_ms: u64::try_from(stored.at_ms).unwrap_or(0),
             properties: &properties,
         };
-        let user_facts = batch.facts.entry(user.to_owned()).or_default().clone();
-        let traits = fields(&user_facts.traits);
-        let zone = self.zone_of(&user_facts);
-        let facts = journey::Facts {
-            traits: &traits,
-            zone: &zone,
-            now_ms: u64::try_from(now_ms).unwrap_or(0),
-        };
-        for row in &user_facts.running {
+        let known = self.known(batch, user);
+        let facts = known.at(now_ms);
+        let running = batch.facts.get(user).map(|f| f.running.clone()).unwrap_or_default();
+        for row in &running {
             let Some(definition) = self.version(&row.journey, row.version).await? else {
                 continue;
             };
@@ -358,16 +359,9 @@ impl Runner {
                 let Some(definition) = self.version(&row.journey, row.version).await? else {
                     continue;
                 };
-                let user_facts = batch.facts.entry(row.user.clone()).or_default();
-                let traits = fields(&user_facts.traits);
-                let zone = self.zone_of(user_facts);
-                let facts = journey::Facts {
-                    traits: &traits,
-                    zone: &zone,
-                    now_ms: u64::try_from(now_ms).unwrap_or(0),
-                };
+                let known = self.known(&mut batch, &row.user);
                 let mut instance = to_instance(&row);
-                let actions = journey::on_due(&definition, &mut instance, facts);
+                let actions = journey::on_due(&definition, &mut instance, known.at(now_ms));
                 tick.due += 1;
                 batch.record(instance, actions, false);
             }
@@ -403,20 +397,14 @@ impl Runner {
             let mut batch = Batch::new(&self.store, inactive.iter().map(|(u, _)| u.clone())).await?;
             for (user, last_seen) in inactive {
                 let prior = batch.priors(&definition.id, &user);
-                let user_facts = batch.facts.entry(user.clone()).or_default();
-                let traits = fields(&user_facts.traits);
-                let zone = self.zone_of(user_facts);
-                let facts = journey::Facts {
-                    traits: &traits,
-                    zone: &zone,
-                    now_ms: u64::try_from(now_ms).unwrap_or(0),
-                };
+                let known = self.known(&mut batch, &user);
                 let id = instance_id(&definition.id, &user, "", &format!("inactive:{last_seen}"));
                 let cause = Cause::Inactive {
                     last_seen_ms: u64::try_from(last_seen).unwrap_or(0),
                 };
                 let version = u32::try_from(stored.version).unwrap_or(u32::MAX);
-                if let Some(entered) = journey::enter(definition, version, &id, &user, cause, &prior, facts) {
+                if let Some(entered) = journey::enter(definition, version, &id, &user, cause, &prior, known.at(now_ms))
+                {
                     tick.entered += 1;
                     batch.record(entered.instance, entered.actions, true);
                 }
@@ -502,6 +490,22 @@ fn to_row(instance: &Instance) -> InstanceRow {
         due_ms,
         ending,
         ended_by,
+    }
+}
+
+/// What a step knows of its user, owned so the batch stays free to change.
+struct Known {
+    traits: Fields,
+    zone: TimeZone,
+}
+
+impl Known {
+    fn at(&self, now_ms: i64) -> journey::Facts<'_> {
+        journey::Facts {
+            traits: &self.traits,
+            zone: &self.zone,
+            now_ms: u64::try_from(now_ms).unwrap_or(0),
+        }
     }
 }
 

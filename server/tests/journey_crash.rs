@@ -65,18 +65,7 @@ async fn kill_9_between_journey_steps_sends_every_due_step_once() {
     drop(store);
 
     let (mut first, base) = start_server(data.path());
-    let key: Value = reqwest::get(format!("{base}/v1/vapid-public-key"))
-        .await
-        .expect("key")
-        .json()
-        .await
-        .expect("json");
-    use base64::Engine;
-    service.expect_server_key(
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(key["publicKey"].as_str().expect("key"))
-            .expect("b64"),
-    );
+    service.expect_server_key(support::server_public_key(&base).await);
     let journey = json!({
         "entry": { "event": "added_to_cart", "keyed": true },
         "steps": [

@@ -209,21 +209,7 @@ fn action(e: EventJson, at: i64, synthetic: bool, secret: Option<&[u8]>) -> Resu
     if synthetic {
         return Err(".type: action events are never synthetic".into());
     }
-    for (field, present) in [
-        ("prompt", e.prompt.is_some()),
-        ("variant", e.variant.is_some()),
-        ("trigger", e.trigger.is_some()),
-        ("anon", e.anon.is_some()),
-        ("delivery", e.delivery.is_some()),
-        ("action", e.action.is_some()),
-        ("traits", e.traits.is_some()),
-    ] {
-        if present {
-            return Err(format!(
-                ".{field}: not part of an action event (id, name, key, at, user, userProof)"
-            ));
-        }
-    }
+    refuse_foreign(&e, &["traits"], "an action event (id, name, key, at, user, userProof)")?;
     let name = e
         .name
         .filter(|n| askwell::model::is_event_name(n))
@@ -251,25 +237,34 @@ fn user_traits(index: usize, e: EventJson, synthetic: bool, secret: Option<&[u8]
     if synthetic {
         return Err(".type: traits events are never synthetic".into());
     }
-    for (field, present) in [
+    refuse_foreign(&e, &["name", "key"], "a traits event (id, at, user, userProof, traits)")?;
+    let traits = page_traits(e.traits.ok_or(".traits: required with a traits event")?).map_err(|m| format!(".{m}"))?;
+    let user = proven_user(e.user, e.user_proof.as_deref(), secret, "traits", "sending traits")?;
+    Ok(UserTraits { index, user, traits })
+}
+
+/// A user's event (action, traits) carries none of the funnel's fields
+/// (prompt, variant, trigger, anon, delivery, action) nor the `also` fields
+/// of the other user kind; the first present one is named (`.anon: not
+/// part of {what}`).
+fn refuse_foreign(e: &EventJson, also: &[&str], what: &str) -> Result<(), String> {
+    let present = [
         ("prompt", e.prompt.is_some()),
         ("variant", e.variant.is_some()),
         ("trigger", e.trigger.is_some()),
         ("anon", e.anon.is_some()),
         ("delivery", e.delivery.is_some()),
         ("action", e.action.is_some()),
+        ("traits", e.traits.is_some()),
         ("name", e.name.is_some()),
         ("key", e.key.is_some()),
-    ] {
-        if present {
-            return Err(format!(
-                ".{field}: not part of a traits event (id, at, user, userProof, traits)"
-            ));
-        }
+    ];
+    let funnel = &present[..6];
+    let other = present[6..].iter().filter(|(field, _)| also.contains(field));
+    match funnel.iter().chain(other).find(|(_, is)| *is) {
+        Some((field, _)) => Err(format!(".{field}: not part of {what}")),
+        None => Ok(()),
     }
-    let traits = page_traits(e.traits.ok_or(".traits: required with a traits event")?).map_err(|m| format!(".{m}"))?;
-    let user = proven_user(e.user, e.user_proof.as_deref(), secret, "traits", "sending traits")?;
-    Ok(UserTraits { index, user, traits })
 }
 
 /// The event's `user` when `proof` is the app backend's for it, or why not

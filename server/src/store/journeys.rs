@@ -121,11 +121,9 @@ const INSTANCE_COLUMNS: &str =
     "id, journey_id, version, user_id, instance_key, entered_ms, holdout, event, step, due_ms, ending, ended_by";
 
 fn instance_row(row: &AnyRow) -> Result<InstanceRow, sqlx::Error> {
-    let event: String = row.try_get("event")?;
-    let event = match serde_json::from_str(&event) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
+    // A column this server wrote as a JSON object: anything else is a
+    // decode error, never silently an empty event.
+    let event = super::users::traits_of(row, "event")?;
     Ok(InstanceRow {
         id: row.try_get("id")?,
         journey: row.try_get("journey_id")?,
@@ -309,10 +307,7 @@ impl Store {
             for row in bind_all(sqlx::query(&query), chunk).fetch_all(&self.pool).await? {
                 let id: String = row.try_get("id")?;
                 if let Some(f) = facts.get_mut(&id) {
-                    f.traits = match serde_json::from_str(&row.try_get::<String, _>("traits")?) {
-                        Ok(Value::Object(map)) => map,
-                        _ => Map::new(),
-                    };
+                    f.traits = super::users::traits_of(&row, "traits")?;
                     f.time_zone = row.try_get("time_zone")?;
                 }
             }

@@ -179,6 +179,21 @@ pub fn start_server_process(data_dir: &std::path::Path, envs: &[(&str, &str)]) -
     (ServerProcess(child), url)
 }
 
+/// The VAPID public key (raw P-256 point) a running server at `base` signs
+/// with, for the test push service to verify its JWTs against.
+pub async fn server_public_key(base: &str) -> Vec<u8> {
+    use base64::Engine;
+    let key: Value = reqwest::get(format!("{base}/v1/vapid-public-key"))
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("json");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(key["publicKey"].as_str().expect("key"))
+        .expect("b64")
+}
+
 /// The subscription JSON a browser would post.
 pub fn subscription_json(endpoint: &str, p256dh: &str, auth: &str, topics: &[&str]) -> String {
     serde_json::json!({

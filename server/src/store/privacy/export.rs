@@ -245,13 +245,12 @@ async fn journeys(conn: &mut AnyConnection, user: &str) -> Result<Vec<ExportedJo
     .await?;
     rows.iter()
         .map(|row| {
-            let event: String = row.try_get("event")?;
             Ok(ExportedJourney {
                 journey: row.try_get("journey_id")?,
                 version: row.try_get("version")?,
                 key: row.try_get("instance_key")?,
                 entered: row.try_get("entered_ms")?,
-                event: serde_json::from_str(&event).unwrap_or(serde_json::Value::Null),
+                event: serde_json::Value::Object(traits_of(row, "event")?),
                 holdout: row.try_get::<i64, _>("holdout")? != 0,
                 state: row.try_get("state")?,
                 ended_by: row.try_get("ended_by")?,
