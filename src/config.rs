@@ -129,6 +129,9 @@ pub struct Prompt {
     pub holdout: f64,
     /// Push topic template (`"thread:{entity.id}"`); the tracked topic wins.
     pub topic: Option<String>,
+    /// What the preference centre calls that topic, a template over the
+    /// entity (`"Replies from {entity.name}"`); without one, the topic's name.
+    pub topic_label: Option<String>,
     /// For action prompts: URL opened on accept (else only the event fires).
     pub url: Option<String>,
     /// For push prompts: the help prompt offered instead when permission is denied.
@@ -160,6 +163,7 @@ const PROMPT_FIELDS: &[&str] = &[
     "variants",
     "holdout",
     "topic",
+    "topicLabel",
     "url",
     "help",
     "coolOffDays",
@@ -438,11 +442,16 @@ fn read_prompt(value: &Value, path: String, problems: &mut FieldProblems) -> Opt
         .number_in("holdout", 0.0, 0.99, "a share from 0 to 0.99")
         .unwrap_or(0.0);
     let topic = r.optional_string("topic");
+    let topic_label = r.optional_string("topicLabel");
     let url = r.optional_string("url");
     let help = r.optional_string("help");
     let cool_off_days = r.array("coolOffDays", read_days);
-    if kind != Kind::Push && (topic.is_some() || help.is_some()) {
-        let field = if topic.is_some() { "topic" } else { "help" };
+    let push_only = [
+        ("topic", topic.is_some()),
+        ("topicLabel", topic_label.is_some()),
+        ("help", help.is_some()),
+    ];
+    if let (true, Some((field, _))) = (kind != Kind::Push, push_only.iter().find(|(_, set)| *set)) {
         let at = r.path_of(field);
         r.problems().push(at, "only push prompts have this");
     }
@@ -453,6 +462,7 @@ fn read_prompt(value: &Value, path: String, problems: &mut FieldProblems) -> Opt
         variants,
         holdout,
         topic,
+        topic_label,
         url,
         help,
         cool_off_days,

@@ -33,6 +33,9 @@ pub struct Proposal {
     pub entity: Option<Entity>,
     /// The push topic accepting subscribes to.
     pub topic: Option<String>,
+    /// That topic's label for the preference centre (the prompt's
+    /// `topicLabel` rendered, at most [`MAX_TOPIC_LABEL_CHARS`] characters).
+    pub topic_label: Option<String>,
     /// Prompt kind.
     pub kind: Kind,
     /// What accepting leads to.
@@ -391,6 +394,13 @@ fn proposal(
     topic: Option<String>,
 ) -> Proposal {
     let fields = entity.clone().unwrap_or_default();
+    let topic_label = prompt
+        .topic_label
+        .as_deref()
+        .filter(|_| topic.is_some())
+        .map(|template| Template::parse(template).render_copy(|field| fields.field(field)))
+        .map(|label| label.chars().take(MAX_TOPIC_LABEL_CHARS).collect::<String>())
+        .filter(|label| !label.trim().is_empty());
     Proposal {
         prompt: prompt.id.clone(),
         variant: variant.id.clone(),
@@ -400,10 +410,15 @@ fn proposal(
         decline: variant.decline.clone(),
         entity,
         topic,
+        topic_label,
         kind: prompt.kind,
         offer: Offer::Plain,
     }
 }
+
+/// The longest topic label the server takes, in characters (a longer
+/// rendering is cut: a long name must not cost the subscription).
+pub const MAX_TOPIC_LABEL_CHARS: usize = 120;
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

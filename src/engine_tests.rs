@@ -422,3 +422,57 @@ fn actions_beyond_the_counted_names_are_not_stored_and_the_state_reads_back() {
     assert_eq!(engine.state.activity.last_seen_ms, Some(1_000), "still activity");
     assert_eq!(reread(&engine, 2_000), engine.state);
 }
+
+#[test]
+fn a_topic_label_is_rendered_for_the_preference_centre_and_cut_to_the_servers_limit() {
+    let chat = CHAT.replace(
+        r#""topic": "thread:{entity.id}","#,
+        r#""topic": "thread:{entity.id}", "topicLabel": "Replies from {entity.name}","#,
+    );
+    let mut labelled = engine(&chat);
+    let proposal = labelled
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect("a prompt");
+    assert_eq!(
+        proposal.topic_label.as_deref(),
+        Some("Replies from \u{2068}Bill\u{2069}")
+    );
+
+    let mut long = engine(&chat);
+    let long_name = Signal::Action {
+        name: "message_sent".into(),
+        entity: Some(Entity {
+            id: "bill".into(),
+            name: "B".repeat(300),
+            avatar: None,
+        }),
+        topic: None,
+    };
+    let proposal = long
+        .observe(&long_name, &env(Permission::Default, 0))
+        .expect("a prompt");
+    let label = proposal.topic_label.expect("a label");
+    assert_eq!(
+        label.chars().count(),
+        MAX_TOPIC_LABEL_CHARS,
+        "cut, so the subscription is not refused"
+    );
+    assert!(label.starts_with("Replies from \u{2068}BBB"));
+
+    let mut unlabelled = engine(CHAT);
+    let proposal = unlabelled
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect("a prompt");
+    assert_eq!(
+        proposal.topic_label, None,
+        "without topicLabel the centre shows the topic's name"
+    );
+}
+
+#[test]
+fn only_push_prompts_take_a_topic_label() {
+    let config = r#"{ "prompts": [{ "id": "deals", "kind": "action", "message": "Deals?", "topicLabel": "Deals" }],
+        "rules": [{ "prompt": "deals", "on": "viewed" }] }"#;
+    let problems = Config::read(&from_json(config)).expect_err("refused");
+    assert!(problems.to_string().contains("prompts[0].topicLabel"), "{problems}");
+}

@@ -12,6 +12,9 @@ pub enum Error {
     /// A journey definition has one or more bad fields; every one is listed.
     #[error("invalid journey: {0}")]
     InvalidJourney(FieldProblems),
+    /// A delivery policy has one or more bad fields; every one is listed.
+    #[error("invalid delivery policy: {0}")]
+    InvalidDeliveryPolicy(FieldProblems),
     /// A push payload could not be used as a notification.
     #[error("invalid push payload: {0}")]
     InvalidPayload(String),

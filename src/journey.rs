@@ -167,6 +167,9 @@ pub struct Message {
     pub image: Option<Template>,
     /// When, in the recipient's local time (absent: at once).
     pub deliver: Option<Deliver>,
+    /// Its category for the delivery policy and people's preferences
+    /// (`"marketing"`); absent: the site's rules.
+    pub category: Option<String>,
 }
 
 /// A condition over user traits and event properties, in the page rules'
@@ -235,4 +238,4 @@ impl Journey {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

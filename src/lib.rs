@@ -7,6 +7,8 @@
 //! (`web`, wasm32 only) feeds it signals and `now_ms`, and acts on its answers.
 
 pub mod config;
+#[cfg(feature = "journeys")]
+pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod experiment;
@@ -14,7 +16,9 @@ pub mod funnel;
 #[cfg(feature = "journeys")]
 pub mod journey;
 pub mod model;
+pub mod one_tap;
 pub mod policy;
+pub mod preference_centre;
 pub mod privacy;
 pub mod repair;
 pub mod rules;

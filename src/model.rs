@@ -219,6 +219,11 @@ pub struct PushAction {
     pub icon: Option<String>,
     /// Page opened when this button is clicked.
     pub url: Option<String>,
+    /// [`crate::one_tap::SNOOZE`]: how many hours everything pauses.
+    pub hours: Option<u32>,
+    /// [`crate::one_tap`]'s buttons: the confirmation's text in the site's
+    /// language (else an English one).
+    pub confirm: Option<String>,
 }
 
 /// The JSON body askwell-server pushes; the worker turns it into a notification.
@@ -251,6 +256,12 @@ pub struct PushPayload {
     pub actions: Vec<PushAction>,
     /// Delivery id (`notification:delivery`), reported with clicks and dismissals.
     pub delivery: Option<String>,
+    /// The topic it was sent to and its category: what
+    /// [`crate::one_tap::MUTE`] turns off (the server writes them only for
+    /// a push with that button).
+    pub topic: Option<String>,
+    /// See `topic`.
+    pub category: Option<String>,
 }
 
 /// Most buttons kept (Chrome shows two; more are noise).
@@ -299,6 +310,11 @@ impl serde::Serialize for PushPayload {
         if let Some(delivery) = &self.delivery {
             out.serialize_field("delivery", delivery)?;
         }
+        for (key, value) in [("topic", &self.topic), ("category", &self.category)] {
+            if let Some(value) = value {
+                out.serialize_field(key, value)?;
+            }
+        }
         out.end()
     }
 }
@@ -308,13 +324,16 @@ impl serde::Serialize for PushPayload {
 impl serde::Serialize for PushAction {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut out = serializer.serialize_struct("PushAction", 4)?;
+        let mut out = serializer.serialize_struct("PushAction", 6)?;
         out.serialize_field("action", &self.action)?;
         out.serialize_field("title", &self.title)?;
-        for (key, value) in [("icon", &self.icon), ("url", &self.url)] {
+        for (key, value) in [("icon", &self.icon), ("url", &self.url), ("confirm", &self.confirm)] {
             if let Some(value) = value {
                 out.serialize_field(key, value)?;
             }
+        }
+        if let Some(hours) = self.hours {
+            out.serialize_field("hours", &hours)?;
         }
         out.end()
     }
@@ -353,6 +372,8 @@ impl PushPayload {
             silent: flag("silent"),
             actions: read_actions(value.get("actions")),
             delivery: text("delivery"),
+            topic: text("topic"),
+            category: text("category"),
         })
     }
 
@@ -467,6 +488,12 @@ fn read_actions(value: Option<&Value>) -> Vec<PushAction> {
                 title: text("title")?,
                 icon: text("icon"),
                 url: text("url"),
+                hours: item
+                    .get("hours")
+                    .and_then(Value::as_f64)
+                    .filter(|h| h.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(h))
+                    .map(|h| h as u32),
+                confirm: text("confirm"),
             })
         })
         .take(MAX_ACTIONS)
@@ -568,13 +595,26 @@ mod tests {
             renotify: true,
             require_interaction: true,
             silent: true,
-            actions: vec![PushAction {
-                action: "reply".into(),
-                title: "Reply".into(),
-                icon: Some("/r.png".into()),
-                url: Some("/chat#reply".into()),
-            }],
+            actions: vec![
+                PushAction {
+                    action: "reply".into(),
+                    title: "Reply".into(),
+                    icon: Some("/r.png".into()),
+                    url: Some("/chat#reply".into()),
+                    hours: None,
+                    confirm: None,
+                },
+                PushAction {
+                    action: "askwell:snooze".into(),
+                    title: "Pause for a day".into(),
+                    hours: Some(24),
+                    confirm: Some("En pause".into()),
+                    ..PushAction::default()
+                },
+            ],
             delivery: Some("n1:42".into()),
+            topic: Some("thread:42".into()),
+            category: Some("replies".into()),
         };
         let minimal = PushPayload::fallback("Hi");
         for payload in [full, minimal] {

@@ -31,6 +31,8 @@ export const config = {
       accept: "Yes, notify me",
       decline: "Not now",
       topic: "thread:{entity.id}",
+      // What the preference centre (<askwell-preferences>) calls the thread.
+      topicLabel: "Replies from {entity.name}",
       help: "unblock-help",
     },
     {
@@ -41,6 +43,7 @@ export const config = {
       accept: "Notify me",
       decline: "No thanks",
       topic: "restock:{entity.id}",
+      topicLabel: "{entity.name} back in stock",
     },
     {
       id: "deals-email",
@@ -58,6 +61,7 @@ export const config = {
         { id: "b", message: "Never miss {entity.name}: a notification when it airs?", accept: "Yes please" },
       ],
       topic: "show:{entity.id}",
+      topicLabel: "New episodes of {entity.name}",
       help: "unblock-help",
     },
     {
@@ -100,4 +104,25 @@ document.addEventListener("askwell:skipped", (event) => {
   const { prompt, trigger, reason } = event.detail;
   if (status) status.textContent = `held back: ${reason} — prompt "${prompt}" after "${trigger}"`;
 });
+
+// The demo's sign-in. A real app's backend signs its user's id with
+// ASKWELL_IDENTITY_SECRET (lowercase hex HMAC-SHA256) and hands the page the
+// proof after its own login; the page never holds the secret. The demo has
+// no backend of its own, so the proof of its one visitor, "demo-shopper", is
+// written here, made with the demo's public secret ("demo-identity-secret",
+// xtask/src/demo.rs). Signed in, the forwarded actions (config.forward)
+// reach the server and the journeys of www/journeys.json follow them.
+const DEMO_USER = "demo-shopper";
+const DEMO_PROOF = "a1734534c1171fc35458c43dae21cf30dc558ed8abe59c82911159153928cc21";
+for (const button of document.querySelectorAll("[data-demo-sign-in]")) {
+  button.addEventListener("click", async () => {
+    const outcome = await askwell.identify(DEMO_USER, { proof: DEMO_PROOF }).then(() => "", String);
+    if (status) {
+      status.textContent = outcome
+        ? `sign-in refused: ${outcome}`
+        : `signed in as ${DEMO_USER}: cart and episode actions now reach the server's journeys`;
+    }
+    button.disabled = !outcome;
+  });
+}
 document.documentElement.dataset.askwellReady = "true";

@@ -8,7 +8,17 @@ const DAY = 86_400_000;
 // Okabe–Ito: distinguishable with the common colour-vision deficiencies.
 const COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"];
 const HOLDOUT_COLOR = "#888888";
-const STATUS_COLORS = { delivered: "#009E73", retrying: "#E69F00", queued: "#56B4E9", failed: "#D55E00", pruned: "#888888" };
+// Every status GET /v1/stats reports (server/src/push.rs DeliveryStatus, and
+// `scheduled`), in legend order: the Okabe–Ito hues, and greys for the rest.
+const STATUS_COLORS = {
+  delivered: "#009E73", retrying: "#E69F00", queued: "#56B4E9", scheduled: "#0072B2", held: "#CC79A7",
+  failed: "#D55E00", pruned: "#888888", cancelled: "#555555", capped: "#F0E442", collapsed: "#BBBBBB",
+  muted: "#332288",
+};
+// Fills with under 2:1 contrast on a light page (capped 1.3, collapsed 1.9)
+// or a dark one (cancelled 2.3 on Firefox's) get a mid-grey outline
+// (`.outlined`, dashboard.css), so their bars and swatches still show.
+const OUTLINED = new Set(["capped", "collapsed", "cancelled"]);
 const TOKEN_KEY = "askwell:dashboard:token";
 
 const $ = (id) => document.getElementById(id);
@@ -275,7 +285,7 @@ function deliveriesChart(days, width) {
     for (const [status, n] of Object.entries(d.statuses)) {
       const h = (n / max) * 130;
       y -= h;
-      svg.append(mark(`${day(d.day)}: ${n} ${status}`, el("svg:rect", { x, y, width: w, height: Math.max(h, 1), fill: STATUS_COLORS[status] ?? "#444" })));
+      svg.append(mark(`${day(d.day)}: ${n} ${status}`, el("svg:rect", { x, y, width: w, height: Math.max(h, 1), fill: STATUS_COLORS[status] ?? "#444", class: OUTLINED.has(status) ? "outlined" : "" })));
     }
     if (i % every === 0) svg.append(text(x + w / 2, 162, day(d.day), { class: "axis", "text-anchor": "middle" }));
   });
@@ -290,7 +300,7 @@ function deliveriesCard(days, synthetic) {
     return;
   }
   const keys = el("ul", { class: "legend" });
-  for (const [status, c] of Object.entries(STATUS_COLORS)) keys.append(el("li", {}, el("span", { class: "swatch", style: `background:${c}` }), status));
+  for (const [status, c] of Object.entries(STATUS_COLORS)) keys.append(el("li", {}, el("span", { class: OUTLINED.has(status) ? "swatch outlined" : "swatch", style: `background:${c}` }), status));
   fig.replaceChildren(caption, plot((w) => deliveriesChart(days, w)), keys);
 }
 
@@ -340,18 +350,16 @@ async function loadJourneys() {
   drawAll();
 }
 
-// `path` with the form's dataset and period, fetched with the admin token;
-// `null` (and a message) when the server cannot be reached or says no.
-async function fetchStats(path) {
+// `url` fetched with the admin token; `null` (and a message) when the server
+// cannot be reached or says no.
+async function fetchAdmin(url) {
   const token = $("token").value.trim();
   if (!token) return null;
   sessionStorage.setItem(TOKEN_KEY, token);
   $("message").textContent = "Loading…";
-  const to = Date.now() + 1;
-  const from = to - Number($("days").value) * DAY;
   let response;
   try {
-    response = await fetch(`${path}?from=${from}&to=${to}&dataset=${$("dataset").value}`, { headers: { authorization: `Bearer ${token}` } });
+    response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
   } catch {
     $("message").textContent = "The server cannot be reached.";
     return null;
@@ -362,6 +370,13 @@ async function fetchStats(path) {
   return null;
 }
 
+// `path` with the form's dataset and period, as `fetchAdmin`.
+function fetchStats(path) {
+  const to = Date.now() + 1;
+  const from = to - Number($("days").value) * DAY;
+  return fetchAdmin(`${path}?from=${from}&to=${to}&dataset=${$("dataset").value}`);
+}
+
 async function load(event) {
   event?.preventDefault();
   const response = await fetchStats("/v1/stats");
@@ -369,18 +384,22 @@ async function load(event) {
   await loadJourneys();
 }
 
-// Saves the same numbers, one row per prompt × variant, for a spreadsheet.
-async function download() {
-  const response = await fetchStats("/v1/stats.csv");
+// Saves what `response` holds as `name` (a CSV for a spreadsheet).
+async function save(response, name) {
   if (!response) return;
   const url = URL.createObjectURL(await response.blob());
-  const link = el("a", { href: url, download: `askwell-funnel-${$("dataset").value}.csv` });
+  const link = el("a", { href: url, download: name });
   document.body.append(link);
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 0);
-  $("message").textContent = `Saved ${link.download}.`;
+  $("message").textContent = `Saved ${name}.`;
 }
+
+// The same numbers, one row per prompt × variant; and one row per journey
+// (all time, so neither the dataset nor the period applies).
+const download = async () => save(await fetchStats("/v1/stats.csv"), `askwell-funnel-${$("dataset").value}.csv`);
+const downloadJourneys = async () => save(await fetchAdmin("/v1/journeys.csv"), "askwell-journeys.csv");
 
 function render(report) {
   const synthetic = report.dataset === "synthetic";
@@ -403,4 +422,5 @@ $("query").addEventListener("submit", load);
 $("dataset").addEventListener("change", () => load());
 $("days").addEventListener("change", () => load());
 $("download").addEventListener("click", download);
+$("journeys-download").addEventListener("click", downloadJourneys);
 if ($("token").value) load();

@@ -4,7 +4,11 @@
 //!    200-byte payload: RFC 8291 encryption plus VAPID signing, with our
 //!    per-origin JWT cache and with the web-push crate's per-message signing;
 //! 2. an end-to-end fan-out through the SQLite outbox and the delivery workers
-//!    to a local push service (a loopback sink answering 201): time and peak RSS.
+//!    to a local push service (a loopback sink answering 201): time and peak
+//!    RSS; then the same fan-out with a delivery policy on (caps and quiet
+//!    hours that let every push through, so each claim is checked against
+//!    the ledger and nothing is held): its cost over the first (issue 15:
+//!    at most 10%).
 //!
 //! `cargo run --release -p askwell-server --example delivery_bench -- [fan-out size]`
 
@@ -46,14 +50,32 @@ async fn main() -> Result<(), String> {
     let per_message = BUILD_N as f64 / started.elapsed().as_secs_f64();
     println!("bench: build request ({BUILD_N} subscriptions, {}-byte payload), 1 core: {cached:.0} msgs/s with per-origin JWT cache; {per_message:.0} msgs/s signing every message (web-push default)", payload.len());
 
-    let (elapsed, delivered) = fan_out_run(fan_out, &keys, &subscribers).await?;
+    let (elapsed, delivered) = fan_out_run(fan_out, &keys, &subscribers, None).await?;
     println!(
         "bench: fan-out of {fan_out} subscriptions through the outbox to a local push service: {:.1} s ({:.0} msgs/s, {delivered} delivered), peak RSS {} MiB",
         elapsed.as_secs_f64(),
         fan_out as f64 / elapsed.as_secs_f64(),
         peak_rss_mib()
     );
+    let (policed, delivered) = fan_out_run(fan_out, &keys, &subscribers, Some(open_policy()?)).await?;
+    println!(
+        "bench: the same fan-out with the delivery policy on (caps 3/day, quiet hours elsewhere on the clock): {:.1} s ({:.0} msgs/s, {delivered} delivered), {:+.1}% over the fan-out without",
+        policed.as_secs_f64(),
+        fan_out as f64 / policed.as_secs_f64(),
+        (policed.as_secs_f64() / elapsed.as_secs_f64() - 1.0) * 100.0
+    );
     Ok(())
+}
+
+/// Caps of 3 a day and two quiet hours starting six hours from now (UTC):
+/// every push of the fan-out goes, after its check.
+fn open_policy() -> Result<askwell::delivery::DeliveryPolicy, String> {
+    let hour = (jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).hour() + 6) % 24;
+    let json = serde_json::json!({
+        "caps": { "day": 3, "week": 10 },
+        "quietHours": [format!("{hour:02}:00"), format!("{:02}:00", (hour + 2) % 24)],
+    });
+    askwell::delivery::DeliveryPolicy::read(&askwell_server::journeys::core_value(&json)).map_err(|e| e.to_string())
 }
 
 fn subscriber_keys() -> (String, String) {
@@ -75,6 +97,7 @@ fn claimed(i: usize, origin: &str, (p256dh, auth): &(String, String), payload: &
         ttl: 3600,
         urgency: None,
         topic: None,
+        ..Claimed::default()
     }
 }
 
@@ -98,6 +121,7 @@ async fn fan_out_run(
     n: usize,
     keys: &VapidKeys,
     subscribers: &[(String, String)],
+    policy: Option<askwell::delivery::DeliveryPolicy>,
 ) -> Result<(Duration, usize), String> {
     let received = Arc::new(AtomicUsize::new(0));
     let counter = received.clone();
@@ -141,12 +165,11 @@ async fn fan_out_run(
         allow_insecure: true,
         ..DeliveryConfig::default()
     };
-    let deliverer = Arc::new(Deliverer::new(
-        store.clone(),
-        signer,
-        Arc::new(Metrics::default()),
-        config,
-    )?);
+    let mut deliverer = Deliverer::new(store.clone(), signer, Arc::new(Metrics::default()), config)?;
+    if let Some(policy) = policy {
+        deliverer = deliverer.with_policy(policy, jiff::tz::TimeZone::UTC);
+    }
+    let deliverer = Arc::new(deliverer);
     let started = Instant::now();
     let notification = NewNotification {
         id: "fan-out".into(),
@@ -155,6 +178,7 @@ async fn fan_out_run(
         ttl: 3600,
         urgency: None,
         topic: None,
+        category: None,
         to: Recipients::Topic("all".into()),
     };
     store

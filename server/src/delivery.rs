@@ -14,8 +14,9 @@ use web_push::{ContentEncoding, SubscriptionInfo, WebPushMessageBuilder};
 use crate::metrics::{Counted, Metrics};
 use crate::outcome::{classify, parse_retry_after, Backoff, Outcome};
 use crate::push::{DeliveryStatus, Urgency};
+use crate::respect::{Respect, LEDGER_MS};
 use crate::ssrf::{is_sendable, GuardedResolver};
-use crate::store::{now_ms, Claimed, Store};
+use crate::store::{device_subject, now_ms, Admission, Claimed, Store};
 use crate::vapid::VapidSigner;
 
 /// Longest idle pause of a worker between polls of the outbox (ms).
@@ -59,6 +60,7 @@ pub struct Deliverer {
     client: reqwest::Client,
     config: DeliveryConfig,
     origins: Mutex<HashMap<String, Arc<Semaphore>>>,
+    respect: Respect,
 }
 
 impl Deliverer {
@@ -95,7 +97,18 @@ impl Deliverer {
             client,
             config,
             origins: Mutex::default(),
+            respect: Respect::new(askwell::delivery::DeliveryPolicy::default(), jiff::tz::TimeZone::UTC),
         })
+    }
+
+    /// Checks every claimed delivery against `policy` (caps, quiet hours,
+    /// digests; see [`crate::respect`]), timing recipients without a known
+    /// zone in `default_zone`. What people turned off (muted categories,
+    /// pauses) is enforced with or without a policy.
+    #[must_use]
+    pub fn with_policy(mut self, policy: askwell::delivery::DeliveryPolicy, default_zone: jiff::tz::TimeZone) -> Self {
+        self.respect = Respect::new(policy, default_zone);
+        self
     }
 
     /// Runs until `stop` is notified: claims due work, sends it, sleeps until
@@ -129,6 +142,7 @@ impl Deliverer {
         let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
         let batch = self.store.deliveries_claim(self.config.batch, lease_ms).await?;
         let claimed = batch.len();
+        let batch = self.admit(batch).await?;
         let renewal = self.keep_leased(batch.iter().map(|d| d.id).collect(), lease_ms);
         let mut tasks = JoinSet::new();
         for delivery in batch {
@@ -144,6 +158,54 @@ impl Deliverer {
         }
         renewal.abort();
         Ok(claimed)
+    }
+
+    /// The claimed deliveries the delivery policy lets through now, each
+    /// with the count of the pushes it stands for; the rest are recorded
+    /// as held, capped or collapsed.
+    async fn admit(&self, batch: Vec<Claimed>) -> Result<Vec<Claimed>, sqlx::Error> {
+        if batch.is_empty() {
+            return Ok(batch);
+        }
+        let respect = &self.respect;
+        let subjects: Vec<String> = batch
+            .iter()
+            .flat_map(|d| [device_subject(d.subscription_id), d.person.clone()])
+            .collect();
+        let preferences = self.store.preferences_of(&subjects).await?;
+        if preferences.is_empty() && respect.policy().is_open() {
+            // Nothing to hold, drop, merge or silence: no ledger to read and
+            // no admission to record (a policy-less server's fan-out pays
+            // one preferences query per batch, nothing more).
+            return Ok(batch);
+        }
+        let mut counts = HashMap::new();
+        let admissions = self
+            .store
+            .deliveries_admit(&batch, LEDGER_MS, |history, now| {
+                respect.decide(&batch, history, &preferences, now, &mut counts)
+            })
+            .await?;
+        let mut send = std::collections::HashSet::new();
+        for admission in &admissions {
+            match admission {
+                Admission::Send(id) => {
+                    send.insert(*id);
+                }
+                Admission::Hold(..) => self.metrics.count(Counted::Held),
+                Admission::Cap(_) => self.metrics.count(Counted::Capped),
+                Admission::Collapse(_) => self.metrics.count(Counted::Collapsed),
+                Admission::Mute(_) => self.metrics.count(Counted::Muted),
+            }
+        }
+        Ok(batch
+            .into_iter()
+            .filter(|d| send.contains(&d.id))
+            .map(|mut d| {
+                d.count = counts.get(&d.id).copied().unwrap_or(1);
+                d
+            })
+            .collect())
     }
 
     /// Renews the batch's leases every third of the lease until aborted.
@@ -272,7 +334,7 @@ impl Deliverer {
 /// A reason when stored keys or the endpoint are unusable.
 pub fn build_request(signer: &VapidSigner, delivery: &Claimed) -> Result<reqwest::Request, String> {
     let endpoint = url::Url::parse(&delivery.endpoint).map_err(|e| e.to_string())?;
-    let payload = with_delivery_id(&delivery.payload, &delivery.notification_id, delivery.id);
+    let payload = personalised(delivery);
     let info = SubscriptionInfo::new(
         delivery.endpoint.clone(),
         delivery.p256dh.clone(),
@@ -314,15 +376,31 @@ fn header_urgency(urgency: Urgency) -> web_push::Urgency {
     }
 }
 
-/// Adds `"delivery": "<notification>:<delivery>"` to the payload object, so
-/// the worker can report clicks and dismissals for this very delivery.
-pub fn with_delivery_id(payload: &str, notification_id: &str, delivery_id: i64) -> String {
-    let id = format!("{notification_id}:{delivery_id}");
-    match serde_json::from_str::<serde_json::Value>(payload) {
-        Ok(serde_json::Value::Object(mut object)) => {
-            object.insert("delivery".into(), serde_json::Value::String(id));
-            serde_json::Value::Object(object).to_string()
+/// The payload this delivery pushes, parsed and written once per push:
+/// `"delivery": "<notification>:<delivery>"` added, so the worker can report
+/// clicks and dismissals for this very delivery, and, for a digest of
+/// several held pushes, its `digest` texts as title and body with `{count}`
+/// filled in, and `count` set. The `digest` texts themselves never leave the
+/// server. A payload that is not a JSON object goes as it is.
+pub fn personalised(delivery: &Claimed) -> String {
+    let Ok(serde_json::Value::Object(mut object)) = serde_json::from_str::<serde_json::Value>(&delivery.payload) else {
+        return delivery.payload.clone();
+    };
+    let id = format!("{}:{}", delivery.notification_id, delivery.id);
+    object.insert("delivery".into(), serde_json::Value::String(id));
+    let digest = object.remove("digest");
+    if delivery.count > 1 {
+        let count = delivery.count.to_string();
+        for key in ["title", "body"] {
+            if let Some(text) = digest
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .and_then(serde_json::Value::as_str)
+            {
+                object.insert(key.into(), serde_json::Value::String(text.replace("{count}", &count)));
+            }
         }
-        _ => payload.to_owned(),
+        object.insert("count".into(), serde_json::Value::from(delivery.count));
     }
+    serde_json::Value::Object(object).to_string()
 }

@@ -170,6 +170,8 @@ pub enum ErrorCode {
     InvalidTimeZone,
     /// A journey definition (the message names every bad field).
     InvalidJourney,
+    /// A preference change: an unknown or exempt category, a bad pause.
+    InvalidPreferences,
     /// A push payload larger than every browser accepts.
     PayloadTooLarge,
     /// Missing or wrong admin token.
@@ -196,7 +198,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidContentType,
@@ -219,6 +221,7 @@ impl ErrorCode {
         ErrorCode::InvalidTrait,
         ErrorCode::InvalidTimeZone,
         ErrorCode::InvalidJourney,
+        ErrorCode::InvalidPreferences,
         ErrorCode::PayloadTooLarge,
         ErrorCode::Unauthorized,
         ErrorCode::UnknownSubscription,
@@ -257,6 +260,7 @@ impl ErrorCode {
             ErrorCode::InvalidTrait => "invalid_trait",
             ErrorCode::InvalidTimeZone => "invalid_time_zone",
             ErrorCode::InvalidJourney => "invalid_journey",
+            ErrorCode::InvalidPreferences => "invalid_preferences",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::UnknownSubscription => "unknown_subscription",

@@ -137,6 +137,7 @@ mod tests {
                 floor: 0.2,
             },
             deliveries: Vec::new(),
+            fatigue: Vec::new(),
         }
     }
 

@@ -17,7 +17,7 @@ pub use metric::Metric;
 
 use crate::push::DeliveryStatus;
 use crate::stats::{self, Labels, Proportion, Rate, Verdict};
-use crate::store::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow, DAY_MS};
+use crate::store::{CountRow, DayRow, DeliveryRow, ReceptionRow, StatsRange, SubscriberRow, DAY_MS};
 
 /// The variant id of a prompt's holdout group.
 pub use askwell::model::HOLDOUT;
@@ -37,6 +37,28 @@ pub struct Report {
     pub native: NativeReport,
     /// Deliveries per day and status (real data only).
     pub deliveries: Vec<DeliveryDay>,
+    /// How each category's and topic's pushes were received, flagged when
+    /// they tire people (the delivery policy's fatigue guard).
+    pub fatigue: Vec<FatigueReport>,
+}
+
+/// One category's or topic's reception (see [`askwell::delivery::FatigueGuard`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct FatigueReport {
+    /// `"category"` or `"topic"`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// Delivered in the range.
+    pub delivered: u64,
+    /// Of them, clicked.
+    pub clicked: u64,
+    /// Of them, dismissed without a click.
+    pub dismissed: u64,
+    /// Of them, to a device unsubscribed since.
+    pub unsubscribed: u64,
+    /// `"dismissed"` or `"unsubscribed"` when the guard flags it, else null.
+    pub flagged: Option<&'static str>,
 }
 
 /// One prompt's experiment.
@@ -163,6 +185,10 @@ pub struct Inputs<'a> {
     pub baseline: Option<&'a str>,
     /// Accept-rate floor to draw.
     pub floor: f64,
+    /// Per category and topic, how their pushes were received.
+    pub reception: &'a [ReceptionRow],
+    /// What counts as tiring.
+    pub fatigue: &'a askwell::delivery::FatigueGuard,
 }
 
 /// Builds the report.
@@ -192,6 +218,22 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
         native: native(inputs.counts, inputs.floor),
         prompts,
         deliveries: deliveries(inputs.deliveries),
+        fatigue: inputs
+            .reception
+            .iter()
+            .map(|row| FatigueReport {
+                kind: row.kind,
+                name: row.name.clone(),
+                delivered: row.reception.delivered,
+                clicked: row.reception.clicked,
+                dismissed: row.reception.dismissed,
+                unsubscribed: row.reception.unsubscribed,
+                flagged: inputs
+                    .fatigue
+                    .judge(row.reception)
+                    .map(askwell::delivery::Tired::as_str),
+            })
+            .collect(),
     }
 }
 

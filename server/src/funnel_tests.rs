@@ -38,8 +38,12 @@ fn inputs<'a>(counts: &'a [CountRow], subscribers: &'a [SubscriberRow]) -> Input
         now_ms: 60 * DAY_MS,
         baseline: None,
         floor: 0.2,
+        reception: &[],
+        fatigue: &GUARD,
     }
 }
+
+static GUARD: std::sync::LazyLock<askwell::delivery::FatigueGuard> = std::sync::LazyLock::new(Default::default);
 
 #[test]
 fn builds_the_funnel_and_compares_variants_with_the_baseline() {

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use std::collections::hash_map::Entry;
 
 use crate::error::ErrorCode;
+use crate::metrics::Metrics;
 use crate::notification::{NotificationRequest, NotifyRequest, Target};
 use crate::store::{InstanceRow, JourneyWrites, NewNotification, SendRow, StoredEvent, StoredJourney, UserFacts};
 use crate::{AppError, Store};
@@ -64,6 +65,8 @@ pub struct Runner {
     /// Parsed definitions by (id, version): versions never change.
     parsed: Arc<Mutex<Parsed>>,
     last_sweep_ms: Arc<Mutex<i64>>,
+    /// Where entries and sends are counted (`/metrics`).
+    metrics: Arc<Metrics>,
 }
 
 /// Reads a journey definition as the core does, from serde JSON.
@@ -139,15 +142,22 @@ fn fields(map: &Map<String, Value>) -> Fields {
 }
 
 /// A stable id for an instance from its cause: replaying the cause yields
-/// the same id, so it enters once.
-fn instance_id(journey: &str, user: &str, key: &str, cause: &str) -> String {
+/// the same id, so it enters once. `order` (the event's seq, the inactive
+/// user's last visit) comes first, so a batch's new instances, their sends
+/// and their idempotency keys land side by side in the indexes (a hash
+/// alone scattered every row of a 100,000-user sweep on its own page).
+fn instance_id(order: i64, journey: &str, user: &str, key: &str, cause: &str) -> String {
     let mut hash = Sha256::new();
     for part in [journey, user, key, cause] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
     let digest = hash.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let mut id = format!("{:016x}", u64::try_from(order).unwrap_or(0));
+    for b in &digest[..8] {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
 }
 
 impl Runner {
@@ -159,7 +169,16 @@ impl Runner {
             default_zone,
             parsed: Arc::default(),
             last_sweep_ms: Arc::new(Mutex::new(i64::MIN)),
+            metrics: Arc::default(),
         }
+    }
+
+    /// The runner counting into `metrics` (the server's, so `/metrics`
+    /// shows what it did); by default it counts into its own.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Ticks every `every` until `stop`, waking the delivery workers when a
@@ -267,7 +286,7 @@ impl Runner {
             let Some(last) = events.last().map(|e| e.seq) else {
                 return self.store.journey_cursor_advance(seq, true).await;
             };
-            let mut batch = Batch::new(&self.store, events.iter().map(|e| e.user.clone())).await?;
+            let mut batch = Batch::for_events(&self.store, events.iter().map(|e| e.user.clone())).await?;
             for event in &events {
                 self.on_event(current, event, &mut batch, now_ms, tick).await?;
             }
@@ -339,7 +358,7 @@ impl Runner {
             };
             let prior = batch.priors(&definition.id, user);
             let key = if *keyed { event.key } else { "" };
-            let id = instance_id(&definition.id, user, key, &format!("seq:{}", stored.seq));
+            let id = instance_id(stored.seq, &definition.id, user, key, &format!("seq:{}", stored.seq));
             let cause = Cause::Event { event, occurrences };
             let version = u32::try_from(stored_journey.version).unwrap_or(u32::MAX);
             if let Some(entered) = journey::enter(definition, version, &id, user, cause, &prior, facts) {
@@ -354,7 +373,7 @@ impl Runner {
         loop {
             let claimed = self.store.journey_claim_due(now_ms, DUE_BATCH, LEASE_MS).await?;
             let count = claimed.len();
-            let mut batch = Batch::new(&self.store, claimed.iter().map(|r| r.user.clone())).await?;
+            let mut batch = Batch::for_profiles(&self.store, claimed.iter().map(|r| r.user.clone())).await?;
             for row in claimed {
                 let Some(definition) = self.version(&row.journey, row.version).await? else {
                     continue;
@@ -394,11 +413,11 @@ impl Runner {
             };
             let before = now_ms.saturating_sub(i64::try_from(after_ms).unwrap_or(i64::MAX));
             let inactive = self.store.users_inactive_since(before, SWEEP_BATCH).await?;
-            let mut batch = Batch::new(&self.store, inactive.iter().map(|(u, _)| u.clone())).await?;
+            let mut batch = Batch::for_events(&self.store, inactive.iter().map(|(u, _)| u.clone())).await?;
             for (user, last_seen) in inactive {
                 let prior = batch.priors(&definition.id, &user);
                 let known = self.known(&mut batch, &user);
-                let id = instance_id(&definition.id, &user, "", &format!("inactive:{last_seen}"));
+                let id = instance_id(last_seen, &definition.id, &user, "", &format!("inactive:{last_seen}"));
                 let cause = Cause::Inactive {
                     last_seen_ms: u64::try_from(last_seen).unwrap_or(0),
                 };
@@ -432,6 +451,7 @@ fn notification(user: &str, send: journey::Send) -> Result<NewNotification, AppE
             ..NotificationRequest::default()
         },
         idempotency_key: Some(send.idempotency),
+        category: send.category,
         ..NotifyRequest::default()
     }
     .prepare()
@@ -509,6 +529,13 @@ impl Known {
     }
 }
 
+fn distinct(users: impl Iterator<Item = String>) -> Vec<String> {
+    let mut users: Vec<String> = users.collect();
+    users.sort_unstable();
+    users.dedup();
+    users
+}
+
 /// One batch of steps: the users' facts read up front, kept current as the
 /// batch's own steps enter and move instances (a user's add-to-cart and
 /// purchase in one batch), and everything to write at the end.
@@ -522,16 +549,25 @@ struct Batch {
 }
 
 impl Batch {
-    async fn new(store: &Store, users: impl Iterator<Item = String>) -> Result<Self, sqlx::Error> {
-        let mut users: Vec<String> = users.collect();
-        users.sort_unstable();
-        users.dedup();
-        Ok(Self {
-            facts: store.journey_facts(&users).await?,
+    /// A batch for events and entries, which need each user's instances
+    /// (running ones to move, earlier ones for the entry rules).
+    async fn for_events(store: &Store, users: impl Iterator<Item = String>) -> Result<Self, sqlx::Error> {
+        Ok(Self::of(store.journey_facts(&distinct(users)).await?))
+    }
+
+    /// A batch for claimed due steps, which need only the users' traits and
+    /// zones: a due step moves its own instance, and reads no other.
+    async fn for_profiles(store: &Store, users: impl Iterator<Item = String>) -> Result<Self, sqlx::Error> {
+        Ok(Self::of(store.journey_profiles(&distinct(users)).await?))
+    }
+
+    fn of(facts: HashMap<String, UserFacts>) -> Self {
+        Self {
+            facts,
             writes: JourneyWrites::default(),
             at: HashMap::new(),
             sends: Vec::new(),
-        })
+        }
     }
 
     fn priors(&self, journey: &str, user: &str) -> Vec<Prior> {
@@ -605,11 +641,10 @@ impl Batch {
         }
     }
 
-    /// Enqueues the sends in one transaction (each once, by its idempotency
-    /// key), then stores the instances and what they sent in another. A
-    /// crash in between replays the steps: the outbox returns the first
-    /// notification instead of a second, and the derived ids enter no one
-    /// twice.
+    /// Enqueues the sends (each once, by its idempotency key) and stores
+    /// the instances and what they sent, in one transaction. A crash
+    /// before it commits replays the steps from the stored instances and
+    /// the unmoved cursor; the derived ids enter no one twice.
     async fn commit(mut self, runner: &Runner, now_ms: i64, tick: &mut Tick) -> Result<(), sqlx::Error> {
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
@@ -635,12 +670,15 @@ impl Batch {
                 }
             }
         }
-        let created = runner.store.notifications_create_many(&ready).await?;
-        tick.sent += created.len();
-        for (mut row, (id, _)) in waiting.into_iter().zip(created) {
-            row.notification = Some(id);
-            self.writes.sends.push(row);
-        }
-        runner.store.journey_save_many(&self.writes, now_ms).await
+        // Counted once stored: a batch that fails is replayed, and its
+        // derived ids enter no one twice.
+        let entered = self.writes.instances.iter().filter(|(_, new)| *new).count();
+        let sent = runner
+            .store
+            .journey_commit(&ready, waiting, self.writes, now_ms)
+            .await?;
+        tick.sent += sent;
+        runner.metrics.count_journeys(entered as u64, sent as u64);
+        Ok(())
     }
 }

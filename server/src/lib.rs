@@ -17,6 +17,7 @@ pub mod notification;
 pub mod origin;
 pub mod outcome;
 pub mod push;
+pub mod respect;
 pub mod routes;
 pub mod secret;
 pub mod serve;
@@ -122,7 +123,8 @@ impl Server {
             Arc::new(signer),
             state.metrics.clone(),
             config.delivery,
-        )?;
+        )?
+        .with_policy(state.settings.delivery_policy.clone(), state.settings.default_zone());
         Ok(Server {
             state,
             deliverer: Arc::new(deliverer),
@@ -148,6 +150,9 @@ pub struct Settings {
     /// The zone a scheduled notification's local time is read in for a
     /// recipient with none (`ASKWELL_DEFAULT_TIME_ZONE`); `None`: UTC.
     pub default_time_zone: Option<jiff::tz::TimeZone>,
+    /// Caps, quiet hours and categories (`ASKWELL_DELIVERY_POLICY`, a JSON
+    /// file); the default lets every push through.
+    pub delivery_policy: askwell::delivery::DeliveryPolicy,
 }
 
 impl Settings {

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use askwell_server::delivery::{Deliverer, DeliveryConfig};
 use askwell_server::notification::{NotificationRequest, NotifyRequest, Target};
+use askwell_server::store::{Created, Schedule};
 use askwell_server::validate::EndpointPolicy;
 use askwell_server::vapid::check_subject;
-use askwell_server::{app, Server, ServerConfig, Settings, StaticFiles, Store, VapidKeys};
+use askwell_server::{app, ErrorCode, Server, ServerConfig, Settings, StaticFiles, Store, VapidKeys};
 use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 /// Askwell's server: subscriptions, topics, VAPID-signed Web Push, the prompt funnel.
@@ -29,6 +31,11 @@ enum Command {
     #[command(subcommand)]
     Vapid(VapidCommand),
     /// Send a notification to a topic, a user or everyone, and deliver it now.
+    ///
+    /// With --at, --local-time or --window (`POST /v1/notify`'s `deliver`,
+    /// checked the same way) it delivers what is due now; `serve` sends the
+    /// rest when due. Example: send --topic news --title "Good morning"
+    /// --local-time 09:00
     Send(SendArgs),
     /// Post a synthetic population's funnel events to a running server (for
     /// the demo dashboard; stored as synthetic, never mixed with real data).
@@ -60,7 +67,8 @@ enum VapidCommand {
     Generate,
 }
 
-/// Where the data lives and how push is signed (shared by `serve` and `send`).
+/// Where the data lives, how push is signed and which zone a scheduled
+/// notification falls back to (shared by `serve` and `send`).
 #[derive(Args)]
 struct Common {
     /// Folder for the embedded database and the VAPID key.
@@ -78,6 +86,14 @@ struct Common {
     /// Dev only: accept http:// and loopback/private push endpoints (local test push services).
     #[arg(long, env = "ASKWELL_ALLOW_INSECURE_ENDPOINTS", value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
     allow_insecure_endpoints: bool,
+    /// IANA time zone a scheduled notification's `local_time` or `window` is
+    /// read in for a recipient whose user and subscription have none.
+    #[arg(long, env = "ASKWELL_DEFAULT_TIME_ZONE", default_value = "UTC")]
+    default_time_zone: String,
+    /// Delivery policy (JSON file): caps per person, quiet hours, categories;
+    /// checked at start, every bad field named (README, *Delivery policy*).
+    #[arg(long, env = "ASKWELL_DELIVERY_POLICY")]
+    delivery_policy: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -130,10 +146,6 @@ struct ServeArgs {
     /// stored at start; one that is unchanged keeps its version.
     #[arg(long, env = "ASKWELL_JOURNEYS")]
     journeys: Option<PathBuf>,
-    /// IANA time zone a scheduled notification's `local_time` or `window` is
-    /// read in for a recipient whose user and subscription have none.
-    #[arg(long, env = "ASKWELL_DEFAULT_TIME_ZONE", default_value = "UTC")]
-    default_time_zone: String,
     /// Serve this folder at `/` (the demo serves `www/`).
     #[arg(long)]
     site: Option<PathBuf>,
@@ -164,6 +176,18 @@ struct SendArgs {
     /// Page to open on click.
     #[arg(long)]
     url: Option<String>,
+    /// Not before this instant (RFC 3339, such as 2026-12-24T18:00:00Z; at
+    /// most 365 days ahead): `deliver.at` of `POST /v1/notify`.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// At the next HH:MM (24-hour clock) on each recipient's clock (after
+    /// --at, if given): `deliver.local_time`.
+    #[arg(long, value_name = "HH:MM", conflicts_with = "window")]
+    local_time: Option<String>,
+    /// Now for recipients inside START-END on their clock, else at its next
+    /// start (such as 09:00-21:00; 21:00-07:00 spans midnight): `deliver.window`.
+    #[arg(long, value_name = "START-END")]
+    window: Option<String>,
 }
 
 #[tokio::main]
@@ -247,7 +271,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .filter(|o| !o.trim().is_empty())
         .map(|o| askwell_server::origin::parse(o).map_err(|why| format!("ASKWELL_ALLOWED_ORIGINS: {why}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let default_time_zone = default_time_zone(&args.default_time_zone)?;
+    let default_time_zone = default_time_zone(&args.common.default_time_zone)?;
+    let delivery_policy = delivery_policy(&args.common)?;
     let limits = askwell_server::serve::Limits {
         max_connections: args.max_connections.max(1),
         header_timeout: std::time::Duration::from_secs(args.header_timeout_seconds),
@@ -263,6 +288,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         identity_secret: args.identity_secret.filter(|s| !s.is_empty()).map(String::into_bytes),
         trusted_proxies,
         default_time_zone: Some(default_time_zone),
+        delivery_policy,
     };
     let files = StaticFiles {
         site: args.site,
@@ -279,11 +305,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map(|_| tokio::spawn(deliverer.clone().run(state.wake.clone(), stop.clone())))
         .collect();
     let journeys = tokio::spawn(
-        askwell_server::journeys::Runner::new(state.store.clone(), state.settings.default_zone()).run(
-            std::time::Duration::from_secs(1),
-            state.wake.clone(),
-            stop.clone(),
-        ),
+        askwell_server::journeys::Runner::new(state.store.clone(), state.settings.default_zone())
+            .with_metrics(state.metrics.clone())
+            .run(std::time::Duration::from_secs(1), state.wake.clone(), stop.clone()),
     );
     let sweeper = tokio::spawn(sweep_events(
         state.store.clone(),
@@ -304,6 +328,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     sweeper.abort();
     let _ = journeys.await;
     served.map_err(|err| format!("server failed: {err}"))
+}
+
+/// `ASKWELL_DELIVERY_POLICY`, read and checked before anything is opened;
+/// none lets every push through.
+fn delivery_policy(common: &Common) -> Result<askwell::delivery::DeliveryPolicy, String> {
+    match &common.delivery_policy {
+        Some(path) => askwell_server::respect::load_file(path),
+        None => Ok(askwell::delivery::DeliveryPolicy::default()),
+    }
 }
 
 /// `ASKWELL_DEFAULT_TIME_ZONE`, checked against the bundled tz database
@@ -337,23 +370,39 @@ async fn sweep_events(store: Store, days: u32, stop: Arc<Notify>) {
 
 async fn send(args: SendArgs) -> Result<(), String> {
     // Checked before anything is opened: a refused notification leaves no trace.
-    let notification = send_request(&args)?
-        .prepare()
+    let now = askwell_server::store::now_ms();
+    let (notification, schedule) = send_request(&args, now)?
+        .prepare_scheduled(now)
         .map_err(|err| format!("{err} ({})", err.code()))?;
+    let default_zone = default_time_zone(&args.common.default_time_zone)?;
     let lease = DeliveryConfig::default().lease;
-    let Server { state, deliverer } = open(&args.common, Settings::default(), StaticFiles::default(), lease).await?;
-    let (id, recipients) = state
+    // The policy binds `send` too: it holds or drops what `serve` would.
+    let settings = Settings {
+        default_time_zone: Some(default_zone.clone()),
+        delivery_policy: delivery_policy(&args.common)?,
+        ..Settings::default()
+    };
+    let Server { state, deliverer } = open(&args.common, settings, StaticFiles::default(), lease).await?;
+    let created = state
         .store
-        .notification_create(&notification)
+        .notification_create_scheduled(&notification, &schedule, &default_zone)
         .await
         .map_err(|e| e.to_string())?;
-    eprintln!("notification {id}: {recipients} recipients");
-    deliver_now(&state.store, &deliverer, &id, recipients).await
+    if schedule == Schedule::default() {
+        eprintln!("notification {}: {} recipients", created.id, created.recipients);
+    } else {
+        let zone = default_zone.iana_name().unwrap_or(&args.common.default_time_zone);
+        eprintln!(
+            "notification {}: {} recipients, {} scheduled, {} in the default time zone ({zone})",
+            created.id, created.recipients, created.scheduled, created.defaulted_time_zone
+        );
+    }
+    deliver_now(&state.store, &deliverer, &created).await
 }
 
 /// The `POST /v1/notify` request `send` stands for, so both go through the
-/// same checks and payload building ([`NotifyRequest::prepare`]).
-fn send_request(args: &SendArgs) -> Result<NotifyRequest, String> {
+/// same checks and payload building ([`NotifyRequest::prepare_scheduled`]).
+fn send_request(args: &SendArgs, now_ms: i64) -> Result<NotifyRequest, String> {
     // clap refuses two of them at once; none at all is ours to refuse.
     if args.topic.is_none() && args.user.is_none() && !args.all {
         return Err("choose one of --topic, --user or --all".into());
@@ -370,13 +419,48 @@ fn send_request(args: &SendArgs) -> Result<NotifyRequest, String> {
             url: args.url.clone(),
             ..NotificationRequest::default()
         },
+        deliver: deliver(args, now_ms)?,
         ..NotifyRequest::default()
     })
 }
 
-/// Runs delivery rounds until every delivery of notification `id` is final,
-/// then prints its counts.
-async fn deliver_now(store: &Store, deliverer: &Arc<Deliverer>, id: &str, recipients: i64) -> Result<(), String> {
+/// `--at`, `--local-time` and `--window` as the API's `deliver`. Each is
+/// first read alone by the API's own reader (`notification::schedule`), so a fault
+/// names the option it came from in the API's words; the whole request is
+/// then checked as `POST /v1/notify` checks it.
+fn deliver(args: &SendArgs, now_ms: i64) -> Result<Option<Value>, String> {
+    let options = [
+        ("--at", "at", &args.at),
+        ("--local-time", "local_time", &args.local_time),
+        ("--window", "window", &args.window),
+    ];
+    let mut deliver = serde_json::Map::new();
+    for (option, member, text) in options {
+        let Some(text) = text else { continue };
+        let value = if member == "window" {
+            // The one spelling of ours: START-END for the API's [start, end].
+            let (start, end) = text.split_once('-').ok_or_else(|| {
+                format!(
+                    "{option} {text:?}: expected START-END (24-hour clock), such as 09:00-21:00 ({})",
+                    ErrorCode::InvalidSchedule
+                )
+            })?;
+            json!([start, end])
+        } else {
+            json!(text)
+        };
+        askwell_server::notification::schedule(Some(json!({ member: value.clone() })), now_ms)
+            .map_err(|err| format!("{option} {text:?}: {err} ({})", err.code()))?;
+        deliver.insert(member.to_owned(), value);
+    }
+    Ok((!deliver.is_empty()).then_some(Value::Object(deliver)))
+}
+
+/// Runs delivery rounds until every delivery of the notification due now
+/// is final (scheduled ones are left to `serve`'s workers), then prints
+/// its counts.
+async fn deliver_now(store: &Store, deliverer: &Arc<Deliverer>, created: &Created) -> Result<(), String> {
+    let id = &created.id;
     loop {
         deliverer.round().await.map_err(|e| e.to_string())?;
         let counts = store
@@ -384,11 +468,30 @@ async fn deliver_now(store: &Store, deliverer: &Arc<Deliverer>, id: &str, recipi
             .await
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
-        let done = counts.delivered + counts.failed + counts.pruned + counts.cancelled;
-        progress(done, recipients, counts.retrying);
-        if done >= recipients {
+        let done =
+            counts.delivered + counts.failed + counts.pruned + counts.cancelled + counts.capped + counts.collapsed;
+        // Held by the delivery policy: due later, like scheduled ones.
+        let due = created.recipients - counts.scheduled - counts.held;
+        progress(done, due, counts.retrying);
+        if done >= due {
             eprintln!();
-            println!("{}", serde_json::json!({ "id": id, "counts": counts }));
+            if counts.scheduled + counts.held > 0 {
+                eprintln!(
+                    "{} deliveries are due later ({} held by the delivery policy): `askwell-server serve` sends them then",
+                    counts.scheduled + counts.held,
+                    counts.held
+                );
+            }
+            println!(
+                "{}",
+                json!({
+                    "id": id,
+                    "recipients": created.recipients,
+                    "scheduled": created.scheduled,
+                    "defaulted_time_zone": created.defaulted_time_zone,
+                    "counts": counts,
+                })
+            );
             return Ok(());
         }
         if counts.queued == 0 {

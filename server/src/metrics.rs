@@ -1,4 +1,5 @@
-//! Prometheus metrics: deliveries by outcome, push-service latency, queue depth.
+//! Prometheus metrics: deliveries by outcome, push-service latency, queue
+//! depth, scheduled and cancelled deliveries, journey entries and sends.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,14 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
     events: AtomicU64,
+    scheduled: AtomicU64,
+    cancelled: AtomicU64,
+    journey_entries: AtomicU64,
+    journey_sends: AtomicU64,
+    held: AtomicU64,
+    capped: AtomicU64,
+    collapsed: AtomicU64,
+    muted: AtomicU64,
 }
 
 /// An attempt's result, for counting.
@@ -31,6 +40,14 @@ pub enum Counted {
     Failed,
     /// Subscription deleted (404/410).
     Pruned,
+    /// Held by the delivery policy (over a cap, quiet hours).
+    Held,
+    /// Dropped by the delivery policy.
+    Capped,
+    /// Merged into a digest.
+    Collapsed,
+    /// Turned off by the person.
+    Muted,
 }
 
 impl Metrics {
@@ -41,6 +58,10 @@ impl Metrics {
             Counted::Retried => &self.retried,
             Counted::Failed => &self.failed,
             Counted::Pruned => &self.pruned,
+            Counted::Held => &self.held,
+            Counted::Capped => &self.capped,
+            Counted::Collapsed => &self.collapsed,
+            Counted::Muted => &self.muted,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -48,6 +69,23 @@ impl Metrics {
     /// Counts newly stored funnel events.
     pub fn count_events(&self, stored: u64) {
         self.events.fetch_add(stored, Ordering::Relaxed);
+    }
+
+    /// Counts deliveries enqueued due later (`POST /v1/notify` `deliver`).
+    pub fn count_scheduled(&self, deliveries: u64) {
+        self.scheduled.fetch_add(deliveries, Ordering::Relaxed);
+    }
+
+    /// Counts deliveries cancelled by `DELETE /v1/notifications/{id}`.
+    pub fn count_cancelled(&self, deliveries: u64) {
+        self.cancelled.fetch_add(deliveries, Ordering::Relaxed);
+    }
+
+    /// Counts journey instances entered and notifications their send steps
+    /// enqueued, as stored (see [`crate::journeys::Runner`]).
+    pub fn count_journeys(&self, entered: u64, sent: u64) {
+        self.journey_entries.fetch_add(entered, Ordering::Relaxed);
+        self.journey_sends.fetch_add(sent, Ordering::Relaxed);
     }
 
     /// Records how long a push service took to answer.
@@ -78,11 +116,50 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "askwell_deliveries_total{{status=\"{status}\"}} {}", load(counter));
         }
+        out.push_str(
+            "# HELP askwell_policy_total Claimed deliveries the delivery policy held (over a cap, quiet hours), dropped (capped), merged into a digest (collapsed) or the person turned off (muted).\n# TYPE askwell_policy_total counter\n",
+        );
+        for (verdict, counter) in [
+            ("held", &self.held),
+            ("capped", &self.capped),
+            ("collapsed", &self.collapsed),
+            ("muted", &self.muted),
+        ] {
+            let _ = writeln!(out, "askwell_policy_total{{verdict=\"{verdict}\"}} {}", load(counter));
+        }
         let _ = writeln!(
             out,
             "# HELP askwell_events_total Funnel events stored.\n# TYPE askwell_events_total counter\naskwell_events_total {}",
             load(&self.events)
         );
+        for (name, help, counter) in [
+            (
+                "askwell_scheduled_deliveries_total",
+                "Deliveries enqueued due later (deliver).",
+                &self.scheduled,
+            ),
+            (
+                "askwell_cancelled_deliveries_total",
+                "Deliveries cancelled before they were sent (DELETE /v1/notifications/{id}).",
+                &self.cancelled,
+            ),
+            (
+                "askwell_journey_entries_total",
+                "Journey instances entered.",
+                &self.journey_entries,
+            ),
+            (
+                "askwell_journey_sends_total",
+                "Notifications enqueued by journey send steps.",
+                &self.journey_sends,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                load(counter)
+            );
+        }
         out.push_str("# HELP askwell_push_service_seconds Push service response time.\n# TYPE askwell_push_service_seconds histogram\n");
         for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
             let _ = writeln!(
@@ -120,5 +197,23 @@ mod tests {
         assert!(text.contains("askwell_push_service_seconds_bucket{le=\"0.025\"} 0"));
         assert!(text.contains("askwell_push_service_seconds_bucket{le=\"0.05\"} 1"));
         assert!(text.contains("askwell_queue_depth 7"));
+    }
+
+    #[test]
+    fn renders_scheduled_cancelled_and_journey_counters() {
+        let metrics = Metrics::default();
+        metrics.count_scheduled(3);
+        metrics.count_cancelled(2);
+        metrics.count_journeys(5, 4);
+        metrics.count_journeys(1, 0);
+        let text = metrics.render(0);
+        for line in [
+            "# TYPE askwell_scheduled_deliveries_total counter\naskwell_scheduled_deliveries_total 3\n",
+            "# TYPE askwell_cancelled_deliveries_total counter\naskwell_cancelled_deliveries_total 2\n",
+            "# TYPE askwell_journey_entries_total counter\naskwell_journey_entries_total 6\n",
+            "# TYPE askwell_journey_sends_total counter\naskwell_journey_sends_total 4\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
     }
 }

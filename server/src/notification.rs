@@ -11,12 +11,13 @@
 
 use askwell::journey::{Deliver, LocalTime};
 use askwell::model::{PushAction, PushPayload};
+use askwell::one_tap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ErrorCode;
 use crate::push::Urgency;
-use crate::secret::random_id;
+use crate::secret::ordered_id;
 use crate::store::{NewNotification, Recipients, Schedule};
 use crate::AppError;
 
@@ -52,6 +53,9 @@ pub struct NotifyRequest {
     pub topic: Option<String>,
     /// Repeating it returns the first notification instead of sending twice.
     pub idempotency_key: Option<String>,
+    /// Its category for the delivery policy (`replies`, `marketing`): the
+    /// category's caps and quiet hours apply, and people can opt out of it.
+    pub category: Option<String>,
     /// When: `{ at?, local_time? | window? }` (see [`schedule`]); read by
     /// hand so that every fault names its field.
     pub deliver: Option<Value>,
@@ -99,6 +103,19 @@ pub struct NotificationRequest {
     pub actions: Vec<ActionRequest>,
     /// The app's own value, pushed as is.
     pub data: Option<Value>,
+    /// What a digest of several held pushes of one topic says instead
+    /// (`{count}` is how many): `{ title, body? }`.
+    pub digest: Option<DigestRequest>,
+}
+
+/// `notification.digest` of the request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestRequest {
+    /// Title of the digest (`"{count} new replies from Bill"`).
+    pub title: String,
+    /// Body of the digest.
+    pub body: Option<String>,
 }
 
 /// A button of the request.
@@ -113,6 +130,10 @@ pub struct ActionRequest {
     pub icon: Option<String>,
     /// Page opened when this button is clicked.
     pub url: Option<String>,
+    /// `askwell:snooze`: how many hours everything pauses (default a day).
+    pub hours: Option<u32>,
+    /// Askwell's buttons: the confirmation's text (default English).
+    pub confirm: Option<String>,
 }
 
 /// What is stored and pushed: the worker's payload and the app's `data`
@@ -123,11 +144,15 @@ struct PushBody<'a> {
     payload: &'a PushPayload,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a Value>,
+    /// Kept for the workers, which use it for a digest and never push it
+    /// (see [`crate::delivery::personalised`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<Value>,
 }
 
 impl NotifyRequest {
     /// Checks a request without `deliver` and builds the notification to
-    /// enqueue, due now, under a new random id (the CLI's `send`, journeys).
+    /// enqueue, due now, under a new id (journeys).
     ///
     /// # Errors
     /// As [`NotifyRequest::prepare_scheduled`]; a `deliver` is
@@ -141,7 +166,7 @@ impl NotifyRequest {
     }
 
     /// Checks the request and builds the notification to enqueue, under a
-    /// new random id, and when its deliveries are due (`now_ms` bounds
+    /// new unguessable id ordered by time ([`ordered_id`]), and when its deliveries are due (`now_ms` bounds
     /// `deliver.at`). The checks run in a fixed order (headers, title, size,
     /// recipients, schedule), so an input with several faults always names
     /// the same one.
@@ -153,16 +178,26 @@ impl NotifyRequest {
         let urgency = urgency(self.urgency.as_deref())?;
         check_topic(self.topic.as_deref())?;
         check_idempotency_key(self.idempotency_key.as_deref())?;
-        let payload = payload_text(self.notification)?;
+        check_category(self.category.as_deref())?;
+        let offers_mute = check_actions(
+            &self.notification.actions,
+            self.to.topic.as_deref(),
+            self.category.as_deref(),
+        )?;
+        // What a mute button turns off travels with the push: the worker
+        // has nothing else to go on.
+        let muted = offers_mute.then(|| (self.to.topic.clone(), self.category.clone()));
+        let payload = payload_text(self.notification, muted)?;
         let to = recipients(self.to)?;
         let schedule = schedule(self.deliver, now_ms)?;
         let notification = NewNotification {
-            id: random_id(),
+            id: ordered_id(now_ms),
             idempotency_key: self.idempotency_key,
             payload,
             ttl,
             urgency,
             topic: self.topic,
+            category: self.category,
             to,
         };
         Ok((notification, schedule))
@@ -291,7 +326,8 @@ fn shown(name: &str) -> String {
 impl NotificationRequest {
     /// The worker's payload (absent options and flags take the reader's
     /// defaults) and the app's `data`.
-    fn into_payload(self) -> (PushPayload, Option<Value>) {
+    fn into_payload(self, muted: Option<(Option<String>, Option<String>)>) -> (PushPayload, Option<Value>) {
+        let (topic, category) = muted.unwrap_or_default();
         let actions = self
             .actions
             .into_iter()
@@ -300,6 +336,8 @@ impl NotificationRequest {
                 title: a.title,
                 icon: a.icon,
                 url: a.url,
+                hours: a.hours,
+                confirm: a.confirm,
             })
             .collect();
         let payload = PushPayload {
@@ -315,6 +353,8 @@ impl NotificationRequest {
             silent: self.silent.unwrap_or(false),
             actions,
             delivery: None,
+            topic,
+            category,
         };
         (payload, self.data)
     }
@@ -376,9 +416,97 @@ fn check_idempotency_key(key: Option<&str>) -> Result<(), AppError> {
     Ok(())
 }
 
+/// `notification.digest` as stored: a blank title is refused (a digest must
+/// say something), `null` or absent is none.
+fn digest_value(digest: Option<&DigestRequest>) -> Result<Option<Value>, AppError> {
+    let Some(digest) = digest else { return Ok(None) };
+    if digest.title.trim().is_empty() {
+        return Err(AppError::invalid(
+            ErrorCode::InvalidNotification,
+            "notification.digest.title: required (what a digest of several pushes says; {count} is how many)",
+        ));
+    }
+    let mut value = serde_json::json!({ "title": digest.title });
+    if let Some(body) = &digest.body {
+        value["body"] = Value::String(body.clone());
+    }
+    Ok(Some(value))
+}
+
+/// `category`: a name like an event's (1 to 64 of `A-Z a-z 0-9 _ . : -`).
+/// Whether the policy knows it is checked by `POST /v1/notify`, which has
+/// the policy.
+fn check_category(category: Option<&str>) -> Result<(), AppError> {
+    match category {
+        Some(name) if !askwell::delivery::is_category(name) => Err(AppError::invalid(
+            ErrorCode::InvalidNotification,
+            "category: expected 1 to 64 of A-Z a-z 0-9 _ . : -",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `notification.actions`: of the ids starting `askwell:`, only
+/// [`one_tap::MUTE`] and [`one_tap::SNOOZE`] (the worker handles them
+/// itself); `hours` only on a snooze, 1 to a year; a mute only with
+/// something to mute (a topic target or a category). Whether it offers a mute.
+fn check_actions(actions: &[ActionRequest], topic: Option<&str>, category: Option<&str>) -> Result<bool, AppError> {
+    let bad = |i: usize, message: String| {
+        AppError::invalid(
+            ErrorCode::InvalidNotification,
+            format!("notification.actions[{i}]{message}"),
+        )
+    };
+    let mut offers_mute = false;
+    for (i, action) in actions.iter().enumerate() {
+        let id = action.action.as_str();
+        if one_tap::is_reserved(id) && id != one_tap::MUTE && id != one_tap::SNOOZE {
+            return Err(bad(
+                i,
+                format!(
+                    ".action: {} is not one of Askwell's buttons (expected {} or {}; the app's own ids do not start with {:?})",
+                    shown(id),
+                    one_tap::MUTE,
+                    one_tap::SNOOZE,
+                    one_tap::RESERVED_PREFIX
+                ),
+            ));
+        }
+        match (id, action.hours) {
+            (one_tap::SNOOZE, Some(hours)) if !(1..=one_tap::MAX_SNOOZE_HOURS).contains(&hours) => {
+                return Err(bad(i, format!(".hours: 1 to {} (a year)", one_tap::MAX_SNOOZE_HOURS)));
+            }
+            (one_tap::SNOOZE, _) | (_, None) => {}
+            (_, Some(_)) => return Err(bad(i, format!(".hours: only for {}", one_tap::SNOOZE))),
+        }
+        if id == one_tap::MUTE {
+            if topic.is_none() && category.is_none() {
+                return Err(bad(
+                    i,
+                    format!(
+                        ": {} needs something to mute: send to a topic or give a category",
+                        one_tap::MUTE
+                    ),
+                ));
+            }
+            offers_mute = true;
+        }
+        if action.confirm.is_some() && !one_tap::is_reserved(id) {
+            return Err(bad(
+                i,
+                ".confirm: only for Askwell's buttons (askwell:mute-topic, askwell:snooze)".into(),
+            ));
+        }
+    }
+    Ok(offers_mute)
+}
+
 /// The payload JSON (Askwell's marker included), checked for a title and
 /// against the portable size limit.
-fn payload_text(notification: NotificationRequest) -> Result<String, AppError> {
+fn payload_text(
+    notification: NotificationRequest,
+    muted: Option<(Option<String>, Option<String>)>,
+) -> Result<String, AppError> {
     // The worker's reader refuses a blank title too (`PushPayload::read`);
     // refusing it here keeps a useless push from reaching every device.
     if notification.title.trim().is_empty() {
@@ -387,10 +515,12 @@ fn payload_text(notification: NotificationRequest) -> Result<String, AppError> {
             "notification.title: required",
         ));
     }
-    let (payload, data) = notification.into_payload();
+    let digest = digest_value(notification.digest.as_ref())?;
+    let (payload, data) = notification.into_payload(muted);
     let body = PushBody {
         payload: &payload,
         data: data.as_ref(),
+        digest,
     };
     let text =
         serde_json::to_string(&body).map_err(|e| AppError::invalid(ErrorCode::InvalidNotification, e.to_string()))?;

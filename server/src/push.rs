@@ -44,6 +44,9 @@ pub enum DeliveryStatus {
     Queued,
     /// Waiting for another attempt.
     Retrying,
+    /// Held by the delivery policy (over a cap, in quiet hours) until its
+    /// `next_attempt_ms`, when it is asked again.
+    Held,
     /// Accepted by the push service (final).
     Delivered,
     /// Given up (final).
@@ -52,17 +55,30 @@ pub enum DeliveryStatus {
     Pruned,
     /// Its notification was cancelled before it was sent (final; never sent).
     Cancelled,
+    /// Dropped by the delivery policy: over a cap or in quiet hours where
+    /// the policy drops (final; never sent).
+    Capped,
+    /// Merged into a later push of the same topic released with it, which
+    /// carries the count (final; never sent on its own).
+    Collapsed,
+    /// Turned off by the person: its category muted, or all paused, on the
+    /// device or for the user (final; never sent).
+    Muted,
 }
 
 impl DeliveryStatus {
     /// Every status, in the order a delivery moves through them.
-    pub const ALL: [DeliveryStatus; 6] = [
+    pub const ALL: [DeliveryStatus; 10] = [
         DeliveryStatus::Queued,
         DeliveryStatus::Retrying,
+        DeliveryStatus::Held,
         DeliveryStatus::Delivered,
         DeliveryStatus::Failed,
         DeliveryStatus::Pruned,
         DeliveryStatus::Cancelled,
+        DeliveryStatus::Capped,
+        DeliveryStatus::Collapsed,
+        DeliveryStatus::Muted,
     ];
 
     /// The column's text.
@@ -74,6 +90,10 @@ impl DeliveryStatus {
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Pruned => "pruned",
             DeliveryStatus::Cancelled => "cancelled",
+            DeliveryStatus::Held => "held",
+            DeliveryStatus::Capped => "capped",
+            DeliveryStatus::Collapsed => "collapsed",
+            DeliveryStatus::Muted => "muted",
         }
     }
 
@@ -84,7 +104,10 @@ impl DeliveryStatus {
 
     /// Whether a worker may still claim it.
     pub fn is_waiting(self) -> bool {
-        matches!(self, DeliveryStatus::Queued | DeliveryStatus::Retrying)
+        matches!(
+            self,
+            DeliveryStatus::Queued | DeliveryStatus::Retrying | DeliveryStatus::Held
+        )
     }
 }
 

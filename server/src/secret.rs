@@ -13,6 +13,24 @@ pub fn random_id() -> String {
     hex
 }
 
+/// An unguessable id that sorts by time: 48 bits of `now_ms` then 80
+/// random bits, hex (32 characters, like [`random_id`]; the layout of
+/// UUIDv7). Notification ids: 80 random bits keep the delivery ids in
+/// payloads unforgeable, and the time first makes the rows of a sweep or
+/// fan-out land side by side in the indexes instead of each on its own
+/// page (random keys made every commit of a 100,000-user journey sweep
+/// rewrite hundreds of scattered pages).
+pub fn ordered_id(now_ms: i64) -> String {
+    let random: [u8; 10] = rand::random();
+    let time = u64::try_from(now_ms).unwrap_or(0) & 0xffff_ffff_ffff;
+    let mut hex = format!("{time:012x}");
+    for byte in random {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
+}
+
 /// Constant-time equality for secrets (admin token, auth secrets). The length
 /// is not secret (tokens have fixed, public formats).
 pub fn equal(a: &[u8], b: &[u8]) -> bool {
@@ -69,6 +87,19 @@ mod tests {
         assert!(!super::user_proven(b"Jefe", "what do ya want for nothing!", &proof));
         assert!(!super::user_proven(b"jefe", "what do ya want for nothing?", &proof));
         assert!(!super::user_proven(b"Jefe", "what do ya want for nothing?", ""));
+    }
+
+    #[test]
+    fn ordered_ids_sort_by_time_and_keep_80_random_bits() {
+        let early = super::ordered_id(1_700_000_000_000);
+        let late = super::ordered_id(1_700_000_000_001);
+        assert_eq!(early.len(), 32);
+        assert!(early.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(early < late, "{early} sorts before {late}");
+        assert_eq!(&early[..12], "018bcfe56800");
+        // Same millisecond: the random 80 bits still tell them apart.
+        let ids: std::collections::HashSet<String> = (0..1_000).map(|_| super::ordered_id(5)).collect();
+        assert_eq!(ids.len(), 1_000);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 mod deliveries;
 mod events;
 mod journeys;
+mod preferences;
 mod privacy;
 mod stats;
 mod subscriptions;
@@ -24,14 +25,15 @@ use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub use deliveries::{Claimed, Created, NewNotification, Recipients, Schedule, StatusCounts};
+pub use deliveries::{Admission, Claimed, Created, NewNotification, Recipients, Schedule, SendHistory, StatusCounts};
 pub use events::Event;
 pub use journeys::{InstanceRow, JourneyCounts, JourneyWrites, SendRow, StoredJourney, UserFacts};
+pub use preferences::{device_subject, user_subject, Preferences, PAUSED_INDEFINITELY};
 pub use privacy::{
     ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedJourney, ExportedNotification, ExportedSubscription,
     ExportedTrackedEvent, Removed, UserExport,
 };
-pub use stats::{CountRow, DayRow, DeliveryRow, StatsRange, SubscriberRow};
+pub use stats::{CountRow, DayRow, DeliveryRow, ReceptionRow, StatsRange, SubscriberRow};
 pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};
 pub use users::{NewUserEvent, PutUser, StoredEvent, StoredUser, Traits, UserChanges, ZoneChange};
 
@@ -53,6 +55,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_users.sql")),
     (6, include_str!("../migrations/sqlite/0006_scheduling.sql")),
     (7, include_str!("../migrations/sqlite/0007_journeys.sql")),
+    (8, include_str!("../migrations/sqlite/0008_delivery_policy.sql")),
+    (9, include_str!("../migrations/sqlite/0009_preferences.sql")),
+    (10, include_str!("../migrations/sqlite/0010_muted_topics.sql")),
+    (11, include_str!("../migrations/sqlite/0011_topic_labels.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
@@ -62,6 +68,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_users.sql")),
     (6, include_str!("../migrations/postgres/0006_scheduling.sql")),
     (7, include_str!("../migrations/postgres/0007_journeys.sql")),
+    (8, include_str!("../migrations/postgres/0008_delivery_policy.sql")),
+    (9, include_str!("../migrations/postgres/0009_preferences.sql")),
+    (10, include_str!("../migrations/postgres/0010_muted_topics.sql")),
+    (11, include_str!("../migrations/postgres/0011_topic_labels.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process
@@ -216,6 +226,17 @@ impl Store {
     /// SQLite has one writer at a time anyway, so the queue costs no
     /// throughput. PostgreSQL writes concurrently: a plain `BEGIN`.
     ///
+    /// The transaction starts in a task of its own, because a caller can be
+    /// dropped at any await (a client that disconnects drops its request's
+    /// future) and sqlx 0.8's SQLite `begin_with` is not cancel-safe: it
+    /// awaits once more after `BEGIN IMMEDIATE` has run and before the
+    /// `Transaction` that would roll it back exists. Dropped there, the
+    /// pooled connection kept the write lock forever: every later write
+    /// failed with "database is locked", and the connection itself with
+    /// "begin_with at non-zero transaction depth". The task always finishes;
+    /// if no one awaits it any more, its `Transaction` is dropped, which
+    /// rolls back before the connection is pooled again.
+    ///
     /// # Errors
     /// When no connection can be had or the transaction cannot start.
     pub(crate) async fn write(&self) -> Result<WriteTx, sqlx::Error> {
@@ -223,11 +244,18 @@ impl Store {
             Some(writer) => Some(writer.clone().lock_owned().await),
             None => None,
         };
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(WriteTx { tx, _turn: turn })
+        let pool = self.pool.clone();
+        let backend = self.backend;
+        let begin = tokio::spawn(async move {
+            let tx = match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+                Backend::Postgres => pool.begin().await?,
+            };
+            Ok(WriteTx { tx, _turn: turn })
+        });
+        begin
+            .await
+            .map_err(|err| sqlx::Error::Protocol(format!("starting a write transaction failed: {err}")))?
     }
 
     async fn migrate(&self) -> Result<(), sqlx::Error> {
@@ -300,6 +328,38 @@ fn private_file(path: &Path) -> std::io::Result<()> {
 /// One day in milliseconds (stats group by UTC day).
 pub const DAY_MS: i64 = 86_400_000;
 
+/// The rows of a multi-row write as one JSON parameter (`$n`, an array of
+/// arrays), read back as a table `r` whose `r.value ->> i` is column i
+/// (text or number; `CAST` the numbers for PostgreSQL, whose `->>` gives
+/// text). One parameter, not one per value: SQLite looks each parameter up
+/// by name in a list (`sqlite3_bind_parameter_name`), so binding costs the
+/// square of their number — 500 rows of 14 values bound slower than a
+/// statement per row, and a statement per row was most of a 100,000-user
+/// journey sweep.
+pub(crate) fn json_rows(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("json_each(${n}) AS r"),
+        Backend::Postgres => format!("jsonb_array_elements(CAST(${n} AS jsonb)) AS r(value)"),
+    }
+}
+
+/// `SELECT` of the strings of the JSON array parameter `$n`: a list for
+/// `IN (…)` as one parameter (see [`json_rows`]).
+pub(crate) fn json_texts(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
+        Backend::Postgres => format!("SELECT jsonb_array_elements_text(CAST(${n} AS jsonb))"),
+    }
+}
+
+/// [`json_texts`] for integers (row ids).
+pub(crate) fn json_ids(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
+        Backend::Postgres => format!("SELECT CAST(jsonb_array_elements_text(CAST(${n} AS jsonb)) AS BIGINT)"),
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()
@@ -323,6 +383,47 @@ mod tests {
         assert_eq!(reopened.schema_version().await.expect("version"), newest);
         assert_eq!(reopened.subscription_count().await.expect("count"), 0);
         assert!(dir.path().join("askwell.db").exists());
+    }
+
+    /// A request whose client goes away is dropped mid-await, wherever it
+    /// is: a write cancelled while its transaction starts must not leave a
+    /// pooled connection inside `BEGIN IMMEDIATE` (holding SQLite's write
+    /// lock, so every later write waits out the busy timeout and fails with
+    /// "database is locked", and the poisoned connection refuses to begin).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_cancelled_while_it_begins_leaves_no_transaction_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open_in_dir(dir.path()).await.expect("open");
+        for attempt in 0..200u32 {
+            let polls = drop_after_polls(store.write(), attempt % 20 + 1);
+            let next = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+                let mut tx = store.write().await?;
+                sqlx::query("DELETE FROM subscriptions WHERE id = -1")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await
+            })
+            .await;
+            assert!(
+                matches!(next, Ok(Ok(()))),
+                "attempt {attempt} (dropped after {polls} polls): the next write got {next:?}"
+            );
+        }
+    }
+
+    /// Polls `future` up to `polls` times, 100 µs apart (SQLite's worker
+    /// thread moves on meanwhile), then drops it as a cancelled request's
+    /// future is dropped. Returns how many polls it took.
+    fn drop_after_polls<F: std::future::Future>(future: F, polls: u32) -> u32 {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        for poll in 1..=polls {
+            if future.as_mut().poll(&mut cx).is_ready() {
+                return poll;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        polls
     }
 
     #[tokio::test]

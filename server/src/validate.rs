@@ -20,7 +20,7 @@ const MAX_NAME_LEN: usize = 253;
 /// Longest DNS label (RFC 1035 §2.3.4).
 const MAX_LABEL_LEN: usize = 63;
 /// Longest topic name.
-const MAX_TOPIC_LEN: usize = 200;
+pub const MAX_TOPIC_LEN: usize = 200;
 /// Most topics on one subscription.
 pub const MAX_TOPICS: usize = 100;
 
@@ -162,6 +162,11 @@ fn decode(encoded: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(cleaned).ok()
 }
 
+/// Whether `topic` is a topic name: 1–200 printable characters.
+pub fn is_topic(topic: &str) -> bool {
+    !topic.is_empty() && topic.len() <= MAX_TOPIC_LEN && !topic.chars().any(char::is_control)
+}
+
 /// Validates topic names: 1–200 printable characters, at most 100.
 ///
 /// # Errors
@@ -174,7 +179,7 @@ pub fn topics(field: &str, topics: &[String]) -> Result<(), AppError> {
         ));
     }
     for (i, topic) in topics.iter().enumerate() {
-        if topic.is_empty() || topic.len() > MAX_TOPIC_LEN || topic.chars().any(char::is_control) {
+        if !is_topic(topic) {
             return Err(AppError::invalid(
                 ErrorCode::InvalidTopic,
                 format!("{field}[{i}]: expected 1 to {MAX_TOPIC_LEN} printable characters"),
@@ -182,6 +187,43 @@ pub fn topics(field: &str, topics: &[String]) -> Result<(), AppError> {
         }
     }
     Ok(())
+}
+
+/// Longest topic label ("Replies from Bill"), in characters: the page's
+/// limit (it cuts longer renderings).
+pub const MAX_TOPIC_LABEL_LEN: usize = askwell::engine::MAX_TOPIC_LABEL_CHARS;
+
+/// Checks `labels` (topic → label) against the `topics` of the same request:
+/// each names one of them, with 1 to [`MAX_TOPIC_LABEL_LEN`] printable
+/// characters. Returns them as `(topic, label)` pairs.
+///
+/// # Errors
+/// `invalid_topic` naming the first bad label (`labels.<topic>`).
+pub fn topic_labels(
+    labels: &std::collections::BTreeMap<String, String>,
+    topics: &[String],
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut checked = Vec::with_capacity(labels.len());
+    for (topic, label) in labels {
+        let problem = if !topics.contains(topic) {
+            Some("not one of this request's topics".to_owned())
+        } else if label.trim().is_empty()
+            || label.chars().count() > MAX_TOPIC_LABEL_LEN
+            || label.chars().any(char::is_control)
+        {
+            Some(format!("expected 1 to {MAX_TOPIC_LABEL_LEN} printable characters"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidTopic,
+                format!("labels.{topic}: {problem}"),
+            ));
+        }
+        checked.push((topic.clone(), label.clone()));
+    }
+    Ok(checked)
 }
 
 #[cfg(test)]

@@ -25,21 +25,114 @@ async fn health_metrics_and_vapid_key() {
     let (status, body) = call(&state, "GET", "/v1/vapid-public-key", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["publicKey"], state.vapid.public_key_base64());
-    let request = axum::http::Request::get("/metrics")
-        .body(axum::body::Body::empty())
-        .expect("request");
-    let response = tower::ServiceExt::oneshot(askwell_server::app(state), request)
-        .await
-        .expect("response");
-    let text = String::from_utf8(
-        http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec(),
-    )
-    .expect("utf8");
+    let text = metrics_text(&state).await;
     assert!(text.contains("askwell_queue_depth 0"), "{text}");
+    for counter in [
+        "askwell_scheduled_deliveries_total",
+        "askwell_cancelled_deliveries_total",
+        "askwell_journey_entries_total",
+        "askwell_journey_sends_total",
+    ] {
+        assert_eq!(metric(&text, counter), Some(0.0), "{counter} starts at 0: {text}");
+        assert!(text.contains(&format!("# TYPE {counter} counter\n")), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_scheduled_deliveries_once_and_cancelled_ones_as_they_are_cancelled() {
+    let state = state(false).await;
+    for (i, auth) in [AUTH, OTHER_AUTH].into_iter().enumerate() {
+        let body = subscription_json(&format!("{ENDPOINT}/{i}"), P256DH, auth, &["promo"]);
+        let (status, reply) = call(&state, "POST", "/v1/subscriptions", Some(&body), None).await;
+        assert_eq!(status, StatusCode::CREATED, "{reply}");
+    }
+    let later = json!({
+        "to": { "topic": "promo" }, "notification": { "title": "Sale" },
+        "deliver": { "local_time": "09:00" }, "idempotency_key": "sale-1",
+    })
+    .to_string();
+    let mut id = String::new();
+    // A repeated idempotency key answers the first notification: counted once.
+    for _ in 0..2 {
+        let (status, reply) = call(&state, "POST", "/v1/notify", Some(&later), Some(TOKEN)).await;
+        assert_eq!(
+            (status, reply["scheduled"].as_i64()),
+            (StatusCode::ACCEPTED, Some(2)),
+            "{reply}"
+        );
+        id = reply["id"].as_str().expect("id").to_owned();
+    }
+    let now = json!({ "to": { "topic": "promo" }, "notification": { "title": "Now" } }).to_string();
+    let (status, _) = call(&state, "POST", "/v1/notify", Some(&now), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let text = metrics_text(&state).await;
+    assert_eq!(
+        (
+            metric(&text, "askwell_scheduled_deliveries_total"),
+            metric(&text, "askwell_cancelled_deliveries_total"),
+            metric(&text, "askwell_queue_depth"),
+        ),
+        (Some(2.0), Some(0.0), Some(4.0)),
+        "{text}"
+    );
+    let uri = format!("/v1/notifications/{id}");
+    for _ in 0..2 {
+        let (status, reply) = call(&state, "DELETE", &uri, None, Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+    }
+    let (status, _) = call(&state, "DELETE", "/v1/notifications/unknown", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let text = metrics_text(&state).await;
+    assert_eq!(
+        (
+            metric(&text, "askwell_cancelled_deliveries_total"),
+            metric(&text, "askwell_queue_depth"),
+        ),
+        (Some(2.0), Some(2.0)),
+        "the second DELETE had nothing left to cancel: {text}"
+    );
+}
+
+/// A client that disconnects drops its request's future wherever it is
+/// (hyper does so); the server must stay writable whatever await it was in.
+/// Before the fix, a subscribe dropped while its transaction began left the
+/// connection inside `BEGIN IMMEDIATE`: the next writes failed (500, then
+/// "database is locked" for everyone) — what the browser tests met in CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_dropped_midway_by_their_clients_leave_the_server_writable() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let state = state(false).await;
+    for attempt in 0..120u32 {
+        let body = subscription_json(&format!("{ENDPOINT}/dropped-{attempt}"), P256DH, AUTH, &[]);
+        let request = Request::post("/v1/subscriptions")
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .expect("request");
+        poll_then_drop(askwell_server::app(state.clone()).oneshot(request), attempt % 24 + 1);
+        let next = subscription_json(&format!("{ENDPOINT}/next-{attempt}"), P256DH, AUTH, &[]);
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            call(&state, "POST", "/v1/subscriptions", Some(&next), None),
+        )
+        .await;
+        let status = answer.as_ref().map(|(status, _)| *status);
+        assert_eq!(status, Ok(StatusCode::CREATED), "attempt {attempt}: {answer:?}");
+    }
+}
+
+/// Polls `future` `polls` times, 100 µs apart (SQLite's worker threads move
+/// on meanwhile), then drops it, as hyper drops a gone client's request.
+fn poll_then_drop<F: std::future::Future>(future: F, polls: u32) {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..polls {
+        if future.as_mut().poll(&mut cx).is_ready() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
 }
 
 #[tokio::test]

@@ -514,3 +514,39 @@ async fn the_demos_five_journeys_load() {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/journeys.json");
     assert_eq!(askwell_server::journeys::load_file(&state.store, &file).await, Ok(5));
 }
+
+#[tokio::test]
+async fn metrics_count_each_entry_and_each_send_once_even_when_events_are_replayed() {
+    let state = state(false).await;
+    let journey = json!({
+        "entry": { "event": "signed_up" },
+        "steps": [{ "send": { "title": "Welcome" } }, { "wait": { "days": 1 } }, { "send": { "title": "Day 1" } }]
+    });
+    put_journey(&state, "onboarding", &journey).await;
+    for user in ["ann", "ben"] {
+        subscribe(&state, user).await;
+    }
+    track(
+        &state,
+        json!([{ "user": "ann", "name": "signed_up" }, { "user": "ben", "name": "signed_up" }]),
+    )
+    .await;
+    let runner = runner(&state).with_metrics(state.metrics.clone());
+    let counted = |text: &str| {
+        (
+            metric(text, "askwell_journey_entries_total"),
+            metric(text, "askwell_journey_sends_total"),
+        )
+    };
+    let now = askwell_server::store::now_ms();
+    let tick = runner.tick(now).await.expect("tick");
+    assert_eq!((tick.entered, tick.sent), (2, 2));
+    assert_eq!(counted(&metrics_text(&state).await), (Some(2.0), Some(2.0)));
+    // A replay (the cursor rewound, as after a crash) enters no one again.
+    state.store.journey_cursor_advance(0, true).await.expect("rewind");
+    runner.tick(now + MINUTE).await.expect("tick");
+    assert_eq!(counted(&metrics_text(&state).await), (Some(2.0), Some(2.0)));
+    let tick = runner.tick(now + DAY + MINUTE).await.expect("tick");
+    assert_eq!((tick.due, tick.sent), (2, 2));
+    assert_eq!(counted(&metrics_text(&state).await), (Some(2.0), Some(4.0)));
+}

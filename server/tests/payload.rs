@@ -54,7 +54,7 @@ async fn every_field_notify_pushes_reads_back_through_the_workers_reader() {
         "renotify": true, "requireInteraction": true, "silent": true,
         "actions": [
             { "action": "reply", "title": "Reply", "icon": "/img/reply.png", "url": "/chat/bill#reply" },
-            { "action": "mute", "title": "Mute" }
+            { "action": "askwell:mute-topic", "title": "Mute", "confirm": "Muted: replies from Bill" }
         ],
         "data": data,
     }))
@@ -76,6 +76,8 @@ async fn every_field_notify_pushes_reads_back_through_the_workers_reader() {
         silent,
         actions,
         delivery,
+        topic,
+        category,
     } = PushPayload::read(&value).expect("the worker reads what the server pushed");
     assert_eq!(title, "Bill replied");
     assert_eq!(body, "Friday it is!");
@@ -93,15 +95,21 @@ async fn every_field_notify_pushes_reads_back_through_the_workers_reader() {
                 title: "Reply".into(),
                 icon: Some("/img/reply.png".into()),
                 url: Some("/chat/bill#reply".into()),
+                hours: None,
+                confirm: None,
             },
             PushAction {
-                action: "mute".into(),
+                action: "askwell:mute-topic".into(),
                 title: "Mute".into(),
                 icon: None,
                 url: None,
+                hours: None,
+                confirm: Some("Muted: replies from Bill".into()),
             },
         ]
     );
+    // What the mute button turns off: the topic it was sent to (no category given).
+    assert_eq!((topic.as_deref(), category), (Some("t"), None));
     let delivery = delivery.expect("a delivery id, for click and dismissal reports");
     let (notification, row) = delivery.split_once(':').expect("notification:delivery");
     assert_eq!(notification, id);

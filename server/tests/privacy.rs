@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use askwell_server::{AppState, Settings, Store, VapidKeys};
+use askwell_server::{AppState, Settings};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection, Row};
@@ -84,38 +84,13 @@ fn prompt_event(id: &str, kind: &str, anon: &str) -> Value {
     json!({ "id": id, "type": kind, "prompt": "reply", "variant": "a", "trigger": "message_sent", "anon": anon })
 }
 
-/// App state over a store this test can also read with raw SQL: a SQLite
-/// file (an in-memory database is private to its one connection) or a
-/// fresh PostgreSQL database.
-struct Inspectable {
-    state: AppState,
-    url: String,
-    postgres: bool,
-    _dir: Option<tempfile::TempDir>,
-}
-
 async fn inspectable() -> Inspectable {
-    let (url, postgres, dir) = match postgres_url() {
-        Some(admin) => (fresh_postgres_database(&admin).await, true, None),
-        None => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let url = format!("sqlite://{}", dir.path().join("askwell.db").display());
-            (url, false, Some(dir))
-        }
-    };
-    let store = Store::connect(&url).await.expect("store");
-    let settings = Settings {
+    inspectable_with(Settings {
         admin_token: Some(TOKEN.into()),
         identity_secret: Some(IDENTITY_SECRET.as_bytes().to_vec()),
         ..Settings::default()
-    };
-    let state = AppState::new(store, VapidKeys::generate(), settings);
-    Inspectable {
-        state,
-        url,
-        postgres,
-        _dir: dir,
-    }
+    })
+    .await
 }
 
 /// Where a needle was found: `(table, column, rows)`.
@@ -541,7 +516,7 @@ async fn the_export_holds_everything_about_the_user_but_no_key() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         nobody,
-        json!({ "user": "nobody", "traits": {}, "time_zone": null, "subscriptions": [], "deliveries": [], "events": [], "tracked_events": [], "journeys": [] })
+        json!({ "user": "nobody", "traits": {}, "time_zone": null, "subscriptions": [], "deliveries": [], "events": [], "tracked_events": [], "journeys": [], "preferences": [] })
     );
 }
 
@@ -692,7 +667,7 @@ async fn erasures_racing_with_subscribes_and_fan_outs_never_fail() {
     let (_, export) = call(&state, "GET", "/v1/users/carol/export", None, Some(TOKEN)).await;
     assert_eq!(
         export,
-        json!({ "user": "carol", "traits": {}, "time_zone": null, "subscriptions": [], "deliveries": [], "events": [], "tracked_events": [], "journeys": [] })
+        json!({ "user": "carol", "traits": {}, "time_zone": null, "subscriptions": [], "deliveries": [], "events": [], "tracked_events": [], "journeys": [], "preferences": [] })
     );
     assert_eq!(state.store.subscription_count().await.expect("count"), 0);
     assert_eq!(

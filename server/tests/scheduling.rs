@@ -17,7 +17,6 @@ use askwell_server::store::now_ms;
 use askwell_server::{AppState, Settings};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
-use support::push_service::{PushService, Subscriber};
 use support::*;
 use tokio::sync::Notify;
 
@@ -30,66 +29,6 @@ async fn state_in(default_zone: &str) -> AppState {
     };
     state.settings = Arc::new(settings);
     state
-}
-
-/// A subscriber `id` of the push service, subscribed through the API to
-/// `topic` with the device zone `zone` and bound to `user`; returns its
-/// subscription id.
-async fn subscribe(
-    state: &AppState,
-    service: &PushService,
-    id: &str,
-    topic: &str,
-    zone: Option<&str>,
-    user: Option<&str>,
-) -> i64 {
-    let subscriber = Subscriber::new();
-    let (p256dh, auth) = (subscriber.p256dh(), subscriber.auth_b64());
-    let endpoint = service.subscribe(id, subscriber);
-    let mut body = json!({
-        "subscription": { "endpoint": endpoint, "expirationTime": null, "keys": { "p256dh": p256dh, "auth": auth } },
-        "topics": [topic],
-        "time_zone": zone,
-    });
-    if let Some(user) = user {
-        body["user"] = json!(user);
-        body["userProof"] = json!(user_proof(user));
-    }
-    let (status, reply) = call(state, "POST", "/v1/subscriptions", Some(&body.to_string()), None).await;
-    assert_eq!(status, StatusCode::CREATED, "{reply}");
-    state
-        .store
-        .subscription_find(&endpoint, &auth)
-        .await
-        .expect("find")
-        .expect("stored")
-        .id
-}
-
-async fn push_service(state: &AppState) -> PushService {
-    let service = PushService::start().await;
-    service.expect_server_key(base64_decode(&state.vapid.public_key_base64()));
-    service
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .expect("base64")
-}
-
-/// `POST /v1/notify` that must be accepted: the 202 body.
-async fn notify(state: &AppState, body: Value) -> Value {
-    let (status, reply) = call(state, "POST", "/v1/notify", Some(&body.to_string()), Some(TOKEN)).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body} → {reply}");
-    reply
-}
-
-async fn counts(state: &AppState, id: &str) -> Value {
-    let (status, reply) = call(state, "GET", &format!("/v1/notifications/{id}"), None, Some(TOKEN)).await;
-    assert_eq!(status, StatusCode::OK, "{reply}");
-    reply["counts"].clone()
 }
 
 fn time(text: &str) -> LocalTime {
@@ -129,7 +68,7 @@ fn run_workers(state: &AppState, workers: usize, config: askwell_server::deliver
 async fn wait_for(state: &AppState, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        let counts = counts(state, id).await;
+        let counts = notification_counts(state, id).await;
         if done(&counts) {
             return counts;
         }
@@ -147,7 +86,7 @@ fn count(counts: &Value, status: &str) -> i64 {
 #[tokio::test]
 async fn each_recipient_is_due_at_nine_on_its_own_clock_and_the_answer_counts_them() {
     let state = state_in("Asia/Kolkata").await;
-    let service = push_service(&state).await;
+    let service = push_service_for(&state).await;
     // kim's backend set her zone; her device's own zone comes second.
     let (status, reply) = call(
         &state,
@@ -158,12 +97,12 @@ async fn each_recipient_is_due_at_nine_on_its_own_clock_and_the_answer_counts_th
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{reply}");
-    let kim = subscribe(&state, &service, "kim", "tz", Some("Asia/Tokyo"), Some("kim")).await;
-    let ny = subscribe(&state, &service, "ny", "tz", Some("America/New_York"), None).await;
-    let nowhere = subscribe(&state, &service, "nowhere", "tz", None, None).await;
+    let kim = subscribe_device(&state, &service, "kim", "tz", Some("Asia/Tokyo"), Some("kim")).await;
+    let ny = subscribe_device(&state, &service, "ny", "tz", Some("America/New_York"), None).await;
+    let nowhere = subscribe_device(&state, &service, "nowhere", "tz", None, None).await;
 
     let before = now_ms();
-    let reply = notify(
+    let reply = notify_accepted(
         &state,
         json!({ "to": { "topic": "tz" }, "notification": { "title": "Good morning" }, "deliver": { "local_time": "09:00" } }),
     )
@@ -202,7 +141,7 @@ async fn each_recipient_is_due_at_nine_on_its_own_clock_and_the_answer_counts_th
     seen.dedup();
     assert_eq!(seen.len(), 3, "three different instants: {times:?}");
 
-    let counts = counts(&state, id).await;
+    let counts = notification_counts(&state, id).await;
     assert_eq!(
         (count(&counts, "scheduled"), count(&counts, "queued")),
         (3, 0),
@@ -215,13 +154,13 @@ async fn each_recipient_is_due_at_nine_on_its_own_clock_and_the_answer_counts_th
 #[tokio::test]
 async fn a_scheduled_delivery_is_not_sent_before_its_time_and_is_sent_after() {
     let state = state(true).await;
-    let service = push_service(&state).await;
+    let service = push_service_for(&state).await;
     for id in ["a", "b"] {
-        subscribe(&state, &service, id, "soon", None, None).await;
+        subscribe_device(&state, &service, id, "soon", None, None).await;
     }
     let stop = run_workers(&state, 2, FAST);
     let at = now_ms() + 2_000;
-    let reply = notify(
+    let reply = notify_accepted(
         &state,
         json!({ "to": { "topic": "soon" }, "notification": { "title": "In two seconds" }, "deliver": { "at": rfc3339(at) } }),
     )
@@ -235,7 +174,7 @@ async fn a_scheduled_delivery_is_not_sent_before_its_time_and_is_sent_after() {
     // Half a second before it is due: nothing sent, both still scheduled.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(service.received_count(), 0);
-    assert_eq!(count(&counts(&state, &id).await, "scheduled"), 2);
+    assert_eq!(count(&notification_counts(&state, &id).await, "scheduled"), 2);
     // The idle workers poll at least every second: sent soon after.
     let counts = wait_for(&state, &id, Duration::from_secs(10), |c| c["delivered"] == 2).await;
     assert!(now_ms() >= at);
@@ -246,7 +185,7 @@ async fn a_scheduled_delivery_is_not_sent_before_its_time_and_is_sent_after() {
 #[tokio::test]
 async fn a_window_sends_now_inside_it_and_at_its_next_start_outside() {
     let state = state(true).await;
-    let service = push_service(&state).await;
+    let service = push_service_for(&state).await;
     // A window from an hour before the current UTC hour to two hours after:
     // UTC is inside it, Dhaka (UTC+6, no DST) outside.
     let hour = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).hour();
@@ -254,11 +193,11 @@ async fn a_window_sends_now_inside_it_and_at_its_next_start_outside() {
         format!("{:02}:00", (hour + 23) % 24),
         format!("{:02}:00", (hour + 2) % 24),
     );
-    let utc = subscribe(&state, &service, "utc", "w", Some("UTC"), None).await;
-    let dhaka = subscribe(&state, &service, "dhaka", "w", Some("Asia/Dhaka"), None).await;
+    let utc = subscribe_device(&state, &service, "utc", "w", Some("UTC"), None).await;
+    let dhaka = subscribe_device(&state, &service, "dhaka", "w", Some("Asia/Dhaka"), None).await;
 
     let before = now_ms();
-    let reply = notify(
+    let reply = notify_accepted(
         &state,
         json!({ "to": { "topic": "w" }, "notification": { "title": "Open hours" }, "deliver": { "window": [start, end] } }),
     )
@@ -288,7 +227,7 @@ async fn a_window_sends_now_inside_it_and_at_its_next_start_outside() {
     deliverer(&state, FAST).round().await.expect("round");
     let received: Vec<String> = service.received().into_iter().map(|(who, _)| who).collect();
     assert_eq!(received, ["utc"]);
-    let counts = counts(&state, id).await;
+    let counts = notification_counts(&state, id).await;
     assert_eq!(
         (count(&counts, "delivered"), count(&counts, "scheduled")),
         (1, 1),
@@ -297,7 +236,7 @@ async fn a_window_sends_now_inside_it_and_at_its_next_start_outside() {
 
     // With `at`: not before it, then the window (here: inside it at `at`).
     let at = now_ms() + 600_000;
-    let reply = notify(
+    let reply = notify_accepted(
         &state,
         json!({ "to": { "topic": "w" }, "notification": { "title": "Later" }, "deliver": { "at": rfc3339(at), "window": [start, end] } }),
     )
@@ -315,12 +254,12 @@ async fn a_window_sends_now_inside_it_and_at_its_next_start_outside() {
 #[tokio::test]
 async fn cancelling_before_the_due_time_sends_nothing_and_counts_the_cancelled() {
     let state = state(true).await;
-    let service = push_service(&state).await;
+    let service = push_service_for(&state).await;
     for id in ["a", "b", "c"] {
-        subscribe(&state, &service, id, "promo", None, None).await;
+        subscribe_device(&state, &service, id, "promo", None, None).await;
     }
     let at = now_ms() + 1_000;
-    let reply = notify(
+    let reply = notify_accepted(
         &state,
         json!({ "to": { "topic": "promo" }, "notification": { "title": "Sale" }, "deliver": { "at": rfc3339(at) } }),
     )
@@ -354,7 +293,7 @@ async fn cancelling_before_the_due_time_sends_nothing_and_counts_the_cancelled()
         (0, 0),
         "nothing sent after its due time"
     );
-    assert_eq!(counts(&state, &id).await, *cancelled);
+    assert_eq!(notification_counts(&state, &id).await, *cancelled);
     // Again: nothing left to cancel, the same counts.
     let (status, again) = call(&state, "DELETE", &uri, None, Some(TOKEN)).await;
     assert_eq!((status, &again["counts"]), (StatusCode::OK, cancelled));
@@ -369,7 +308,7 @@ async fn cancelling_before_the_due_time_sends_nothing_and_counts_the_cancelled()
     assert_eq!(day["statuses"]["cancelled"], 3, "{day}");
 
     // A scheduled one shows as scheduled in the stats.
-    let later = notify(
+    let later = notify_accepted(
         &state,
         json!({ "to": { "topic": "promo" }, "notification": { "title": "Tomorrow" }, "deliver": { "local_time": "09:00" } }),
     )
@@ -388,11 +327,11 @@ async fn cancelling_before_the_due_time_sends_nothing_and_counts_the_cancelled()
 async fn a_cancel_racing_the_workers_ends_every_delivery_once_as_sent_or_cancelled() {
     const N: usize = 200;
     let state = state(true).await;
-    let service = push_service(&state).await;
+    let service = push_service_for(&state).await;
     slow_subscribers(&state.store, &service, N, "race", Duration::from_millis(50)).await;
     let config = askwell_server::delivery::DeliveryConfig { batch: 20, ..FAST };
     let stop = run_workers(&state, 2, config);
-    let reply = notify(
+    let reply = notify_accepted(
         &state,
         json!({ "to": { "topic": "race" }, "notification": { "title": "Race" } }),
     )
@@ -448,8 +387,8 @@ async fn a_cancel_racing_the_workers_ends_every_delivery_once_as_sent_or_cancell
 #[tokio::test]
 async fn hostile_deliver_values_are_refused_naming_the_field_and_enqueue_nothing() {
     let state = state(true).await;
-    let service = push_service(&state).await;
-    subscribe(&state, &service, "a", "t", None, None).await;
+    let service = push_service_for(&state).await;
+    subscribe_device(&state, &service, "a", "t", None, None).await;
     let far = rfc3339(now_ms() + 400 * 86_400_000);
     let cases: Vec<(Value, &str)> = vec![
         (json!("tomorrow"), "deliver: expected an object"),
@@ -510,7 +449,7 @@ async fn hostile_deliver_values_are_refused_naming_the_field_and_enqueue_nothing
     }
     assert_eq!(state.store.queue_depth().await.expect("depth"), 0, "nothing enqueued");
     // `deliver: null` is no schedule.
-    let reply = notify(
+    let reply = notify_accepted(
         &state,
         json!({ "to": { "all": true }, "notification": { "title": "x" }, "deliver": null }),
     )
@@ -563,11 +502,11 @@ async fn a_known_default_time_zone_in_any_case_starts_the_server() {
 #[tokio::test]
 async fn a_delivery_held_by_a_crashed_worker_when_cancelled_is_cancelled_when_claimed_again() {
     let state = state(true).await;
-    let service = push_service(&state).await;
+    let service = push_service_for(&state).await;
     for id in ["a", "b"] {
-        subscribe(&state, &service, id, "crash", None, None).await;
+        subscribe_device(&state, &service, id, "crash", None, None).await;
     }
-    let reply = notify(
+    let reply = notify_accepted(
         &state,
         json!({ "to": { "topic": "crash" }, "notification": { "title": "Held" } }),
     )
@@ -582,7 +521,7 @@ async fn a_delivery_held_by_a_crashed_worker_when_cancelled_is_cancelled_when_cl
     tokio::time::sleep(Duration::from_millis(400)).await;
     let claimed = deliverer(&state, FAST).round().await.expect("round");
     assert_eq!((claimed, service.received_count()), (0, 0));
-    let counts = counts(&state, id).await;
+    let counts = notification_counts(&state, id).await;
     assert_eq!(
         (count(&counts, "cancelled"), count(&counts, "queued")),
         (2, 0),

@@ -19,8 +19,9 @@ use askwell::journey::{Deliver, LocalTime};
 use askwell::model::EventKind;
 use askwell_server::push::{DeliveryStatus, Urgency};
 use askwell_server::store::{
-    now_ms, Attribution, Backend, Claimed, Created, Event, NewNotification, NewSubscription, NewUserEvent, PutUser,
-    Recipients, Schedule, StatsRange, StatusCounts, Traits, Upsert, UserChanges, ZoneChange, DAY_MS,
+    device_subject, now_ms, user_subject, Admission, Attribution, Backend, Claimed, Created, Event, NewNotification,
+    NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Schedule, StatsRange, StatusCounts, Traits,
+    Upsert, UserChanges, ZoneChange, DAY_MS, PAUSED_INDEFINITELY,
 };
 use askwell_server::Store;
 use sqlx::{AnyConnection, Connection, Row};
@@ -227,6 +228,7 @@ fn notification(id: &str, key: Option<&str>, to: Recipients) -> NewNotification 
         ttl: 60,
         urgency: Some(Urgency::Normal),
         topic: None,
+        category: None,
         to,
     }
 }
@@ -344,6 +346,19 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
             store.subscription_topics_change(id_a, &add, &remove).await
         ),
         strings(&["Sale", "news"])
+    );
+    // A label for a topic it holds is kept; one for a topic it does not, skipped.
+    let labels = [
+        ("news".to_owned(), "News from Ann".to_owned()),
+        ("gone".to_owned(), "Skipped".to_owned()),
+    ];
+    run.ok(
+        "subscription_topic_labels_set",
+        store.subscription_topic_labels_set(id_a, &labels).await,
+    );
+    assert_eq!(
+        run.ok("subscription_topic_labels", store.subscription_topic_labels(id_a).await),
+        [("news".to_owned(), "News from Ann".to_owned())]
     );
 
     // Attribution (before the fan-out: deliveries copy it) writes `subscribed`.
@@ -714,6 +729,169 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     assert!(counts.is_empty(), "{counts:?}");
 
     scheduling(run, store).await;
+    admission(run, store).await;
+}
+
+/// The delivery policy's ledger and answers: a send enters the ledger at
+/// once (the next admission reads it; the batch's own rows are left out), a
+/// hold is due again later, a cap and a collapse end the delivery.
+async fn admission(run: &mut Run, store: &Store) {
+    for i in 1..=4 {
+        let device = subscription(
+            &format!("https://push.example/p{i}"),
+            &format!("auth-p{i}"),
+            Some("pia"),
+            &["policy"],
+        );
+        run.ok("subscription_upsert", store.subscription_upsert(&device).await);
+    }
+    let first = NewNotification {
+        category: Some("replies".into()),
+        topic: Some("thread".into()),
+        ..notification("n-policy", None, Recipients::Topic("policy".into()))
+    };
+    run.ok("notification_create", store.notification_create(&first).await);
+    let claimed = run.ok("deliveries_claim", store.deliveries_claim(10, 60_000).await);
+    assert_eq!(claimed.len(), 4);
+    assert!(
+        claimed
+            .iter()
+            .all(|d| d.person == "user:pia" && d.count == 1 && !d.held),
+        "{claimed:?}"
+    );
+    let ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
+    let later = now_ms() + DAY_MS;
+    let answers = vec![
+        Admission::Send(ids[0]),
+        Admission::Hold(ids[1], later),
+        Admission::Cap(ids[2]),
+        Admission::Collapse(ids[3]),
+    ];
+    let recorded = run.ok(
+        "deliveries_admit",
+        store
+            .deliveries_admit(&claimed, DAY_MS, |history, _now| {
+                assert!(history.is_empty(), "{history:?}");
+                answers.clone()
+            })
+            .await,
+    );
+    assert_eq!(recorded, answers);
+    let counts = run.ok("notification_counts", store.notification_counts("n-policy").await);
+    assert_eq!(
+        counts,
+        Some(StatusCounts {
+            queued: 1,
+            held: 1,
+            capped: 1,
+            collapsed: 1,
+            ..StatusCounts::default()
+        })
+    );
+    // How it was received, per category and topic, once delivered.
+    run.ok(
+        "delivery_finish",
+        store
+            .delivery_finish(ids[0], DeliveryStatus::Delivered, Some(201))
+            .await,
+    );
+    let range = StatsRange {
+        from_ms: 0,
+        to_ms: now_ms() + DAY_MS,
+        synthetic: false,
+    };
+    let reception = run.ok("stats_reception", store.stats_reception(range).await);
+    let one = askwell::delivery::Reception {
+        delivered: 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        reception
+            .iter()
+            .map(|r| (r.kind, r.name.as_str(), r.reception))
+            .collect::<Vec<_>>(),
+        [("category", "replies", one), ("topic", "thread", one)]
+    );
+    let second = notification("n-policy-2", None, Recipients::Topic("policy".into()));
+    run.ok("notification_create", store.notification_create(&second).await);
+    let claimed = run.ok("deliveries_claim", store.deliveries_claim(10, 60_000).await);
+    assert_eq!(claimed.len(), 4, "the held one is not due, the sent one is leased");
+    run.ok(
+        "deliveries_admit",
+        store
+            .deliveries_admit(&claimed, DAY_MS, |history, _now| {
+                let sends = &history["user:pia"];
+                assert_eq!(sends.len(), 1, "{history:?}");
+                assert_eq!(sends[0].2, "n-policy");
+                Vec::new()
+            })
+            .await,
+    );
+
+    // What pia turned off, as the user and on one device; erasing her
+    // removes both.
+    let user = run.call("user_subject", user_subject("pia"));
+    let device = run.call("device_subject", device_subject(claimed[0].subscription_id));
+    assert_eq!(
+        run.ok("preferences_get", store.preferences_get(&user).await),
+        Preferences::default()
+    );
+    let off = Preferences {
+        muted: vec!["marketing".into()],
+        muted_topics: vec!["thread:42".into()],
+        paused_until_ms: Some(PAUSED_INDEFINITELY),
+    };
+    assert!(run.call(
+        "silences",
+        off.silences(Some("marketing"), None, 0) && off.silences(None, None, 0)
+    ));
+    run.ok("preferences_set", store.preferences_set(&user, &off).await);
+    run.ok("preferences_set", store.preferences_set(&device, &off).await);
+    let stored = run.ok(
+        "preferences_of",
+        store
+            .preferences_of(&[user.clone(), device.clone(), "device:0".into()])
+            .await,
+    );
+    assert_eq!((stored.len(), &stored[&user]), (2, &off));
+    run.ok(
+        "preferences_set",
+        store.preferences_set(&device, &Preferences::default()).await,
+    );
+    assert_eq!(
+        run.ok("preferences_get", store.preferences_get(&device).await),
+        Preferences::default()
+    );
+    let updated = run.ok(
+        "preferences_update",
+        store
+            .preferences_update(&device, |mut p| {
+                p.muted.push("replies".into());
+                Ok::<_, ()>(p)
+            })
+            .await,
+    );
+    assert_eq!(
+        updated.map(|p| p.muted),
+        Ok(vec!["replies".to_owned()]),
+        "merged into what was stored: nothing"
+    );
+    let refused = run.ok(
+        "preferences_update",
+        store.preferences_update(&device, |_| Err("no")).await,
+    );
+    assert_eq!(refused, Err("no"));
+    assert_eq!(
+        run.ok("preferences_get", store.preferences_get(&device).await).muted,
+        ["replies"],
+        "a refusal changes nothing"
+    );
+    run.ok("user_erase", store.user_erase("pia").await);
+    assert!(
+        run.ok("preferences_of", store.preferences_of(&[user, device]).await)
+            .is_empty(),
+        "erased with her"
+    );
 }
 
 /// Scheduled deliveries: each due in its recipient's zone (the user's before
@@ -1141,7 +1319,66 @@ async fn journeys(run: &mut Run, store: &Store, start: i64) {
     };
     run.ok("journey_save_many", store.journey_save_many(&writes, start).await);
     let facts = run.ok("journey_facts", store.journey_facts(&strings(&["jules"])).await);
-    assert_eq!(facts["jules"].running, [second]);
+    assert_eq!(facts["jules"].running, std::slice::from_ref(&second));
+    let profiles = run.ok(
+        "journey_profiles",
+        store.journey_profiles(&strings(&["jules", "alice"])).await,
+    );
+    assert_eq!(profiles["alice"].time_zone.as_deref(), Some("Europe/Berlin"));
+    assert!(
+        profiles["jules"].running.is_empty() && profiles["jules"].priors.is_empty(),
+        "a due step's batch reads no instances"
+    );
+
+    // A batch's sends and its steps in one transaction: inst-2 sends (to
+    // jules, who has no device) and moves on; replaying the batch enqueues
+    // nothing new and leaves one send row.
+    let moved_second = InstanceRow {
+        step: 2,
+        due_ms: Some(start + 5_000),
+        ..second.clone()
+    };
+    let commit = |id: &str| {
+        (
+            [notification(id, Some("journey:inst-2:1"), to_jules())],
+            vec![SendRow {
+                instance: "inst-2".into(),
+                step: 1,
+                journey: "j".into(),
+                notification: None,
+                withheld: false,
+                error: None,
+            }],
+            askwell_server::store::JourneyWrites {
+                instances: vec![(moved_second.clone(), false)],
+                ..Default::default()
+            },
+        )
+    };
+    for id in ["commit-1", "commit-2"] {
+        let (sends, waiting, writes) = commit(id);
+        assert_eq!(
+            run.ok(
+                "journey_commit",
+                store.journey_commit(&sends, waiting, writes, start).await
+            ),
+            1
+        );
+    }
+    let counts = run.ok("journey_counts", store.journey_counts("j").await);
+    assert_eq!(counts.steps, [(0, 0, 1, 0), (1, 1, 0, 0)], "one send row, to commit-1");
+    assert!(run
+        .ok("notification_counts", store.notification_counts("commit-1").await)
+        .is_some());
+    assert!(
+        run.ok("notification_counts", store.notification_counts("commit-2").await)
+            .is_none(),
+        "the replay's key answered commit-1"
+    );
+    assert_eq!(
+        run.ok("journey_running", store.journey_running("jules").await),
+        [moved_second]
+    );
 
     let seq = run.ok("journey_cursor_take", store.journey_cursor_take(start, 60_000).await);
     assert_eq!(seq, Some(0));

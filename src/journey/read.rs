@@ -336,7 +336,12 @@ fn read_branch(value: &Value, path: String, targets: &Targets<'_>, problems: &mu
 }
 
 fn read_message(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Message> {
-    let mut r = ObjectReader::new(value, path, &["title", "body", "url", "image", "deliver"], problems)?;
+    let mut r = ObjectReader::new(
+        value,
+        path,
+        &["title", "body", "url", "image", "deliver", "category"],
+        problems,
+    )?;
     let title = copy(&mut r, "title", MAX_TITLE_CHARS, true);
     let body = copy(&mut r, "body", MAX_BODY_CHARS, false).unwrap_or_else(|| Template::parse(""));
     let url = link(&mut r, "url");
@@ -345,12 +350,14 @@ fn read_message(value: &Value, path: String, problems: &mut FieldProblems) -> Op
         let at = r.path_of("deliver");
         read_deliver(v, at, r.problems())
     });
+    let category = name(&mut r, "category", false);
     Some(Message {
         title: title?,
         body,
         url,
         image,
         deliver,
+        category,
     })
 }
 

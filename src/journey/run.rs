@@ -119,6 +119,8 @@ pub struct Send {
     pub image: Option<String>,
     /// `journey:{instance}:{step}`: enqueuing it twice sends once.
     pub idempotency: String,
+    /// The step's category (delivery policy, preferences).
+    pub category: Option<String>,
 }
 
 /// What the server must do after a step.
@@ -393,5 +395,6 @@ fn render(instance: &Instance, step: usize, message: &Message, traits: &Fields) 
         url: optional(&message.url),
         image: optional(&message.image),
         idempotency: format!("journey:{}:{}", instance.id, step),
+        category: message.category.clone(),
     }
 }

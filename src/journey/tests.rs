@@ -520,7 +520,10 @@ fn local_minutes(epoch_ms: u64, zone: &jiff::tz::TimeZone) -> i32 {
     i32::from(time.hour()) * 60 + i32::from(time.minute())
 }
 
-const ZONES: &[&str] = &[
+/// The zones the property tests cross (DST in both hemispheres, the
+/// extremes of the offsets, a half-hour DST shift); the delivery policy's
+/// tests use them too.
+pub(crate) const ZONES: &[&str] = &[
     "America/New_York",
     "Europe/Berlin",
     "Pacific/Kiritimati",

@@ -25,6 +25,10 @@ pub(crate) const TOPICS: &str = "/v1/subscriptions/topics";
 pub(crate) const SWAP: &str = "/v1/subscriptions/swap";
 /// Funnel and notification events (`POST`).
 pub(crate) const EVENTS: &str = "/v1/events";
+/// What the device turned off (`POST`, with possession).
+pub(crate) const LOOKUP_PREFERENCES: &str = "/v1/preferences/lookup";
+/// Change what the device turned off (`POST`, with possession).
+pub(crate) const PREFERENCES: &str = "/v1/preferences";
 
 /// How long `pushManager.subscribe()` may take: without a reachable push
 /// service (offline, or Chromium without FCM) its promise may never settle.

@@ -34,6 +34,7 @@ use web_sys::Document;
 
 use super::clock::Clock;
 use super::observe::Observer;
+use super::preferences::PreferencesView;
 use super::prompt::PromptView;
 use super::push::Identity;
 use super::report::{self, Queue, Reporter};
@@ -135,6 +136,7 @@ pub(crate) struct Removed {
     _prompt: Option<(Proposal, PromptView)>,
     _status: Option<PromptView>,
     _observer: Option<Observer>,
+    _preferences: Vec<PreferencesView>,
 }
 
 /// Engine plus everything it owns in the page.
@@ -164,6 +166,8 @@ pub(crate) struct Controller {
     consent: Consent,
     /// `navigator.globalPrivacyControl`, read once at start.
     gpc: bool,
+    /// The preference centres on the page (`<askwell-preferences>`).
+    preferences: Vec<PreferencesView>,
 }
 
 impl Controller {
@@ -190,6 +194,7 @@ impl Controller {
             status: None,
             consent,
             gpc,
+            preferences: Vec::new(),
         }
     }
 
@@ -236,6 +241,8 @@ impl Controller {
             _prompt: self.view.take(),
             _status: self.status.take(),
             _observer: None,
+            // The person's own control over the pushes they asked for stays.
+            _preferences: Vec::new(),
         }
     }
 
@@ -248,6 +255,7 @@ impl Controller {
             _prompt: self.view.take(),
             _status: self.status.take(),
             _observer: self.observer.take(),
+            _preferences: std::mem::take(&mut self.preferences),
         }
     }
 
@@ -255,6 +263,19 @@ impl Controller {
     /// was shared, as its listeners hold it).
     pub(crate) fn observed_by(&mut self, observer: Observer) {
         self.observer = Some(observer);
+    }
+
+    /// A preference centre now fills its host (replacing one that did).
+    pub(crate) fn preferences_shown(&mut self, view: PreferencesView) -> Option<PreferencesView> {
+        let replaced = self.preferences.iter().position(|v| v.host() == view.host());
+        let old = replaced.map(|i| self.preferences.swap_remove(i));
+        self.preferences.push(view);
+        old
+    }
+
+    /// The elements preference centres fill.
+    pub(crate) fn preference_hosts(&self) -> Vec<web_sys::Element> {
+        self.preferences.iter().map(|v| v.host().clone()).collect()
     }
 
     /// `on(name, callback)`.

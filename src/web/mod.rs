@@ -27,6 +27,8 @@ mod optin;
 #[cfg(feature = "page")]
 pub mod page;
 #[cfg(feature = "page")]
+mod preferences;
+#[cfg(feature = "page")]
 mod prompt;
 #[cfg(feature = "page")]
 mod push;

@@ -88,7 +88,8 @@ async fn subscribe_topic(inner: &Shared, proposal: &Proposal) {
         prompt: proposal.prompt.clone(),
         variant: proposal.variant.clone(),
     };
-    let result = ensure_registered(inner, &topics, Some(credit)).await;
+    let label = topic.as_deref().zip(proposal.topic_label.as_deref());
+    let result = ensure_registered(inner, &topics, Some(credit), label).await;
     let now = inner.now_ms();
     inner.update(|c| {
         let engine = c.engine_mut();
@@ -101,7 +102,10 @@ async fn subscribe_topic(inner: &Shared, proposal: &Proposal) {
     });
     end_status(inner, result.is_err());
     match result {
-        Ok(()) => events::publish(inner, Outcome::Subscribed, proposal),
+        Ok(()) => {
+            events::publish(inner, Outcome::Subscribed, proposal);
+            super::preferences::reload_all(inner);
+        }
         Err(failure) => fail(inner, proposal, failure),
     }
 }
@@ -133,8 +137,14 @@ fn fail(inner: &Shared, proposal: &Proposal, failure: Failure) {
 /// Subscribes (or reuses the browser's subscription) and stores it with
 /// `topics` on the server. A subscription made with an old VAPID key is replaced.
 /// `credit` (the prompt and variant that won the subscription) is sent along
-/// with the device id, so the server credits deliveries and clicks to it.
-async fn ensure_registered(inner: &Shared, topics: &[String], credit: Option<Attribution>) -> Result<(), Failure> {
+/// with the device id, so the server credits deliveries and clicks to it;
+/// `label` (topic, label), what the preference centre calls the new topic.
+async fn ensure_registered(
+    inner: &Shared,
+    topics: &[String],
+    credit: Option<Attribution>,
+    label: Option<(&str, &str)>,
+) -> Result<(), Failure> {
     let (server, user, anon) = inner.read(|c| {
         let engine = c.engine();
         (
@@ -165,6 +175,11 @@ async fn ensure_registered(inner: &Shared, topics: &[String], credit: Option<Att
         let body = push::registration_body(&subscription, topics, user);
         for (key, value) in &attribution {
             let _ = Reflect::set(&body, &(*key).into(), &JsValue::from_str(value));
+        }
+        if let Some((topic, label)) = label {
+            let labels = js_sys::Object::new();
+            let _ = Reflect::set(&labels, &JsValue::from_str(topic), &JsValue::from_str(label));
+            let _ = Reflect::set(&body, &"labels".into(), &labels);
         }
         body
     };
@@ -234,7 +249,7 @@ fn remember_key(key: &str) {
 }
 
 /// The configured server, or `NoServer`.
-fn server_of(inner: &Shared) -> Result<String, Failure> {
+pub(crate) fn server_of(inner: &Shared) -> Result<String, Failure> {
     inner
         .read(|c| c.engine().config().server.clone())
         .ok_or(Failure::NoServer)
@@ -298,7 +313,8 @@ async fn repair_now(inner: &Shared, facts: repair::Facts, pending: Option<(Vec<S
     let remembered = inner.read(|c| c.engine().state().topics.clone());
     let topics = repair::topics(&remembered, on_server, pending_topics);
     let list: Vec<String> = topics.iter().cloned().collect();
-    let result = ensure_registered(inner, &list, credit).await;
+    // Labels went with the first registration; the server keeps them.
+    let result = ensure_registered(inner, &list, credit, None).await;
     let now = inner.now_ms();
     inner.update(|c| {
         let engine = c.engine_mut();
@@ -317,7 +333,7 @@ async fn repair_now(inner: &Shared, facts: repair::Facts, pending: Option<(Vec<S
 }
 
 /// Waits for the start-up repair, if one is still running.
-async fn after_repair(inner: &Shared) {
+pub(crate) async fn after_repair(inner: &Shared) {
     let pending = inner.read(Controller::repair_running);
     if let Some(promise) = pending {
         let _ = JsFuture::from(promise).await;
@@ -355,6 +371,7 @@ pub(crate) async fn unsubscribe(inner: &Shared) -> Result<bool, Failure> {
     }
     push::unsubscribe(&subscription).await;
     forget(inner);
+    super::preferences::reload_all(inner);
     Ok(true)
 }
 
@@ -382,6 +399,7 @@ pub(crate) async fn remove_topic(inner: &Shared, topic: &str) -> Result<(), Fail
                 engine.topic_removed(topic);
                 store::save_state(engine.state());
             });
+            super::preferences::reload_all(inner);
             Ok(())
         }
         _ => Err(Failure::ServerUnreachable),

@@ -20,7 +20,7 @@ use super::convert::from_js;
 use super::events::{self, Outcome};
 use super::observe::{Observed, Observer};
 use super::prompt::{Choice, PromptCopy, PromptView};
-use super::{optin, push, report, store};
+use super::{optin, preferences, push, report, store};
 use crate::config::{Config, Placement};
 use crate::engine::{Engine, Env, Proposal, Skip};
 use crate::error::FieldProblems;
@@ -86,7 +86,21 @@ impl Askwell {
         handle(&inner, &Signal::PageView);
         schedule_tick(&inner);
         activate(&inner);
+        preferences::fill_all(&inner, &document);
         Ok(Askwell { inner })
+    }
+
+    /// Shows the preference centre in `element` (an `<askwell-preferences>`
+    /// added after `start`, which fills those already on the page): what
+    /// this device gets, by label and category, to turn off or on; a pause;
+    /// and a button that turns notifications off. Calling it again for the
+    /// same element reloads it; `destroy()` empties it.
+    ///
+    /// # Errors
+    /// When `element` cannot have a shadow root (use `<askwell-preferences>`).
+    #[wasm_bindgen(js_name = showPreferences)]
+    pub fn show_preferences(&self, element: &web_sys::Element) -> Result<(), JsError> {
+        preferences::fill(&self.inner, element).map_err(super::js_error)
     }
 
     /// The person's answer to the app's consent question. With

@@ -14,6 +14,7 @@ use web_sys::{NotificationEvent, NotificationOptions, PushEvent, ServiceWorkerGl
 use super::api;
 use super::convert::{from_js, parse_json, to_js};
 use crate::model::{classify_push, route_click, ClickRoute, EventKind, Incoming, PushPayload};
+use crate::one_tap::{self, Tap};
 use crate::value::Value;
 
 /// Title shown when an Askwell push cannot be read: with `userVisibleOnly`
@@ -66,6 +67,12 @@ enum Job {
     },
     /// Focus, navigate or open `target`, then send the click report.
     Click { target: String, report: Option<Promise> },
+    /// One of Askwell's own buttons: tell the server, confirm, open nothing.
+    Tap {
+        tap: Tap,
+        server: String,
+        report: Option<Promise>,
+    },
     /// Wait for one report; resolves either way.
     Report(Promise),
     /// `pushsubscriptionchange`.
@@ -95,6 +102,13 @@ async fn run(job: Job) -> Result<JsValue, JsValue> {
                 let _ = JsFuture::from(sent).await;
             }
             shown.map(|()| JsValue::TRUE)
+        }
+        Job::Tap { tap, server, report } => {
+            let confirmed = confirm_tap(tap, &server).await;
+            if let Some(sent) = report {
+                let _ = JsFuture::from(sent).await;
+            }
+            confirmed
         }
         Job::Report(sent) => Ok(JsValue::from_bool(JsFuture::from(sent).await.is_ok())),
         Job::Change { event, server } => subscription_change(event, server).await,
@@ -126,6 +140,7 @@ fn show(payload: &PushPayload, raw: &Value) -> Result<Promise, JsValue> {
     let actions: Array = payload
         .actions
         .iter()
+        .take(max_actions())
         .map(|a| {
             to_js(&Value::object([
                 ("action", a.action.as_str().into()),
@@ -140,6 +155,16 @@ fn show(payload: &PushPayload, raw: &Value) -> Result<Promise, JsValue> {
     scope()?
         .registration()
         .show_notification_with_options(&payload.title, &options)
+}
+
+/// `Notification.maxActions`: how many buttons this browser shows (the
+/// payload lists them most important first). Unknown: all of them.
+fn max_actions() -> usize {
+    Reflect::get(&js_sys::global(), &"Notification".into())
+        .and_then(|n| Reflect::get(&n, &"maxActions".into()))
+        .ok()
+        .and_then(|n| n.as_f64())
+        .map_or(usize::MAX, |n| n as usize)
 }
 
 /// Handles `notificationclick`: closes the notification, focuses a window
@@ -158,14 +183,64 @@ pub fn on_notification_click(event: NotificationEvent, config: JsValue) -> Promi
         .ok()
         .and_then(|a| a.as_string())
         .unwrap_or_default();
-    let target = payload.click_url(&action).unwrap_or("/").to_owned();
     let report = report(
         &config,
         EventKind::NotificationClicked,
         payload.delivery.as_deref(),
         &action,
     );
+    if let Some(tap) = payload.tap(&action) {
+        let server = config_text(&config, "server").unwrap_or_default();
+        return spawn(Job::Tap { tap, server, report });
+    }
+    let target = payload.click_url(&action).unwrap_or("/").to_owned();
     spawn(Job::Click { target, report })
+}
+
+/// Tells the server what the tap turned off, then shows a quiet
+/// confirmation (replacing an earlier one) that says what happened — or
+/// that it could not be done, so a tap is never silently lost.
+async fn confirm_tap(tap: Tap, server: &str) -> Result<JsValue, JsValue> {
+    let told = tell_server(&tap, server).await;
+    let title = if told {
+        tap.confirmation
+    } else {
+        one_tap::FAILED.to_owned()
+    };
+    let options = NotificationOptions::new();
+    options.set_tag(one_tap::CONFIRMATION_TAG);
+    Reflect::set(&options, &"silent".into(), &JsValue::TRUE)?;
+    JsFuture::from(
+        scope()?
+            .registration()
+            .show_notification_with_options(&title, &options)?,
+    )
+    .await?;
+    Ok(JsValue::from_bool(told))
+}
+
+/// `POST /v1/preferences` with the change and this device's proof of
+/// possession; whether the server took it (a 2xx).
+async fn tell_server(tap: &Tap, server: &str) -> bool {
+    let Ok(subscription) = current_subscription().await else {
+        return false;
+    };
+    let Some((endpoint, auth)) = api::possession(&subscription) else {
+        return false; // no subscription: nothing reaches this device anyway
+    };
+    let body = to_js(&tap.change);
+    for (key, value) in [("endpoint", endpoint), ("auth", auth)] {
+        if Reflect::set(&body, &key.into(), &value.into()).is_err() {
+            return false;
+        }
+    }
+    let Ok(sent) = api::request(server, "POST", api::PREFERENCES, Some(&body)) else {
+        return false;
+    };
+    match JsFuture::from(sent).await {
+        Ok(response) => Reflect::get(&response, &"ok".into()).is_ok_and(|ok| ok.is_truthy()),
+        Err(_) => false,
+    }
 }
 
 /// Handles `notificationclose`: reports `notification_dismissed`.

@@ -64,6 +64,8 @@ export interface AskwellPrompt {
   holdout?: number;
   /** What "Yes" subscribes to, e.g. "thread:{entity.id}". */
   topic?: string;
+  /** What the preference centre calls that topic, e.g. "Replies from {entity.name}" (cut to 120 characters). */
+  topicLabel?: string;
   /** The page an action prompt opens. */
   url?: string;
   /** Id of the help prompt offered when notifications are blocked. */

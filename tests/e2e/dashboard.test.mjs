@@ -4,6 +4,7 @@
 // stats), under a prompt id of its own.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { launchChromium, baseUrl, outputDir, audit } from "./browser.mjs";
 
@@ -167,5 +168,32 @@ test("a journey shows who entered, what each step sent, and conversion against i
   assert.deepEqual(rows, ["#0300"], "step 0 sent to all three, none withheld or refused");
   const marks = await section.locator("[role=img]").evaluateAll((nodes) => nodes.map((n) => n.getAttribute("aria-label")));
   assert.ok(marks.some((l) => /^sent to: conversion 33\.3%, .*\(1 of 3 entrants\)$/.test(l)), marks.join("\n"));
+  await page.close();
+});
+
+// The columns of GET /v1/journeys.csv (server/src/routes/journeys.rs CSV_COLUMNS).
+const JOURNEY_CSV_HEADER = "journey,version,entered,holdout,waiting,completed,exited_by_event,exited_at_step,retired,"
+  + "sent,withheld,refused,delivered,clicked,converted_sent_to,conversion_sent_to,converted_holdout,conversion_holdout,verdict";
+
+test("the Journeys panel downloads every journey's report as CSV", async () => {
+  const page = await openDashboard({ width: 390, height: 844 });
+  const panel = page.getByRole("region", { name: "Journeys", exact: true });
+  const button = panel.getByRole("button", { name: "Download journeys CSV" });
+  await button.waitFor();
+  const [download, response] = await Promise.all([
+    page.waitForEvent("download"),
+    page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/journeys.csv"),
+    button.click(),
+  ]);
+  assert.equal(response.status(), 200);
+  assert.match(response.headers()["content-type"], /^text\/csv/);
+  assert.equal(download.suggestedFilename(), "askwell-journeys.csv");
+  const lines = readFileSync(await download.path(), "utf8").trimEnd().split("\n");
+  assert.equal(lines[0], JOURNEY_CSV_HEADER);
+  const row = lines.find((line) => line.startsWith(`${JOURNEY},`));
+  assert.ok(row, lines.join("\n"));
+  // version 1, 3 entered, none in the holdout, 2 waiting, none completed, 1 left on its exit event.
+  assert.match(row, new RegExp(`^${JOURNEY},1,3,0,2,0,1,`), row);
+  assert.equal(await page.getByRole("status").textContent(), "Saved askwell-journeys.csv.");
   await page.close();
 });

@@ -139,6 +139,17 @@ test("shop: the tour as the page tells it shows the inline prompt, then the deal
   });
 });
 
+test("shop: the demo user signs in with the precomputed proof, so cart actions can be forwarded", async () => {
+  await asNewVisitor("/shop.html", async (page) => {
+    const signIn = page.getByRole("button", { name: "Sign in as the demo user" });
+    await signIn.click();
+    await page.locator("#status", { hasText: "signed in as demo-shopper" }).waitFor({ timeout: 5_000 })
+      .catch(async () => assert.fail(`not signed in; status line: ${await page.locator("#status").textContent()}`));
+    assert.equal(await signIn.isDisabled(), true);
+    assert.deepEqual(await audit(page), [], "axe: shop with the sign-in button");
+  });
+});
+
 test("shop: a held-back prompt says why on the page", async () => {
   await asNewVisitor("/shop.html", async (page) => {
     const restock = page.getByRole("button", { name: "Tell me when it's back" });

@@ -42,6 +42,8 @@ before(async () => {
       "dom.serviceWorkers.testing.enabled": true,
       // Reconnect quickly after the test push service drops the connection.
       "dom.push.retryBaseInterval": 500,
+      // Keep notification buttons (Notification.maxActions > 0).
+      "dom.webnotifications.actions.enabled": true,
     },
   });
 });
@@ -73,6 +75,39 @@ async function clickNotification() {
   );
   assert.equal(clicked, true);
 }
+
+/** Presses button `action` of Firefox's own window for the notification
+ *  titled `title`, as a system notification backend does: Firefox's alert
+ *  listener is told of a click with that action, and Firefox dispatches a
+ *  trusted `notificationclick` whose `action` is it. (The fallback alert
+ *  window draws no buttons of its own.) */
+async function pressNotificationButton(title, action) {
+  const tree = await browser.connection.send("browsingContext.getTree", { "moz:scope": "chrome" });
+  const chrome = tree.result.contexts.find((c) => c.url.startsWith("chrome://browser/")) ?? tree.result.contexts[0];
+  const expression = `(() => {
+    const alert = [...Services.wm.getEnumerator('alert:alert')].find((w) => w.document.getElementById('alertTitleLabel')?.getAttribute('value') === ${JSON.stringify(title)});
+    if (!alert || !alert.gAlertListener) return false;
+    const pressed = { action: ${JSON.stringify(action)}, title: '', iconURL: '', windowsSystemActivationType: false, opaqueRelaunchData: '', QueryInterface: ChromeUtils.generateQI(['nsIAlertAction']) };
+    alert.gAlertListener.observe(pressed, 'alertclickcallback', alert.gAlertCookie);
+    alert.close();
+    return true;
+  })()`;
+  const pressed = await waitFor(
+    async () => (await browser.connection.send("script.evaluate", { expression, target: { context: chrome.context }, awaitPromise: false })).result.result?.value,
+    (value) => value === true,
+    `Firefox's notification window titled ${title}`,
+  );
+  assert.equal(pressed, true);
+}
+
+const notifyDemo = (body) =>
+  fetch(`${baseUrl}/v1/notify`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify(body),
+  }).then((r) => r.json());
+
+const countsOf = (id) => fetch(`${baseUrl}/v1/notifications/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.json());
 
 /** Opens the chat, says Yes to the prompt, and returns once Askwell reports
  *  `subscribed` or an error, with the outcomes it reported. */
@@ -293,4 +328,82 @@ test("Firefox: add to cart in the shop and do not buy → the journey's reminder
   assert.deepEqual(errors, []);
   await page.close();
   await admin("DELETE", `/v1/journeys/${journey}`);
+});
+
+test("Firefox: a real push's mute button mutes its topic (a quiet confirmation, no page opened); the next push to it is not sent, another topic still arrives", { timeout: 120_000 }, async () => {
+  const { page, errors, outcomes } = await subscribeInChat();
+  assert.ok(outcomes.some((o) => o.name === "subscribed"), JSON.stringify(outcomes));
+  const sub = await subscriptionOf(page);
+  const possession = { endpoint: sub.endpoint, auth: sub.keys.auth };
+  const post = (path, body) => fetch(`${baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  assert.equal((await post("/v1/subscriptions/topics", { ...possession, add: ["thread:ann"] })).status, 200);
+  const tabs = (await browser.pages()).length;
+  const notificationsNow = () => page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, tag: n.tag, actions: n.actions?.map((a) => a.action) ?? [] })));
+
+  const first = await notifyDemo({
+    to: { topic: "thread:bill" },
+    notification: {
+      title: "Bill replied (mute test)",
+      body: "Friday it is!",
+      url: "/watch.html",
+      actions: [
+        { action: "askwell:mute-topic", title: "Mute this thread", confirm: "Muted: replies from Bill" },
+        { action: "askwell:snooze", title: "Pause for a day", hours: 24 },
+      ],
+    },
+  });
+  const shown = await waitFor(notificationsNow, (list) => list.some((n) => n.title === "Bill replied (mute test)"), "the push with buttons");
+  const maxActions = await page.evaluate(() => Notification.maxActions);
+  const offered = shown.find((n) => n.title === "Bill replied (mute test)").actions;
+  assert.deepEqual(offered, ["askwell:mute-topic", "askwell:snooze"].slice(0, maxActions), `the payload's buttons, up to Notification.maxActions (${maxActions})`);
+
+  await pressNotificationButton("Bill replied (mute test)", "askwell:mute-topic");
+  const confirmed = await waitFor(notificationsNow, (list) => list.some((n) => n.tag === "askwell:confirmation"), "the confirmation notification");
+  assert.equal(confirmed.find((n) => n.tag === "askwell:confirmation").title, "Muted: replies from Bill");
+  const view = await post("/v1/preferences/lookup", possession).then((r) => r.json());
+  assert.deepEqual(view.topics.find((t) => t.name === "thread:bill"), { name: "thread:bill", label: "Replies from \u2068Bill\u2069", on: false }, JSON.stringify(view));
+  assert.deepEqual(view.topics.find((t) => t.name === "thread:ann"), { name: "thread:ann", on: true });
+  const clicked = await waitFor(() => countsOf(first.id), (c) => c.counts?.clicked === 1, "the tap reported as a click");
+  assert.equal(clicked.counts.clicked, 1);
+  assert.equal((await browser.pages()).length, tabs, "the tap opened no page");
+  assert.ok(!page.url().endsWith("/watch.html"), "nor navigated the open one");
+
+  const muted = await notifyDemo({ to: { topic: "thread:bill" }, notification: { title: "Bill again (muted)" } });
+  const other = await notifyDemo({ to: { topic: "thread:ann" }, notification: { title: "Ann wrote" } });
+  await waitFor(notificationsNow, (list) => list.some((n) => n.title === "Ann wrote"), "the other topic's push");
+  const mutedCounts = await waitFor(() => countsOf(muted.id), (c) => c.counts && c.counts.queued + c.counts.retrying === 0, "the muted push to finish");
+  assert.ok(mutedCounts.counts.muted >= 1, JSON.stringify(mutedCounts));
+  assert.ok(!(await notificationsNow()).some((n) => n.title === "Bill again (muted)"), "the muted topic's push never reached Firefox");
+  assert.ok((await countsOf(other.id)).counts.delivered >= 1);
+  assert.deepEqual(errors, []);
+  await page.evaluate(() => window.askwell.unsubscribe());
+  await page.close();
+});
+
+test("Firefox: after a real Yes the preference centre lists the thread; turning it off there mutes its pushes, and turning notifications off ends the subscription", { timeout: 120_000 }, async () => {
+  const { page, errors, outcomes } = await subscribeInChat();
+  assert.ok(outcomes.some((o) => o.name === "subscribed"), JSON.stringify(outcomes));
+  const sub = await subscriptionOf(page);
+  const possession = { endpoint: sub.endpoint, auth: sub.keys.auth };
+  // The centre reloads itself after the subscription: the thread is listed.
+  const switches = () => page.evaluate(() => [...document.querySelector("askwell-preferences").shadowRoot.querySelectorAll("[part=switch]")]
+    .map((row) => ({ label: row.textContent, on: row.querySelector("input").checked })));
+  // By the label the chat prompt's topicLabel gave it (the name isolated, as in the prompt's copy).
+  const listed = await waitFor(switches, (rows) => rows.some((r) => r.label === "Replies from \u2068Bill\u2069"), "the thread, by its label, in the preference centre");
+  assert.ok(listed.some((r) => r.label === "Replies to your messages" && r.on), JSON.stringify(listed));
+  const statusText = () => page.evaluate(() => document.querySelector("askwell-preferences").shadowRoot.querySelector("[part=status]").textContent);
+
+  await page.click('askwell-preferences >>> input[data-key="topic:thread:bill"]');
+  await waitFor(statusText, (t) => t === "Saved.", "the change saved");
+  const muted = await notifyDemo({ to: { topic: "thread:bill" }, notification: { title: "Bill (muted in the centre)" } });
+  const counts = await waitFor(() => countsOf(muted.id), (c) => c.counts && c.counts.queued + c.counts.retrying === 0, "the muted push to finish");
+  assert.ok(counts.counts.muted >= 1, JSON.stringify(counts));
+
+  await page.click("askwell-preferences >>> [part=turn-off]");
+  await waitFor(statusText, (t) => t === "Notifications are off on this device.", "the centre saying notifications are off");
+  assert.equal(await subscriptionOf(page), null, "the browser's subscription ended");
+  const lookup = await fetch(`${baseUrl}/v1/preferences/lookup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(possession) });
+  assert.equal(lookup.status, 404, "and the server's");
+  assert.deepEqual(errors, []);
+  await page.close();
 });

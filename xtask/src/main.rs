@@ -5,6 +5,7 @@
 //! npm tools), so the two README commands work on a fresh machine.
 
 mod demo;
+mod disk;
 mod fuzz;
 mod package;
 mod postgres;

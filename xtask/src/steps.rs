@@ -11,14 +11,16 @@ use crate::test::Run;
 /// The server suites that read `ASKWELL_TEST_POSTGRES_URL`
 /// (`server/tests/support`'s `fresh_store`) and so run again on PostgreSQL;
 /// `postgres` adds two processes sharing a fan-out.
-const POSTGRES_SUITES: [&str; 11] = [
+const POSTGRES_SUITES: [&str; 13] = [
     "--test=api",
     "--test=delivery",
     "--test=forward",
     "--test=funnel",
     "--test=journeys",
     "--test=load",
+    "--test=policy",
     "--test=postgres",
+    "--test=preferences",
     "--test=privacy",
     "--test=scheduling",
     "--test=store_parity",
@@ -85,7 +87,10 @@ pub(crate) fn postgres(run: &mut Run) {
         Ok(cluster) => cluster,
         Err(err) => return run.tally.fail("server tests on PostgreSQL", &err),
     };
-    let mut cmd = cargo(&run.root, &["test", "--package", "askwell-server"]);
+    // `--workspace`, as the native step, so these suites reuse its build:
+    // `--package askwell-server` resolves other features and rebuilt ~30
+    // crates and every suite a second time.
+    let mut cmd = cargo(&run.root, &["test", "--workspace"]);
     cmd.args(POSTGRES_SUITES).env("ASKWELL_TEST_POSTGRES_URL", &cluster.url);
     let name = "server tests on PostgreSQL (same suites, plus two processes sharing a fan-out)";
     run.tally.step(name, &mut cmd);
@@ -153,6 +158,9 @@ fn demo_server(root: &Path) -> Result<Server, String> {
         // The Firefox end-to-end test subscribes through a local push service
         // on http://127.0.0.1 (logged loudly by the server; test runs only).
         ("ASKWELL_ALLOW_INSECURE_ENDPOINTS", "1"),
+        // Categories with labels for the preference centre, and no caps or
+        // quiet hours (the demo's www/policy.json would hold the tests' pushes).
+        ("ASKWELL_DELIVERY_POLICY", "tests/e2e/policy.json"),
     ];
     Server::start(
         root,

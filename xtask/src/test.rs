@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use crate::size::Report;
 use crate::steps;
 use crate::tally::Tally;
-use crate::{package, root, setup};
+use crate::{disk, package, root, setup};
 
 /// One step of the test command.
 pub(crate) struct Step {
@@ -58,11 +58,25 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let selected = select(args)?;
     setup::ensure(setup::Needs::TEST)?;
-    let mut run = Run::new(root());
+    let root = root();
+    eprintln!("{}", disk::before(&root));
+    build_without_incremental_state();
+    let mut run = Run::new(root);
     for step in selected {
         (step.run)(&mut run);
     }
+    eprintln!("{}", disk::after(&run.root));
     run.finish()
+}
+
+/// One run of the test command on a checkout gains nothing from the
+/// incremental caches (2 GB of target/ for the native tests alone), so its
+/// cargo children skip them unless the caller chose otherwise.
+fn build_without_incremental_state() {
+    if std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        // Set before any child process or thread exists.
+        std::env::set_var("CARGO_INCREMENTAL", "0");
+    }
 }
 
 /// The steps `names` select, in [`STEPS`] order and once each; none named

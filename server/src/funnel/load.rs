@@ -12,9 +12,11 @@ pub struct Query {
     pub baseline: Option<String>,
     /// Accept-rate floor to draw.
     pub floor: f64,
+    /// The delivery policy's fatigue guard.
+    pub fatigue: askwell::delivery::FatigueGuard,
 }
 
-/// Reads what the report is made from and builds it. The five queries are
+/// Reads what the report is made from and builds it. The six queries are
 /// independent: they run at the same time, each on its own pooled
 /// connection, so the report takes as long as the slowest, not the sum.
 ///
@@ -22,12 +24,13 @@ pub struct Query {
 /// When the database fails.
 pub async fn load(store: &Store, query: &Query, now_ms: i64) -> Result<Report, sqlx::Error> {
     let range = query.range;
-    let (mut counts, delivered, days, subscribers, deliveries) = tokio::try_join!(
+    let (mut counts, delivered, days, subscribers, deliveries, reception) = tokio::try_join!(
         store.stats_counts(range),
         store.stats_delivered(range),
         store.stats_days(range),
         store.stats_subscribers(range),
         store.stats_deliveries(range),
+        store.stats_reception(range),
     )?;
     counts.extend(delivered);
     Ok(report(&Inputs {
@@ -39,5 +42,7 @@ pub async fn load(store: &Store, query: &Query, now_ms: i64) -> Result<Report, s
         now_ms,
         baseline: query.baseline.as_deref(),
         floor: query.floor,
+        reception: &reception,
+        fatigue: &query.fatigue,
     }))
 }

@@ -59,7 +59,17 @@ pub async fn journeys_put(
         }
     }
     let definition = Value::Object(definition);
-    read_definition(&definition)?;
+    let journey = read_definition(&definition)?;
+    for (i, step) in journey.steps.iter().enumerate() {
+        if let askwell::journey::Step::Send(message) = step {
+            crate::respect::known_category(
+                &state.settings.delivery_policy,
+                message.category.as_deref(),
+                &format!("steps[{i}].send.category"),
+                ErrorCode::InvalidJourney,
+            )?;
+        }
+    }
     let (version, changed) = state.store.journey_put(&id, &definition, now_ms()).await?;
     Ok(Json(json!({ "id": id, "version": version, "changed": changed })))
 }

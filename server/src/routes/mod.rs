@@ -3,6 +3,7 @@
 mod events;
 mod meta;
 mod notifications;
+mod preferences;
 mod privacy;
 mod stats;
 pub use events::MAX_BATCH as MAX_EVENTS_BATCH;
@@ -38,6 +39,8 @@ pub fn api() -> Router<AppState> {
             post(subscriptions::subscriptions_topics_change),
         )
         .route("/v1/subscriptions/swap", post(subscriptions::subscriptions_swap))
+        .route("/v1/preferences", post(preferences::preferences_change))
+        .route("/v1/preferences/lookup", post(preferences::preferences_lookup))
         .route("/v1/events", post(events::events_create))
         .route("/v1/stats", get(stats::stats_read))
         .route("/v1/stats.csv", get(stats::stats_csv_read))
@@ -57,6 +60,10 @@ pub fn api() -> Router<AppState> {
             post(users::track_create).layer(DefaultBodyLimit::max(crate::users::MAX_TRACK_BODY_BYTES)),
         )
         .route("/v1/users/{id}/export", get(privacy::users_export))
+        .route(
+            "/v1/users/{id}/preferences",
+            get(preferences::users_preferences_read).put(preferences::users_preferences_put),
+        )
         .route("/v1/journeys", get(journeys::journeys_list))
         .route("/v1/journeys.csv", get(journeys::journeys_csv))
         .route(

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::error::ErrorCode;
 use crate::extract::{Admin, ApiJson};
 use crate::notification::NotifyRequest;
 use crate::store::now_ms;
@@ -22,10 +23,23 @@ pub async fn notifications_create(
     ApiJson(req): ApiJson<NotifyRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let (notification, schedule) = req.prepare_scheduled(now_ms())?;
+    crate::respect::known_category(
+        &state.settings.delivery_policy,
+        notification.category.as_deref(),
+        "category",
+        ErrorCode::InvalidNotification,
+    )?;
     let created = state
         .store
         .notification_create_scheduled(&notification, &schedule, &state.settings.default_zone())
         .await?;
+    // A repeated idempotency key answers the first notification (its id,
+    // not the one just prepared) and enqueues nothing: counted once.
+    if created.id == notification.id {
+        state
+            .metrics
+            .count_scheduled(u64::try_from(created.scheduled).unwrap_or(0));
+    }
     if created.scheduled < created.recipients {
         state.wake.notify_waiters();
     }
@@ -60,7 +74,8 @@ pub async fn notifications_cancel(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, AppError> {
     let id = notification_id(path)?;
-    state.store.notification_cancel(&id).await?.ok_or(AppError::NotFound)?;
+    let cancelled = state.store.notification_cancel(&id).await?.ok_or(AppError::NotFound)?;
+    state.metrics.count_cancelled(cancelled);
     let counts = state.store.notification_counts(&id).await?.ok_or(AppError::NotFound)?;
     Ok(Json(json!({ "id": id, "counts": counts })))
 }

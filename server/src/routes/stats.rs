@@ -82,6 +82,7 @@ fn parse(query: Option<&str>, now: i64) -> Result<Query, AppError> {
         },
         baseline,
         floor,
+        fatigue: askwell::delivery::FatigueGuard::default(),
     })
 }
 
@@ -137,7 +138,8 @@ pub async fn stats_csv_read(
 
 async fn report(state: &AppState, query: Option<&str>) -> Result<Report, AppError> {
     let now = now_ms();
-    let query = parse(query, now)?;
+    let mut query = parse(query, now)?;
+    query.fatigue = state.settings.delivery_policy.fatigue.clone();
     Ok(funnel::load(&state.store, &query, now).await?)
 }
 

@@ -2,6 +2,8 @@
 //! Everything after creation is proven by possession of the endpoint and its
 //! `auth` secret, which only the browser (and we) know.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -42,6 +44,10 @@ pub struct CreateRequest {
     user_proof: Option<String>,
     #[serde(default)]
     topics: Vec<String>,
+    /// What the person reads for each topic ("Replies from Bill"), shown
+    /// by the preference centre; keys must be among `topics`.
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
     /// The page's anonymous device id, for the funnel.
     anon: Option<String>,
     /// The prompt that won this subscription, for the funnel.
@@ -60,8 +66,8 @@ pub struct CreateRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Possession {
-    endpoint: String,
-    auth: String,
+    pub(super) endpoint: String,
+    pub(super) auth: String,
 }
 
 /// Body of `POST /v1/subscriptions/topics`.
@@ -74,6 +80,9 @@ pub struct TopicsRequest {
     add: Vec<String>,
     #[serde(default)]
     remove: Vec<String>,
+    /// Labels of topics in `add` (as in `POST /v1/subscriptions`).
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
 }
 
 /// Body of `POST /v1/subscriptions/swap` (from `pushsubscriptionchange`).
@@ -119,7 +128,7 @@ fn checked(
     })
 }
 
-async fn possessed(state: &AppState, endpoint: &str, auth: &str) -> Result<StoredSubscription, AppError> {
+pub(super) async fn possessed(state: &AppState, endpoint: &str, auth: &str) -> Result<StoredSubscription, AppError> {
     state
         .store
         .subscription_find(endpoint, auth)
@@ -157,6 +166,7 @@ pub async fn subscriptions_create(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    let labels = validate::topic_labels(&req.labels, &req.topics)?;
     let new = checked(&state, &req.subscription, req.user, req.topics, req.time_zone.as_ref())?;
     proven_user(&state, new.user.as_deref(), req.user_proof.as_deref())?;
     let attribution = Attribution {
@@ -188,6 +198,7 @@ pub async fn subscriptions_create(
     if attribution != Attribution::default() {
         state.store.subscription_attribute(id, &attribution).await?;
     }
+    state.store.subscription_topic_labels_set(id, &labels).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "created": created }))))
 }
 
@@ -206,6 +217,7 @@ pub async fn subscriptions_topics_change(
 ) -> Result<Json<Value>, AppError> {
     validate::topics("add", &req.add)?;
     validate::topics("remove", &req.remove)?;
+    let labels = validate::topic_labels(&req.labels, &req.add)?;
     let sub = possessed(&state, &req.endpoint, &req.auth).await?;
     if sub.topics.len() + req.add.len() > validate::MAX_TOPICS {
         return Err(AppError::invalid(
@@ -217,6 +229,7 @@ pub async fn subscriptions_topics_change(
         .store
         .subscription_topics_change(sub.id, &req.add, &req.remove)
         .await?;
+    state.store.subscription_topic_labels_set(sub.id, &labels).await?;
     Ok(Json(json!({ "topics": topics })))
 }
 

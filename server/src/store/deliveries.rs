@@ -1,6 +1,6 @@
 //! The outbox: notifications, their per-subscription deliveries, and claims.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 use askwell::journey::{zone, Deliver};
@@ -54,6 +54,8 @@ pub struct NewNotification {
     pub urgency: Option<Urgency>,
     /// RFC 8030 topic (replaces an undelivered message with the same topic).
     pub topic: Option<String>,
+    /// Its category, for the delivery policy (`replies`, `marketing`).
+    pub category: Option<String>,
     /// Who receives it.
     pub to: Recipients,
 }
@@ -86,7 +88,7 @@ pub struct Created {
 const IDS_PER_UPDATE: usize = 1000;
 
 /// A delivery claimed by a worker, with everything needed to send it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Claimed {
     /// Delivery row id.
     pub id: i64,
@@ -110,6 +112,38 @@ pub struct Claimed {
     pub urgency: Option<Urgency>,
     /// Topic header.
     pub topic: Option<String>,
+    /// The notification's category (delivery policy).
+    pub category: Option<String>,
+    /// The topic it was sent to (`to: { topic }`), which people can mute.
+    pub audience_topic: Option<String>,
+    /// Whether the delivery policy held it before (a digest may merge it).
+    pub held: bool,
+    /// Who receives it, for the caps: `user:{id}`, or `device:{subscription}`
+    /// for a device bound to no user.
+    pub person: String,
+    /// The recipient's IANA zone: the user's, else the device's.
+    pub time_zone: Option<String>,
+    /// How many pushes it stands for (a digest of held ones: more than 1).
+    pub count: usize,
+}
+
+/// A person's sends in the last week, for the delivery policy's caps:
+/// `(sent_ms, category, notification id)` by [`Claimed::person`].
+pub type SendHistory = HashMap<String, Vec<(i64, Option<String>, String)>>;
+
+/// What the delivery policy made of one claimed delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Send it now (recorded in the ledger at once, so other workers count it).
+    Send(i64),
+    /// Hold it until `until_ms` (status `held`; its attempt is not counted).
+    Hold(i64, i64),
+    /// Drop it (status `capped`).
+    Cap(i64),
+    /// Merged into another push (status `collapsed`).
+    Collapse(i64),
+    /// Turned off by the person (status `muted`).
+    Mute(i64),
 }
 
 /// Per-status counts of one notification's deliveries.
@@ -129,6 +163,14 @@ pub struct StatusCounts {
     pub pruned: i64,
     /// Never sent: the notification was cancelled first.
     pub cancelled: i64,
+    /// Held by the delivery policy until allowed (over a cap, quiet hours).
+    pub held: i64,
+    /// Dropped by the delivery policy.
+    pub capped: i64,
+    /// Merged into a later push of the same topic (a digest).
+    pub collapsed: i64,
+    /// Turned off by the person (a muted category, a pause).
+    pub muted: i64,
     /// Clicked by the user.
     pub clicked: i64,
     /// Dismissed by the user.
@@ -171,7 +213,7 @@ impl Store {
 
     /// [`Store::notification_create`] for many notifications to single users
     /// in one transaction (a journey sweep's sends), in a few statements per
-    /// 50 rather than four per notification: `(id, recipients)` each, in
+    /// 500 rather than four per notification: `(id, recipients)` each, in
     /// order; a repeated idempotency key (in the database or earlier in the
     /// batch) answers its first notification. Other recipients go one by one.
     ///
@@ -181,103 +223,10 @@ impl Store {
         &self,
         batch: &[NewNotification],
     ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-        let now = now_ms();
         let mut tx = self.write().await?;
-        let mut answers: Vec<Option<(String, i64)>> = vec![None; batch.len()];
-        let mut first_by_key: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        let mut fresh: Vec<usize> = Vec::new();
-        for chunk in (0..batch.len()).collect::<Vec<_>>().chunks(MANY_CHUNK) {
-            let keys: Vec<&str> = chunk
-                .iter()
-                .filter_map(|&i| batch[i].idempotency_key.as_deref())
-                .collect();
-            let mut stored = std::collections::HashMap::new();
-            if !keys.is_empty() {
-                let sql = format!(
-                    "SELECT idempotency_key, id, recipients FROM notifications WHERE idempotency_key IN ({})",
-                    params(1, keys.len())
-                );
-                let mut query = sqlx::query(&sql);
-                for key in &keys {
-                    query = query.bind(*key);
-                }
-                for row in query.fetch_all(&mut *tx).await? {
-                    let key: String = row.try_get("idempotency_key")?;
-                    stored.insert(
-                        key,
-                        (row.try_get::<String, _>("id")?, row.try_get::<i64, _>("recipients")?),
-                    );
-                }
-            }
-            for &i in chunk {
-                let n = &batch[i];
-                let key = n.idempotency_key.as_deref();
-                if let Some(existing) = key.and_then(|k| stored.get(k)) {
-                    answers[i] = Some(existing.clone());
-                } else if key.is_some_and(|k| first_by_key.contains_key(k)) {
-                    // Answered below, once the first is stored.
-                } else {
-                    if let Some(k) = key {
-                        first_by_key.insert(k, i);
-                    }
-                    fresh.push(i);
-                }
-            }
-        }
-        let (to_users, others): (Vec<usize>, Vec<usize>) = fresh
-            .into_iter()
-            .partition(|&i| matches!(batch[i].to, Recipients::User(_)));
-        for chunk in to_users.chunks(MANY_CHUNK) {
-            insert_to_users(&mut tx, self.backend, batch, chunk, now).await?;
-            let sql = format!(
-                "SELECT d.notification_id, COUNT(*) AS n FROM deliveries d WHERE d.notification_id IN ({}) GROUP BY d.notification_id",
-                params(1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for &i in chunk {
-                query = query.bind(&batch[i].id);
-            }
-            let counts: std::collections::HashMap<String, i64> = query
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| Ok((row.try_get("notification_id")?, row.try_get("n")?)))
-                .collect::<Result<_, sqlx::Error>>()?;
-            for &i in chunk {
-                let recipients = counts.get(&batch[i].id).copied().unwrap_or(0);
-                if recipients > 0 {
-                    sqlx::query("UPDATE notifications SET recipients = $1 WHERE id = $2")
-                        .bind(recipients)
-                        .bind(&batch[i].id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                answers[i] = Some((batch[i].id.clone(), recipients));
-            }
-        }
-        for i in others {
-            let created = create_in(&mut tx, self.backend, &batch[i], &Schedule::default(), &TimeZone::UTC).await?;
-            answers[i] = Some((created.id, created.recipients));
-        }
+        let created = create_many_in(&mut tx, self.backend, batch).await?;
         tx.commit().await?;
-        // Repeats within the batch answer their first.
-        let mut out = Vec::with_capacity(batch.len());
-        for (i, answer) in answers.iter().enumerate() {
-            let first = batch[i]
-                .idempotency_key
-                .as_deref()
-                .and_then(|k| first_by_key.get(k))
-                .and_then(|&f| answers[f].clone());
-            match answer.clone().or(first) {
-                Some(answer) => out.push(answer),
-                None => {
-                    return Err(sqlx::Error::Protocol(
-                        "unreachable: every notification was answered".into(),
-                    ))
-                }
-            }
-        }
-        Ok(out)
+        Ok(created)
     }
 
     /// Cancels every delivery of notification `id` not sent yet: those
@@ -376,9 +325,10 @@ impl Store {
         }
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let rows = sqlx::query(&format!(
-            "SELECT d.id, d.notification_id, d.subscription_id, d.attempts, s.endpoint, s.p256dh, s.auth, n.payload, n.ttl, n.urgency, n.topic, n.cancelled_ms \
+            "SELECT d.id, d.notification_id, d.subscription_id, d.attempts, d.status, s.endpoint, s.p256dh, s.auth, s.user_id, \
+             COALESCE(u.time_zone, s.time_zone) AS time_zone, n.payload, n.ttl, n.urgency, n.topic, n.category, n.audience_topic, n.cancelled_ms \
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN subscriptions s ON s.id = d.subscription_id \
-             WHERE d.id IN ({list})"
+             LEFT JOIN users u ON u.id = s.user_id WHERE d.id IN ({list}) ORDER BY d.id"
         ))
         .fetch_all(&self.pool)
         .await?;
@@ -399,10 +349,15 @@ impl Store {
                     .await?;
                 continue;
             };
+            let subscription_id: i64 = row.try_get("subscription_id")?;
+            let person = match row.try_get::<Option<String>, _>("user_id")? {
+                Some(user) => format!("user:{user}"),
+                None => format!("device:{subscription_id}"),
+            };
             claimed.push(Claimed {
                 id: row.try_get("id")?,
                 notification_id: row.try_get("notification_id")?,
-                subscription_id: row.try_get("subscription_id")?,
+                subscription_id,
                 attempt: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
                 endpoint,
                 p256dh: row.try_get("p256dh")?,
@@ -411,9 +366,53 @@ impl Store {
                 ttl: u32::try_from(row.try_get::<i64, _>("ttl")?).unwrap_or(0),
                 urgency: stored_urgency(row.try_get("urgency")?),
                 topic: row.try_get("topic")?,
+                category: row.try_get("category")?,
+                audience_topic: row.try_get("audience_topic")?,
+                held: row.try_get::<String, _>("status")? == DeliveryStatus::Held.as_str(),
+                person,
+                time_zone: row.try_get("time_zone")?,
+                count: 1,
             });
         }
         Ok(claimed)
+    }
+
+    /// Runs the delivery policy over a claimed batch in one transaction:
+    /// reads the recipients' sends of the last `window_ms` (the ledger:
+    /// deliveries let through, the batch's own left out), asks `decide`
+    /// (with the time read once this transaction has its turn), and
+    /// records its answers — a send enters the ledger at once, so a worker
+    /// deciding next (here or in another process: on PostgreSQL the
+    /// decisions take turns under an advisory lock, on SQLite under the write
+    /// lock) counts it. Answers for deliveries no longer waiting (cancelled
+    /// meanwhile) change nothing.
+    ///
+    /// # Errors
+    /// When the database fails; nothing is recorded then, and the claims
+    /// run out and are taken again.
+    pub async fn deliveries_admit<F>(
+        &self,
+        batch: &[Claimed],
+        window_ms: i64,
+        decide: F,
+    ) -> Result<Vec<Admission>, sqlx::Error>
+    where
+        F: FnOnce(&SendHistory, i64) -> Vec<Admission> + Send,
+    {
+        let mut tx = self.write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7411032)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Read once the turn is ours: a decision is never older than the
+        // sends it is counted against.
+        let now = now_ms();
+        let history = send_history(&mut tx, self.backend, batch, now - window_ms).await?;
+        let admissions = decide(&history, now);
+        record_admissions(&mut tx, self.backend, &admissions, now).await?;
+        tx.commit().await?;
+        Ok(admissions)
     }
 
     /// Releases every claim still held (for the sole instance at start-up:
@@ -482,7 +481,8 @@ impl Store {
             cancelled = DeliveryStatus::Cancelled.as_str(),
             retrying = DeliveryStatus::Retrying.as_str()
         );
-        sqlx::query(&format!("UPDATE deliveries SET status = {status}, next_attempt_ms = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4 AND {}", *WAITING))
+        // Not arrived: out of the caps' ledger until it is let through again.
+        sqlx::query(&format!("UPDATE deliveries SET status = {status}, next_attempt_ms = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3, sent_ms = NULL WHERE id = $4 AND {}", *WAITING))
             .bind(next_ms).bind(code.map(i64::from)).bind(now_ms()).bind(id)
             .execute(&mut *tx)
             .await?;
@@ -539,6 +539,10 @@ impl Store {
                 DeliveryStatus::Failed => &mut counts.failed,
                 DeliveryStatus::Pruned => &mut counts.pruned,
                 DeliveryStatus::Cancelled => &mut counts.cancelled,
+                DeliveryStatus::Held => &mut counts.held,
+                DeliveryStatus::Capped => &mut counts.capped,
+                DeliveryStatus::Collapsed => &mut counts.collapsed,
+                DeliveryStatus::Muted => &mut counts.muted,
             };
             *count += n;
         }
@@ -592,8 +596,111 @@ impl Store {
     }
 }
 
-/// Notifications per multi-row statement in [`Store::notifications_create_many`].
-const MANY_CHUNK: usize = 50;
+/// The body of [`Store::notifications_create_many`], inside the caller's
+/// transaction (a journey batch enqueues and records its sends in one).
+pub(super) async fn create_many_in(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch: &[NewNotification],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let now = now_ms();
+    let mut answers: Vec<Option<(String, i64)>> = vec![None; batch.len()];
+    let mut first_by_key: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut fresh: Vec<usize> = Vec::new();
+    for chunk in (0..batch.len()).collect::<Vec<_>>().chunks(MANY_CHUNK) {
+        let keys: Vec<&str> = chunk
+            .iter()
+            .filter_map(|&i| batch[i].idempotency_key.as_deref())
+            .collect();
+        let mut stored = std::collections::HashMap::new();
+        if !keys.is_empty() {
+            let sql = format!(
+                "SELECT idempotency_key, id, recipients FROM notifications WHERE idempotency_key IN ({})",
+                params(1, keys.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for key in &keys {
+                query = query.bind(*key);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let key: String = row.try_get("idempotency_key")?;
+                stored.insert(
+                    key,
+                    (row.try_get::<String, _>("id")?, row.try_get::<i64, _>("recipients")?),
+                );
+            }
+        }
+        for &i in chunk {
+            let n = &batch[i];
+            let key = n.idempotency_key.as_deref();
+            if let Some(existing) = key.and_then(|k| stored.get(k)) {
+                answers[i] = Some(existing.clone());
+            } else if key.is_some_and(|k| first_by_key.contains_key(k)) {
+                // Answered below, once the first is stored.
+            } else {
+                if let Some(k) = key {
+                    first_by_key.insert(k, i);
+                }
+                fresh.push(i);
+            }
+        }
+    }
+    let (to_users, others): (Vec<usize>, Vec<usize>) = fresh
+        .into_iter()
+        .partition(|&i| matches!(batch[i].to, Recipients::User(_)));
+    for chunk in to_users.chunks(MANY_CHUNK) {
+        insert_to_users(&mut *conn, backend, batch, chunk, now).await?;
+        // One statement for the chunk's recipient counts (a statement
+        // per notification was most of a 100,000-user journey sweep).
+        let sql = format!(
+            "UPDATE notifications SET recipients = (SELECT COUNT(*) FROM deliveries d WHERE d.notification_id = notifications.id) \
+             WHERE id IN ({}) RETURNING id, recipients",
+            params(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for &i in chunk {
+            query = query.bind(&batch[i].id);
+        }
+        let counts: std::collections::HashMap<String, i64> = query
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("recipients")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        for &i in chunk {
+            let recipients = counts.get(&batch[i].id).copied().unwrap_or(0);
+            answers[i] = Some((batch[i].id.clone(), recipients));
+        }
+    }
+    for i in others {
+        let created = create_in(&mut *conn, backend, &batch[i], &Schedule::default(), &TimeZone::UTC).await?;
+        answers[i] = Some((created.id, created.recipients));
+    }
+    // Repeats within the batch answer their first.
+    let mut out = Vec::with_capacity(batch.len());
+    for (i, answer) in answers.iter().enumerate() {
+        let first = batch[i]
+            .idempotency_key
+            .as_deref()
+            .and_then(|k| first_by_key.get(k))
+            .and_then(|&f| answers[f].clone());
+        match answer.clone().or(first) {
+            Some(answer) => out.push(answer),
+            None => {
+                return Err(sqlx::Error::Protocol(
+                    "unreachable: every notification was answered".into(),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Notifications per multi-row statement in
+/// [`Store::notifications_create_many`] (their rows are one JSON parameter,
+/// see [`super::json_rows`]; the idempotency keys and ids of the `IN`
+/// lists are one parameter each).
+const MANY_CHUNK: usize = 500;
 
 /// `$first, …, $(first + n - 1)`.
 fn params(first: usize, n: usize) -> String {
@@ -612,32 +719,41 @@ async fn insert_to_users(
     chunk: &[usize],
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    // Placeholders strictly in text order, each used once: SQLite numbers
-    // `$n` parameters by first appearance, PostgreSQL by n.
-    let rows: Vec<String> = (0..chunk.len())
-        .map(|r| format!("({}, 0, ${})", params(r * 7 + 1, 6), r * 7 + 7))
+    let rows: Vec<serde_json::Value> = chunk
+        .iter()
+        .map(|&i| {
+            let n = &batch[i];
+            serde_json::json!([
+                n.id,
+                n.idempotency_key,
+                n.payload,
+                n.ttl,
+                n.urgency.map(Urgency::as_str),
+                n.topic,
+                n.category
+            ])
+        })
         .collect();
     let sql = format!(
-        "INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, recipients, created_ms) VALUES {}",
-        rows.join(", ")
+        "INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, category, recipients, created_ms) \
+         SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, CAST(r.value ->> 3 AS BIGINT), r.value ->> 4, r.value ->> 5, r.value ->> 6, 0, $1 \
+         FROM {}",
+        super::json_rows(backend, 2)
     );
-    let mut query = sqlx::query(&sql);
+    sqlx::query(&sql)
+        .bind(now)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut *conn)
+        .await?;
+    let mut pairs = Vec::with_capacity(chunk.len());
     for &i in chunk {
-        let n = &batch[i];
-        query = query
-            .bind(&n.id)
-            .bind(&n.idempotency_key)
-            .bind(&n.payload)
-            .bind(i64::from(n.ttl))
-            .bind(n.urgency.map(Urgency::as_str))
-            .bind(&n.topic)
-            .bind(now);
+        let Recipients::User(user) = &batch[i].to else {
+            return Err(sqlx::Error::Protocol(
+                "unreachable: only notifications to a user come here".into(),
+            ));
+        };
+        pairs.push(serde_json::json!([batch[i].id, user]));
     }
-    query.execute(&mut *conn).await?;
-    // (VALUES …) names its columns column1, column2 in SQLite and PostgreSQL.
-    let pairs: Vec<String> = (0..chunk.len())
-        .map(|r| format!("(${}, ${})", r * 2 + 3, r * 2 + 4))
-        .collect();
     let lock = if backend == Backend::Postgres {
         " ORDER BY s.id FOR KEY SHARE OF s"
     } else {
@@ -645,20 +761,16 @@ async fn insert_to_users(
     };
     let sql = format!(
         "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
-         SELECT v.column1, s.id, $1, $2, s.anon_id, s.prompt, s.variant FROM subscriptions s \
-         JOIN (VALUES {}) AS v ON s.user_id = v.column2{lock}",
-        pairs.join(", ")
+         SELECT r.value ->> 0, s.id, $1, $2, s.anon_id, s.prompt, s.variant FROM {} \
+         JOIN subscriptions s ON s.user_id = r.value ->> 1{lock}",
+        super::json_rows(backend, 3)
     );
-    let mut query = sqlx::query(&sql).bind(now).bind(now);
-    for &i in chunk {
-        let Recipients::User(user) = &batch[i].to else {
-            return Err(sqlx::Error::Protocol(
-                "unreachable: only notifications to a user come here".into(),
-            ));
-        };
-        query = query.bind(&batch[i].id).bind(user);
-    }
-    query.execute(&mut *conn).await?;
+    sqlx::query(&sql)
+        .bind(now)
+        .bind(now)
+        .bind(serde_json::Value::Array(pairs).to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -689,8 +801,12 @@ async fn create_in(
             });
         }
     }
-    sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)")
-        .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(now)
+    let audience_topic = match &n.to {
+        Recipients::Topic(topic) => Some(topic.as_str()),
+        Recipients::User(_) | Recipients::All => None,
+    };
+    sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, category, audience_topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)")
+        .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(&n.category).bind(audience_topic).bind(now)
         .execute(&mut *conn)
         .await?;
     let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
@@ -818,8 +934,10 @@ async fn local_due_times(
 /// Records a delivery's final status inside `tx`.
 async fn finish(tx: &mut AnyConnection, id: i64, status: DeliveryStatus, code: Option<u16>) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3 WHERE id = $4 AND {}",
-        *WAITING
+        "UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3, \
+         sent_ms = CASE WHEN $1 = '{delivered}' THEN COALESCE(sent_ms, $3) ELSE NULL END WHERE id = $4 AND {waiting}",
+        delivered = DeliveryStatus::Delivered.as_str(),
+        waiting = *WAITING
     ))
     .bind(status.as_str())
     .bind(code.map(i64::from))
@@ -827,6 +945,130 @@ async fn finish(tx: &mut AnyConnection, id: i64, status: DeliveryStatus, code: O
     .bind(id)
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+/// The sends since `since_ms` to the people of `batch` (every device of a
+/// user; the device alone otherwise), by person, the batch left out.
+async fn send_history(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch: &[Claimed],
+    since_ms: i64,
+) -> Result<SendHistory, sqlx::Error> {
+    let users: Vec<&str> = batch.iter().filter_map(|d| d.person.strip_prefix("user:")).collect();
+    let devices: Vec<i64> = batch
+        .iter()
+        .filter(|d| d.person.starts_with("device:"))
+        .map(|d| d.subscription_id)
+        .collect();
+    let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
+    let users_in = super::json_texts(backend, 2);
+    // Devices of the users, and the user-less devices themselves (a UNION,
+    // not an OR: each side is an index lookup).
+    let sql = format!(
+        "SELECT s.user_id, d.subscription_id, d.sent_ms, n.category, d.notification_id \
+         FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id JOIN notifications n ON n.id = d.notification_id \
+         WHERE d.sent_ms >= $1 AND d.subscription_id IN (SELECT id FROM subscriptions WHERE user_id IN ({users_in}) UNION ALL {devices}) \
+         AND d.id NOT IN ({batch})",
+        devices = super::json_ids(backend, 3),
+        batch = super::json_ids(backend, 4)
+    );
+    let rows = sqlx::query(&sql)
+        .bind(since_ms)
+        .bind(serde_json::json!(users).to_string())
+        .bind(serde_json::json!(devices).to_string())
+        .bind(serde_json::json!(ids).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut history = SendHistory::new();
+    for row in rows {
+        let person = match row.try_get::<Option<String>, _>("user_id")? {
+            Some(user) => format!("user:{user}"),
+            None => format!("device:{}", row.try_get::<i64, _>("subscription_id")?),
+        };
+        history.entry(person).or_default().push((
+            row.try_get("sent_ms")?,
+            row.try_get("category")?,
+            row.try_get("notification_id")?,
+        ));
+    }
+    Ok(history)
+}
+
+/// Records the policy's answers (see [`Store::deliveries_admit`]), a few
+/// statements per batch. Rows are picked by `id IN (…)`, so each update
+/// is a lookup by id: a join on the id let SQLite drive the update from the
+/// waiting rows' status index instead, a scan of the whole outbox per batch.
+async fn record_admissions(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    admissions: &[Admission],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut sends = Vec::new();
+    let mut holds: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut capped = Vec::new();
+    let mut collapsed = Vec::new();
+    let mut muted = Vec::new();
+    for admission in admissions {
+        match *admission {
+            Admission::Send(id) => sends.push(id),
+            Admission::Hold(id, until) => holds.entry(until).or_default().push(id),
+            Admission::Cap(id) => capped.push(id),
+            Admission::Collapse(id) => collapsed.push(id),
+            Admission::Mute(id) => muted.push(id),
+        }
+    }
+    let waiting = &*WAITING;
+    if !sends.is_empty() {
+        let sql = format!(
+            "UPDATE deliveries SET sent_ms = $1 WHERE id IN ({}) AND {waiting}",
+            super::json_ids(backend, 2)
+        );
+        sqlx::query(&sql)
+            .bind(now)
+            .bind(serde_json::json!(sends).to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    // Held: due again at its release (one statement per release time: the
+    // pushes of one quiet-hours end or cap share it), its claim given back,
+    // and the attempt not counted (it was not tried).
+    for (until, ids) in &holds {
+        let sql = format!(
+            "UPDATE deliveries SET status = '{held}', next_attempt_ms = $1, lease_until_ms = 0, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_ms = $2, sent_ms = NULL \
+             WHERE id IN ({}) AND {waiting}",
+            super::json_ids(backend, 3),
+            held = DeliveryStatus::Held.as_str()
+        );
+        sqlx::query(&sql)
+            .bind(*until)
+            .bind(now)
+            .bind(serde_json::json!(ids).to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (status, ids) in [
+        (DeliveryStatus::Capped, capped),
+        (DeliveryStatus::Collapsed, collapsed),
+        (DeliveryStatus::Muted, muted),
+    ] {
+        if ids.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "UPDATE deliveries SET status = $1, lease_until_ms = 0, updated_ms = $2, sent_ms = NULL WHERE id IN ({}) AND {waiting}",
+            super::json_ids(backend, 3)
+        );
+        sqlx::query(&sql)
+            .bind(status.as_str())
+            .bind(now)
+            .bind(serde_json::json!(ids).to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
@@ -867,6 +1109,7 @@ mod tests {
             ttl: 60,
             urgency: None,
             topic: None,
+            category: None,
             to: Recipients::All,
         };
         store.notification_create(&notification).await.expect("enqueue");

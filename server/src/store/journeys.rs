@@ -9,10 +9,13 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Backend, Store};
+use super::{Backend, NewNotification, Store};
 
 /// Users per `IN (…)` list.
 const CHUNK: usize = 500;
+/// Rows per multi-row write (one JSON parameter each, see
+/// [`super::json_rows`]).
+const WRITE_ROWS: usize = 500;
 
 /// What a batch of users' steps need: traits, zone, running instances and
 /// every earlier entry (read in a few queries for the whole batch).
@@ -300,6 +303,38 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn journey_facts(&self, users: &[String]) -> Result<HashMap<String, UserFacts>, sqlx::Error> {
+        let mut facts = self.journey_profiles(users).await?;
+        for chunk in users.chunks(CHUNK) {
+            let query = format!(
+                "SELECT {INSTANCE_COLUMNS} FROM journey_instances WHERE user_id IN ({}) ORDER BY created_ms, id",
+                list(chunk.len())
+            );
+            for row in bind_all(sqlx::query(&query), chunk).fetch_all(&self.pool).await? {
+                let instance = instance_row(&row)?;
+                if let Some(f) = facts.get_mut(&instance.user) {
+                    let running = instance.due_ms.is_some();
+                    f.priors.push((
+                        instance.journey.clone(),
+                        instance.key.clone(),
+                        instance.entered_ms,
+                        running,
+                    ));
+                    if running {
+                        f.running.push(instance);
+                    }
+                }
+            }
+        }
+        Ok(facts)
+    }
+
+    /// Each of `users`' traits and time zone only: what a due step needs
+    /// ([`UserFacts`] without instances, which a sweep of 100,000 due steps
+    /// would otherwise read twice).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn journey_profiles(&self, users: &[String]) -> Result<HashMap<String, UserFacts>, sqlx::Error> {
         let mut facts: HashMap<String, UserFacts> = users.iter().map(|u| (u.clone(), UserFacts::default())).collect();
         for chunk in users.chunks(CHUNK) {
             let ids = list(chunk.len());
@@ -323,24 +358,6 @@ impl Store {
                     }
                 }
             }
-            let query = format!(
-                "SELECT {INSTANCE_COLUMNS} FROM journey_instances WHERE user_id IN ({ids}) ORDER BY created_ms, id"
-            );
-            for row in bind_all(sqlx::query(&query), chunk).fetch_all(&self.pool).await? {
-                let instance = instance_row(&row)?;
-                if let Some(f) = facts.get_mut(&instance.user) {
-                    let running = instance.due_ms.is_some();
-                    f.priors.push((
-                        instance.journey.clone(),
-                        instance.key.clone(),
-                        instance.entered_ms,
-                        running,
-                    ));
-                    if running {
-                        f.running.push(instance);
-                    }
-                }
-            }
         }
         Ok(facts)
     }
@@ -352,16 +369,35 @@ impl Store {
     /// When the database fails; nothing is stored then.
     pub async fn journey_save_many(&self, writes: &JourneyWrites, now_ms: i64) -> Result<(), sqlx::Error> {
         let mut tx = self.write().await?;
-        for (instance, new) in &writes.instances {
-            save_instance(&mut tx, instance, *new, now_ms).await?;
-        }
-        for send in &writes.sends {
-            save_send(&mut tx, send, now_ms).await?;
-        }
-        for (journey, user, at_ms) in &writes.conversions {
-            convert(&mut tx, journey, user, *at_ms).await?;
-        }
+        save_in(&mut tx, self.backend, writes, now_ms).await?;
         tx.commit().await
+    }
+
+    /// Enqueues a batch's sends (as [`Store::notifications_create_many`])
+    /// and stores its steps' outcome (as [`Store::journey_save_many`]) in
+    /// one transaction: a crash leaves both or neither. Each of `waiting`
+    /// is the send row of the notification at its index, and records the
+    /// id it got (an earlier one's, when its idempotency key was replayed).
+    /// Returns how many notifications were enqueued or answered.
+    ///
+    /// # Errors
+    /// When the database fails; nothing is stored then.
+    pub async fn journey_commit(
+        &self,
+        notifications: &[NewNotification],
+        mut waiting: Vec<SendRow>,
+        mut writes: JourneyWrites,
+        now_ms: i64,
+    ) -> Result<usize, sqlx::Error> {
+        let mut tx = self.write().await?;
+        let created = super::deliveries::create_many_in(&mut tx, self.backend, notifications).await?;
+        for (row, (id, _)) in waiting.iter_mut().zip(&created) {
+            row.notification = Some(id.clone());
+        }
+        writes.sends.append(&mut waiting);
+        save_in(&mut tx, self.backend, &writes, now_ms).await?;
+        tx.commit().await?;
+        Ok(created.len())
     }
 
     /// Claims up to `limit` running instances due by `now_ms` for
@@ -557,6 +593,31 @@ impl Store {
     }
 }
 
+/// [`Store::journey_save_many`] inside the caller's transaction. Multi-row
+/// statements: with SQLite every statement is a round trip to its worker
+/// thread, and one per row was most of a 100,000-user sweep.
+async fn save_in(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    writes: &JourneyWrites,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let (new, moved): (Vec<_>, Vec<_>) = writes.instances.iter().partition(|(_, new)| *new);
+    for chunk in new.chunks(WRITE_ROWS) {
+        insert_instances(&mut *conn, backend, chunk.iter().map(|(row, _)| row), now_ms).await?;
+    }
+    for chunk in moved.chunks(WRITE_ROWS) {
+        move_instances(&mut *conn, backend, chunk.iter().map(|(row, _)| row), now_ms).await?;
+    }
+    for chunk in writes.sends.chunks(WRITE_ROWS) {
+        insert_sends(&mut *conn, backend, chunk, now_ms).await?;
+    }
+    for (journey, user, at_ms) in &writes.conversions {
+        convert(&mut *conn, journey, user, *at_ms).await?;
+    }
+    Ok(())
+}
+
 fn stored_journey(row: &AnyRow) -> Result<StoredJourney, sqlx::Error> {
     let text: String = row.try_get("definition")?;
     let definition = serde_json::from_str(&text)
@@ -658,4 +719,116 @@ async fn convert(conn: &mut AnyConnection, journey: &str, user: &str, at_ms: i64
     .execute(&mut *conn)
     .await?
     .rows_affected())
+}
+
+/// Inserts new instances as [`save_instance`] does with `new`: an id that
+/// exists already (a replayed cause) moves on only if still running.
+async fn insert_instances<'a>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: impl Iterator<Item = &'a InstanceRow>,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let values: Vec<Value> = rows
+        .map(|instance| {
+            serde_json::json!([
+                instance.id,
+                instance.journey,
+                instance.version,
+                instance.user,
+                instance.key,
+                instance.entered_ms,
+                i64::from(instance.holdout),
+                Value::Object(instance.event.clone()).to_string(),
+                instance.step,
+                instance.due_ms,
+                instance.ending,
+                instance.ended_by,
+                instance.due_ms.is_none().then_some(now_ms),
+            ])
+        })
+        .collect();
+    // `WHERE true`: SQLite reads `ON CONFLICT` after a bare SELECT as a join.
+    let sql = format!(
+        "INSERT INTO journey_instances (id, journey_id, version, user_id, instance_key, entered_ms, holdout, event, step, due_ms, ending, ended_by, ended_ms, created_ms) \
+         SELECT r.value ->> 0, r.value ->> 1, CAST(r.value ->> 2 AS BIGINT), r.value ->> 3, r.value ->> 4, CAST(r.value ->> 5 AS BIGINT), \
+         CAST(r.value ->> 6 AS BIGINT), r.value ->> 7, CAST(r.value ->> 8 AS BIGINT), CAST(r.value ->> 9 AS BIGINT), r.value ->> 10, \
+         r.value ->> 11, CAST(r.value ->> 12 AS BIGINT), $1 FROM {} WHERE true \
+         ON CONFLICT (id) DO UPDATE SET step = excluded.step, due_ms = excluded.due_ms, ending = excluded.ending, \
+         ended_by = excluded.ended_by, ended_ms = excluded.ended_ms, lease_until_ms = 0 WHERE journey_instances.due_ms IS NOT NULL",
+        super::json_rows(backend, 2)
+    );
+    sqlx::query(&sql)
+        .bind(now_ms)
+        .bind(Value::Array(values).to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves running instances on, as [`save_instance`] does without `new`:
+/// one ended meanwhile stays ended, and one erased meanwhile stays gone.
+async fn move_instances<'a>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: impl Iterator<Item = &'a InstanceRow>,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let values: Vec<Value> = rows
+        .map(|instance| {
+            serde_json::json!([
+                instance.id,
+                instance.step,
+                instance.due_ms,
+                instance.ending,
+                instance.ended_by,
+                instance.due_ms.is_none().then_some(now_ms),
+            ])
+        })
+        .collect();
+    let sql = format!(
+        "UPDATE journey_instances SET step = CAST(m.value ->> 1 AS BIGINT), due_ms = CAST(m.value ->> 2 AS BIGINT), \
+         ending = m.value ->> 3, ended_by = m.value ->> 4, ended_ms = CAST(m.value ->> 5 AS BIGINT), lease_until_ms = 0 \
+         FROM (SELECT r.value AS value FROM {}) AS m \
+         WHERE journey_instances.id = m.value ->> 0 AND journey_instances.due_ms IS NOT NULL",
+        super::json_rows(backend, 1)
+    );
+    sqlx::query(&sql)
+        .bind(Value::Array(values).to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_sends(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    sends: &[SendRow],
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let values: Vec<Value> = sends
+        .iter()
+        .map(|send| {
+            serde_json::json!([
+                send.instance,
+                send.step,
+                send.journey,
+                send.notification,
+                i64::from(send.withheld),
+                send.error,
+            ])
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO journey_sends (instance_id, step, journey_id, notification_id, withheld, error, at_ms) \
+         SELECT r.value ->> 0, CAST(r.value ->> 1 AS BIGINT), r.value ->> 2, r.value ->> 3, CAST(r.value ->> 4 AS BIGINT), \
+         r.value ->> 5, $1 FROM {} WHERE true ON CONFLICT (instance_id, step) DO NOTHING",
+        super::json_rows(backend, 2)
+    );
+    sqlx::query(&sql)
+        .bind(now_ms)
+        .bind(Value::Array(values).to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

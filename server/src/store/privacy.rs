@@ -222,6 +222,14 @@ async fn remove(conn: &mut AnyConnection, found: &Footprint) -> Result<Removed, 
     removed.topics = delete_ints(conn, topics, &found.subscriptions).await?;
     let subscriptions = "DELETE FROM subscriptions WHERE id IN";
     removed.subscriptions = delete_ints(conn, subscriptions, &found.subscriptions).await?;
+    // What the person turned off, on each device and as the user.
+    let mut subjects: Vec<String> = found
+        .subscriptions
+        .iter()
+        .map(|id| super::device_subject(*id))
+        .collect();
+    subjects.extend(found.user.as_deref().map(super::user_subject));
+    delete_texts(conn, "DELETE FROM preferences WHERE subject IN", &subjects).await?;
     if let Some(user) = &found.user {
         let user = std::slice::from_ref(user);
         removed.user_events = delete_texts(conn, "DELETE FROM user_events WHERE user_id IN", user).await?;

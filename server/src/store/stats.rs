@@ -265,6 +265,57 @@ impl Store {
     }
 }
 
+/// How the delivered pushes of one category or topic were received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceptionRow {
+    /// `"category"` or `"topic"` (the RFC 8030 topic).
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// The counts.
+    pub reception: askwell::delivery::Reception,
+}
+
+impl Store {
+    /// Per category and per topic, how the pushes delivered in `range` (of
+    /// notifications created in it; real data only) were received: clicked,
+    /// dismissed without a click, or to a device unsubscribed since (its
+    /// subscription gone).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn stats_reception(&self, range: StatsRange) -> Result<Vec<ReceptionRow>, sqlx::Error> {
+        let mut out = Vec::new();
+        for (kind, column) in [("category", "n.category"), ("topic", "n.topic")] {
+            let sql = format!(
+                "SELECT {column} AS name, COUNT(*) AS delivered, COUNT(d.clicked_ms) AS clicked, \
+                 SUM(CASE WHEN d.dismissed_ms IS NOT NULL AND d.clicked_ms IS NULL THEN 1 ELSE 0 END) AS dismissed, \
+                 SUM(CASE WHEN d.subscription_id IS NULL THEN 1 ELSE 0 END) AS unsubscribed \
+                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
+                 WHERE $1 = 0 AND n.created_ms >= $2 AND n.created_ms < $3 AND d.status = '{delivered}' AND {column} IS NOT NULL \
+                 GROUP BY {column} ORDER BY {column}",
+                delivered = crate::push::DeliveryStatus::Delivered.as_str()
+            );
+            for row in self.fetch_in_range(&sql, range).await? {
+                let count = |name: &str| -> Result<u64, sqlx::Error> {
+                    Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or(0))
+                };
+                out.push(ReceptionRow {
+                    kind,
+                    name: row.try_get("name")?,
+                    reception: askwell::delivery::Reception {
+                        delivered: count("delivered")?,
+                        clicked: count("clicked")?,
+                        dismissed: count("dismissed")?,
+                        unsubscribed: count("unsubscribed")?,
+                    },
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The row's `type`: the events table only holds kinds this server
 /// validated or recorded, so another is an error, not a silent new count.
 fn kind(row: &AnyRow) -> Result<EventKind, sqlx::Error> {

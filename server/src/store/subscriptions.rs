@@ -196,6 +196,46 @@ impl Store {
         Ok(topics)
     }
 
+    /// Sets the labels of topics subscription `id` holds (`(topic, label)`;
+    /// a topic it does not hold is skipped).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn subscription_topic_labels_set(&self, id: i64, labels: &[(String, String)]) -> Result<(), sqlx::Error> {
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        for (topic, label) in labels {
+            sqlx::query("UPDATE subscription_topics SET label = $1 WHERE subscription_id = $2 AND topic = $3")
+                .bind(label)
+                .bind(id)
+                .bind(topic)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// The labelled topics of subscription `id`, `(topic, label)` sorted by topic.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn subscription_topic_labels(&self, id: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT topic, label FROM subscription_topics WHERE subscription_id = $1 AND label IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut labels = rows
+            .iter()
+            .map(|row| Ok((row.try_get("topic")?, row.try_get("label")?)))
+            .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
+        labels.sort_unstable();
+        Ok(labels)
+    }
+
     /// Deletes a subscription (its topics go with it; pending deliveries are
     /// pruned); the funnel records `unsubscribed` (action `deleted`).
     ///
@@ -293,6 +333,10 @@ pub(super) async fn delete(tx: &mut sqlx::AnyConnection, id: i64) -> Result<(), 
         .await?;
     sqlx::query("DELETE FROM subscriptions WHERE id = $1")
         .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM preferences WHERE subject = $1")
+        .bind(super::device_subject(id))
         .execute(&mut *tx)
         .await?;
     Ok(())

@@ -87,8 +87,41 @@ pub async fn state(insecure: bool) -> AppState {
         identity_secret: Some(IDENTITY_SECRET.as_bytes().to_vec()),
         trusted_proxies: Vec::new(),
         default_time_zone: None,
+        delivery_policy: Default::default(),
     };
     AppState::new(store, VapidKeys::generate(), settings)
+}
+
+/// App state over a store a test can also read and write with raw SQL: a
+/// SQLite file (an in-memory database is private to its one connection) or
+/// a fresh PostgreSQL database.
+pub struct Inspectable {
+    /// The state over the store.
+    pub state: AppState,
+    /// The database's URL, for `sqlx::AnyConnection::connect`.
+    pub url: String,
+    /// Whether it is PostgreSQL.
+    pub postgres: bool,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// An [`Inspectable`] with `settings`.
+pub async fn inspectable_with(settings: Settings) -> Inspectable {
+    let (url, postgres, dir) = match postgres_url() {
+        Some(admin) => (fresh_postgres_database(&admin).await, true, None),
+        None => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("askwell.db").display());
+            (url, false, Some(dir))
+        }
+    };
+    let store = Store::connect(&url).await.expect("store");
+    Inspectable {
+        state: AppState::new(store, VapidKeys::generate(), settings),
+        url,
+        postgres,
+        _dir: dir,
+    }
 }
 
 /// Sends one request through `app(state)`; returns status and JSON body (Null if none).
@@ -115,14 +148,34 @@ pub async fn call(
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-/// A deliverer for `state` with fast retries, allowed to reach loopback.
+/// `GET /metrics` through `app(state)`: the Prometheus text.
+pub async fn metrics_text(state: &AppState) -> String {
+    let request = Request::get("/metrics").body(Body::empty()).expect("request");
+    let response = app(state.clone()).oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("utf8")
+}
+
+/// The value of the sample `name` (with its labels, if any) in `text`.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A deliverer for `state` with fast retries, allowed to reach loopback,
+/// under `state`'s delivery policy (as `Server::build` makes it).
 pub fn deliverer(state: &AppState, config: DeliveryConfig) -> Arc<Deliverer> {
     let signer = Arc::new(VapidSigner::new(&state.vapid, "mailto:ops@example.com").expect("signer"));
     let config = DeliveryConfig {
         allow_insecure: true,
         ..config
     };
-    Arc::new(Deliverer::new(state.store.clone(), signer, state.metrics.clone(), config).expect("deliverer"))
+    let deliverer = Deliverer::new(state.store.clone(), signer, state.metrics.clone(), config)
+        .expect("deliverer")
+        .with_policy(state.settings.delivery_policy.clone(), state.settings.default_zone());
+    Arc::new(deliverer)
 }
 
 /// A server process that is killed when dropped, so a failing assertion
@@ -233,4 +286,78 @@ pub async fn slow_subscribers(
         };
         store.subscription_upsert(&sub).await.expect("subscribe");
     }
+}
+
+/// A subscriber `id` of the push service, subscribed through the API to
+/// `topic` with the device zone `zone` and bound to `user`; returns its
+/// subscription id.
+pub async fn subscribe_device(
+    state: &AppState,
+    service: &push_service::PushService,
+    id: &str,
+    topic: &str,
+    zone: Option<&str>,
+    user: Option<&str>,
+) -> i64 {
+    subscribe_device_keys(state, service, id, topic, zone, user).await.0
+}
+
+/// [`subscribe_device`], returning `(subscription id, endpoint, auth)`:
+/// the endpoint and auth secret are the device's proof of possession.
+pub async fn subscribe_device_keys(
+    state: &AppState,
+    service: &push_service::PushService,
+    id: &str,
+    topic: &str,
+    zone: Option<&str>,
+    user: Option<&str>,
+) -> (i64, String, String) {
+    let subscriber = push_service::Subscriber::new();
+    let (p256dh, auth) = (subscriber.p256dh(), subscriber.auth_b64());
+    let endpoint = service.subscribe(id, subscriber);
+    let mut body = serde_json::json!({
+        "subscription": { "endpoint": endpoint, "expirationTime": null, "keys": { "p256dh": p256dh, "auth": auth } },
+        "topics": [topic],
+        "time_zone": zone,
+    });
+    if let Some(user) = user {
+        body["user"] = serde_json::json!(user);
+        body["userProof"] = serde_json::json!(user_proof(user));
+    }
+    let (status, reply) = call(state, "POST", "/v1/subscriptions", Some(&body.to_string()), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let id = state
+        .store
+        .subscription_find(&endpoint, &auth)
+        .await
+        .expect("find")
+        .expect("stored")
+        .id;
+    (id, endpoint, auth)
+}
+
+pub async fn push_service_for(state: &AppState) -> push_service::PushService {
+    let service = push_service::PushService::start().await;
+    service.expect_server_key(base64_decode(&state.vapid.public_key_base64()));
+    service
+}
+
+pub fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .expect("base64")
+}
+
+/// `POST /v1/notify` that must be accepted: the 202 body.
+pub async fn notify_accepted(state: &AppState, body: Value) -> Value {
+    let (status, reply) = call(state, "POST", "/v1/notify", Some(&body.to_string()), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body} → {reply}");
+    reply
+}
+
+pub async fn notification_counts(state: &AppState, id: &str) -> Value {
+    let (status, reply) = call(state, "GET", &format!("/v1/notifications/{id}"), None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    reply["counts"].clone()
 }

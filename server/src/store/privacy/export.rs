@@ -32,6 +32,21 @@ pub struct UserExport {
     pub tracked_events: Vec<ExportedTrackedEvent>,
     /// The journeys they entered, oldest first.
     pub journeys: Vec<ExportedJourney>,
+    /// What they turned off, as the user and on each device.
+    pub preferences: Vec<ExportedPreferences>,
+}
+
+/// One subject's preferences (see `POST /v1/preferences`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExportedPreferences {
+    /// `user:{id}` or `device:{subscription id}`.
+    pub subject: String,
+    /// Categories turned off.
+    pub muted: Vec<String>,
+    /// Topics turned off.
+    pub muted_topics: Vec<String>,
+    /// Paused until (epoch ms; 9223372036854775807: until turned back on).
+    pub paused_until: Option<i64>,
 }
 
 /// One journey instance of the user.
@@ -94,6 +109,8 @@ pub struct ExportedSubscription {
     pub expires: Option<i64>,
     /// Subscribed topics, sorted.
     pub topics: Vec<String>,
+    /// The labels the page sent for them (topic → label).
+    pub topic_labels: std::collections::BTreeMap<String, String>,
     /// The device and prompt that won it.
     pub attribution: ExportedAttribution,
     /// The device's time zone, as its page sent it.
@@ -221,6 +238,9 @@ impl Store {
         };
         let tracked_events = tracked_events(&mut tx, user).await?;
         let journeys = journeys(&mut tx, user).await?;
+        let mut subjects: Vec<String> = ids.iter().map(|id| crate::store::device_subject(*id)).collect();
+        subjects.push(crate::store::user_subject(user));
+        let preferences = preferences(&mut tx, &subjects).await?;
         tx.commit().await?;
         Ok(UserExport {
             user: user.to_owned(),
@@ -231,8 +251,29 @@ impl Store {
             events,
             tracked_events,
             journeys,
+            preferences,
         })
     }
+}
+
+async fn preferences(conn: &mut AnyConnection, subjects: &[String]) -> Result<Vec<ExportedPreferences>, sqlx::Error> {
+    let mut out = Vec::new();
+    for subject in subjects {
+        let row = sqlx::query("SELECT muted, muted_topics, paused_until_ms FROM preferences WHERE subject = $1")
+            .bind(subject)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = row {
+            let stored = crate::store::preferences::preferences_of_row(&row)?;
+            out.push(ExportedPreferences {
+                subject: subject.clone(),
+                muted: stored.muted,
+                muted_topics: stored.muted_topics,
+                paused_until: stored.paused_until_ms,
+            });
+        }
+    }
+    Ok(out)
 }
 
 async fn journeys(conn: &mut AnyConnection, user: &str) -> Result<Vec<ExportedJourney>, sqlx::Error> {
@@ -269,13 +310,17 @@ async fn subscriptions(conn: &mut AnyConnection, user: &str) -> Result<Vec<Expor
     let ids: Vec<i64> = subscriptions.iter().map(|s| s.id).collect();
     for chunk in ids.chunks(CHUNK) {
         let sql = format!(
-            "SELECT subscription_id, topic FROM subscription_topics WHERE subscription_id IN ({})",
+            "SELECT subscription_id, topic, label FROM subscription_topics WHERE subscription_id IN ({})",
             ints(chunk)
         );
         for row in sqlx::query(&sql).fetch_all(&mut *conn).await? {
             let id: i64 = row.try_get("subscription_id")?;
             if let Some(sub) = subscriptions.iter_mut().find(|s| s.id == id) {
-                sub.topics.push(row.try_get("topic")?);
+                let topic: String = row.try_get("topic")?;
+                if let Some(label) = row.try_get::<Option<String>, _>("label")? {
+                    sub.topic_labels.insert(topic.clone(), label);
+                }
+                sub.topics.push(topic);
             }
         }
     }
@@ -295,6 +340,7 @@ fn subscription(row: &AnyRow) -> Result<ExportedSubscription, sqlx::Error> {
         updated: row.try_get("updated_ms")?,
         expires: row.try_get("expiration_ms")?,
         topics: Vec::new(),
+        topic_labels: Default::default(),
         attribution: attribution(row)?,
         time_zone: row.try_get("time_zone")?,
     })

@@ -1,0 +1,204 @@
+//! The delivery policy at claim time (caps, quiet hours, digests): the
+//! decisions are the core's ([`askwell::delivery`]); this module hands them
+//! the outbox's ledger and turns the verdicts into [`Admission`]s the store
+//! records.
+//!
+//! - A person is a user (all their devices) or, for a device bound to no
+//!   user, the device. A notification counts once per person, however many
+//!   devices it reaches: its copy on a second device is let through with
+//!   the first.
+//! - Held pushes released together to one device that share a topic (RFC
+//!   8030 topic, else the notification's tag) go as one, the newest, which
+//!   carries the count; the others end `collapsed`. Held again or dropped,
+//!   they stay together.
+
+use std::collections::{BTreeMap, HashMap};
+
+use askwell::delivery::{collapse, DeliveryPolicy, Held, Sent, Verdict, WEEK_MS};
+use jiff::tz::TimeZone;
+
+use crate::store::{device_subject, Admission, Claimed, Preferences, SendHistory};
+
+/// The policy and the zone of recipients without one.
+#[derive(Debug, Clone)]
+pub struct Respect {
+    policy: DeliveryPolicy,
+    default_zone: TimeZone,
+}
+
+/// Reads the delivery policy of a JSON file at start (`--delivery-policy`):
+/// an error names the file and every bad field
+/// (`policy.json: categories.marketing.caps.day: expected a positive integer`).
+///
+/// # Errors
+/// The file cannot be read, is not JSON, or the policy is invalid.
+pub fn load_file(path: &std::path::Path) -> Result<DeliveryPolicy, String> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).map_err(|err| format!("{name}: {err}"))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|err| format!("{name}: not JSON: {err}"))?;
+    DeliveryPolicy::read(&crate::journeys::core_value(&value)).map_err(|err| format!("{name}: {err}"))
+}
+
+/// A policy that names categories takes only those (a typo would silently
+/// escape the category's caps and people's opt-outs); without categories,
+/// any name is taken. `field` names it in the error (`category`,
+/// `steps[2].send.category`).
+///
+/// # Errors
+/// `code` naming the field and the known categories.
+pub fn known_category(
+    policy: &DeliveryPolicy,
+    category: Option<&str>,
+    field: &str,
+    code: crate::error::ErrorCode,
+) -> Result<(), crate::AppError> {
+    match category {
+        Some(name) if !policy.categories.is_empty() && !policy.categories.contains_key(name) => {
+            let known: Vec<&str> = policy.categories.keys().map(String::as_str).collect();
+            Err(crate::AppError::invalid(
+                code,
+                format!(
+                    "{field}: {name:?} is not in the delivery policy (expected one of: {})",
+                    known.join(", ")
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How far back the ledger is read: the longest cap window.
+pub const LEDGER_MS: i64 = WEEK_MS as i64;
+
+impl Respect {
+    /// The policy (the default lets every push through) and the zone of
+    /// recipients without one.
+    pub fn new(policy: DeliveryPolicy, default_zone: TimeZone) -> Self {
+        Self { policy, default_zone }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &DeliveryPolicy {
+        &self.policy
+    }
+
+    /// What to do with each of a claimed `batch`, given the recipients'
+    /// sends (`history`) and what they turned off (`preferences`, by
+    /// subject) as of `now_ms`; `counts` gets each digest's size.
+    pub fn decide(
+        &self,
+        batch: &[Claimed],
+        history: &SendHistory,
+        preferences: &HashMap<String, Preferences>,
+        now_ms: i64,
+        counts: &mut HashMap<i64, usize>,
+    ) -> Vec<Admission> {
+        let mut ledger = history.clone();
+        let mut out = Vec::with_capacity(batch.len());
+        for group in digests(batch) {
+            let Some(lead) = group.last() else { continue };
+            if self.silenced(lead, preferences, now_ms) {
+                out.extend(group.iter().map(|d| Admission::Mute(d.id)));
+                continue;
+            }
+            match self.verdict(lead, &mut ledger, now_ms) {
+                Verdict::Send => {
+                    out.push(Admission::Send(lead.id));
+                    counts.insert(lead.id, group.len());
+                    out.extend(group[..group.len() - 1].iter().map(|d| Admission::Collapse(d.id)));
+                }
+                Verdict::Hold { until_ms, .. } => {
+                    let until = i64::try_from(until_ms).unwrap_or(i64::MAX);
+                    out.extend(group.iter().map(|d| Admission::Hold(d.id, until)));
+                }
+                Verdict::Drop(_) => out.extend(group.iter().map(|d| Admission::Cap(d.id))),
+            }
+        }
+        out
+    }
+
+    /// Whether the person turned this push off, on this device or as the
+    /// user: its category or the topic it was sent to muted, or everything paused. Exempt categories
+    /// (sign-ins, receipts) still go.
+    fn silenced(&self, delivery: &Claimed, preferences: &HashMap<String, Preferences>, now_ms: i64) -> bool {
+        let category = delivery.category.as_deref();
+        if self.policy.rules_for(category).exempt {
+            return false;
+        }
+        [device_subject(delivery.subscription_id), delivery.person.clone()]
+            .iter()
+            .filter_map(|subject| preferences.get(subject))
+            .any(|p| p.silences(category, delivery.audience_topic.as_deref(), now_ms))
+    }
+
+    fn verdict(&self, delivery: &Claimed, ledger: &mut SendHistory, now_ms: i64) -> Verdict {
+        let sends = ledger.entry(delivery.person.clone()).or_default();
+        if sends.iter().any(|(_, _, n)| *n == delivery.notification_id) {
+            return Verdict::Send; // The same push, on another of their devices.
+        }
+        let mut seen = std::collections::HashSet::new();
+        let history: Vec<Sent<'_>> = sends
+            .iter()
+            .filter(|(_, _, n)| seen.insert(n.as_str()))
+            .map(|(at, category, _)| Sent {
+                at_ms: u64::try_from(*at).unwrap_or(0),
+                category: category.as_deref(),
+            })
+            .collect();
+        let zone = delivery
+            .time_zone
+            .as_deref()
+            .and_then(askwell::journey::zone)
+            .unwrap_or_else(|| self.default_zone.clone());
+        let now = u64::try_from(now_ms).unwrap_or(0);
+        let verdict = self.policy.decide(delivery.category.as_deref(), &history, &zone, now);
+        if verdict == Verdict::Send {
+            sends.push((now_ms, delivery.category.clone(), delivery.notification_id.clone()));
+        }
+        verdict
+    }
+}
+
+/// The batch in groups decided as one: each delivery alone, except held
+/// ones of one device sharing a topic (newest last). Oldest group first.
+fn digests(batch: &[Claimed]) -> Vec<Vec<&Claimed>> {
+    let by_id: HashMap<i64, &Claimed> = batch.iter().map(|d| (d.id, d)).collect();
+    let mut groups: Vec<Vec<&Claimed>> = Vec::new();
+    let mut held: BTreeMap<i64, Vec<(&Claimed, Option<String>)>> = BTreeMap::new();
+    for delivery in batch {
+        if delivery.held {
+            let topic = delivery.topic.clone().or_else(|| tag_of(&delivery.payload));
+            held.entry(delivery.subscription_id)
+                .or_default()
+                .push((delivery, topic));
+        } else {
+            groups.push(vec![delivery]);
+        }
+    }
+    for device in held.values() {
+        let keys: Vec<Held<'_>> = device
+            .iter()
+            .map(|(d, topic)| Held {
+                id: d.id,
+                topic: topic.as_deref(),
+            })
+            .collect();
+        for digest in collapse(&keys) {
+            let group: Vec<&Claimed> = digest
+                .merged
+                .iter()
+                .chain(std::iter::once(&digest.send))
+                .filter_map(|id| by_id.get(id).copied())
+                .collect();
+            groups.push(group);
+        }
+    }
+    groups.sort_by_key(|g| g.last().map_or(0, |d| d.id));
+    groups
+}
+
+/// The notification's `tag`, which collapses like a topic.
+fn tag_of(payload: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(payload).ok()?;
+    value.get("tag")?.as_str().map(str::to_owned)
+}
