@@ -171,11 +171,20 @@ test("benchmarks: track() to decision with 100 rules, and rendering a prompt", a
     rules.push({ prompt: "p", when: { all: [{ action: "hit" }, { path: "/nowhere" }] } });
     const bench = await Askwell.start({ prompts: [{ id: "p", message: "Hi {entity.name}?" }], rules });
     const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
+    // performance.now() is coarsened to 100 µs in a page that is not
+    // cross-origin isolated, and 100 tracks can take less than that: each
+    // round runs for at least 5 ms and divides by the calls it made.
     const trackTimes = [];
-    for (let round = 0; round < 50; round++) {
+    for (let round = 0; round < 15; round++) {
       const t = performance.now();
-      for (let i = 0; i < 100; i++) bench.track("hit", { entity: { id: "e", name: "E" } });
-      trackTimes.push(((performance.now() - t) * 1000) / 100);
+      let calls = 0;
+      let elapsed = 0;
+      do {
+        for (let i = 0; i < 100; i++) bench.track("hit", { entity: { id: "e", name: "E" } });
+        calls += 100;
+        elapsed = performance.now() - t;
+      } while (elapsed < 5);
+      trackTimes.push((elapsed * 1000) / calls);
     }
     bench.destroy();
     // performance.now() is coarse in a non-isolated page: sum many renders.
@@ -191,7 +200,7 @@ test("benchmarks: track() to decision with 100 rules, and rendering a prompt", a
     }
     return { track: median(trackTimes), render: (renderTotal * 1000) / renders };
   });
-  console.log(`bench: track() to decision, 100 rules, Chromium: median ${result.track.toFixed(1)} µs (target ≤ 20 µs)`);
+  console.log(`bench: track() to decision, 100 rules, Chromium: median ${result.track.toFixed(2)} µs (target ≤ 20 µs)`);
   console.log(`bench: track() to a rendered prompt, Chromium: mean ${result.render.toFixed(0)} µs`);
   assert.ok(result.track > 0 && result.render > 0);
   await page.close();
