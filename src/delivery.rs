@@ -125,6 +125,13 @@ pub struct DeliveryPolicy {
 /// recipients unsubscribe after them, is flagged in the stats. Point
 /// shares over the report's range, judged only from `minimum` deliveries
 /// on (a handful of dismissals say nothing).
+///
+/// The categories named in `pause` (marketing, not what people asked for)
+/// are also paused while flagged: judged over the trailing `window_ms`,
+/// their pushes end `paused` at claim time instead of being sent. Nothing
+/// is stored: with nothing sent, the window's deliveries fall below
+/// `minimum` and the category resumes by itself, at the latest one window
+/// after the pause began, and is judged afresh on what it sends then.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FatigueGuard {
     /// Share of delivered pushes dismissed without a click at which it is
@@ -135,6 +142,15 @@ pub struct FatigueGuard {
     pub unsubscribed: f64,
     /// Fewest deliveries judged (default 50).
     pub minimum: u64,
+    /// The trailing window a pause is judged over (default 7 days).
+    pub window_ms: u64,
+    /// How long a judgement of what to pause is kept before the outbox is
+    /// read again (default a minute: a claim must not aggregate a window
+    /// of deliveries each time).
+    pub recheck_ms: u64,
+    /// Categories paused while flagged (none by default; never an exempt
+    /// one).
+    pub pause: std::collections::BTreeSet<String>,
 }
 
 impl Default for FatigueGuard {
@@ -143,6 +159,9 @@ impl Default for FatigueGuard {
             dismissed: 0.8,
             unsubscribed: 0.05,
             minimum: 50,
+            window_ms: WEEK_MS,
+            recheck_ms: 60_000,
+            pause: std::collections::BTreeSet::new(),
         }
     }
 }
@@ -180,6 +199,20 @@ impl Tired {
 }
 
 impl FatigueGuard {
+    /// The categories to pause now, given how each category's pushes of
+    /// the trailing window were received: those in `pause` the guard
+    /// flags, in name order.
+    pub fn paused<'a>(&self, window: impl IntoIterator<Item = (&'a str, Reception)>) -> Vec<String> {
+        let mut out: Vec<String> = window
+            .into_iter()
+            .filter(|(name, reception)| self.pause.contains(*name) && self.judge(*reception).is_some())
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Whether `reception` is tiring people: `None` below `minimum`
     /// deliveries or under both floors; unsubscribes weigh more than
     /// dismissals, so they are named first.

@@ -26,6 +26,7 @@ mod read;
 mod run;
 
 pub use local::{zone, Deliver, LocalTime};
+pub(crate) use read::duration as read_duration;
 pub use read::{is_name, MAX_BODY_CHARS, MAX_NAME, MAX_TITLE_CHARS};
 pub use run::{
     enter, in_holdout, on_due, on_event, Action, Cause, Ending, Entered, Event, Facts, Instance, Position, Prior, Send,

@@ -13,12 +13,12 @@ const HOLDOUT_COLOR = "#888888";
 const STATUS_COLORS = {
   delivered: "#009E73", retrying: "#E69F00", queued: "#56B4E9", scheduled: "#0072B2", held: "#CC79A7",
   failed: "#D55E00", pruned: "#888888", cancelled: "#555555", capped: "#F0E442", collapsed: "#BBBBBB",
-  muted: "#332288",
+  muted: "#332288", paused: "#882255",
 };
 // Fills with under 2:1 contrast on a light page (capped 1.3, collapsed 1.9)
-// or a dark one (cancelled 2.3 on Firefox's) get a mid-grey outline
+// or a dark one (cancelled 2.3 on Firefox's, paused 1.8) get a mid-grey outline
 // (`.outlined`, dashboard.css), so their bars and swatches still show.
-const OUTLINED = new Set(["capped", "collapsed", "cancelled"]);
+const OUTLINED = new Set(["capped", "collapsed", "cancelled", "paused"]);
 const TOKEN_KEY = "askwell:dashboard:token";
 
 const $ = (id) => document.getElementById(id);
@@ -304,6 +304,41 @@ function deliveriesCard(days, synthetic) {
   fig.replaceChildren(caption, plot((w) => deliveriesChart(days, w)), keys);
 }
 
+// How each category's and topic's pushes were received, in words: the
+// fatigue guard's flag, and whether it pauses the category now. Marked by
+// text, never by colour alone.
+const TIRED = { dismissed: "tiring: mostly dismissed", unsubscribed: "tiring: unsubscribes follow" };
+function fatigueCard(rows, paused, synthetic) {
+  const fig = $("fatigue");
+  const caption = el("figcaption", {}, "How pushes are received, per category and topic");
+  if (synthetic || !rows.length) {
+    fig.replaceChildren(caption, el("p", { class: "note" }, synthetic ? "The simulation sends no pushes: reception is shown for real data only." : "No pushes delivered in this period."));
+    return;
+  }
+  const share = (n, of) => pct(of ? n / of : null);
+  const verdict = (r) => {
+    if (r.paused) return `paused: ${TIRED[r.flagged] ?? "tiring"}, so its pushes are not sent`;
+    return TIRED[r.flagged] ?? "fine";
+  };
+  const head = ["Category or topic", "Delivered", "Clicked", "Dismissed", "Unsubscribed since", "Verdict"];
+  const table = el("table", { class: "steps fatigue" },
+    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows.map((r) => el("tr", { class: r.paused ? "paused" : r.flagged ? "flagged" : "" },
+      el("th", { scope: "row" }, `${r.name} (${r.kind})`),
+      el("td", {}, String(r.delivered)),
+      el("td", {}, share(r.clicked, r.delivered)),
+      el("td", {}, share(r.dismissed, r.delivered)),
+      el("td", {}, share(r.unsubscribed, r.delivered)),
+      el("td", {}, verdict(r))))));
+  const note = paused.length
+    ? `Paused now by the delivery policy's fatigue guard: ${paused.join(", ")}. Each resumes by itself once its window's pushes no longer tire people.`
+    : "No category is paused.";
+  // A phone is narrower than six columns: the table scrolls inside its card
+  // (a focusable, named region, so keyboards can scroll it too).
+  const scroller = el("div", { class: "scroll", role: "region", tabindex: 0, "aria-label": "Reception per category and topic" }, table);
+  fig.replaceChildren(caption, scroller, el("p", { class: "note" }, note));
+}
+
 const STATE_NAMES = { waiting: "waiting", completed: "completed", event: "left on an exit event", "exit-step": "left at an exit step", deleted: "retired" };
 
 // One journey: entrants by state, sends per step, and conversion of those
@@ -407,6 +442,7 @@ function render(report) {
   $("overview").hidden = false;
   nativeCard(report.native);
   deliveriesCard(report.deliveries, synthetic);
+  fatigueCard(report.fatigue, report.paused_categories, synthetic);
   $("prompts").replaceChildren(...report.prompts.map((p) => promptSection(p, report)));
   drawAll();
   $("message").textContent = report.prompts.length

@@ -14,7 +14,7 @@ use web_push::{ContentEncoding, SubscriptionInfo, WebPushMessageBuilder};
 use crate::metrics::{Counted, Metrics};
 use crate::outcome::{classify, parse_retry_after, Backoff, Outcome};
 use crate::push::{DeliveryStatus, Urgency};
-use crate::respect::{Respect, LEDGER_MS};
+use crate::respect::{FatigueWatch, Respect, LEDGER_MS};
 use crate::ssrf::{is_sendable, GuardedResolver};
 use crate::store::{device_subject, now_ms, Admission, Claimed, Store};
 use crate::vapid::VapidSigner;
@@ -61,6 +61,7 @@ pub struct Deliverer {
     config: DeliveryConfig,
     origins: Mutex<HashMap<String, Arc<Semaphore>>>,
     respect: Respect,
+    fatigue: FatigueWatch,
 }
 
 impl Deliverer {
@@ -97,6 +98,7 @@ impl Deliverer {
             client,
             config,
             origins: Mutex::default(),
+            fatigue: FatigueWatch::default(),
             respect: Respect::new(askwell::delivery::DeliveryPolicy::default(), jiff::tz::TimeZone::UTC),
         })
     }
@@ -173,7 +175,14 @@ impl Deliverer {
             .flat_map(|d| [device_subject(d.subscription_id), d.person.clone()])
             .collect();
         let preferences = self.store.preferences_of(&subjects).await?;
-        if preferences.is_empty() && respect.policy().is_open() {
+        let (paused, fresh) = self
+            .fatigue
+            .paused(&self.store, &respect.policy().fatigue, now_ms())
+            .await?;
+        if fresh {
+            self.metrics.set_paused_categories(&paused);
+        }
+        if preferences.is_empty() && paused.is_empty() && respect.policy().is_open() {
             // Nothing to hold, drop, merge or silence: no ledger to read and
             // no admission to record (a policy-less server's fan-out pays
             // one preferences query per batch, nothing more).
@@ -183,7 +192,7 @@ impl Deliverer {
         let admissions = self
             .store
             .deliveries_admit(&batch, LEDGER_MS, |history, now| {
-                respect.decide(&batch, history, &preferences, now, &mut counts)
+                respect.decide(&batch, history, &preferences, &paused, now, &mut counts)
             })
             .await?;
         let mut send = std::collections::HashSet::new();
@@ -196,6 +205,7 @@ impl Deliverer {
                 Admission::Cap(_) => self.metrics.count(Counted::Capped),
                 Admission::Collapse(_) => self.metrics.count(Counted::Collapsed),
                 Admission::Mute(_) => self.metrics.count(Counted::Muted),
+                Admission::Pause(_) => self.metrics.count(Counted::Paused),
             }
         }
         Ok(batch

@@ -138,6 +138,7 @@ mod tests {
             },
             deliveries: Vec::new(),
             fatigue: Vec::new(),
+            paused_categories: Vec::new(),
         }
     }
 

@@ -40,6 +40,9 @@ pub struct Report {
     /// How each category's and topic's pushes were received, flagged when
     /// they tire people (the delivery policy's fatigue guard).
     pub fatigue: Vec<FatigueReport>,
+    /// The categories the fatigue guard pauses now (`fatigue.pause`,
+    /// judged over its trailing window, whatever the report's range).
+    pub paused_categories: Vec<String>,
 }
 
 /// One category's or topic's reception (see [`askwell::delivery::FatigueGuard`]).
@@ -59,6 +62,8 @@ pub struct FatigueReport {
     pub unsubscribed: u64,
     /// `"dismissed"` or `"unsubscribed"` when the guard flags it, else null.
     pub flagged: Option<&'static str>,
+    /// A category the fatigue guard pauses now: its pushes end `paused`.
+    pub paused: bool,
 }
 
 /// One prompt's experiment.
@@ -189,6 +194,8 @@ pub struct Inputs<'a> {
     pub reception: &'a [ReceptionRow],
     /// What counts as tiring.
     pub fatigue: &'a askwell::delivery::FatigueGuard,
+    /// The categories it pauses now.
+    pub paused: &'a [String],
 }
 
 /// Builds the report.
@@ -232,8 +239,10 @@ pub fn report(inputs: &Inputs<'_>) -> Report {
                     .fatigue
                     .judge(row.reception)
                     .map(askwell::delivery::Tired::as_str),
+                paused: row.kind == "category" && inputs.paused.contains(&row.name),
             })
             .collect(),
+        paused_categories: inputs.paused.to_vec(),
     }
 }
 

@@ -40,6 +40,7 @@ fn inputs<'a>(counts: &'a [CountRow], subscribers: &'a [SubscriberRow]) -> Input
         floor: 0.2,
         reception: &[],
         fatigue: &GUARD,
+        paused: &[],
     }
 }
 

@@ -27,6 +27,9 @@ pub struct Metrics {
     capped: AtomicU64,
     collapsed: AtomicU64,
     muted: AtomicU64,
+    paused: AtomicU64,
+    /// The categories the fatigue guard pauses now, as last judged.
+    paused_categories: std::sync::Mutex<Vec<String>>,
 }
 
 /// An attempt's result, for counting.
@@ -48,6 +51,8 @@ pub enum Counted {
     Collapsed,
     /// Turned off by the person.
     Muted,
+    /// Its category paused by the fatigue guard.
+    Paused,
 }
 
 impl Metrics {
@@ -62,8 +67,16 @@ impl Metrics {
             Counted::Capped => &self.capped,
             Counted::Collapsed => &self.collapsed,
             Counted::Muted => &self.muted,
+            Counted::Paused => &self.paused,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The categories the fatigue guard pauses now (`askwell_category_paused`).
+    pub fn set_paused_categories(&self, categories: &[String]) {
+        if let Ok(mut paused) = self.paused_categories.lock() {
+            categories.clone_into(&mut paused);
+        }
     }
 
     /// Counts newly stored funnel events.
@@ -117,15 +130,24 @@ impl Metrics {
             let _ = writeln!(out, "askwell_deliveries_total{{status=\"{status}\"}} {}", load(counter));
         }
         out.push_str(
-            "# HELP askwell_policy_total Claimed deliveries the delivery policy held (over a cap, quiet hours), dropped (capped), merged into a digest (collapsed) or the person turned off (muted).\n# TYPE askwell_policy_total counter\n",
+            "# HELP askwell_policy_total Claimed deliveries the delivery policy held (over a cap, quiet hours), dropped (capped), merged into a digest (collapsed), the person turned off (muted) or the fatigue guard paused (paused).\n# TYPE askwell_policy_total counter\n",
         );
         for (verdict, counter) in [
             ("held", &self.held),
             ("capped", &self.capped),
             ("collapsed", &self.collapsed),
             ("muted", &self.muted),
+            ("paused", &self.paused),
         ] {
             let _ = writeln!(out, "askwell_policy_total{{verdict=\"{verdict}\"}} {}", load(counter));
+        }
+        out.push_str(
+            "# HELP askwell_category_paused Categories the fatigue guard pauses now (fatigue.pause of the delivery policy): 1 while paused.\n# TYPE askwell_category_paused gauge\n",
+        );
+        if let Ok(paused) = self.paused_categories.lock() {
+            for category in paused.iter() {
+                let _ = writeln!(out, "askwell_category_paused{{category=\"{category}\"}} 1");
+            }
         }
         let _ = writeln!(
             out,

@@ -64,11 +64,15 @@ pub enum DeliveryStatus {
     /// Turned off by the person: its category muted, or all paused, on the
     /// device or for the user (final; never sent).
     Muted,
+    /// Its category is paused by the delivery policy's fatigue guard: its
+    /// pushes of the trailing window were mostly dismissed or followed by
+    /// unsubscribes (final; never sent).
+    Paused,
 }
 
 impl DeliveryStatus {
     /// Every status, in the order a delivery moves through them.
-    pub const ALL: [DeliveryStatus; 10] = [
+    pub const ALL: [DeliveryStatus; 11] = [
         DeliveryStatus::Queued,
         DeliveryStatus::Retrying,
         DeliveryStatus::Held,
@@ -79,6 +83,7 @@ impl DeliveryStatus {
         DeliveryStatus::Capped,
         DeliveryStatus::Collapsed,
         DeliveryStatus::Muted,
+        DeliveryStatus::Paused,
     ];
 
     /// The column's text.
@@ -94,6 +99,7 @@ impl DeliveryStatus {
             DeliveryStatus::Capped => "capped",
             DeliveryStatus::Collapsed => "collapsed",
             DeliveryStatus::Muted => "muted",
+            DeliveryStatus::Paused => "paused",
         }
     }
 

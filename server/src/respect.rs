@@ -11,10 +11,13 @@
 //!   8030 topic, else the notification's tag) go as one, the newest, which
 //!   carries the count; the others end `collapsed`. Held again or dropped,
 //!   they stay together.
+//! - A category the fatigue guard pauses (`fatigue.pause`, flagged over the
+//!   trailing window) ends `paused`: judged from the outbox by every
+//!   instance alike, so nothing is stored and several instances agree.
 
 use std::collections::{BTreeMap, HashMap};
 
-use askwell::delivery::{collapse, DeliveryPolicy, Held, Sent, Verdict, WEEK_MS};
+use askwell::delivery::{collapse, DeliveryPolicy, FatigueGuard, Held, Sent, Verdict, WEEK_MS};
 use jiff::tz::TimeZone;
 
 use crate::store::{device_subject, Admission, Claimed, Preferences, SendHistory};
@@ -83,13 +86,15 @@ impl Respect {
     }
 
     /// What to do with each of a claimed `batch`, given the recipients'
-    /// sends (`history`) and what they turned off (`preferences`, by
-    /// subject) as of `now_ms`; `counts` gets each digest's size.
+    /// sends (`history`), what they turned off (`preferences`, by
+    /// subject) and the categories the fatigue guard pauses (`paused`) as
+    /// of `now_ms`; `counts` gets each digest's size.
     pub fn decide(
         &self,
         batch: &[Claimed],
         history: &SendHistory,
         preferences: &HashMap<String, Preferences>,
+        paused: &[String],
         now_ms: i64,
         counts: &mut HashMap<i64, usize>,
     ) -> Vec<Admission> {
@@ -99,6 +104,10 @@ impl Respect {
             let Some(lead) = group.last() else { continue };
             if self.silenced(lead, preferences, now_ms) {
                 out.extend(group.iter().map(|d| Admission::Mute(d.id)));
+                continue;
+            }
+            if lead.category.as_ref().is_some_and(|c| paused.contains(c)) {
+                out.extend(group.iter().map(|d| Admission::Pause(d.id)));
                 continue;
             }
             match self.verdict(lead, &mut ledger, now_ms) {
@@ -201,4 +210,68 @@ fn digests(batch: &[Claimed]) -> Vec<Vec<&Claimed>> {
 fn tag_of(payload: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(payload).ok()?;
     value.get("tag")?.as_str().map(str::to_owned)
+}
+
+/// The categories the fatigue guard pauses, judged from the outbox at most
+/// once per `fatigue.recheck` (a claim must not aggregate a week of
+/// deliveries): those of `fatigue.pause` whose pushes of the trailing
+/// window it flags.
+#[derive(Debug, Default)]
+pub struct FatigueWatch {
+    judged: tokio::sync::Mutex<Option<(i64, Vec<String>)>>,
+}
+
+impl FatigueWatch {
+    /// The categories paused as of `now_ms`, and whether they were judged
+    /// afresh (the caller publishes them then).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn paused(
+        &self,
+        store: &crate::store::Store,
+        guard: &FatigueGuard,
+        now_ms: i64,
+    ) -> Result<(Vec<String>, bool), sqlx::Error> {
+        if guard.pause.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        let mut judged = self.judged.lock().await;
+        let recheck_ms = i64::try_from(guard.recheck_ms).unwrap_or(i64::MAX);
+        if let Some((at, paused)) = judged.as_ref() {
+            if now_ms.saturating_sub(*at) < recheck_ms {
+                return Ok((paused.clone(), false));
+            }
+        }
+        let paused = paused_categories(store, guard, now_ms).await?;
+        *judged = Some((now_ms, paused.clone()));
+        Ok((paused, true))
+    }
+}
+
+/// The categories of `fatigue.pause` the guard flags over the window
+/// ending at `now_ms` (in name order), straight from the outbox.
+///
+/// # Errors
+/// When the database fails.
+pub async fn paused_categories(
+    store: &crate::store::Store,
+    guard: &FatigueGuard,
+    now_ms: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    if guard.pause.is_empty() {
+        return Ok(Vec::new());
+    }
+    let window = i64::try_from(guard.window_ms).unwrap_or(i64::MAX);
+    let range = crate::store::StatsRange {
+        from_ms: now_ms.saturating_sub(window),
+        to_ms: now_ms.saturating_add(1),
+        synthetic: false,
+    };
+    let rows = store.stats_reception(range).await?;
+    Ok(guard.paused(
+        rows.iter()
+            .filter(|row| row.kind == "category")
+            .map(|row| (row.name.as_str(), row.reception)),
+    ))
 }

@@ -384,7 +384,144 @@ async fn the_stats_flag_a_category_whose_pushes_are_mostly_dismissed() {
     let row = |name: &str| fatigue.iter().find(|r| r["name"] == name).cloned().expect(name);
     assert_eq!(
         row("marketing"),
-        json!({ "kind": "category", "name": "marketing", "delivered": 5, "clicked": 1, "dismissed": 4, "unsubscribed": 0, "flagged": "dismissed" })
+        json!({ "kind": "category", "name": "marketing", "delivered": 5, "clicked": 1, "dismissed": 4, "unsubscribed": 0, "flagged": "dismissed", "paused": false })
     );
     assert_eq!(row("replies")["flagged"], Value::Null);
+    assert_eq!(
+        report["paused_categories"],
+        json!([]),
+        "flagged, but no fatigue.pause: nothing pauses"
+    );
+    let next = notify_id(state, offer("Another sale")).await;
+    round(state).await;
+    assert_eq!(count(&notification_counts(state, &next).await, "delivered"), 5);
+}
+
+/// Five devices get an offer and a reply; four of the offers are dismissed
+/// without a click, every reply is clicked.
+async fn tire_of_offers(state: &AppState, service: &push_service::PushService) {
+    for i in 0..5 {
+        subscribe_device(state, service, &format!("d{i}"), "t", None, None).await;
+    }
+    notify_id(state, offer("Sale")).await;
+    notify_id(state, reply("Bill replied")).await;
+    round(state).await;
+    let mut events = Vec::new();
+    let mut dismissed = 0;
+    for (_, text) in service.received() {
+        let payload: Value = serde_json::from_str(&text).expect("JSON");
+        let kind = if payload["title"] == "Sale" && dismissed < 4 {
+            dismissed += 1;
+            "notification_dismissed"
+        } else {
+            "notification_clicked"
+        };
+        events.push(json!({ "type": kind, "delivery": payload["delivery"] }));
+    }
+    let body = json!({ "events": events }).to_string();
+    let (status, answer) = call(state, "POST", "/v1/events", Some(&body), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+}
+
+fn offer(title: &str) -> Value {
+    json!({ "to": { "topic": "t" }, "category": "marketing", "notification": { "title": title } })
+}
+
+fn reply(title: &str) -> Value {
+    json!({ "to": { "topic": "t" }, "category": "replies", "notification": { "title": title } })
+}
+
+#[tokio::test]
+async fn a_tiring_category_named_in_fatigue_pause_is_paused_at_claim_while_others_still_go() {
+    let db = inspectable_with(settings(json!({
+        "fatigue": { "dismissed": 0.6, "minimum": 4, "window": { "days": 7 }, "pause": ["marketing"] },
+        "categories": { "marketing": { "label": "Offers" }, "replies": { "label": "Replies" } }
+    })))
+    .await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    tire_of_offers(state, &service).await;
+    let before = service.received().len();
+    let paused = notify_id(state, offer("Another sale")).await;
+    let answered = notify_id(state, reply("Bill replied again")).await;
+    round(state).await;
+    let counts = notification_counts(state, &paused).await;
+    assert_eq!(
+        (count(&counts, "paused"), count(&counts, "delivered")),
+        (5, 0),
+        "{counts}"
+    );
+    assert_eq!(count(&notification_counts(state, &answered).await, "delivered"), 5);
+    let titles: Vec<String> = service.received()[before..]
+        .iter()
+        .map(|(_, text)| {
+            serde_json::from_str::<Value>(text).expect("JSON")["title"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        titles,
+        vec!["Bill replied again"; 5],
+        "only the replies reached the push service"
+    );
+
+    let (status, report) = call(state, "GET", "/v1/stats", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["paused_categories"], json!(["marketing"]));
+    let fatigue = report["fatigue"].as_array().expect("fatigue");
+    let row = |name: &str| fatigue.iter().find(|r| r["name"] == name).cloned().expect(name);
+    assert_eq!(
+        (row("marketing")["flagged"].clone(), row("marketing")["paused"].clone()),
+        (json!("dismissed"), json!(true))
+    );
+    assert_eq!(row("replies")["paused"], json!(false));
+    let text = metrics_text(state).await;
+    assert_eq!(metric(&text, "askwell_policy_total{verdict=\"paused\"}"), Some(5.0));
+    assert_eq!(
+        metric(&text, "askwell_category_paused{category=\"marketing\"}"),
+        Some(1.0)
+    );
+    let paused_today: i64 = report["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter_map(|day| day["statuses"]["paused"].as_i64())
+        .sum();
+    assert_eq!(paused_today, 5, "the dashboard's deliveries chart counts them");
+}
+
+#[tokio::test]
+async fn a_paused_category_resumes_by_itself_once_its_window_has_passed() {
+    // The window is judged on notifications created in it: one created
+    // longer ago than the window no longer counts, so the category goes
+    // again without anything stored or anyone resetting it.
+    let db = inspectable_with(settings(json!({
+        "fatigue": { "dismissed": 0.6, "minimum": 4, "window": { "seconds": 2 }, "pause": ["marketing"] },
+        "categories": { "marketing": { "label": "Offers" }, "replies": { "label": "Replies" } }
+    })))
+    .await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    tire_of_offers(state, &service).await;
+    let paused = notify_id(state, offer("Another sale")).await;
+    round(state).await;
+    assert_eq!(count(&notification_counts(state, &paused).await, "paused"), 5);
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let resumed = notify_id(state, offer("A later sale")).await;
+    round(state).await;
+    assert_eq!(count(&notification_counts(state, &resumed).await, "delivered"), 5);
+}
+
+#[test]
+fn a_pause_naming_an_exempt_or_unknown_category_is_refused_at_start() {
+    let err = DeliveryPolicy::read(&askwell_server::journeys::core_value(&json!({
+        "categories": { "security": { "label": "Sign-ins", "exempt": true } },
+        "fatigue": { "pause": ["security", "offers"] }
+    })))
+    .expect_err("refused")
+    .to_string();
+    assert!(err.contains("fatigue.pause[0]: \"security\" is exempt"), "{err}");
+    assert!(err.contains("fatigue.pause[1]: \"offers\" is not a category"), "{err}");
 }

@@ -11,7 +11,8 @@
 //!     "security": { "label": "Sign-ins and security", "exempt": true },
 //!     "replies": { "label": "Replies to your messages" },
 //!     "marketing": { "label": "News and offers", "caps": { "day": 1 }, "overCap": "drop" }
-//!   }
+//!   },
+//!   "fatigue": { "dismissed": 0.8, "minimum": 50, "window": { "days": 7 }, "pause": ["marketing"] }
 //! }
 //! ```
 
@@ -55,7 +56,7 @@ fn read_policy(value: &Value, problems: &mut FieldProblems) -> Option<DeliveryPo
         .get("fatigue")
         .and_then(|v| {
             let path = r.path_of("fatigue");
-            read_fatigue(v, path, r.problems())
+            read_fatigue(v, path, &categories, r.problems())
         })
         .unwrap_or_default();
     Some(DeliveryPolicy {
@@ -65,10 +66,30 @@ fn read_policy(value: &Value, problems: &mut FieldProblems) -> Option<DeliveryPo
     })
 }
 
-/// `fatigue: { dismissed?, unsubscribed?, minimum? }` (shares from 0 to 1).
-fn read_fatigue(value: &Value, path: String, problems: &mut FieldProblems) -> Option<FatigueGuard> {
-    let mut r = ObjectReader::new(value, path, &["dismissed", "unsubscribed", "minimum"], problems)?;
+/// `fatigue: { dismissed?, unsubscribed?, minimum?, window?, recheck?, pause? }`
+/// (shares from 0 to 1; `window` and `recheck` durations like a journey's
+/// wait, `{ "days": 7 }`; `pause` names categories of this policy, none
+/// exempt).
+fn read_fatigue(
+    value: &Value,
+    path: String,
+    categories: &BTreeMap<String, Category>,
+    problems: &mut FieldProblems,
+) -> Option<FatigueGuard> {
+    let fields = ["dismissed", "unsubscribed", "minimum", "window", "recheck", "pause"];
+    let mut r = ObjectReader::new(value, path, &fields, problems)?;
     let default = FatigueGuard::default();
+    let window_ms = r.get("window").and_then(|v| {
+        let at = r.path_of("window");
+        crate::journey::read_duration(v, at, r.problems())
+    });
+    let recheck_ms = r.get("recheck").and_then(|v| {
+        let at = r.path_of("recheck");
+        crate::journey::read_duration(v, at, r.problems())
+    });
+    let pause = r
+        .array("pause", |v, at, problems| pausable(v, at, categories, problems))
+        .unwrap_or_default();
     Some(FatigueGuard {
         dismissed: r
             .number_in("dismissed", 0.0, 1.0, "a share from 0 to 1")
@@ -77,7 +98,41 @@ fn read_fatigue(value: &Value, path: String, problems: &mut FieldProblems) -> Op
             .number_in("unsubscribed", 0.0, 1.0, "a share from 0 to 1")
             .unwrap_or(default.unsubscribed),
         minimum: r.positive_integer("minimum").unwrap_or(default.minimum),
+        window_ms: window_ms.unwrap_or(default.window_ms),
+        recheck_ms: recheck_ms.unwrap_or(default.recheck_ms),
+        pause: pause.into_iter().collect(),
     })
+}
+
+/// One name of `fatigue.pause`: a category of this policy, and not an
+/// exempt one (a sign-in code must never wait on how marketing is received).
+fn pausable(
+    value: &Value,
+    path: String,
+    categories: &BTreeMap<String, Category>,
+    problems: &mut FieldProblems,
+) -> Option<String> {
+    let Some(name) = value.as_str() else {
+        problems.push(path, "expected a category name");
+        return None;
+    };
+    match categories.get(name) {
+        Some(category) if category.rules.exempt => {
+            problems.push(path, format!("{name:?} is exempt, and exempt pushes are never paused"));
+            None
+        }
+        Some(_) => Some(name.to_owned()),
+        None => {
+            let known: Vec<&str> = categories.keys().map(String::as_str).collect();
+            let expected = if known.is_empty() {
+                "the policy defines no categories".to_owned()
+            } else {
+                format!("expected one of: {}", known.join(", "))
+            };
+            problems.push(path, format!("{name:?} is not a category of this policy ({expected})"));
+            None
+        }
+    }
 }
 
 /// The rules an object names, the rest taken from `base`.

@@ -262,17 +262,91 @@ fn the_fatigue_guard_flags_mostly_dismissed_or_unsubscribed_pushes_from_enough_d
     );
     assert_eq!(policy("{}").fatigue, FatigueGuard::default());
     let err = DeliveryPolicy::read(&from_json(
-        r#"{ "fatigue": { "dismissed": 2, "minimum": 0, "window": 1 } }"#,
+        r#"{ "fatigue": { "dismissed": 2, "minimum": 0, "windows": 1 } }"#,
     ))
     .expect_err("invalid")
     .to_string();
     for expected in [
         "fatigue.dismissed: expected a share from 0 to 1",
         "fatigue.minimum: expected a positive integer",
-        "fatigue.window: unknown field",
+        "fatigue.windows: unknown field",
     ] {
         assert!(err.contains(expected), "{expected:?} not in {err}");
     }
+}
+
+#[test]
+fn the_guard_pauses_only_the_flagged_categories_it_names() {
+    let p = policy(
+        r#"{
+        "categories": {
+            "security": { "label": "Sign-ins", "exempt": true },
+            "replies": { "label": "Replies" },
+            "marketing": { "label": "News" },
+            "digest": { "label": "Weekly digest" }
+        },
+        "fatigue": { "minimum": 10, "window": { "days": 3 }, "recheck": { "seconds": 5 }, "pause": ["marketing", "digest"] }
+    }"#,
+    );
+    let guard = &p.fatigue;
+    assert_eq!((guard.window_ms, guard.recheck_ms), (3 * DAY_MS, 5_000));
+    let tired = Reception {
+        delivered: 20,
+        clicked: 1,
+        dismissed: 19,
+        unsubscribed: 0,
+    };
+    let liked = Reception {
+        delivered: 20,
+        clicked: 15,
+        dismissed: 5,
+        unsubscribed: 0,
+    };
+    let few = Reception {
+        delivered: 9,
+        clicked: 0,
+        dismissed: 9,
+        unsubscribed: 0,
+    };
+    assert_eq!(
+        guard.paused([("replies", tired), ("marketing", tired), ("digest", liked)]),
+        vec!["marketing".to_owned()],
+        "replies are flagged too, but people asked for them: only named categories pause"
+    );
+    assert_eq!(
+        guard.paused([("marketing", few)]),
+        Vec::<String>::new(),
+        "too few to judge"
+    );
+    assert_eq!(policy("{}").fatigue.window_ms, WEEK_MS);
+    assert!(
+        policy("{}").fatigue.pause.is_empty(),
+        "nothing pauses unless configured"
+    );
+}
+
+#[test]
+fn a_pause_must_name_a_category_that_is_not_exempt() {
+    let err = DeliveryPolicy::read(&from_json(
+        r#"{
+        "categories": { "security": { "label": "Sign-ins", "exempt": true }, "marketing": { "label": "News" } },
+        "fatigue": { "pause": ["marketing", "security", "news", 3], "window": { "weeks": 1 } }
+    }"#,
+    ))
+    .expect_err("invalid")
+    .to_string();
+    for expected in [
+        r#"fatigue.pause[1]: "security" is exempt, and exempt pushes are never paused"#,
+        r#"fatigue.pause[2]: "news" is not a category of this policy (expected one of: marketing, security)"#,
+        "fatigue.pause[3]: expected a category name",
+        "fatigue.window.weeks: unknown field",
+    ] {
+        assert!(err.contains(expected), "{expected:?} not in {err}");
+    }
+    let none = DeliveryPolicy::read(&from_json(r#"{ "fatigue": { "pause": ["marketing"] } }"#))
+        .expect_err("no categories")
+        .to_string();
+    assert!(none.contains("the policy defines no categories"), "{none}");
 }
 
 #[test]

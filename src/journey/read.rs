@@ -157,8 +157,9 @@ fn read_exit(value: &Value, path: String, problems: &mut FieldProblems) -> Optio
     })
 }
 
-/// A duration object with exactly one unit: `{ "hours": 1 }`.
-fn duration(value: &Value, path: String, problems: &mut FieldProblems) -> Option<u64> {
+/// A duration object with exactly one unit: `{ "hours": 1 }` (also the
+/// delivery policy's `fatigue.window`).
+pub(crate) fn duration(value: &Value, path: String, problems: &mut FieldProblems) -> Option<u64> {
     let units: Vec<&str> = DURATION_UNITS.iter().map(|(unit, _)| *unit).collect();
     let mut r = ObjectReader::new(value, path.clone(), &units, problems)?;
     let mut total = None;

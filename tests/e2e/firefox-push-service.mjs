@@ -69,7 +69,7 @@ export async function startPushService() {
     req.on("end", () => {
       const channelID = req.url.replace(/^\/push\//, "");
       const channel = channels.get(channelID);
-      const problem = !channel ? "unknown channel" : checkVapid(req.headers.authorization ?? "", channel.key);
+      const problem = !channel ? "unknown channel" : checkVapid(req.headers.authorization ?? "", channel.key, origin);
       if (problem) {
         log.rejected.push(problem);
         res.writeHead(channel ? 403 : 404).end(problem);
@@ -86,23 +86,6 @@ export async function startPushService() {
       channel.socket.send(JSON.stringify({ messageType: "notification", channelID, version, data: b64url(body), headers: { encoding: "aes128gcm" } }));
       res.writeHead(201, { location: `${origin}/m/${version}` }).end();
     });
-  }
-
-  function checkVapid(header, registeredKey) {
-    const params = Object.fromEntries(header.replace(/^vapid\s+/i, "").split(",").map((p) => p.trim().split("=")).map(([k, ...v]) => [k, v.join("=")]));
-    if (!params.t || !params.k) return "no vapid t= and k=";
-    const key = fromB64url(params.k);
-    if (registeredKey && !key.equals(registeredKey)) return "k is not the key the browser subscribed with";
-    const [header64, claims64, signature64] = params.t.split(".");
-    const publicKey = createPublicKey({ key: { kty: "EC", crv: "P-256", x: b64url(key.subarray(1, 33)), y: b64url(key.subarray(33, 65)) }, format: "jwk" });
-    const signed = Buffer.from(`${header64}.${claims64}`);
-    if (!verify("sha256", signed, { key: publicKey, dsaEncoding: "ieee-p1363" }, fromB64url(signature64))) return "bad ES256 signature";
-    const claims = JSON.parse(fromB64url(claims64).toString());
-    const now = Math.floor(Date.now() / 1000);
-    if (claims.aud !== origin) return `aud ${claims.aud} is not ${origin}`;
-    if (!(claims.exp > now && claims.exp <= now + 24 * 3600)) return `exp ${claims.exp} not within 24 h`;
-    if (!/^(mailto:|https:)/.test(claims.sub ?? "")) return `sub ${claims.sub} is not mailto: or https:`;
-    return null;
   }
 
   return {
@@ -126,4 +109,23 @@ export async function startPushService() {
       await new Promise((resolve) => http.close(resolve));
     },
   };
+}
+
+/** Why a push request's RFC 8292 `authorization` header is not valid for
+ *  `origin` (null when it is): ES256 over the JWT with `k`, `aud`, `exp`, `sub`. */
+export function checkVapid(header, registeredKey, origin) {
+  const params = Object.fromEntries(header.replace(/^vapid\s+/i, "").split(",").map((p) => p.trim().split("=")).map(([k, ...v]) => [k, v.join("=")]));
+  if (!params.t || !params.k) return "no vapid t= and k=";
+  const key = fromB64url(params.k);
+  if (registeredKey && !key.equals(registeredKey)) return "k is not the key the browser subscribed with";
+  const [header64, claims64, signature64] = params.t.split(".");
+  const publicKey = createPublicKey({ key: { kty: "EC", crv: "P-256", x: b64url(key.subarray(1, 33)), y: b64url(key.subarray(33, 65)) }, format: "jwk" });
+  const signed = Buffer.from(`${header64}.${claims64}`);
+  if (!verify("sha256", signed, { key: publicKey, dsaEncoding: "ieee-p1363" }, fromB64url(signature64))) return "bad ES256 signature";
+  const claims = JSON.parse(fromB64url(claims64).toString());
+  const now = Math.floor(Date.now() / 1000);
+  if (claims.aud !== origin) return `aud ${claims.aud} is not ${origin}`;
+  if (!(claims.exp > now && claims.exp <= now + 24 * 3600)) return `exp ${claims.exp} not within 24 h`;
+  if (!/^(mailto:|https:)/.test(claims.sub ?? "")) return `sub ${claims.sub} is not mailto: or https:`;
+  return null;
 }

@@ -17,20 +17,22 @@ pub struct Query {
 }
 
 /// Reads what the report is made from and builds it. The six queries are
-/// independent: they run at the same time, each on its own pooled
+/// independent (the seventh judges which categories the fatigue guard
+/// pauses now): they run at the same time, each on its own pooled
 /// connection, so the report takes as long as the slowest, not the sum.
 ///
 /// # Errors
 /// When the database fails.
 pub async fn load(store: &Store, query: &Query, now_ms: i64) -> Result<Report, sqlx::Error> {
     let range = query.range;
-    let (mut counts, delivered, days, subscribers, deliveries, reception) = tokio::try_join!(
+    let (mut counts, delivered, days, subscribers, deliveries, reception, paused) = tokio::try_join!(
         store.stats_counts(range),
         store.stats_delivered(range),
         store.stats_days(range),
         store.stats_subscribers(range),
         store.stats_deliveries(range),
         store.stats_reception(range),
+        crate::respect::paused_categories(store, &query.fatigue, now_ms),
     )?;
     counts.extend(delivered);
     Ok(report(&Inputs {
@@ -44,5 +46,6 @@ pub async fn load(store: &Store, query: &Query, now_ms: i64) -> Result<Report, s
         floor: query.floor,
         reception: &reception,
         fatigue: &query.fatigue,
+        paused: &paused,
     }))
 }

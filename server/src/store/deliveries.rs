@@ -144,6 +144,8 @@ pub enum Admission {
     Collapse(i64),
     /// Turned off by the person (status `muted`).
     Mute(i64),
+    /// Its category paused by the fatigue guard (status `paused`).
+    Pause(i64),
 }
 
 /// Per-status counts of one notification's deliveries.
@@ -171,6 +173,8 @@ pub struct StatusCounts {
     pub collapsed: i64,
     /// Turned off by the person (a muted category, a pause).
     pub muted: i64,
+    /// Never sent: its category is paused by the fatigue guard.
+    pub paused: i64,
     /// Clicked by the user.
     pub clicked: i64,
     /// Dismissed by the user.
@@ -543,6 +547,7 @@ impl Store {
                 DeliveryStatus::Capped => &mut counts.capped,
                 DeliveryStatus::Collapsed => &mut counts.collapsed,
                 DeliveryStatus::Muted => &mut counts.muted,
+                DeliveryStatus::Paused => &mut counts.paused,
             };
             *count += n;
         }
@@ -1011,6 +1016,7 @@ async fn record_admissions(
     let mut capped = Vec::new();
     let mut collapsed = Vec::new();
     let mut muted = Vec::new();
+    let mut paused = Vec::new();
     for admission in admissions {
         match *admission {
             Admission::Send(id) => sends.push(id),
@@ -1018,6 +1024,7 @@ async fn record_admissions(
             Admission::Cap(id) => capped.push(id),
             Admission::Collapse(id) => collapsed.push(id),
             Admission::Mute(id) => muted.push(id),
+            Admission::Pause(id) => paused.push(id),
         }
     }
     let waiting = &*WAITING;
@@ -1054,6 +1061,7 @@ async fn record_admissions(
         (DeliveryStatus::Capped, capped),
         (DeliveryStatus::Collapsed, collapsed),
         (DeliveryStatus::Muted, muted),
+        (DeliveryStatus::Paused, paused),
     ] {
         if ids.is_empty() {
             continue;

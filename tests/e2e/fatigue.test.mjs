@@ -1,0 +1,165 @@
+// End to end: the fatigue guard on the real demo server. Five devices get
+// real Web Push from askwell-server (this test is their push service: it
+// verifies each request's VAPID JWT and decrypts the RFC 8291 body itself,
+// with the devices' own keys, as a browser would). Four of five newsletters
+// are dismissed without a click — reported as Askwell's worker reports a
+// closed notification — so the e2e policy's guard (tests/e2e/policy.json:
+// `fatigue.pause: ["newsletter"]`, floor 0.6 from 4 deliveries, judged
+// again each second) pauses the
+// newsletter: the next one ends `paused` and reaches no device, while a
+// reply still arrives. The dashboard then says so, in words.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { createDecipheriv, createECDH, hkdfSync, randomBytes } from "node:crypto";
+import { launchChromium, baseUrl, audit } from "./browser.mjs";
+import { checkVapid } from "./firefox-push-service.mjs";
+
+const TOKEN = process.env.ASKWELL_ADMIN_TOKEN ?? "demo-admin-token";
+const TOPIC = `fatigue-${Date.now().toString(36)}`;
+const DEVICES = 5;
+
+let service;
+let browser;
+const devices = [];
+
+before(async () => {
+  service = await startDevices();
+  browser = await launchChromium();
+  for (let i = 0; i < DEVICES; i++) devices.push(await subscribe(`d${i}`));
+});
+after(async () => {
+  await Promise.all(devices.map((d) => fetch(`${baseUrl}/v1/subscriptions`, {
+    method: "DELETE", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ endpoint: d.endpoint, auth: d.auth }),
+  })));
+  await browser?.close();
+  await service?.close();
+});
+
+/** RFC 8291 (aes128gcm, one record) with the device's private key and auth secret. */
+function decrypt(body, device) {
+  const salt = body.subarray(0, 16);
+  const idLength = body[20];
+  const senderKey = body.subarray(21, 21 + idLength);
+  const sealed = body.subarray(21 + idLength);
+  const shared = device.ecdh.computeSecret(senderKey);
+  const info = Buffer.concat([Buffer.from("WebPush: info\0"), device.ecdh.getPublicKey(), senderKey]);
+  const ikm = Buffer.from(hkdfSync("sha256", shared, device.authBytes, info, 32));
+  const key = Buffer.from(hkdfSync("sha256", ikm, salt, Buffer.from("Content-Encoding: aes128gcm\0"), 16));
+  const nonce = Buffer.from(hkdfSync("sha256", ikm, salt, Buffer.from("Content-Encoding: nonce\0"), 12));
+  const decipher = createDecipheriv("aes-128-gcm", key, nonce);
+  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+  const padded = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]);
+  const end = padded.lastIndexOf(2); // the last record's delimiter, then zero padding
+  return JSON.parse(padded.subarray(0, end).toString());
+}
+
+/** A push service for the test's devices: POST /<device> with a valid VAPID
+ *  JWT and a body the device can decrypt is a 201 and a received payload;
+ *  anything else a 400 (and a failed test). */
+async function startDevices() {
+  const received = [];
+  const rejected = [];
+  const http = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const device = devices.find((d) => req.url === `/${d.name}`);
+      const problem = !device ? "unknown device" : checkVapid(req.headers.authorization ?? "", null, origin);
+      if (problem) {
+        rejected.push(problem);
+        res.writeHead(400).end();
+        return;
+      }
+      try {
+        received.push({ device: device.name, payload: decrypt(Buffer.concat(chunks), device) });
+        res.writeHead(201).end();
+      } catch (error) {
+        rejected.push(`cannot decrypt: ${error.message}`);
+        res.writeHead(400).end();
+      }
+    });
+  });
+  await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${http.address().port}`;
+  return { origin, received, rejected, close: () => new Promise((resolve) => http.close(resolve)) };
+}
+
+async function subscribe(name) {
+  const ecdh = createECDH("prime256v1");
+  ecdh.generateKeys();
+  const authBytes = randomBytes(16);
+  const device = { name, ecdh, authBytes, auth: authBytes.toString("base64url"), endpoint: `${service.origin}/${name}` };
+  const response = await fetch(`${baseUrl}/v1/subscriptions`, {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ subscription: { endpoint: device.endpoint, keys: { p256dh: ecdh.getPublicKey().toString("base64url"), auth: device.auth } }, topics: [TOPIC] }),
+  });
+  assert.equal(response.status, 201, await response.text());
+  return device;
+}
+
+async function admin(method, path, body) {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method, headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: body && JSON.stringify(body),
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return JSON.parse(text);
+}
+
+const notify = (category, title) => admin("POST", "/v1/notify", { to: { topic: TOPIC }, category, notification: { title } }).then((r) => r.id);
+
+/** Waits until notification `id`'s deliveries are all final, and returns its counts. */
+async function settled(id) {
+  for (let i = 0; i < 150; i++) {
+    const answer = await admin("GET", `/v1/notifications/${id}`);
+    const counts = answer.counts ?? answer;
+    if (counts.queued + counts.retrying + counts.held + counts.scheduled === 0) return counts;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`notification ${id} did not settle`);
+}
+
+const titled = (title) => service.received.filter((r) => r.payload.title === title);
+
+test("newsletters mostly dismissed pause the newsletter: the next one reaches no device, a reply still does, and the dashboard says why", async () => {
+  const first = await notify("newsletter", "Issue 1");
+  assert.equal((await settled(first)).delivered, DEVICES);
+  assert.equal(titled("Issue 1").length, DEVICES, `every device decrypted it (rejected: ${service.rejected})`);
+  // Four closed without a click, one opened: what Askwell's worker reports.
+  const events = titled("Issue 1").map((r, i) => ({ type: i < 4 ? "notification_dismissed" : "notification_clicked", delivery: r.payload.delivery }));
+  const reported = await fetch(`${baseUrl}/v1/events`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ events }) });
+  assert.equal(reported.status, 202, await reported.text());
+  // The guard's judgement is kept for `fatigue.recheck` (1 s in the e2e policy).
+  await new Promise((resolve) => setTimeout(resolve, 1_200));
+
+  const second = await notify("newsletter", "Issue 2");
+  const reply = await notify("replies", "Bill replied");
+  const paused = await settled(second);
+  assert.deepEqual([paused.paused, paused.delivered], [DEVICES, 0], JSON.stringify(paused));
+  assert.equal((await settled(reply)).delivered, DEVICES);
+  assert.equal(titled("Issue 2").length, 0, "no device got the paused newsletter");
+  assert.equal(titled("Bill replied").length, DEVICES);
+  assert.deepEqual(service.rejected, []);
+
+  const metrics = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.text());
+  assert.match(metrics, /askwell_category_paused\{category="newsletter"\} 1/);
+
+  const page = await browser.context.newPage();
+  await page.addInitScript((token) => sessionStorage.setItem("askwell:dashboard:token", token), TOKEN);
+  await page.goto(`${baseUrl}/dashboard.html`);
+  await page.waitForSelector("html[data-loaded=real]");
+  const row = page.locator("#fatigue tr", { has: page.locator("th", { hasText: "newsletter (category)" }) });
+  const cells = await row.locator("td").allTextContents();
+  assert.deepEqual(cells, ["5", "20.0%", "80.0%", "0.0%", "paused: tiring: mostly dismissed, so its pushes are not sent"]);
+  assert.match(await page.locator("#fatigue .note").textContent(), /Paused now by the delivery policy's fatigue guard: newsletter\./);
+  const replies = await page.locator("#fatigue tr", { has: page.locator("th", { hasText: "replies (category)" }) }).locator("td").last().textContent();
+  assert.equal(replies, "fine");
+  assert.deepEqual(await audit(page), [], "axe: the dashboard with the fatigue panel");
+  await page.setViewportSize({ width: 390, height: 800 });
+  const overflow = await page.locator("#fatigue").evaluate((fig) => fig.scrollWidth - fig.clientWidth);
+  assert.ok(overflow <= 0, `on a 390 px phone the panel stays inside its card, its table scrolling (${overflow} px too wide)`);
+  await page.close();
+});
