@@ -80,7 +80,7 @@ test("the preference centre lists the server's categories and the device's topic
   await centre.getByRole("checkbox", { name: "Replies to your messages" }).waitFor();
   const labels = await centre.locator("[part=switch]").allTextContents();
   assert.deepEqual(labels, [
-    "News and offers", "Replies to your messages", "Back in stock", "Sign-ins and security(always sent)",
+    "News and offers", "The newsletter", "Replies to your messages", "Back in stock", "Sign-ins and security(always sent)",
     "restock:prefs-2", "thread:prefs-1",
   ]);
   assert.equal(await centre.getByRole("checkbox", { name: /Sign-ins and security/ }).isDisabled(), true, "exempt: not a switch");
