@@ -17,6 +17,8 @@ pub mod funnel;
 pub mod journey;
 pub mod model;
 pub mod one_tap;
+#[cfg(feature = "journeys")]
+pub mod personalise;
 pub mod policy;
 pub mod preference_centre;
 pub mod privacy;

@@ -104,6 +104,88 @@ impl Template {
     }
 }
 
+#[cfg(feature = "journeys")]
+impl Template {
+    /// Renders one recipient's push copy (see [`crate::personalise`]): like
+    /// [`Template::render`], and records in `missed` each field that had no
+    /// value, so that its fallback (or nothing) showed. For a URL (`url`),
+    /// each inserted value is percent-encoded as `encodeURIComponent` does
+    /// (a value can then never add a `/`, `?`, `#` or `:` and so never
+    /// changes where the link goes, only the part it fills), and nothing is
+    /// tidied.
+    pub fn render_for<'t, 'a>(
+        &'t self,
+        lookup: impl Fn(&str) -> Option<&'a str>,
+        url: bool,
+        missed: &mut Vec<&'t str>,
+    ) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Field(name, fallback) => match lookup(name).map(str::trim).filter(|v| !v.is_empty()) {
+                    Some(value) if url => encode_component(value, &mut out),
+                    Some(value) => out.push_str(value),
+                    None => {
+                        if !missed.contains(&name.as_str()) {
+                            missed.push(name);
+                        }
+                        match fallback.as_deref() {
+                            Some(fallback) if url => encode_component(fallback, &mut out),
+                            Some(fallback) => out.push_str(fallback),
+                            None => {}
+                        }
+                    }
+                },
+            }
+        }
+        if url {
+            out
+        } else {
+            tidy_whitespace(&out)
+        }
+    }
+
+    /// Whether it has any placeholder.
+    pub fn has_fields(&self) -> bool {
+        self.fields().next().is_some()
+    }
+}
+
+/// Appends `value` percent-encoded like JavaScript's `encodeURIComponent`
+/// (ECMA-262: all but `A-Z a-z 0-9 - _ . ! ~ * ' ( )`, as UTF-8 bytes).
+#[cfg(feature = "journeys")]
+fn encode_component(value: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+    }
+}
+
+/// Whether every placeholder of a URL template comes after the URL's
+/// origin: a field in the scheme or host could send the click anywhere
+/// (`{event.next}` = `javascript:…` or another site). Relative URLs start
+/// with one `/`; absolute ones are `http(s)://host/…`.
+#[cfg(feature = "journeys")]
+pub(crate) fn fixed_origin(source: &str) -> bool {
+    let Some(first) = source.find('{') else {
+        return true;
+    };
+    let head = &source[..first];
+    if head.starts_with('/') && !head.starts_with("//") {
+        return true;
+    }
+    let lower = head.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    rest.is_some_and(|after| after.find('/').is_some_and(|slash| slash > 0))
+}
+
 /// Collapses runs of whitespace and removes space before punctuation left by a
 /// missing field (`"when  replies ?"` → `"when replies?"`).
 fn tidy_whitespace(text: &str) -> String {

@@ -128,7 +128,7 @@ pub fn core_value(value: &Value) -> askwell::value::Value {
 }
 
 /// Flat JSON scalars as text (strings as they are, others as JSON).
-fn fields(map: &Map<String, Value>) -> Fields {
+pub(crate) fn fields(map: &Map<String, Value>) -> Fields {
     map.iter()
         .filter_map(|(k, v)| {
             let text = match v {

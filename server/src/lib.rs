@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod notification;
 pub mod origin;
 pub mod outcome;
+pub mod personal;
 pub mod push;
 pub mod respect;
 pub mod routes;

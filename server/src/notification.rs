@@ -40,8 +40,14 @@ pub const MAX_SCHEDULE_AHEAD_MS: i64 = 365 * 24 * 3600 * 1000;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyRequest {
-    /// Who receives it.
+    /// Who receives it (absent with `batch`).
+    #[serde(default)]
     pub to: Target,
+    /// Instead of `to`: one user per item, each with the data its copy
+    /// reads as `{data.*}` (see [`crate::personal`]).
+    pub batch: Option<Vec<BatchItem>>,
+    /// Answer who would receive it and what they would see; send nothing.
+    pub dry_run: Option<bool>,
     /// What the service worker shows.
     pub notification: NotificationRequest,
     /// Seconds the push service keeps it (default [`DEFAULT_TTL`]).
@@ -71,6 +77,31 @@ pub struct Target {
     pub user: Option<String>,
     /// Every subscription.
     pub all: Option<bool>,
+}
+
+/// One item of `batch`: `{ to: { user }, data? }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    /// The user (only `{ user }`).
+    pub to: Target,
+    /// Flat names to strings, numbers or booleans, read as `{data.<name>}`.
+    pub data: Option<Value>,
+}
+
+/// A checked `POST /v1/notify`: the notification, when it is due, and
+/// (when its copy has placeholders or it is a batch) what each recipient's
+/// payload is rendered from.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The notification (its `payload` the unrendered one, when personal).
+    pub notification: NewNotification,
+    /// When its deliveries are due.
+    pub schedule: Schedule,
+    /// Per-recipient copy.
+    pub personal: Option<crate::personal::Personal>,
+    /// Answer without sending.
+    pub dry_run: bool,
 }
 
 /// `notification` of the request. Every optional field may be `null` (the
@@ -174,6 +205,33 @@ impl NotifyRequest {
     /// # Errors
     /// `invalid_*` naming the field, or `payload_too_large`.
     pub fn prepare_scheduled(self, now_ms: i64) -> Result<(NewNotification, Schedule), AppError> {
+        if self.batch.is_some() || self.dry_run.is_some() {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidTarget,
+                "batch and dry_run: only POST /v1/notify takes them",
+            ));
+        }
+        let prepared = self.prepare_with(now_ms, false)?;
+        Ok((prepared.notification, prepared.schedule))
+    }
+
+    /// [`NotifyRequest::prepare_scheduled`] for `POST /v1/notify`: the copy
+    /// may hold `{user.*}` placeholders (and `{data.*}` with `batch`), each
+    /// recipient's payload then rendered from [`Prepared::personal`];
+    /// `dry_run` is kept for the caller.
+    ///
+    /// # Errors
+    /// As [`NotifyRequest::prepare_scheduled`]; a bad placeholder or batch
+    /// item is `invalid_notification` / `invalid_target` naming it.
+    pub fn prepare_send(self, now_ms: i64) -> Result<Prepared, AppError> {
+        self.prepare_with(now_ms, true)
+    }
+
+    /// The checks of both, in a fixed order (headers, title, copy, size,
+    /// recipients, schedule), so an input with several faults always names
+    /// the same one. Without `templates`, braces are literal text (a journey
+    /// send is already rendered, and a trait value may hold a `{`).
+    fn prepare_with(mut self, now_ms: i64, templates: bool) -> Result<Prepared, AppError> {
         let ttl = ttl(self.ttl)?;
         let urgency = urgency(self.urgency.as_deref())?;
         check_topic(self.topic.as_deref())?;
@@ -184,11 +242,36 @@ impl NotifyRequest {
             self.to.topic.as_deref(),
             self.category.as_deref(),
         )?;
+        let dry_run = self.dry_run.take().unwrap_or(false);
+        let batch = self.batch.take();
+        let copy = if templates {
+            crate::personal::copy_of(&self.notification, batch.is_some())?
+        } else {
+            None
+        };
         // What a mute button turns off travels with the push: the worker
         // has nothing else to go on.
         let muted = offers_mute.then(|| (self.to.topic.clone(), self.category.clone()));
-        let payload = payload_text(self.notification, muted)?;
-        let to = recipients(self.to)?;
+        let personal_copy = copy.is_some() || batch.is_some();
+        let body = payload_value(self.notification, muted)?;
+        let payload = serde_json::to_string(&body)
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidNotification, e.to_string()))?;
+        if !personal_copy {
+            check_size(&payload, "notification")?;
+        }
+        let (to, personal) = match batch {
+            Some(items) => {
+                let (users, data) = crate::personal::batch(items, &self.to)?;
+                (
+                    Recipients::Users(users),
+                    Some(crate::personal::Personal::new(copy, body, data)),
+                )
+            }
+            None => (
+                recipients(self.to)?,
+                copy.map(|copy| crate::personal::Personal::new(Some(copy), body, Default::default())),
+            ),
+        };
         let schedule = schedule(self.deliver, now_ms)?;
         let notification = NewNotification {
             id: ordered_id(now_ms),
@@ -200,7 +283,12 @@ impl NotifyRequest {
             category: self.category,
             to,
         };
-        Ok((notification, schedule))
+        Ok(Prepared {
+            notification,
+            schedule,
+            personal,
+            dry_run,
+        })
     }
 }
 
@@ -501,12 +589,12 @@ fn check_actions(actions: &[ActionRequest], topic: Option<&str>, category: Optio
     Ok(offers_mute)
 }
 
-/// The payload JSON (Askwell's marker included), checked for a title and
-/// against the portable size limit.
-fn payload_text(
+/// The payload (Askwell's marker included) as a JSON object, checked for
+/// a title.
+fn payload_value(
     notification: NotificationRequest,
     muted: Option<(Option<String>, Option<String>)>,
-) -> Result<String, AppError> {
+) -> Result<serde_json::Map<String, Value>, AppError> {
     // The worker's reader refuses a blank title too (`PushPayload::read`);
     // refusing it here keeps a useless push from reaching every device.
     if notification.title.trim().is_empty() {
@@ -522,16 +610,32 @@ fn payload_text(
         data: data.as_ref(),
         digest,
     };
-    let text =
-        serde_json::to_string(&body).map_err(|e| AppError::invalid(ErrorCode::InvalidNotification, e.to_string()))?;
-    if text.len() + DELIVERY_ID_ROOM > MAX_PLAINTEXT {
-        let limit = MAX_PLAINTEXT - DELIVERY_ID_ROOM;
-        return Err(AppError::PayloadTooLarge(format!(
-            "notification: {} bytes of JSON; at most {limit} fit every browser's push limit ({MAX_PLAINTEXT} bytes)",
-            text.len()
-        )));
+    match serde_json::to_value(&body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(AppError::invalid(
+            ErrorCode::InvalidNotification,
+            "unreachable: a payload is an object",
+        )),
+        Err(e) => Err(AppError::invalid(ErrorCode::InvalidNotification, e.to_string())),
     }
-    Ok(text)
+}
+
+/// Whether a payload fits every browser's push limit with the delivery id
+/// the workers add.
+pub fn fits(payload: &str) -> bool {
+    payload.len() + DELIVERY_ID_ROOM <= MAX_PLAINTEXT
+}
+
+/// `payload_too_large` naming `what` when the payload does not [`fits`].
+fn check_size(payload: &str, what: &str) -> Result<(), AppError> {
+    if fits(payload) {
+        return Ok(());
+    }
+    let limit = MAX_PLAINTEXT - DELIVERY_ID_ROOM;
+    Err(AppError::PayloadTooLarge(format!(
+        "{what}: {} bytes of JSON; at most {limit} fit every browser's push limit ({MAX_PLAINTEXT} bytes)",
+        payload.len()
+    )))
 }
 
 #[cfg(test)]

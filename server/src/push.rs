@@ -68,11 +68,14 @@ pub enum DeliveryStatus {
     /// pushes of the trailing window were mostly dismissed or followed by
     /// unsubscribes (final; never sent).
     Paused,
+    /// Its personalised payload, rendered for this recipient, was larger
+    /// than every browser accepts (final; never sent, never truncated).
+    TooLarge,
 }
 
 impl DeliveryStatus {
     /// Every status, in the order a delivery moves through them.
-    pub const ALL: [DeliveryStatus; 11] = [
+    pub const ALL: [DeliveryStatus; 12] = [
         DeliveryStatus::Queued,
         DeliveryStatus::Retrying,
         DeliveryStatus::Held,
@@ -84,6 +87,7 @@ impl DeliveryStatus {
         DeliveryStatus::Collapsed,
         DeliveryStatus::Muted,
         DeliveryStatus::Paused,
+        DeliveryStatus::TooLarge,
     ];
 
     /// The column's text.
@@ -100,6 +104,7 @@ impl DeliveryStatus {
             DeliveryStatus::Collapsed => "collapsed",
             DeliveryStatus::Muted => "muted",
             DeliveryStatus::Paused => "paused",
+            DeliveryStatus::TooLarge => "too_large",
         }
     }
 

@@ -13,6 +13,7 @@ mod events;
 mod journeys;
 mod preferences;
 mod privacy;
+mod rendered;
 mod stats;
 mod subscriptions;
 mod users;
@@ -33,6 +34,7 @@ pub use privacy::{
     ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedJourney, ExportedNotification, ExportedSubscription,
     ExportedTrackedEvent, Removed, UserExport,
 };
+pub use rendered::Recipient;
 pub use stats::{CountRow, DayRow, DeliveryRow, ReceptionRow, StatsRange, SubscriberRow};
 pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};
 pub use users::{NewUserEvent, PutUser, StoredEvent, StoredUser, Traits, UserChanges, ZoneChange};
@@ -59,6 +61,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/sqlite/0009_preferences.sql")),
     (10, include_str!("../migrations/sqlite/0010_muted_topics.sql")),
     (11, include_str!("../migrations/sqlite/0011_topic_labels.sql")),
+    (12, include_str!("../migrations/sqlite/0012_personal.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
@@ -72,6 +75,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/postgres/0009_preferences.sql")),
     (10, include_str!("../migrations/postgres/0010_muted_topics.sql")),
     (11, include_str!("../migrations/postgres/0011_topic_labels.sql")),
+    (12, include_str!("../migrations/postgres/0012_personal.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process

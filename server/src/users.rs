@@ -208,7 +208,7 @@ fn printable(text: &str, max: usize) -> bool {
 
 /// A flat object of at most `max` names (1 to 64 bytes, no control
 /// character) to strings of at most 200 bytes, numbers, booleans or null.
-fn scalars(field: &str, value: Value, max: usize, code: ErrorCode) -> Result<Traits, AppError> {
+pub(crate) fn scalars(field: &str, value: Value, max: usize, code: ErrorCode) -> Result<Traits, AppError> {
     let invalid = |message: String| AppError::invalid(code, message);
     let Value::Object(map) = value else {
         return Err(invalid(format!(

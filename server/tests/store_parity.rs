@@ -730,6 +730,108 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
 
     scheduling(run, store).await;
     admission(run, store).await;
+    rendered(run, store).await;
+}
+
+/// Personalised notifications: the recipients with their users' traits
+/// and zones, then deliveries that each carry their own payload, one too
+/// large to send (`too_large`, never due), all scheduled an hour ahead.
+async fn rendered(run: &mut Run, store: &Store) {
+    let mut ids = Vec::new();
+    for (endpoint, user) in [
+        ("ren-ada", Some("ren-ada")),
+        ("ren-ada-2", Some("ren-ada")),
+        ("ren-anon", None),
+    ] {
+        let sub = subscription(&format!("https://push.example/{endpoint}"), "auth-ren", user, &["ren"]);
+        let Upsert::Created(id) = run.ok("subscription_upsert", store.subscription_upsert(&sub).await) else {
+            panic!("{endpoint}: new");
+        };
+        ids.push(id);
+    }
+    let mut traits = Traits::new();
+    traits.insert("first_name".into(), "Ada".into());
+    let ada = UserChanges {
+        traits,
+        time_zone: ZoneChange::Set("Europe/Paris".into()),
+    };
+    run.ok("put_user", store.put_user("ren-ada", &ada).await);
+    let found = run.ok("recipients", store.recipients(&Recipients::Topic("ren".into())).await);
+    let seen: Vec<_> = found
+        .iter()
+        .map(|r| {
+            (
+                r.subscription_id,
+                r.user_id.as_deref(),
+                r.time_zone.as_deref(),
+                r.traits.get("first_name"),
+            )
+        })
+        .collect();
+    let name = serde_json::Value::from("Ada");
+    assert_eq!(
+        seen,
+        vec![
+            (ids[0], Some("ren-ada"), Some("Europe/Paris"), Some(&name)),
+            (ids[1], Some("ren-ada"), Some("Europe/Paris"), Some(&name)),
+            (ids[2], None, None, None)
+        ]
+    );
+    let by_user = run.ok(
+        "recipients",
+        store
+            .recipients(&Recipients::Users(vec!["ren-ada".into(), "nobody".into()]))
+            .await,
+    );
+    assert_eq!(by_user.iter().map(|r| r.subscription_id).collect::<Vec<_>>(), ids[..2]);
+
+    let n = notification("n-ren", Some("key-ren"), Recipients::Topic("ren".into()));
+    let rows = [
+        (ids[0], Some(r#"{"title":"Hi Ada"}"#.to_owned())),
+        (ids[1], None),
+        (ids[2], Some(r#"{"title":"Hi there"}"#.to_owned())),
+        (i64::MAX, Some(r#"{"title":"a device deleted since"}"#.to_owned())),
+    ];
+    let later = Schedule {
+        at_ms: Some(now_ms() + 3_600_000),
+        local: None,
+    };
+    let expected = Created {
+        id: "n-ren".into(),
+        recipients: 3,
+        scheduled: 2,
+        defaulted_time_zone: 0,
+        too_large: 1,
+    };
+    let utc = jiff::tz::TimeZone::UTC;
+    let created = run.ok(
+        "notification_create_rendered",
+        store.notification_create_rendered(&n, &rows, &later, &utc).await,
+    );
+    assert_eq!(created, expected);
+    let again = notification("n-ren-again", Some("key-ren"), Recipients::Topic("ren".into()));
+    assert_eq!(
+        run.ok(
+            "notification_create_rendered",
+            store.notification_create_rendered(&again, &rows, &later, &utc).await
+        ),
+        expected,
+        "a repeated key answers the first"
+    );
+    assert_eq!(
+        run.ok("notification_counts", store.notification_counts("n-ren").await),
+        Some(StatusCounts {
+            scheduled: 2,
+            too_large: 1,
+            ..StatusCounts::default()
+        })
+    );
+    let due: Vec<i64> = run
+        .ok("notification_due_times", store.notification_due_times("n-ren").await)
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(due, [ids[0], ids[2]], "the too-large one is never due");
 }
 
 /// The delivery policy's ledger and answers: a send enters the ledger at
@@ -936,6 +1038,7 @@ async fn scheduling(run: &mut Run, store: &Store) {
         recipients: 3,
         scheduled: 3,
         defaulted_time_zone: 1,
+        too_large: 0,
     };
     assert_eq!(created, expected);
     let again = notification("n-tz-again", Some("key-tz"), Recipients::Topic("tz".into()));

@@ -6,7 +6,7 @@ use super::{
     MAX_WAIT_MS,
 };
 use crate::error::{Error, FieldProblems, Result};
-use crate::template::{is_safe_url, Template};
+use crate::template::{fixed_origin, is_safe_url, Template};
 use crate::value::{ObjectReader, Value};
 
 const JOURNEY_FIELDS: &[&str] = &["id", "entry", "exitOn", "steps", "holdout", "goal"];
@@ -404,22 +404,6 @@ fn link(r: &mut ObjectReader<'_, '_>, key: &str) -> Option<Template> {
         ok = false;
     }
     ok.then_some(template)
-}
-
-/// Whether every placeholder comes after the URL's origin: a field in the
-/// scheme or host could send the click anywhere (`{event.next}` =
-/// `javascript:…` or another site).
-fn fixed_origin(source: &str) -> bool {
-    let Some(first) = source.find('{') else {
-        return true;
-    };
-    let head = &source[..first];
-    if head.starts_with('/') && !head.starts_with("//") {
-        return true;
-    }
-    let lower = head.to_ascii_lowercase();
-    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
-    rest.is_some_and(|after| after.find('/').is_some_and(|slash| slash > 0))
 }
 
 fn placeholders_known(template: &Template, path: &str, problems: &mut FieldProblems) -> bool {

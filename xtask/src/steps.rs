@@ -11,13 +11,14 @@ use crate::test::Run;
 /// The server suites that read `ASKWELL_TEST_POSTGRES_URL`
 /// (`server/tests/support`'s `fresh_store`) and so run again on PostgreSQL;
 /// `postgres` adds two processes sharing a fan-out.
-const POSTGRES_SUITES: [&str; 13] = [
+const POSTGRES_SUITES: [&str; 14] = [
     "--test=api",
     "--test=delivery",
     "--test=forward",
     "--test=funnel",
     "--test=journeys",
     "--test=load",
+    "--test=personal",
     "--test=policy",
     "--test=postgres",
     "--test=preferences",

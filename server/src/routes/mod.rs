@@ -44,7 +44,13 @@ pub fn api() -> Router<AppState> {
         .route("/v1/events", post(events::events_create))
         .route("/v1/stats", get(stats::stats_read))
         .route("/v1/stats.csv", get(stats::stats_csv_read))
-        .route("/v1/notify", post(notifications::notifications_create))
+        .route(
+            "/v1/notify",
+            // A batch of 1,000 users with their data is ~150 kB; admin only,
+            // and the token is checked before the body is read.
+            post(notifications::notifications_create)
+                .layer(DefaultBodyLimit::max(crate::personal::MAX_NOTIFY_BODY_BYTES)),
+        )
         .route(
             "/v1/notifications/{id}",
             get(notifications::notifications_read).delete(notifications::notifications_cancel),

@@ -11,36 +11,53 @@ use serde_json::{json, Value};
 use crate::error::ErrorCode;
 use crate::extract::{Admin, ApiJson};
 use crate::notification::NotifyRequest;
+use crate::personal::Outcome;
 use crate::store::now_ms;
 use crate::{AppError, AppState};
 
-/// `POST /v1/notify` → 202 `{ id, recipients, scheduled, defaulted_time_zone }`
-/// once the job and all its deliveries are in the database, each due when
-/// `deliver` says on its recipient's clock.
+/// `POST /v1/notify` → 202 `{ id, recipients, scheduled, defaulted_time_zone,
+/// too_large }` once the job and all its deliveries are in the database,
+/// each due when `deliver` says on its recipient's clock, each with its own
+/// payload when the copy is personal (see [`crate::personal`]); with
+/// `dry_run`, 200 and what would happen, nothing written.
 pub async fn notifications_create(
     _: Admin,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NotifyRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let (notification, schedule) = req.prepare_scheduled(now_ms())?;
+    let prepared = req.prepare_send(now_ms())?;
     crate::respect::known_category(
         &state.settings.delivery_policy,
-        notification.category.as_deref(),
+        prepared.notification.category.as_deref(),
         "category",
         ErrorCode::InvalidNotification,
     )?;
-    let created = state
-        .store
-        .notification_create_scheduled(&notification, &schedule, &state.settings.default_zone())
-        .await?;
+    let created = if crate::personal::needs_rendering(&prepared) {
+        let id = prepared.notification.id.clone();
+        match crate::personal::send(&state, prepared).await? {
+            Outcome::DryRun(answer) => return Ok((StatusCode::OK, Json(answer))),
+            Outcome::Created(created) => (id, created),
+        }
+    } else {
+        let created = state
+            .store
+            .notification_create_scheduled(
+                &prepared.notification,
+                &prepared.schedule,
+                &state.settings.default_zone(),
+            )
+            .await?;
+        (prepared.notification.id, created)
+    };
+    let (prepared_id, created) = created;
     // A repeated idempotency key answers the first notification (its id,
     // not the one just prepared) and enqueues nothing: counted once.
-    if created.id == notification.id {
+    if created.id == prepared_id {
         state
             .metrics
             .count_scheduled(u64::try_from(created.scheduled).unwrap_or(0));
     }
-    if created.scheduled < created.recipients {
+    if created.scheduled < created.recipients - created.too_large {
         state.wake.notify_waiters();
     }
     Ok((
@@ -50,6 +67,7 @@ pub async fn notifications_create(
             "recipients": created.recipients,
             "scheduled": created.scheduled,
             "defaulted_time_zone": created.defaulted_time_zone,
+            "too_large": created.too_large,
         })),
     ))
 }

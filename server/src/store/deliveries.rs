@@ -37,6 +37,8 @@ pub enum Recipients {
     User(String),
     /// Every subscription.
     All,
+    /// The subscriptions of these users (a `batch`).
+    Users(Vec<String>),
 }
 
 /// A notification to enqueue.
@@ -82,6 +84,9 @@ pub struct Created {
     /// Of those, the ones timed in the default zone: neither the recipient's
     /// user nor its subscription had a zone the tz database knows.
     pub defaulted_time_zone: i64,
+    /// Of the recipients, those whose rendered payload did not fit a push
+    /// (their deliveries are `too_large`: never sent).
+    pub too_large: i64,
 }
 
 /// Most ids in one `UPDATE … WHERE id IN (…)` (inlined integers: a few kB).
@@ -175,6 +180,8 @@ pub struct StatusCounts {
     pub muted: i64,
     /// Never sent: its category is paused by the fatigue guard.
     pub paused: i64,
+    /// Never sent: its personalised payload did not fit a push.
+    pub too_large: i64,
     /// Clicked by the user.
     pub clicked: i64,
     /// Dismissed by the user.
@@ -330,7 +337,7 @@ impl Store {
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let rows = sqlx::query(&format!(
             "SELECT d.id, d.notification_id, d.subscription_id, d.attempts, d.status, s.endpoint, s.p256dh, s.auth, s.user_id, \
-             COALESCE(u.time_zone, s.time_zone) AS time_zone, n.payload, n.ttl, n.urgency, n.topic, n.category, n.audience_topic, n.cancelled_ms \
+             COALESCE(u.time_zone, s.time_zone) AS time_zone, COALESCE(d.payload, n.payload) AS payload, n.ttl, n.urgency, n.topic, n.category, n.audience_topic, n.cancelled_ms \
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN subscriptions s ON s.id = d.subscription_id \
              LEFT JOIN users u ON u.id = s.user_id WHERE d.id IN ({list}) ORDER BY d.id"
         ))
@@ -548,6 +555,7 @@ impl Store {
                 DeliveryStatus::Collapsed => &mut counts.collapsed,
                 DeliveryStatus::Muted => &mut counts.muted,
                 DeliveryStatus::Paused => &mut counts.paused,
+                DeliveryStatus::TooLarge => &mut counts.too_large,
             };
             *count += n;
         }
@@ -779,6 +787,44 @@ async fn insert_to_users(
     Ok(())
 }
 
+/// The notification an idempotency key was first used for, if any.
+pub(super) async fn existing(conn: &mut AnyConnection, key: Option<&str>) -> Result<Option<Created>, sqlx::Error> {
+    let Some(key) = key else { return Ok(None) };
+    let row = sqlx::query(
+        "SELECT id, recipients, scheduled, defaulted_time_zone, too_large FROM notifications WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        Ok(Created {
+            id: row.try_get("id")?,
+            recipients: row.try_get("recipients")?,
+            scheduled: row.try_get("scheduled")?,
+            defaulted_time_zone: row.try_get("defaulted_time_zone")?,
+            too_large: row.try_get("too_large")?,
+        })
+    })
+    .transpose()
+}
+
+/// The notification's own row (no recipients yet).
+pub(super) async fn insert_notification(
+    conn: &mut AnyConnection,
+    n: &NewNotification,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let audience_topic = match &n.to {
+        Recipients::Topic(topic) => Some(topic.as_str()),
+        Recipients::User(_) | Recipients::All | Recipients::Users(_) => None,
+    };
+    sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, category, audience_topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)")
+        .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(&n.category).bind(audience_topic).bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// One notification and its deliveries, inside the caller's transaction
 /// (see [`Store::notification_create_scheduled`]).
 async fn create_in(
@@ -790,30 +836,10 @@ async fn create_in(
 ) -> Result<Created, sqlx::Error> {
     let now = now_ms();
     let not_before = schedule.at_ms.map_or(now, |at| at.max(now));
-    if let Some(key) = &n.idempotency_key {
-        let existing = sqlx::query(
-            "SELECT id, recipients, scheduled, defaulted_time_zone FROM notifications WHERE idempotency_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = existing {
-            return Ok(Created {
-                id: row.try_get("id")?,
-                recipients: row.try_get("recipients")?,
-                scheduled: row.try_get("scheduled")?,
-                defaulted_time_zone: row.try_get("defaulted_time_zone")?,
-            });
-        }
+    if let Some(created) = existing(conn, n.idempotency_key.as_deref()).await? {
+        return Ok(created);
     }
-    let audience_topic = match &n.to {
-        Recipients::Topic(topic) => Some(topic.as_str()),
-        Recipients::User(_) | Recipients::All => None,
-    };
-    sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, category, audience_topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)")
-        .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(&n.category).bind(audience_topic).bind(now)
-        .execute(&mut *conn)
-        .await?;
+    insert_notification(conn, n, now).await?;
     let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
                   SELECT $1, s.id, $2, $3, s.anon_id, s.prompt, s.variant FROM subscriptions s";
     // PostgreSQL: lock the recipients first, in id order (as erasures
@@ -840,6 +866,16 @@ async fn create_in(
                 .bind(not_before)
                 .bind(now)
                 .bind(user)
+                .execute(&mut *conn)
+                .await?
+        }
+        Recipients::Users(users) => {
+            let query = format!("{insert} WHERE s.user_id IN ({}){lock}", super::json_texts(backend, 4));
+            sqlx::query(&query)
+                .bind(&n.id)
+                .bind(not_before)
+                .bind(now)
+                .bind(serde_json::Value::from(users.clone()).to_string())
                 .execute(&mut *conn)
                 .await?
         }
@@ -873,6 +909,7 @@ async fn create_in(
         recipients,
         scheduled,
         defaulted_time_zone,
+        too_large: 0,
     })
 }
 
@@ -881,7 +918,7 @@ async fn create_in(
 /// subscription's, else `default_zone` (also for a stored name this build's
 /// tz database does not know). Returns `(scheduled, defaulted)`: deliveries
 /// due after `now`, and those timed in the default zone.
-async fn local_due_times(
+pub(super) async fn local_due_times(
     tx: &mut AnyConnection,
     id: &str,
     rule: Deliver,
@@ -889,11 +926,13 @@ async fn local_due_times(
     now: i64,
     default_zone: &TimeZone,
 ) -> Result<(i64, i64), sqlx::Error> {
-    let rows = sqlx::query(
+    // Only the waiting ones: a `too_large` delivery is never sent.
+    let rows = sqlx::query(&format!(
         "SELECT d.id, u.time_zone AS user_zone, s.time_zone AS own_zone FROM deliveries d \
          JOIN subscriptions s ON s.id = d.subscription_id LEFT JOIN users u ON u.id = s.user_id \
-         WHERE d.notification_id = $1",
-    )
+         WHERE d.notification_id = $1 AND d.status = '{}'",
+        DeliveryStatus::Queued.as_str()
+    ))
     .bind(id)
     .fetch_all(&mut *tx)
     .await?;

@@ -1,0 +1,160 @@
+//! Notifications whose deliveries each carry their own payload (rendered
+//! per recipient, see `crate::personal`): who the recipients are, and the
+//! notification with its rendered deliveries in one transaction.
+
+use jiff::tz::TimeZone;
+use sqlx::Row;
+
+use super::deliveries::{existing, insert_notification, local_due_times};
+use super::users::traits_of;
+use super::{now_ms, Backend, Store};
+use crate::push::DeliveryStatus;
+use crate::store::{Created, NewNotification, Recipients, Schedule, Traits};
+
+/// A recipient's device, with what its copy is rendered from.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// Subscription row id.
+    pub subscription_id: i64,
+    /// The app user it is bound to, if any.
+    pub user_id: Option<String>,
+    /// Push service URL (for a dry run's breakdown).
+    pub endpoint: String,
+    /// The user's zone, else the device's (as stored; maybe unknown).
+    pub time_zone: Option<String>,
+    /// The user's traits (none for a device bound to no user).
+    pub traits: Traits,
+}
+
+/// Rendered deliveries per `INSERT` (each row is up to ~3 kB of payload
+/// in one JSON parameter: ~1.5 MB a statement).
+const ROWS_PER_INSERT: usize = 500;
+
+impl Store {
+    /// The devices `to` reaches, by subscription id, each with its user's
+    /// traits and zone.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn recipients(&self, to: &Recipients) -> Result<Vec<Recipient>, sqlx::Error> {
+        let select = "SELECT s.id, s.user_id, s.endpoint, COALESCE(u.time_zone, s.time_zone) AS time_zone, u.traits \
+                      FROM subscriptions s LEFT JOIN users u ON u.id = s.user_id";
+        let (filter, bind) = match to {
+            Recipients::All => (String::new(), None),
+            Recipients::User(user) => (" WHERE s.user_id = $1".to_owned(), Some(user.clone())),
+            Recipients::Topic(topic) => (
+                " JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $1".to_owned(),
+                Some(topic.clone()),
+            ),
+            Recipients::Users(users) => (
+                format!(" WHERE s.user_id IN ({})", super::json_texts(self.backend, 1)),
+                Some(serde_json::Value::from(users.clone()).to_string()),
+            ),
+        };
+        let sql = format!("{select}{filter} ORDER BY s.id");
+        let mut query = sqlx::query(&sql);
+        if let Some(value) = bind {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let traits = match row.try_get::<Option<String>, _>("traits")? {
+                    Some(_) => traits_of(row, "traits")?,
+                    None => Traits::new(),
+                };
+                Ok(Recipient {
+                    subscription_id: row.try_get("id")?,
+                    user_id: row.try_get("user_id")?,
+                    endpoint: row.try_get("endpoint")?,
+                    time_zone: row.try_get("time_zone")?,
+                    traits,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes notification `n` and a delivery per `(subscription id,
+    /// payload)` in one transaction, each due as `schedule` says on its
+    /// recipient's clock; a `None` payload (too large to push) is a
+    /// `too_large` delivery, never sent. A device deleted since it was read
+    /// is skipped. A repeated idempotency key answers the first notification
+    /// and enqueues nothing.
+    ///
+    /// # Errors
+    /// When the database fails; nothing is enqueued then.
+    pub async fn notification_create_rendered(
+        &self,
+        n: &NewNotification,
+        rows: &[(i64, Option<String>)],
+        schedule: &Schedule,
+        default_zone: &TimeZone,
+    ) -> Result<Created, sqlx::Error> {
+        let now = now_ms();
+        let not_before = schedule.at_ms.map_or(now, |at| at.max(now));
+        let mut tx = self.write().await?;
+        if let Some(created) = existing(&mut tx, n.idempotency_key.as_deref()).await? {
+            return Ok(created);
+        }
+        insert_notification(&mut tx, n, now).await?;
+        let lock = if self.backend == Backend::Postgres {
+            " ORDER BY s.id FOR KEY SHARE OF s"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "INSERT INTO deliveries (notification_id, subscription_id, status, payload, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
+             SELECT $1, s.id, CASE WHEN r.value ->> 1 IS NULL THEN '{too_large}' ELSE '{queued}' END, r.value ->> 1, $2, $3, s.anon_id, s.prompt, s.variant \
+             FROM {rows} JOIN subscriptions s ON s.id = CAST(r.value ->> 0 AS BIGINT){lock}",
+            too_large = DeliveryStatus::TooLarge.as_str(),
+            queued = DeliveryStatus::Queued.as_str(),
+            rows = super::json_rows(self.backend, 4),
+        );
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let json: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|(id, payload)| serde_json::json!([id, payload]))
+                .collect();
+            sqlx::query(&sql)
+                .bind(&n.id)
+                .bind(not_before)
+                .bind(now)
+                .bind(serde_json::Value::Array(json).to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let counts = sqlx::query(&format!(
+            "SELECT COUNT(*) AS recipients, COALESCE(SUM(CASE WHEN status = '{}' THEN 1 ELSE 0 END), 0) AS too_large \
+             FROM deliveries WHERE notification_id = $1",
+            DeliveryStatus::TooLarge.as_str()
+        ))
+        .bind(&n.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let recipients: i64 = counts.try_get("recipients")?;
+        let too_large: i64 = counts.try_get("too_large")?;
+        let (scheduled, defaulted_time_zone) = match schedule.local {
+            Some(rule) => local_due_times(&mut tx, &n.id, rule, not_before, now, default_zone).await?,
+            None if not_before > now => (recipients - too_large, 0),
+            None => (0, 0),
+        };
+        sqlx::query(
+            "UPDATE notifications SET recipients = $1, scheduled = $2, defaulted_time_zone = $3, too_large = $4 WHERE id = $5",
+        )
+        .bind(recipients)
+        .bind(scheduled)
+        .bind(defaulted_time_zone)
+        .bind(too_large)
+        .bind(&n.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Created {
+            id: n.id.clone(),
+            recipients,
+            scheduled,
+            defaulted_time_zone,
+            too_large,
+        })
+    }
+}

@@ -1,0 +1,377 @@
+//! Personalised `POST /v1/notify`: copy over `{user.*}` traits and
+//! `{data.*}` batch data rendered per recipient, fallbacks, a field no
+//! recipient has refused, payloads too large for one recipient counted and
+//! never sent, and dry runs that write nothing — through `app()` and a
+//! local push service that checks the VAPID signature and decrypts each
+//! push (RFC 8291) on its own. On SQLite, and on PostgreSQL when
+//! `ASKWELL_TEST_POSTGRES_URL` is set (`cargo xtask test` sets it).
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use askwell_server::delivery::DeliveryConfig;
+use askwell_server::{AppState, Settings};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use support::*;
+
+fn settings() -> Settings {
+    Settings {
+        admin_token: Some(TOKEN.into()),
+        identity_secret: Some(IDENTITY_SECRET.as_bytes().to_vec()),
+        endpoints: askwell_server::validate::EndpointPolicy { allow_insecure: true },
+        ..Settings::default()
+    }
+}
+
+async fn put_user(state: &AppState, id: &str, body: Value) {
+    let (status, reply) = call(
+        state,
+        "PUT",
+        &format!("/v1/users/{id}"),
+        Some(&body.to_string()),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+}
+
+async fn notify(state: &AppState, body: &Value) -> (StatusCode, Value) {
+    call(state, "POST", "/v1/notify", Some(&body.to_string()), Some(TOKEN)).await
+}
+
+/// A refused request: its code and message.
+async fn refused(state: &AppState, body: Value) -> (String, String) {
+    let (status, reply) = notify(state, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {reply}");
+    (
+        reply["error"]["code"].as_str().expect("code").to_owned(),
+        reply["error"]["message"].as_str().expect("message").to_owned(),
+    )
+}
+
+async fn round(state: &AppState) -> usize {
+    deliverer(state, DeliveryConfig::default())
+        .round()
+        .await
+        .expect("round")
+}
+
+/// Decrypted pushes by subscriber id.
+fn pushes(service: &push_service::PushService) -> BTreeMap<String, Value> {
+    assert!(service.rejected().is_empty(), "{:?}", service.rejected());
+    service
+        .received()
+        .into_iter()
+        .map(|(id, text)| (id, serde_json::from_str(&text).expect("JSON payload")))
+        .collect()
+}
+
+/// Ada (named, in Paris), Bob (no first name) and a device bound to no
+/// one, all on topic `news`.
+async fn three_recipients(state: &AppState, service: &push_service::PushService) {
+    put_user(
+        state,
+        "ada",
+        json!({ "traits": { "first_name": "Ada", "plan": "pro" } }),
+    )
+    .await;
+    put_user(state, "bob", json!({ "traits": { "plan": "free" } })).await;
+    subscribe_device(state, service, "ada-phone", "news", Some("Europe/Paris"), Some("ada")).await;
+    subscribe_device(state, service, "bob-laptop", "news", None, Some("bob")).await;
+    subscribe_device(state, service, "anon-tablet", "news", None, None).await;
+}
+
+#[tokio::test]
+async fn each_recipient_gets_their_own_name_and_one_without_it_the_fallback() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    three_recipients(state, &service).await;
+    let reply = notify_accepted(
+        state,
+        json!({
+            "to": { "topic": "news" },
+            "notification": {
+                "title": "Hi {user.first_name|there}!",
+                "body": "Your {user.plan} plan has a new feature",
+                "url": "/plans/{user.plan|free}",
+                "actions": [{ "action": "open", "title": "See {user.plan|it}" }]
+            }
+        }),
+    )
+    .await;
+    assert_eq!(
+        (reply["recipients"].as_i64(), reply["too_large"].as_i64()),
+        (Some(3), Some(0)),
+        "{reply}"
+    );
+    assert_eq!(round(state).await, 3);
+    let got = pushes(&service);
+    let seen: Vec<(&str, &str, &str, &str)> = ["ada-phone", "bob-laptop", "anon-tablet"]
+        .iter()
+        .map(|id| {
+            let push = &got[*id];
+            (
+                push["title"].as_str().expect("title"),
+                push["body"].as_str().expect("body"),
+                push["url"].as_str().expect("url"),
+                push["actions"][0]["title"].as_str().expect("action"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("Hi Ada!", "Your pro plan has a new feature", "/plans/pro", "See pro"),
+            (
+                "Hi there!",
+                "Your free plan has a new feature",
+                "/plans/free",
+                "See free"
+            ),
+            ("Hi there!", "Your plan has a new feature", "/plans/free", "See it"),
+        ]
+    );
+    for push in got.values() {
+        assert!(push["delivery"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(reply["id"].as_str().expect("id"))));
+        assert!(!push.to_string().contains("{user."), "never a raw placeholder: {push}");
+    }
+    let counts = notification_counts(state, reply["id"].as_str().expect("id")).await;
+    assert_eq!(counts["delivered"], 3, "{counts}");
+}
+
+#[tokio::test]
+async fn a_field_no_recipient_has_is_refused_naming_it_and_nothing_is_enqueued() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    three_recipients(state, &service).await;
+    let (code, message) = refused(
+        state,
+        json!({ "to": { "topic": "news" }, "notification": { "title": "Hi {user.frist_name|there}" } }),
+    )
+    .await;
+    assert_eq!(code, "invalid_notification");
+    assert!(
+        message.contains("notification.title: none of the 3 recipients has {user.frist_name}"),
+        "{message}"
+    );
+    assert_eq!(state.store.queue_depth().await.expect("depth"), 0);
+}
+
+#[tokio::test]
+async fn bad_placeholders_and_batches_are_refused_naming_the_field() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let title = |title: &str| json!({ "to": { "all": true }, "notification": { "title": title } });
+    let item = |user: &str| json!({ "to": { "user": user }, "data": { "item": "Hat" } });
+    let cases = [
+        (
+            title("{event.item}"),
+            "invalid_notification",
+            "notification.title: unknown placeholder {event.item}",
+        ),
+        (
+            title("{data.item|it}"),
+            "invalid_notification",
+            "{data.item} reads per-recipient data: send it as batch[].data",
+        ),
+        (
+            title("{user.first_name}"),
+            "invalid_notification",
+            "notification.title: would be blank",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "Hi", "url": "https://{user.site}/x" } }),
+            "invalid_notification",
+            "notification.url: expected an http(s) or relative URL, with placeholders only after the scheme and host",
+        ),
+        (
+            json!({ "to": { "all": true }, "batch": [item("ada")], "notification": { "title": "Hi" } }),
+            "invalid_target",
+            "to: not with batch",
+        ),
+        (
+            json!({ "batch": [item("ada"), item("bob"), item("ada")], "notification": { "title": "Hi" } }),
+            "invalid_target",
+            "batch[2].to.user: already in batch[0]",
+        ),
+        (
+            json!({ "batch": [], "notification": { "title": "Hi" } }),
+            "invalid_target",
+            "batch: 1 to 1000 items",
+        ),
+        (
+            json!({ "batch": vec![item("ada"); 1001], "notification": { "title": "Hi" } }),
+            "invalid_target",
+            "batch: 1 to 1000 items",
+        ),
+        (
+            json!({ "batch": [{ "to": { "topic": "news" } }], "notification": { "title": "Hi" } }),
+            "invalid_target",
+            "batch[0].to: expected { user }",
+        ),
+        (
+            json!({ "batch": [{ "to": { "user": "ada" }, "data": { "item": { "name": "Hat" } } }], "notification": { "title": "Hi" } }),
+            "invalid_notification",
+            "batch[0].data.item: expected a string, number, boolean or null",
+        ),
+        (
+            json!({ "batch": [{ "to": { "user": "ada" }, "data": [1] }], "notification": { "title": "Hi" } }),
+            "invalid_notification",
+            "batch[0].data: expected an object",
+        ),
+    ];
+    for (body, code, expected) in cases {
+        let (got, message) = refused(state, body.clone()).await;
+        assert_eq!(got, code, "{body}: {message}");
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    assert_eq!(state.store.queue_depth().await.expect("depth"), 0);
+}
+
+#[tokio::test]
+async fn a_batch_gives_each_user_their_own_data_under_one_notification_and_one_key() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    three_recipients(state, &service).await;
+    subscribe_device(state, &service, "ada-laptop", "other", None, Some("ada")).await;
+    let body = json!({
+        "batch": [
+            { "to": { "user": "ada" }, "data": { "item": "Red shoes", "sku": "red 42/eu", "price": 59.5 } },
+            { "to": { "user": "bob" }, "data": { "item": "Hat" } },
+            { "to": { "user": "nobody" }, "data": { "item": "Scarf" } }
+        ],
+        "idempotency_key": "restock-2026-12-03",
+        "notification": {
+            "title": "{data.item} is back, {user.first_name|friend}",
+            "body": "Now {data.price|at the usual price}",
+            "url": "/products/{data.sku|new}"
+        }
+    });
+    let reply = notify_accepted(state, body.clone()).await;
+    assert_eq!(reply["recipients"], 3, "Ada's two devices and Bob's one: {reply}");
+    let again = notify_accepted(state, body).await;
+    assert_eq!(
+        (&again["id"], &again["recipients"]),
+        (&reply["id"], &reply["recipients"]),
+        "one key: sent once"
+    );
+    assert_eq!(round(state).await, 3);
+    let got = pushes(&service);
+    assert_eq!(got.len(), 3, "{got:?}");
+    for device in ["ada-phone", "ada-laptop"] {
+        assert_eq!(got[device]["title"], "Red shoes is back, Ada");
+        assert_eq!(got[device]["body"], "Now 59.5");
+        assert_eq!(
+            got[device]["url"], "/products/red%2042%2Feu",
+            "a value fills its part of the link"
+        );
+    }
+    assert_eq!(got["bob-laptop"]["title"], "Hat is back, friend");
+    assert_eq!(got["bob-laptop"]["body"], "Now at the usual price");
+    assert_eq!(got["bob-laptop"]["url"], "/products/new");
+}
+
+#[tokio::test]
+async fn a_payload_too_large_for_one_recipient_is_counted_and_never_sent_nor_cut() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    three_recipients(state, &service).await;
+    // 16 values of 200 bytes: 3.2 kB of body for Ada alone.
+    let names: Vec<String> = (0..16).map(|i| format!("p{i}")).collect();
+    let long: serde_json::Map<String, Value> = names.iter().map(|n| (n.clone(), json!("x".repeat(200)))).collect();
+    let body_template: String = names.iter().map(|n| format!("{{data.{n}|}}")).collect();
+    let reply = notify_accepted(
+        state,
+        json!({
+            "batch": [{ "to": { "user": "ada" }, "data": long }, { "to": { "user": "bob" }, "data": { "p0": "short" } }],
+            "notification": { "title": "Your list", "body": body_template }
+        }),
+    )
+    .await;
+    assert_eq!(
+        (reply["recipients"].as_i64(), reply["too_large"].as_i64()),
+        (Some(2), Some(1)),
+        "{reply}"
+    );
+    assert_eq!(round(state).await, 1);
+    let got = pushes(&service);
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["bob-laptop"]);
+    assert_eq!(got["bob-laptop"]["body"], "short");
+    let counts = notification_counts(state, reply["id"].as_str().expect("id")).await;
+    assert_eq!(
+        (&counts["delivered"], &counts["too_large"]),
+        (&json!(1), &json!(1)),
+        "{counts}"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_says_who_would_get_what_and_writes_nothing() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    three_recipients(state, &service).await;
+    let (status, answer) = notify(
+        state,
+        &json!({
+            "to": { "topic": "news" },
+            "dry_run": true,
+            "notification": { "title": "Hi {user.first_name|there}", "body": "{user.plan|}" }
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["dry_run"], true);
+    assert_eq!(answer["recipients"], 3);
+    assert_eq!(answer["by_push_service"], json!({ "127.0.0.1": 3 }), "{answer}");
+    assert_eq!(answer["defaulted_time_zone"], 2, "only Ada's zone is known");
+    assert_eq!(answer["too_large"], 0);
+    assert_eq!(answer["fallbacks"], json!({ "user.first_name": 2, "user.plan": 1 }));
+    let samples = answer["samples"].as_array().expect("samples");
+    let titles: Vec<(&Value, &str)> = samples
+        .iter()
+        .map(|s| (&s["user"], s["payload"]["title"].as_str().expect("title")))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            (&json!("ada"), "Hi Ada"),
+            (&json!("bob"), "Hi there"),
+            (&Value::Null, "Hi there")
+        ]
+    );
+    assert!(samples
+        .iter()
+        .all(|s| s["subscription"].is_i64() && s["bytes"].is_u64()));
+    assert_eq!(samples[2]["payload"].get("body"), None, "an empty body is left out");
+    // A plain notification's dry run counts too, and a batch says who has no device.
+    let (status, plain) = notify(
+        state,
+        &json!({ "to": { "all": true }, "dry_run": true, "notification": { "title": "Sale" } }),
+    )
+    .await;
+    assert_eq!(
+        (status, &plain["recipients"], &plain["samples"][0]["payload"]["title"]),
+        (StatusCode::OK, &json!(3), &json!("Sale"))
+    );
+    let (status, batch) = notify(
+        state,
+        &json!({ "batch": [{ "to": { "user": "ada" } }, { "to": { "user": "nobody" } }], "dry_run": true, "notification": { "title": "Hi" } }),
+    )
+    .await;
+    assert_eq!(
+        (status, &batch["recipients"], &batch["batch_users_without_devices"]),
+        (StatusCode::OK, &json!(1), &json!(1)),
+        "{batch}"
+    );
+    assert_eq!(state.store.queue_depth().await.expect("depth"), 0, "nothing enqueued");
+    assert_eq!(round(state).await, 0);
+}
