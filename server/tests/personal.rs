@@ -142,6 +142,13 @@ async fn each_recipient_gets_their_own_name_and_one_without_it_the_fallback() {
     }
     let counts = notification_counts(state, reply["id"].as_str().expect("id")).await;
     assert_eq!(counts["delivered"], 3, "{counts}");
+    // What the person was sent is theirs to export: their own rendering.
+    let (status, export) = call(state, "GET", "/v1/users/ada/export", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    assert_eq!(
+        export["deliveries"][0]["notification"]["payload"]["title"], "Hi Ada!",
+        "{export}"
+    );
 }
 
 #[tokio::test]

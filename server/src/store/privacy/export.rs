@@ -160,7 +160,8 @@ pub struct ExportedNotification {
     pub id: String,
     /// Enqueued at (epoch ms).
     pub created: i64,
-    /// The push payload (title, body, url, …).
+    /// The push payload (title, body, url, …): the one rendered for this
+    /// device when the copy was personal.
     pub payload: Value,
 }
 
@@ -382,7 +383,7 @@ async fn deliveries(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Exporte
     for chunk in ids.chunks(CHUNK) {
         let sql = format!(
             "SELECT d.id, d.subscription_id, d.status, d.attempts, d.last_code, d.updated_ms, d.clicked_ms, d.dismissed_ms, \
-             d.anon_id, d.prompt, d.variant, d.notification_id, n.created_ms, n.payload \
+             d.anon_id, d.prompt, d.variant, d.notification_id, n.created_ms, COALESCE(d.payload, n.payload) AS payload \
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.subscription_id IN ({}) ORDER BY d.id",
             ints(chunk)
         );
