@@ -10,10 +10,8 @@
 // reply still arrives. The dashboard then says so, in words.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { createDecipheriv, createECDH, hkdfSync, randomBytes } from "node:crypto";
 import { launchChromium, baseUrl, audit } from "./browser.mjs";
-import { checkVapid } from "./firefox-push-service.mjs";
+import { startPushDouble, newDevice } from "./push-double.mjs";
 
 const TOKEN = process.env.ASKWELL_ADMIN_TOKEN ?? "demo-admin-token";
 const TOPIC = `fatigue-${Date.now().toString(36)}`;
@@ -24,7 +22,7 @@ let browser;
 const devices = [];
 
 before(async () => {
-  service = await startDevices();
+  service = await startPushDouble(devices);
   browser = await launchChromium();
   for (let i = 0; i < DEVICES; i++) devices.push(await subscribe(`d${i}`));
 });
@@ -37,63 +35,11 @@ after(async () => {
   await service?.close();
 });
 
-/** RFC 8291 (aes128gcm, one record) with the device's private key and auth secret. */
-function decrypt(body, device) {
-  const salt = body.subarray(0, 16);
-  const idLength = body[20];
-  const senderKey = body.subarray(21, 21 + idLength);
-  const sealed = body.subarray(21 + idLength);
-  const shared = device.ecdh.computeSecret(senderKey);
-  const info = Buffer.concat([Buffer.from("WebPush: info\0"), device.ecdh.getPublicKey(), senderKey]);
-  const ikm = Buffer.from(hkdfSync("sha256", shared, device.authBytes, info, 32));
-  const key = Buffer.from(hkdfSync("sha256", ikm, salt, Buffer.from("Content-Encoding: aes128gcm\0"), 16));
-  const nonce = Buffer.from(hkdfSync("sha256", ikm, salt, Buffer.from("Content-Encoding: nonce\0"), 12));
-  const decipher = createDecipheriv("aes-128-gcm", key, nonce);
-  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
-  const padded = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]);
-  const end = padded.lastIndexOf(2); // the last record's delimiter, then zero padding
-  return JSON.parse(padded.subarray(0, end).toString());
-}
-
-/** A push service for the test's devices: POST /<device> with a valid VAPID
- *  JWT and a body the device can decrypt is a 201 and a received payload;
- *  anything else a 400 (and a failed test). */
-async function startDevices() {
-  const received = [];
-  const rejected = [];
-  const http = createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      const device = devices.find((d) => req.url === `/${d.name}`);
-      const problem = !device ? "unknown device" : checkVapid(req.headers.authorization ?? "", null, origin);
-      if (problem) {
-        rejected.push(problem);
-        res.writeHead(400).end();
-        return;
-      }
-      try {
-        received.push({ device: device.name, payload: decrypt(Buffer.concat(chunks), device) });
-        res.writeHead(201).end();
-      } catch (error) {
-        rejected.push(`cannot decrypt: ${error.message}`);
-        res.writeHead(400).end();
-      }
-    });
-  });
-  await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
-  const origin = `http://127.0.0.1:${http.address().port}`;
-  return { origin, received, rejected, close: () => new Promise((resolve) => http.close(resolve)) };
-}
-
 async function subscribe(name) {
-  const ecdh = createECDH("prime256v1");
-  ecdh.generateKeys();
-  const authBytes = randomBytes(16);
-  const device = { name, ecdh, authBytes, auth: authBytes.toString("base64url"), endpoint: `${service.origin}/${name}` };
+  const device = newDevice(name, service);
   const response = await fetch(`${baseUrl}/v1/subscriptions`, {
     method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ subscription: { endpoint: device.endpoint, keys: { p256dh: ecdh.getPublicKey().toString("base64url"), auth: device.auth } }, topics: [TOPIC] }),
+    body: JSON.stringify({ subscription: device.subscription, topics: [TOPIC] }),
   });
   assert.equal(response.status, 201, await response.text());
   return device;
