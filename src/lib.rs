@@ -24,6 +24,8 @@ pub mod preference_centre;
 pub mod privacy;
 pub mod repair;
 pub mod rules;
+#[cfg(feature = "journeys")]
+pub mod segment;
 pub mod state;
 pub mod template;
 pub mod value;

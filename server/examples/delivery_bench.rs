@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use askwell_server::delivery::{build_request, Deliverer, DeliveryConfig};
 use askwell_server::metrics::Metrics;
-use askwell_server::store::{Claimed, NewNotification, NewSubscription, Recipients};
-use askwell_server::vapid::VapidSigner;
 use askwell_server::notification::NotifyRequest;
 use askwell_server::personal::{send, Outcome};
+use askwell_server::store::{Claimed, NewNotification, NewSubscription, Recipients};
+use askwell_server::vapid::VapidSigner;
 use askwell_server::{AppState, Settings, Store, VapidKeys};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -215,7 +215,9 @@ async fn fan_out_run(
             "notification": { "title": "Hi {user.first_name|there}", "body": "Fan-out for {user.first_name|you}" }
         }))
         .map_err(|e| e.to_string())?;
-        let prepared = request.prepare_send(askwell_server::store::now_ms()).map_err(|e| e.to_string())?;
+        let prepared = request
+            .prepare_send(askwell_server::store::now_ms())
+            .map_err(|e| e.to_string())?;
         let Outcome::Created(created) = send(&state, prepared).await.map_err(|e| e.to_string())? else {
             return Err("unreachable: not a dry run".into());
         };
@@ -254,7 +256,12 @@ async fn named_users(dir: &std::path::Path, n: usize) -> Result<(), String> {
     let mut tx = conn.begin().await.map_err(|e| e.to_string())?;
     for start in (0..n).step_by(10_000) {
         let rows: Vec<serde_json::Value> = (start..n.min(start + 10_000))
-            .map(|i| serde_json::json!([format!("u{i}"), serde_json::json!({ "first_name": format!("Name{i}") }).to_string()]))
+            .map(|i| {
+                serde_json::json!([
+                    format!("u{i}"),
+                    serde_json::json!({ "first_name": format!("Name{i}") }).to_string()
+                ])
+            })
             .collect();
         sqlx::query("INSERT INTO users (id, traits, time_zone, updated_ms) SELECT r.value ->> 0, r.value ->> 1, NULL, 0 FROM json_each($1) AS r")
             .bind(serde_json::Value::Array(rows).to_string())

@@ -77,6 +77,11 @@ pub struct Target {
     pub user: Option<String>,
     /// Every subscription.
     pub all: Option<bool>,
+    /// The devices in this segment: a condition over user traits and
+    /// topics ([`askwell::segment`]), read by hand so every fault names
+    /// its path.
+    #[serde(rename = "where")]
+    pub segment: Option<Value>,
 }
 
 /// One item of `batch`: `{ to: { user }, data? }`.
@@ -449,13 +454,19 @@ impl NotificationRequest {
 }
 
 fn recipients(to: Target) -> Result<Recipients, AppError> {
-    match (to.topic, to.user, to.all) {
-        (Some(topic), None, None) if !topic.is_empty() => Ok(Recipients::Topic(topic)),
-        (None, Some(user), None) if !user.is_empty() => Ok(Recipients::User(user)),
-        (None, None, Some(true)) => Ok(Recipients::All),
+    let segment = to.segment.filter(|s| !s.is_null());
+    match (to.topic, to.user, to.all, segment) {
+        (Some(topic), None, None, None) if !topic.is_empty() => Ok(Recipients::Topic(topic)),
+        (None, Some(user), None, None) if !user.is_empty() => Ok(Recipients::User(user)),
+        (None, None, Some(true), None) => Ok(Recipients::All),
+        (None, None, None, Some(segment)) => {
+            askwell::segment::Segment::read(&crate::journeys::core_value(&segment), "to.where")
+                .map(Recipients::Where)
+                .map_err(|problems| AppError::invalid(ErrorCode::InvalidTarget, problems.to_string()))
+        }
         _ => Err(AppError::invalid(
             ErrorCode::InvalidTarget,
-            "to: expected exactly one of { topic }, { user } or { all: true }",
+            "to: expected exactly one of { topic }, { user }, { all: true } or { where }",
         )),
     }
 }

@@ -14,6 +14,7 @@ mod journeys;
 mod preferences;
 mod privacy;
 mod rendered;
+mod segment_sql;
 mod stats;
 mod subscriptions;
 mod users;

@@ -11,7 +11,7 @@ use crate::test::Run;
 /// The server suites that read `ASKWELL_TEST_POSTGRES_URL`
 /// (`server/tests/support`'s `fresh_store`) and so run again on PostgreSQL;
 /// `postgres` adds two processes sharing a fan-out.
-const POSTGRES_SUITES: [&str; 14] = [
+const POSTGRES_SUITES: [&str; 15] = [
     "--test=api",
     "--test=delivery",
     "--test=forward",
@@ -24,6 +24,7 @@ const POSTGRES_SUITES: [&str; 14] = [
     "--test=preferences",
     "--test=privacy",
     "--test=scheduling",
+    "--test=segments",
     "--test=store_parity",
     "--test=users",
 ];

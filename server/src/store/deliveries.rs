@@ -29,7 +29,7 @@ pub(super) static WAITING: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Who a notification goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Recipients {
     /// Subscribers of a topic.
     Topic(String),
@@ -39,6 +39,8 @@ pub enum Recipients {
     All,
     /// The subscriptions of these users (a `batch`).
     Users(Vec<String>),
+    /// The devices in this segment (`to: { where }`).
+    Where(askwell::segment::Segment),
 }
 
 /// A notification to enqueue.
@@ -816,7 +818,7 @@ pub(super) async fn insert_notification(
 ) -> Result<(), sqlx::Error> {
     let audience_topic = match &n.to {
         Recipients::Topic(topic) => Some(topic.as_str()),
-        Recipients::User(_) | Recipients::All | Recipients::Users(_) => None,
+        Recipients::User(_) | Recipients::All | Recipients::Users(_) | Recipients::Where(_) => None,
     };
     sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, category, audience_topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)")
         .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(&n.category).bind(audience_topic).bind(now)
@@ -866,6 +868,15 @@ async fn create_in(
                 .bind(not_before)
                 .bind(now)
                 .bind(user)
+                .execute(&mut *conn)
+                .await?
+        }
+        Recipients::Where(segment) => {
+            let mut compiler = super::segment_sql::Compiler::new(backend, 4);
+            let condition = compiler.condition(segment);
+            let query = format!("{insert} LEFT JOIN users u ON u.id = s.user_id WHERE {condition}{lock}");
+            let query = sqlx::query(&query).bind(&n.id).bind(not_before).bind(now);
+            super::segment_sql::bind_all(query, &compiler.params)
                 .execute(&mut *conn)
                 .await?
         }

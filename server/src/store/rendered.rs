@@ -39,6 +39,7 @@ impl Store {
     pub async fn recipients(&self, to: &Recipients) -> Result<Vec<Recipient>, sqlx::Error> {
         let select = "SELECT s.id, s.user_id, s.endpoint, COALESCE(u.time_zone, s.time_zone) AS time_zone, u.traits \
                       FROM subscriptions s LEFT JOIN users u ON u.id = s.user_id";
+        let mut params = Vec::new();
         let (filter, bind) = match to {
             Recipients::All => (String::new(), None),
             Recipients::User(user) => (" WHERE s.user_id = $1".to_owned(), Some(user.clone())),
@@ -50,12 +51,19 @@ impl Store {
                 format!(" WHERE s.user_id IN ({})", super::json_texts(self.backend, 1)),
                 Some(serde_json::Value::from(users.clone()).to_string()),
             ),
+            Recipients::Where(segment) => {
+                let mut compiler = super::segment_sql::Compiler::new(self.backend, 1);
+                let condition = compiler.condition(segment);
+                params = compiler.params;
+                (format!(" WHERE {condition}"), None)
+            }
         };
         let sql = format!("{select}{filter} ORDER BY s.id");
         let mut query = sqlx::query(&sql);
         if let Some(value) = bind {
             query = query.bind(value);
         }
+        query = super::segment_sql::bind_all(query, &params);
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
