@@ -412,6 +412,7 @@ fn send_request(args: &SendArgs, now_ms: i64) -> Result<NotifyRequest, String> {
             topic: args.topic.clone(),
             user: args.user.clone(),
             all: args.all.then_some(true),
+            condition: None,
             segment: None,
         },
         notification: NotificationRequest {

@@ -81,7 +81,10 @@ pub struct Target {
     /// topics ([`askwell::segment`]), read by hand so every fault names
     /// its path.
     #[serde(rename = "where")]
-    pub segment: Option<Value>,
+    pub condition: Option<Value>,
+    /// The devices in the named segment (`PUT /v1/segments/{id}`); the
+    /// route replaces it with its condition before the checks.
+    pub segment: Option<String>,
 }
 
 /// One item of `batch`: `{ to: { user }, data? }`.
@@ -454,7 +457,13 @@ impl NotificationRequest {
 }
 
 fn recipients(to: Target) -> Result<Recipients, AppError> {
-    let segment = to.segment.filter(|s| !s.is_null());
+    if to.segment.is_some() {
+        return Err(AppError::invalid(
+            ErrorCode::InvalidTarget,
+            "to.segment: named segments are sent with POST /v1/notify",
+        ));
+    }
+    let segment = to.condition.filter(|s| !s.is_null());
     match (to.topic, to.user, to.all, segment) {
         (Some(topic), None, None, None) if !topic.is_empty() => Ok(Recipients::Topic(topic)),
         (None, Some(user), None, None) if !user.is_empty() => Ok(Recipients::User(user)),

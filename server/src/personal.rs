@@ -64,7 +64,7 @@ pub fn copy_of(notification: &NotificationRequest, data_allowed: bool) -> Result
 /// `invalid_target` or `invalid_notification` naming the item.
 pub fn batch(items: Vec<BatchItem>, to: &Target) -> Result<(Vec<String>, HashMap<String, Fields>), AppError> {
     let target = |message: String| AppError::invalid(ErrorCode::InvalidTarget, message);
-    if to.topic.is_some() || to.user.is_some() || to.all.is_some() || to.segment.is_some() {
+    if to.topic.is_some() || to.user.is_some() || to.all.is_some() || to.condition.is_some() || to.segment.is_some() {
         return Err(target("to: not with batch (each batch item names its user)".into()));
     }
     if items.is_empty() || items.len() > MAX_BATCH {
@@ -79,6 +79,7 @@ pub fn batch(items: Vec<BatchItem>, to: &Target) -> Result<(Vec<String>, HashMap
                 user: Some(user),
                 topic: None,
                 all: None,
+                condition: None,
                 segment: None,
             } if valid_user_id(&user) => user,
             _ => return Err(target(format!("batch[{i}].to: expected {{ user }} with a user id"))),

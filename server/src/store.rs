@@ -15,6 +15,7 @@ mod preferences;
 mod privacy;
 mod rendered;
 mod segment_sql;
+mod segments;
 mod stats;
 mod subscriptions;
 mod users;
@@ -36,6 +37,7 @@ pub use privacy::{
     ExportedTrackedEvent, Removed, UserExport,
 };
 pub use rendered::Recipient;
+pub use segments::StoredSegment;
 pub use stats::{CountRow, DayRow, DeliveryRow, ReceptionRow, StatsRange, SubscriberRow};
 pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};
 pub use users::{NewUserEvent, PutUser, StoredEvent, StoredUser, Traits, UserChanges, ZoneChange};
@@ -63,6 +65,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/sqlite/0010_muted_topics.sql")),
     (11, include_str!("../migrations/sqlite/0011_topic_labels.sql")),
     (12, include_str!("../migrations/sqlite/0012_personal.sql")),
+    (13, include_str!("../migrations/sqlite/0013_segments.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
@@ -77,6 +80,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/postgres/0010_muted_topics.sql")),
     (11, include_str!("../migrations/postgres/0011_topic_labels.sql")),
     (12, include_str!("../migrations/postgres/0012_personal.sql")),
+    (13, include_str!("../migrations/postgres/0013_segments.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process

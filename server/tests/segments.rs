@@ -251,3 +251,84 @@ async fn a_segment_send_reaches_its_devices_and_a_bad_condition_is_named() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_named_segment_is_stored_counted_sent_to_and_deleted() {
+    let db = inspectable_with(askwell_server::Settings {
+        admin_token: Some(TOKEN.into()),
+        ..askwell_server::Settings::default()
+    })
+    .await;
+    let state = &db.state;
+    seed(&state.store).await;
+    let put = |body: Value| async move {
+        call(
+            state,
+            "PUT",
+            "/v1/segments/big-spenders",
+            Some(&body.to_string()),
+            Some(TOKEN),
+        )
+        .await
+    };
+    let (status, created) = put(json!({ "where": { "trait": "orders", "gte": 10 } })).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(
+        (&created["created"], &created["recipients"]),
+        (&json!(true), &json!(2)),
+        "{created}"
+    );
+    let (status, replaced) = put(json!({ "where": { "trait": "orders", "gte": 3 } })).await;
+    assert_eq!(
+        (status, &replaced["created"], &replaced["recipients"]),
+        (StatusCode::OK, &json!(false), &json!(3))
+    );
+    for (body, expected) in [
+        (
+            json!({ "where": { "trait": "orders" } }),
+            "where.trait: expected exactly one of",
+        ),
+        (
+            json!({ "trait": "orders", "gte": 3 }),
+            "expected { \"where\": condition }",
+        ),
+    ] {
+        let (status, reply) = put(body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {reply}");
+        assert!(
+            reply["error"]["message"].as_str().is_some_and(|m| m.contains(expected)),
+            "{body}: {reply}"
+        );
+    }
+    let (_, list) = call(state, "GET", "/v1/segments", None, Some(TOKEN)).await;
+    assert_eq!(
+        list["segments"][0]["where"],
+        json!({ "trait": "orders", "gte": 3 }),
+        "the bad PUTs changed nothing: {list}"
+    );
+    let sent = notify_accepted(
+        state,
+        json!({ "to": { "segment": "big-spenders" }, "notification": { "title": "Thanks" } }),
+    )
+    .await;
+    assert_eq!(sent["recipients"], 3);
+    let (status, reply) = call(
+        state,
+        "POST",
+        "/v1/notify",
+        Some(&json!({ "to": { "segment": "nobody-named-this" }, "notification": { "title": "Hi" } }).to_string()),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (status, &reply["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_target")),
+        "{reply}"
+    );
+    let (status, _) = call(state, "DELETE", "/v1/segments/big-spenders", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(state, "GET", "/v1/segments/big-spenders", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(state, "DELETE", "/v1/segments/big-spenders", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

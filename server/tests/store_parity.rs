@@ -832,6 +832,39 @@ async fn rendered(run: &mut Run, store: &Store) {
         .map(|(id, _)| *id)
         .collect();
     assert_eq!(due, [ids[0], ids[2]], "the too-large one is never due");
+
+    // Named segments, and counting a segment's devices.
+    let condition = serde_json::json!({ "trait": "first_name", "equals": "Ada" });
+    assert!(
+        run.ok("segment_put", store.segment_put("adas", &condition, 5).await),
+        "new"
+    );
+    assert!(
+        !run.ok("segment_put", store.segment_put("adas", &condition, 6).await),
+        "replaced"
+    );
+    let stored = run.ok("segment_get", store.segment_get("adas").await).expect("stored");
+    assert_eq!((stored.condition.clone(), stored.updated_ms), (condition.clone(), 6));
+    assert_eq!(run.ok("segments_list", store.segments_list().await), vec![stored]);
+    let segment =
+        askwell::segment::Segment::read(&askwell_server::journeys::core_value(&condition), "where").expect("valid");
+    assert_eq!(
+        run.ok(
+            "recipient_count",
+            store.recipient_count(&Recipients::Where(segment)).await
+        ),
+        2
+    );
+    assert_eq!(
+        run.ok(
+            "recipient_count",
+            store.recipient_count(&Recipients::Topic("ren".into())).await
+        ),
+        3
+    );
+    assert!(run.ok("segment_delete", store.segment_delete("adas").await));
+    assert!(!run.ok("segment_delete", store.segment_delete("adas").await));
+    assert_eq!(run.ok("segment_get", store.segment_get("adas").await), None);
 }
 
 /// The delivery policy's ledger and answers: a send enters the ledger at

@@ -10,6 +10,7 @@ pub use events::MAX_BATCH as MAX_EVENTS_BATCH;
 #[doc(hidden)]
 pub use events::{action_dedup_id, validate_events_json, Judged as JudgedEvents, Rejection as EventRejection};
 mod journeys;
+pub(crate) mod segments;
 mod subscriptions;
 mod users;
 
@@ -69,6 +70,13 @@ pub fn api() -> Router<AppState> {
         .route(
             "/v1/users/{id}/preferences",
             get(preferences::users_preferences_read).put(preferences::users_preferences_put),
+        )
+        .route("/v1/segments", get(segments::segments_list))
+        .route(
+            "/v1/segments/{id}",
+            get(segments::segments_read)
+                .put(segments::segments_put)
+                .delete(segments::segments_delete),
         )
         .route("/v1/journeys", get(journeys::journeys_list))
         .route("/v1/journeys.csv", get(journeys::journeys_csv))

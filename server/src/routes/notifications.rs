@@ -23,8 +23,9 @@ use crate::{AppError, AppState};
 pub async fn notifications_create(
     _: Admin,
     State(state): State<AppState>,
-    ApiJson(req): ApiJson<NotifyRequest>,
+    ApiJson(mut req): ApiJson<NotifyRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    super::segments::resolve(&state, &mut req.to).await?;
     let prepared = req.prepare_send(now_ms())?;
     crate::respect::known_category(
         &state.settings.delivery_policy,

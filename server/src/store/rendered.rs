@@ -6,6 +6,7 @@ use jiff::tz::TimeZone;
 use sqlx::Row;
 
 use super::deliveries::{existing, insert_notification, local_due_times};
+use super::segment_sql::Param;
 use super::users::traits_of;
 use super::{now_ms, Backend, Store};
 use crate::push::DeliveryStatus;
@@ -39,31 +40,9 @@ impl Store {
     pub async fn recipients(&self, to: &Recipients) -> Result<Vec<Recipient>, sqlx::Error> {
         let select = "SELECT s.id, s.user_id, s.endpoint, COALESCE(u.time_zone, s.time_zone) AS time_zone, u.traits \
                       FROM subscriptions s LEFT JOIN users u ON u.id = s.user_id";
-        let mut params = Vec::new();
-        let (filter, bind) = match to {
-            Recipients::All => (String::new(), None),
-            Recipients::User(user) => (" WHERE s.user_id = $1".to_owned(), Some(user.clone())),
-            Recipients::Topic(topic) => (
-                " JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $1".to_owned(),
-                Some(topic.clone()),
-            ),
-            Recipients::Users(users) => (
-                format!(" WHERE s.user_id IN ({})", super::json_texts(self.backend, 1)),
-                Some(serde_json::Value::from(users.clone()).to_string()),
-            ),
-            Recipients::Where(segment) => {
-                let mut compiler = super::segment_sql::Compiler::new(self.backend, 1);
-                let condition = compiler.condition(segment);
-                params = compiler.params;
-                (format!(" WHERE {condition}"), None)
-            }
-        };
+        let (filter, params) = self.recipients_filter(to);
         let sql = format!("{select}{filter} ORDER BY s.id");
-        let mut query = sqlx::query(&sql);
-        if let Some(value) = bind {
-            query = query.bind(value);
-        }
-        query = super::segment_sql::bind_all(query, &params);
+        let query = super::segment_sql::bind_all(sqlx::query(&sql), &params);
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
@@ -80,6 +59,29 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The joins and `WHERE` after `FROM subscriptions s LEFT JOIN users u
+    /// ON u.id = s.user_id` that select `to`'s devices, with their
+    /// parameters from `$1`.
+    pub(super) fn recipients_filter(&self, to: &Recipients) -> (String, Vec<Param>) {
+        match to {
+            Recipients::All => (String::new(), Vec::new()),
+            Recipients::User(user) => (" WHERE s.user_id = $1".to_owned(), vec![Param::Text(user.clone())]),
+            Recipients::Topic(topic) => (
+                " JOIN subscription_topics t ON t.subscription_id = s.id WHERE t.topic = $1".to_owned(),
+                vec![Param::Text(topic.clone())],
+            ),
+            Recipients::Users(users) => (
+                format!(" WHERE s.user_id IN ({})", super::json_texts(self.backend, 1)),
+                vec![Param::Text(serde_json::Value::from(users.clone()).to_string())],
+            ),
+            Recipients::Where(segment) => {
+                let mut compiler = super::segment_sql::Compiler::new(self.backend, 1);
+                let condition = compiler.condition(segment);
+                (format!(" WHERE {condition}"), compiler.params)
+            }
+        }
     }
 
     /// Writes notification `n` and a delivery per `(subscription id,
