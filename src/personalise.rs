@@ -24,6 +24,9 @@ use crate::template::{fixed_origin, is_safe_url, Template};
 /// placeholders), with the paths errors name them by.
 #[derive(Debug, Clone, Default)]
 pub struct CopySource<'a> {
+    /// What the paths in errors start with (default `notification`; a
+    /// variant's are `notification.variants[1]`).
+    pub prefix: &'a str,
     /// `notification.title`.
     pub title: &'a str,
     /// `notification.body`.
@@ -39,6 +42,7 @@ pub struct CopySource<'a> {
 /// Parsed, checked copy templates.
 #[derive(Debug, Clone)]
 pub struct Copy {
+    prefix: String,
     title: Template,
     body: Option<Template>,
     url: Option<Template>,
@@ -79,33 +83,38 @@ impl Copy {
     /// The problems found.
     pub fn parse(source: &CopySource<'_>, data_allowed: bool) -> Result<Self, FieldProblems> {
         let mut problems = FieldProblems::default();
+        let prefix = if source.prefix.is_empty() {
+            "notification"
+        } else {
+            source.prefix
+        };
+        let at = |field: &str| format!("{prefix}.{field}");
         let mut text = |path: &str, source: &str| {
             let template = Template::parse(source);
             known_fields(&template, path, data_allowed, &mut problems);
             template
         };
-        let title = text("notification.title", source.title);
-        let body = source.body.map(|body| text("notification.body", body));
+        let title = text(&at("title"), source.title);
+        let body = source.body.map(|body| text(&at("body"), body));
         let actions: Vec<Template> = (source.action_titles.iter().enumerate())
-            .map(|(i, title)| text(&format!("notification.actions[{i}].title"), title))
+            .map(|(i, title)| text(&at(&format!("actions[{i}].title")), title))
             .collect();
-        let labels = std::iter::once(("notification.title".to_owned(), &title))
-            .chain((actions.iter().enumerate()).map(|(i, t)| (format!("notification.actions[{i}].title"), t)));
+        let labels = std::iter::once((at("title"), &title))
+            .chain((actions.iter().enumerate()).map(|(i, t)| (at(&format!("actions[{i}].title")), t)));
         for (path, label) in labels {
             if label.has_fields() && label.render(|_| None).is_empty() {
                 problems.push(path, BLANK);
             }
         }
-        let url = source
-            .url
-            .map(|url| link("notification.url", url, data_allowed, &mut problems));
+        let url = source.url.map(|url| link(&at("url"), url, data_allowed, &mut problems));
         let image = source
             .image
-            .map(|image| link("notification.image", image, data_allowed, &mut problems));
+            .map(|image| link(&at("image"), image, data_allowed, &mut problems));
         if !problems.0.is_empty() {
             return Err(problems);
         }
         Ok(Self {
+            prefix: prefix.to_owned(),
             title,
             body,
             url,
@@ -155,16 +164,17 @@ impl Copy {
     }
 
     fn templates(&self) -> impl Iterator<Item = (String, &Template)> {
+        let prefix = &self.prefix;
         let fixed = [
-            ("notification.title", Some(&self.title)),
-            ("notification.body", self.body.as_ref()),
-            ("notification.url", self.url.as_ref()),
-            ("notification.image", self.image.as_ref()),
+            ("title", Some(&self.title)),
+            ("body", self.body.as_ref()),
+            ("url", self.url.as_ref()),
+            ("image", self.image.as_ref()),
         ];
         let fixed = fixed
             .into_iter()
-            .filter_map(|(path, template)| Some((path.to_owned(), template?)));
-        let actions = (self.actions.iter().enumerate()).map(|(i, t)| (format!("notification.actions[{i}].title"), t));
+            .filter_map(move |(field, template)| Some((format!("{prefix}.{field}"), template?)));
+        let actions = (self.actions.iter().enumerate()).map(move |(i, t)| (format!("{prefix}.actions[{i}].title"), t));
         fixed.chain(actions)
     }
 }

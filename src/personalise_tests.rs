@@ -18,6 +18,7 @@ fn problems(source: &CopySource<'_>, data_allowed: bool) -> String {
 #[test]
 fn renders_each_recipients_own_traits_and_data() {
     let source = CopySource {
+        prefix: "",
         title: "Hi {user.first_name|there}",
         body: Some("{data.item} is back in stock"),
         url: Some("/shop/{data.sku}?from=push"),
@@ -72,6 +73,7 @@ fn plain_copy_is_not_personal() {
 #[test]
 fn every_bad_template_is_named_by_its_path() {
     let source = CopySource {
+        prefix: "",
         title: "{user.first_name}",
         body: Some("{event.item} and {data.sku}"),
         url: Some("{data.link}"),
@@ -188,5 +190,37 @@ fn a_field_no_recipient_has_is_unknown_and_others_count_their_fallbacks() {
     assert!(
         Census::default().unknown(&copy).is_empty(),
         "no recipients: nothing to judge by"
+    );
+}
+
+#[test]
+fn a_variants_templates_are_named_under_its_own_path() {
+    let source = CopySource {
+        prefix: "notification.variants[1]",
+        body: Some("{user.}"),
+        ..copy("{user.first_name}")
+    };
+    let message = problems(&source, false);
+    assert!(
+        message.contains("notification.variants[1].title: would be blank"),
+        "{message}"
+    );
+    assert!(
+        message.contains("notification.variants[1].body: unknown placeholder {user.}"),
+        "{message}"
+    );
+    let copy = Copy::parse(
+        &CopySource {
+            prefix: "notification.variants[1]",
+            ..copy("Hi {user.nme|there}")
+        },
+        false,
+    )
+    .expect("valid");
+    let mut census = Census::default();
+    census.record(&["user.nme"]);
+    assert_eq!(
+        census.unknown(&copy),
+        [("notification.variants[1].title".to_owned(), "user.nme")]
     );
 }

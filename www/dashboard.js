@@ -13,7 +13,7 @@ const HOLDOUT_COLOR = "#888888";
 const STATUS_COLORS = {
   delivered: "#009E73", retrying: "#E69F00", queued: "#56B4E9", scheduled: "#0072B2", held: "#CC79A7",
   failed: "#D55E00", pruned: "#888888", cancelled: "#555555", capped: "#F0E442", collapsed: "#BBBBBB",
-  muted: "#332288", paused: "#882255", too_large: "#AA4499",
+  muted: "#332288", paused: "#882255", too_large: "#AA4499", withheld: "#44AA99",
 };
 // Fills with under 2:1 contrast on a light page (capped 1.3, collapsed 1.9)
 // or a dark one (cancelled 2.3 on Firefox's, paused 1.8) get a mid-grey outline

@@ -145,6 +145,30 @@ pub struct NotificationRequest {
     /// What a digest of several held pushes of one topic says instead
     /// (`{count}` is how many): `{ title, body? }`.
     pub digest: Option<DigestRequest>,
+    /// A push A/B test: each device gets one variant's copy (the first is
+    /// the baseline), assigned by the core's hash of (device, notification).
+    pub variants: Option<Vec<VariantRequest>>,
+    /// With `variants`: the share of devices never sent to (0 to 0.5).
+    pub holdout: Option<f64>,
+}
+
+/// One of `notification.variants`: its own copy over the notification's
+/// (absent fields are the notification's), and its relative weight.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantRequest {
+    /// `a`, `b`, `short-title` (1 to 32 of `A-Z a-z 0-9 _ -`, not `holdout`).
+    pub id: String,
+    /// Title.
+    pub title: Option<String>,
+    /// Body.
+    pub body: Option<String>,
+    /// Large image URL.
+    pub image: Option<String>,
+    /// Page opened on click.
+    pub url: Option<String>,
+    /// Relative weight (default 1).
+    pub weight: Option<f64>,
 }
 
 /// `notification.digest` of the request.
@@ -252,37 +276,46 @@ impl NotifyRequest {
         )?;
         let dry_run = self.dry_run.take().unwrap_or(false);
         let batch = self.batch.take();
-        let copy = if templates {
-            crate::personal::copy_of(&self.notification, batch.is_some())?
+        let variants = self.notification.variants.take().unwrap_or_default();
+        let holdout = self.notification.holdout.take();
+        if !templates && (!variants.is_empty() || holdout.is_some()) {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidNotification,
+                "notification.variants and notification.holdout: only POST /v1/notify takes them",
+            ));
+        }
+        crate::personal::check_variants(&variants, holdout)?;
+        let copies = if templates {
+            crate::personal::copies(&self.notification, &variants, batch.is_some())?
         } else {
-            None
+            vec![None]
         };
         // What a mute button turns off travels with the push: the worker
         // has nothing else to go on.
         let muted = offers_mute.then(|| (self.to.topic.clone(), self.category.clone()));
-        let personal_copy = copy.is_some() || batch.is_some();
+        let per_recipient =
+            copies.iter().any(Option::is_some) || batch.is_some() || !variants.is_empty() || holdout.is_some();
         let body = payload_value(self.notification, muted)?;
         let payload = serde_json::to_string(&body)
             .map_err(|e| AppError::invalid(ErrorCode::InvalidNotification, e.to_string()))?;
-        if !personal_copy {
+        if !per_recipient {
             check_size(&payload, "notification")?;
         }
-        let (to, personal) = match batch {
+        let (to, data) = match batch {
             Some(items) => {
                 let (users, data) = crate::personal::batch(items, &self.to)?;
-                (
-                    Recipients::Users(users),
-                    Some(crate::personal::Personal::new(copy, body, data)),
-                )
+                (Recipients::Users(users), data)
             }
-            None => (
-                recipients(self.to)?,
-                copy.map(|copy| crate::personal::Personal::new(Some(copy), body, Default::default())),
-            ),
+            None => (recipients(self.to)?, Default::default()),
         };
+        let id = ordered_id(now_ms);
+        let personal = per_recipient.then(|| {
+            let arms = crate::personal::arms(&body, &variants, copies);
+            crate::personal::Personal::new(arms, holdout.unwrap_or(0.0), data, id.clone())
+        });
         let schedule = schedule(self.deliver, now_ms)?;
         let notification = NewNotification {
-            id: ordered_id(now_ms),
+            id,
             idempotency_key: self.idempotency_key,
             payload,
             ttl,

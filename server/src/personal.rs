@@ -16,8 +16,8 @@ use askwell::personalise::{Census, Copy, CopySource};
 use serde_json::{json, Map, Value};
 
 use crate::error::ErrorCode;
-use crate::notification::{fits, BatchItem, NotificationRequest, Prepared, Target};
-use crate::store::{Created, Recipient, Recipients};
+use crate::notification::{fits, BatchItem, NotificationRequest, Prepared, Target, VariantRequest};
+use crate::store::{Created, NewNotification, Recipient, Recipients, Rendered, RenderedRow};
 use crate::users::{valid_user_id, MAX_TRAITS};
 use crate::{AppError, AppState};
 
@@ -31,30 +31,171 @@ const SAMPLES: usize = 3;
 /// What each recipient's payload is rendered from.
 #[derive(Debug)]
 pub struct Personal {
-    /// The templates (`None`: a batch whose copy reads nothing).
-    copy: Option<Copy>,
-    /// The payload with the templates' sources in place.
-    base: Map<String, Value>,
+    /// The copies: one, or one per variant of an A/B test.
+    arms: Vec<Arm>,
+    /// The share of devices never sent to.
+    holdout: f64,
     /// A batch's data by user.
     data: HashMap<String, Fields>,
+    /// The notification's id: with the device, what assigns a variant.
+    notification: String,
 }
 
-/// The copy's templates when any of them has a placeholder; a bad one is
-/// `invalid_notification` naming every bad field.
+/// One copy of a notification: a variant's, or the only one.
+#[derive(Debug)]
+pub struct Arm {
+    /// The variant's id (`None` without variants).
+    id: Option<String>,
+    /// Relative weight.
+    weight: f64,
+    /// The payload with this copy's sources in place.
+    base: Map<String, Value>,
+    /// Its templates, when it has placeholders.
+    copy: Option<Copy>,
+}
+
+/// Most variants of one notification.
+pub const MAX_VARIANTS: usize = 8;
+/// Largest holdout share.
+pub const MAX_HOLDOUT: f64 = 0.5;
+
+/// `notification.variants` (none, or 2 to [`MAX_VARIANTS`], ids unique,
+/// weights positive) and `notification.holdout` (0 to [`MAX_HOLDOUT`]).
 ///
 /// # Errors
-/// As said.
-pub fn copy_of(notification: &NotificationRequest, data_allowed: bool) -> Result<Option<Copy>, AppError> {
-    let source = CopySource {
-        title: &notification.title,
-        body: notification.body.as_deref(),
-        url: notification.url.as_deref(),
-        image: notification.image.as_deref(),
-        action_titles: notification.actions.iter().map(|a| a.title.as_str()).collect(),
+/// `invalid_notification` naming the field.
+pub fn check_variants(variants: &[VariantRequest], holdout: Option<f64>) -> Result<(), AppError> {
+    let bad = |message: String| AppError::invalid(ErrorCode::InvalidNotification, message);
+    if let Some(share) = holdout {
+        if !(0.0..=MAX_HOLDOUT).contains(&share) {
+            return Err(bad(format!("notification.holdout: a share from 0 to {MAX_HOLDOUT}")));
+        }
+    }
+    if variants.len() == 1 || variants.len() > MAX_VARIANTS {
+        return Err(bad(format!(
+            "notification.variants: 2 to {MAX_VARIANTS} variants (the first is the baseline), or none"
+        )));
+    }
+    for (i, variant) in variants.iter().enumerate() {
+        let valid = !variant.id.is_empty()
+            && variant.id.len() <= 32
+            && variant
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && variant.id != askwell::model::HOLDOUT;
+        if !valid {
+            return Err(bad(format!(
+                "notification.variants[{i}].id: 1 to 32 of A-Z a-z 0-9 _ - (not {:?})",
+                askwell::model::HOLDOUT
+            )));
+        }
+        if let Some(earlier) = variants[..i].iter().position(|v| v.id == variant.id) {
+            return Err(bad(format!(
+                "notification.variants[{i}].id: already variants[{earlier}]'s"
+            )));
+        }
+        if variant.weight.is_some_and(|w| !(w > 0.0 && w <= 1000.0)) {
+            return Err(bad(format!(
+                "notification.variants[{i}].weight: a number above 0, at most 1000"
+            )));
+        }
+        if variant.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(bad(format!(
+                "notification.variants[{i}].title: not blank (leave it out to keep the notification's)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The templates of each copy (`None` for one without placeholders): the
+/// notification's alone, or each variant's over it. The notification's
+/// own copy is checked first, so a fault in it is named there and not once
+/// per variant.
+///
+/// # Errors
+/// `invalid_notification` naming every bad field.
+pub fn copies(
+    notification: &NotificationRequest,
+    variants: &[VariantRequest],
+    data_allowed: bool,
+) -> Result<Vec<Option<Copy>>, AppError> {
+    let base = source(notification, None, "notification");
+    let own = parse(&base, data_allowed)?;
+    if variants.is_empty() {
+        return Ok(vec![own]);
+    }
+    variants
+        .iter()
+        .enumerate()
+        .map(|(i, variant)| {
+            let prefix = format!("notification.variants[{i}]");
+            parse(&source(notification, Some(variant), &prefix), data_allowed)
+        })
+        .collect()
+}
+
+fn source<'a>(
+    notification: &'a NotificationRequest,
+    variant: Option<&'a VariantRequest>,
+    prefix: &'a str,
+) -> CopySource<'a> {
+    let pick = |own: Option<&'a str>, theirs: Option<&'a Option<String>>| match theirs {
+        Some(Some(text)) => Some(text.as_str()),
+        _ => own,
     };
-    let copy = Copy::parse(&source, data_allowed)
+    CopySource {
+        prefix,
+        title: pick(Some(notification.title.as_str()), variant.map(|v| &v.title)).unwrap_or_default(),
+        body: pick(notification.body.as_deref(), variant.map(|v| &v.body)),
+        url: pick(notification.url.as_deref(), variant.map(|v| &v.url)),
+        image: pick(notification.image.as_deref(), variant.map(|v| &v.image)),
+        action_titles: notification.actions.iter().map(|a| a.title.as_str()).collect(),
+    }
+}
+
+fn parse(source: &CopySource<'_>, data_allowed: bool) -> Result<Option<Copy>, AppError> {
+    let copy = Copy::parse(source, data_allowed)
         .map_err(|problems| AppError::invalid(ErrorCode::InvalidNotification, problems.to_string()))?;
     Ok(copy.is_personal().then_some(copy))
+}
+
+/// The arms of a send: the payload `base` with each variant's fields in
+/// place (or `base` alone), with the templates [`copies`] found.
+pub fn arms(base: &Map<String, Value>, variants: &[VariantRequest], copies: Vec<Option<Copy>>) -> Vec<Arm> {
+    if variants.is_empty() {
+        let copy = copies.into_iter().next().flatten();
+        return vec![Arm {
+            id: None,
+            weight: 1.0,
+            base: base.clone(),
+            copy,
+        }];
+    }
+    variants
+        .iter()
+        .zip(copies)
+        .map(|(variant, copy)| {
+            let mut own = base.clone();
+            for (key, text) in [
+                ("title", &variant.title),
+                ("body", &variant.body),
+                ("url", &variant.url),
+                ("image", &variant.image),
+            ] {
+                if let Some(text) = text {
+                    own.insert(key.into(), Value::String(text.clone()));
+                }
+            }
+            Arm {
+                id: Some(variant.id.clone()),
+                weight: variant.weight.unwrap_or(1.0),
+                base: own,
+                copy,
+            }
+        })
+        .collect()
 }
 
 /// `batch`: 1 to [`MAX_BATCH`] items of `{ to: { user }, data? }`, each user
@@ -108,33 +249,69 @@ pub fn batch(items: Vec<BatchItem>, to: &Target) -> Result<(Vec<String>, HashMap
     Ok((users, data))
 }
 
-/// One recipient's rendering: their payload, and what it lacked.
-struct Row<'c> {
+/// One recipient's rendering.
+struct Row {
     recipient: Recipient,
+    /// The arm it was assigned (`None`: the holdout).
+    arm: Option<usize>,
+    /// Its payload (empty for the holdout).
     payload: String,
-    missed: Vec<&'c str>,
+    /// The fields it lacked.
+    missed: Vec<String>,
 }
 
 impl Personal {
-    /// From the checked templates, the unrendered payload and a batch's data.
-    pub fn new(copy: Option<Copy>, base: Map<String, Value>, data: HashMap<String, Fields>) -> Self {
-        Self { copy, base, data }
+    /// From the arms, the holdout share, a batch's data and the
+    /// notification's id.
+    pub fn new(arms: Vec<Arm>, holdout: f64, data: HashMap<String, Fields>, notification: String) -> Self {
+        Self {
+            arms,
+            holdout,
+            data,
+            notification,
+        }
     }
 
-    /// Whether `{data.*}` has a batch behind it.
-    fn data_of(&self, recipient: &Recipient) -> Option<&Fields> {
-        self.data.get(recipient.user_id.as_deref()?)
+    /// Whether it is an experiment (variants or a holdout).
+    fn is_experiment(&self) -> bool {
+        self.arms.len() > 1 || self.holdout > 0.0
     }
 
-    /// `recipient`'s payload JSON; the fields they lack go into `missed`.
-    fn render<'c>(&'c self, recipient: &Recipient, missed: &mut Vec<&'c str>) -> String {
-        let Some(copy) = &self.copy else {
-            return Value::Object(self.base.clone()).to_string();
+    /// `recipient`'s arm: the core's assignment of (device, notification),
+    /// so a retried or repeated send keeps its variant.
+    fn arm_of(&self, recipient: &Recipient) -> Option<usize> {
+        if !self.is_experiment() {
+            return Some(0);
+        }
+        let labels: Vec<String> = (0..self.arms.len()).map(|i| i.to_string()).collect();
+        let choices: Vec<askwell::experiment::Arm<'_>> = (self.arms.iter().zip(&labels))
+            .map(|(arm, label)| askwell::experiment::Arm {
+                id: label,
+                weight: arm.weight,
+            })
+            .collect();
+        let subject = recipient.subscription_id.to_string();
+        match askwell::experiment::assign(&subject, &self.notification, self.holdout, &choices) {
+            askwell::experiment::Assignment::Variant(label) => label.parse().ok(),
+            askwell::experiment::Assignment::Holdout => None,
+        }
+    }
+
+    /// `recipient`'s payload JSON from `arm`; the fields they lack go into
+    /// `missed`.
+    fn render<'c>(&'c self, arm: &'c Arm, recipient: &Recipient, missed: &mut Vec<&'c str>) -> String {
+        let Some(copy) = &arm.copy else {
+            return Value::Object(arm.base.clone()).to_string();
         };
         let empty = Fields::new();
         let traits = crate::journeys::fields(&recipient.traits);
-        let rendered = copy.render(&traits, self.data_of(recipient).unwrap_or(&empty), missed);
-        let mut object = self.base.clone();
+        let data = recipient
+            .user_id
+            .as_deref()
+            .and_then(|u| self.data.get(u))
+            .unwrap_or(&empty);
+        let rendered = copy.render(&traits, data, missed);
+        let mut object = arm.base.clone();
         object.insert("title".into(), Value::String(rendered.title));
         for (key, text) in [
             ("body", rendered.body),
@@ -154,22 +331,40 @@ impl Personal {
         Value::Object(object).to_string()
     }
 
-    fn rows(&self, recipients: Vec<Recipient>) -> (Vec<Row<'_>>, Census) {
-        let mut census = Census::default();
+    /// Every recipient rendered, and a census per arm.
+    fn rows(&self, recipients: Vec<Recipient>) -> (Vec<Row>, Vec<Census>) {
+        let mut censuses = vec![Census::default(); self.arms.len()];
         let rows = recipients
             .into_iter()
             .map(|recipient| {
+                let arm = self.arm_of(&recipient);
                 let mut missed = Vec::new();
-                let payload = self.render(&recipient, &mut missed);
-                census.record(&missed);
+                let payload = match arm {
+                    Some(i) => {
+                        let payload = self.render(&self.arms[i], &recipient, &mut missed);
+                        censuses[i].record(&missed);
+                        payload
+                    }
+                    None => String::new(),
+                };
+                let missed = missed.iter().map(|m| (*m).to_owned()).collect();
                 Row {
                     recipient,
+                    arm,
                     payload,
                     missed,
                 }
             })
             .collect();
-        (rows, census)
+        (rows, censuses)
+    }
+
+    /// An arm's variant id, or `holdout`.
+    fn label(&self, arm: Option<usize>) -> Option<String> {
+        match arm {
+            Some(i) => self.arms[i].id.clone(),
+            None => Some(askwell::model::HOLDOUT.to_owned()),
+        }
     }
 }
 
@@ -182,56 +377,66 @@ impl Personal {
 pub async fn send(state: &AppState, prepared: Prepared) -> Result<Outcome, AppError> {
     let recipients = state.store.recipients(&prepared.notification.to).await?;
     let zone = state.settings.default_zone();
-    let personal = prepared.personal.map(std::sync::Arc::new);
-    let task_personal = personal.clone();
-    let plain = prepared.notification.payload.clone();
+    let personal = match prepared.personal {
+        Some(personal) => personal,
+        None => Personal::plain(&prepared.notification)?,
+    };
     // Rendering 100,000 payloads takes a fraction of a second: off the
     // async workers, so other requests are not held up meanwhile.
-    let (rows, census) = tokio::task::spawn_blocking(move || match &task_personal {
-        Some(personal) => {
-            let (rows, census) = personal.rows(recipients);
-            let rows: Vec<(Recipient, String, Vec<String>)> = rows
-                .into_iter()
-                .map(|row| {
-                    (
-                        row.recipient,
-                        row.payload,
-                        row.missed.iter().map(|m| (*m).to_owned()).collect(),
-                    )
-                })
-                .collect();
-            (rows, census)
-        }
-        None => {
-            let mut census = Census::default();
-            let rows = recipients
-                .into_iter()
-                .map(|recipient| {
-                    census.record(&[]);
-                    (recipient, plain.clone(), Vec::new())
-                })
-                .collect();
-            (rows, census)
-        }
+    let (personal, rows, censuses) = tokio::task::spawn_blocking(move || {
+        let (rows, censuses) = personal.rows(recipients);
+        (personal, rows, censuses)
     })
     .await
     .map_err(|err| AppError::Database(sqlx::Error::Protocol(format!("rendering failed: {err}"))))?;
-    if let Some(copy) = personal.as_ref().and_then(|p| p.copy.as_ref()) {
-        refuse_unknown(&census, copy)?;
+    for (arm, census) in personal.arms.iter().zip(&censuses) {
+        if let Some(copy) = &arm.copy {
+            refuse_unknown(census, copy)?;
+        }
     }
     if prepared.dry_run {
-        return Ok(Outcome::DryRun(dry_run(&rows, &census, batch_size(&personal))));
+        return Ok(Outcome::DryRun(dry_run(&personal, &rows, &censuses)));
     }
-    let sendable: Vec<(i64, Option<String>)> = rows
-        .iter()
-        .map(|(recipient, payload, _)| (recipient.subscription_id, fits(payload).then(|| payload.clone())))
+    let rendered: Vec<RenderedRow> = rows
+        .into_iter()
+        .map(|row| RenderedRow {
+            subscription_id: row.recipient.subscription_id,
+            variant: personal.label(row.arm),
+            payload: match row.arm {
+                Some(_) if fits(&row.payload) => Rendered::Payload(row.payload),
+                Some(_) => Rendered::TooLarge,
+                None => Rendered::Withheld,
+            },
+        })
         .collect();
-    drop(rows);
+    let variants: Vec<String> = personal.arms.iter().filter_map(|arm| arm.id.clone()).collect();
     let created = state
         .store
-        .notification_create_rendered(&prepared.notification, &sendable, &prepared.schedule, &zone)
+        .notification_create_rendered(&prepared.notification, &rendered, &variants, &prepared.schedule, &zone)
         .await?;
     Ok(Outcome::Created(created))
+}
+
+impl Personal {
+    /// One arm holding the notification's own payload (a plain send that
+    /// still reads its recipients: a dry run).
+    fn plain(notification: &NewNotification) -> Result<Self, AppError> {
+        let base = match serde_json::from_str(&notification.payload) {
+            Ok(Value::Object(base)) => base,
+            _ => {
+                return Err(AppError::Database(sqlx::Error::Protocol(
+                    "unreachable: a prepared payload is a JSON object".into(),
+                )))
+            }
+        };
+        let arm = Arm {
+            id: None,
+            weight: 1.0,
+            base,
+            copy: None,
+        };
+        Ok(Self::new(vec![arm], 0.0, HashMap::new(), notification.id.clone()))
+    }
 }
 
 /// What [`send`] did.
@@ -241,10 +446,6 @@ pub enum Outcome {
     Created(Created),
     /// The dry run's answer.
     DryRun(Value),
-}
-
-fn batch_size(personal: &Option<std::sync::Arc<Personal>>) -> Option<usize> {
-    personal.as_ref().map(|p| p.data.len()).filter(|n| *n > 0)
 }
 
 /// `invalid_notification` naming each field no recipient had.
@@ -267,13 +468,16 @@ fn refuse_unknown(census: &Census, copy: &Copy) -> Result<(), AppError> {
 }
 
 /// The answer of a dry run: how many, where and how they would get it, who
-/// three of them are, and what those three would see.
-fn dry_run(rows: &[(Recipient, String, Vec<String>)], census: &Census, batch: Option<usize>) -> Value {
+/// three of them are, and what those three would see (and, in an A/B test,
+/// how many each variant and the holdout would get).
+fn dry_run(personal: &Personal, rows: &[Row], censuses: &[Census]) -> Value {
     let mut by_service: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_variant: BTreeMap<String, u64> = BTreeMap::new();
     let (mut defaulted, mut too_large) = (0_u64, 0_u64);
-    for (recipient, payload, _) in rows {
-        *by_service.entry(push_service(&recipient.endpoint)).or_default() += 1;
-        if recipient
+    for row in rows {
+        *by_service.entry(push_service(&row.recipient.endpoint)).or_default() += 1;
+        if row
+            .recipient
             .time_zone
             .as_deref()
             .and_then(askwell::journey::zone)
@@ -281,35 +485,49 @@ fn dry_run(rows: &[(Recipient, String, Vec<String>)], census: &Census, batch: Op
         {
             defaulted += 1;
         }
-        if !fits(payload) {
+        if row.arm.is_some() && !fits(&row.payload) {
             too_large += 1;
+        }
+        if let Some(label) = personal.is_experiment().then(|| personal.label(row.arm)).flatten() {
+            *by_variant.entry(label).or_default() += 1;
+        }
+    }
+    let mut fallbacks: BTreeMap<String, u64> = BTreeMap::new();
+    for census in censuses {
+        for (field, n) in &census.missing {
+            *fallbacks.entry(field.clone()).or_default() += n;
         }
     }
     let samples: Vec<Value> = rows
         .iter()
+        .filter(|row| row.arm.is_some())
         .take(SAMPLES)
-        .map(|(recipient, payload, missed)| {
+        .map(|row| {
             json!({
-                "subscription": recipient.subscription_id,
-                "user": recipient.user_id,
-                "payload": serde_json::from_str::<Value>(payload).unwrap_or(Value::Null),
-                "bytes": payload.len(),
-                "fallbacks": missed,
+                "subscription": row.recipient.subscription_id,
+                "user": row.recipient.user_id,
+                "variant": personal.label(row.arm),
+                "payload": serde_json::from_str::<Value>(&row.payload).unwrap_or(Value::Null),
+                "bytes": row.payload.len(),
+                "fallbacks": row.missed,
             })
         })
         .collect();
     let mut answer = json!({
         "dry_run": true,
-        "recipients": census.recipients,
+        "recipients": rows.len(),
         "by_push_service": by_service,
         "defaulted_time_zone": defaulted,
         "too_large": too_large,
-        "fallbacks": census.missing,
+        "fallbacks": fallbacks,
         "samples": samples,
     });
-    if let Some(items) = batch {
-        let reached: HashSet<&str> = rows.iter().filter_map(|(r, _, _)| r.user_id.as_deref()).collect();
-        answer["batch_users_without_devices"] = json!(items - reached.len());
+    if personal.is_experiment() {
+        answer["by_variant"] = json!(by_variant);
+    }
+    if !personal.data.is_empty() {
+        let reached: HashSet<&str> = rows.iter().filter_map(|r| r.recipient.user_id.as_deref()).collect();
+        answer["batch_users_without_devices"] = json!(personal.data.len() - reached.len());
     }
     answer
 }

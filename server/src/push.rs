@@ -71,11 +71,14 @@ pub enum DeliveryStatus {
     /// Its personalised payload, rendered for this recipient, was larger
     /// than every browser accepts (final; never sent, never truncated).
     TooLarge,
+    /// In a notification's holdout (`notification.holdout`): the control
+    /// group of its A/B test (final; never sent).
+    Withheld,
 }
 
 impl DeliveryStatus {
     /// Every status, in the order a delivery moves through them.
-    pub const ALL: [DeliveryStatus; 12] = [
+    pub const ALL: [DeliveryStatus; 13] = [
         DeliveryStatus::Queued,
         DeliveryStatus::Retrying,
         DeliveryStatus::Held,
@@ -88,6 +91,7 @@ impl DeliveryStatus {
         DeliveryStatus::Muted,
         DeliveryStatus::Paused,
         DeliveryStatus::TooLarge,
+        DeliveryStatus::Withheld,
     ];
 
     /// The column's text.
@@ -105,6 +109,7 @@ impl DeliveryStatus {
             DeliveryStatus::Muted => "muted",
             DeliveryStatus::Paused => "paused",
             DeliveryStatus::TooLarge => "too_large",
+            DeliveryStatus::Withheld => "withheld",
         }
     }
 

@@ -382,3 +382,170 @@ async fn a_dry_run_says_who_would_get_what_and_writes_nothing() {
     assert_eq!(state.store.queue_depth().await.expect("depth"), 0, "nothing enqueued");
     assert_eq!(round(state).await, 0);
 }
+
+#[tokio::test]
+async fn an_ab_test_gives_each_device_its_variant_withholds_the_holdout_and_judges_click_through() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    let mut devices = Vec::new();
+    for i in 0..240 {
+        let name = format!("d{i}");
+        let id = subscribe_device(state, &service, &name, "ab", None, None).await;
+        devices.push((name, id));
+    }
+    let reply = notify_accepted(
+        state,
+        json!({
+            "to": { "topic": "ab" },
+            "notification": {
+                "title": "Bill replied",
+                "body": "See the thread",
+                "holdout": 0.2,
+                "variants": [{ "id": "a" }, { "id": "b", "title": "Bill is waiting for you", "weight": 1 }]
+            }
+        }),
+    )
+    .await;
+    let id = reply["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        round(state).await,
+        240 - usize::try_from(reply["holdout"].as_u64().expect("holdout")).expect("small")
+    );
+    // Each device got what the core's assignment of (device, notification) says.
+    let arms = [
+        askwell::experiment::Arm { id: "a", weight: 1.0 },
+        askwell::experiment::Arm { id: "b", weight: 1.0 },
+    ];
+    let got = pushes(&service);
+    let mut groups: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    for (name, sub) in &devices {
+        let expected = askwell::experiment::assign(&sub.to_string(), &id, 0.2, &arms)
+            .label()
+            .to_owned();
+        let title = got.get(name).map(|p| p["title"].as_str().expect("title"));
+        let want = match expected.as_str() {
+            "a" => Some("Bill replied"),
+            "b" => Some("Bill is waiting for you"),
+            _ => None,
+        };
+        assert_eq!(title, want, "{name} is in {expected}");
+        let group = match expected.as_str() {
+            "a" => "a",
+            "b" => "b",
+            _ => "holdout",
+        };
+        if let Some(push) = got.get(name) {
+            groups.entry(group).or_default().push(push);
+        } else {
+            groups.entry(group).or_default();
+        }
+    }
+    let (a, b) = (groups["a"].len(), groups["b"].len());
+    assert_eq!(reply["holdout"], 240 - a - b, "{reply}");
+    assert!((20..=75).contains(&(240 - a - b)) && a > 60 && b > 60, "a {a}, b {b}");
+    // b is clicked far more often than a: 50% against 10%.
+    let mut events = Vec::new();
+    for (group, share) in [("a", 10), ("b", 2)] {
+        for push in groups[group].iter().step_by(share) {
+            events.push(json!({ "type": "notification_clicked", "delivery": push["delivery"] }));
+        }
+    }
+    for chunk in events.chunks(50) {
+        let (status, answer) = call(
+            state,
+            "POST",
+            "/v1/events",
+            Some(&json!({ "events": chunk }).to_string()),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    let (status, report) = call(state, "GET", &format!("/v1/notifications/{id}"), None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let experiment = &report["experiment"];
+    assert_eq!(experiment["baseline"], "a");
+    assert_eq!(experiment["holdout"], reply["holdout"]);
+    let variants = experiment["variants"].as_array().expect("variants");
+    assert_eq!(
+        (variants[0]["id"].as_str(), variants[0]["delivered"].as_u64()),
+        (Some("a"), Some(a as u64))
+    );
+    assert_eq!(variants[1]["clicked"].as_u64(), Some(b.div_ceil(2) as u64));
+    let verdict = &experiment["comparisons"][0]["verdict"];
+    assert_eq!(verdict["outcome"], "better", "{experiment}");
+    assert!(
+        verdict["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("b beats a on click-through")),
+        "{verdict}"
+    );
+    assert_eq!(report["counts"]["withheld"], reply["holdout"]);
+    // Too little data is said as such, never called a winner.
+    let small = notify_accepted(
+        state,
+        json!({ "to": { "topic": "ab" }, "dry_run": null, "notification": { "title": "x", "variants": [{ "id": "a" }, { "id": "b", "title": "y" }] } }),
+    )
+    .await;
+    let (_, report) = call(
+        state,
+        "GET",
+        &format!("/v1/notifications/{}", small["id"].as_str().expect("id")),
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        report["experiment"]["comparisons"][0]["verdict"]["outcome"], "need_more_data",
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn bad_variants_are_refused_naming_the_field() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let with = |variants: Value, holdout: Value| json!({ "to": { "all": true }, "notification": { "title": "Hi", "variants": variants, "holdout": holdout } });
+    for (body, expected) in [
+        (
+            with(json!([{ "id": "a" }]), Value::Null),
+            "notification.variants: 2 to 8 variants",
+        ),
+        (
+            with(json!([{ "id": "a" }, { "id": "a" }]), Value::Null),
+            "notification.variants[1].id: already variants[0]'s",
+        ),
+        (
+            with(json!([{ "id": "a" }, { "id": "holdout" }]), Value::Null),
+            "notification.variants[1].id: 1 to 32 of",
+        ),
+        (
+            with(json!([{ "id": "a" }, { "id": "b", "weight": 0 }]), Value::Null),
+            "notification.variants[1].weight: a number above 0",
+        ),
+        (
+            with(json!([{ "id": "a" }, { "id": "b", "title": " " }]), Value::Null),
+            "notification.variants[1].title: not blank",
+        ),
+        (
+            with(json!([{ "id": "a" }, { "id": "b", "title": "{event.x}" }]), Value::Null),
+            "notification.variants[1].title: unknown placeholder {event.x}",
+        ),
+        (
+            with(
+                json!([{ "id": "a" }, { "id": "b", "url": "https://{user.host}/" }]),
+                Value::Null,
+            ),
+            "notification.variants[1].url: expected an http(s) or relative URL",
+        ),
+        (
+            with(Value::Null, json!(0.6)),
+            "notification.holdout: a share from 0 to 0.5",
+        ),
+    ] {
+        let (code, message) = refused(state, body.clone()).await;
+        assert_eq!(code, "invalid_notification", "{body}");
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+}

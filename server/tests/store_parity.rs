@@ -20,8 +20,8 @@ use askwell::model::EventKind;
 use askwell_server::push::{DeliveryStatus, Urgency};
 use askwell_server::store::{
     device_subject, now_ms, user_subject, Admission, Attribution, Backend, Claimed, Created, Event, NewNotification,
-    NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Schedule, StatsRange, StatusCounts, Traits,
-    Upsert, UserChanges, ZoneChange, DAY_MS, PAUSED_INDEFINITELY,
+    NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Rendered, RenderedRow, Schedule, StatsRange,
+    StatusCounts, Traits, Upsert, UserChanges, ZoneChange, DAY_MS, PAUSED_INDEFINITELY,
 };
 use askwell_server::Store;
 use sqlx::{AnyConnection, Connection, Row};
@@ -786,12 +786,22 @@ async fn rendered(run: &mut Run, store: &Store) {
     assert_eq!(by_user.iter().map(|r| r.subscription_id).collect::<Vec<_>>(), ids[..2]);
 
     let n = notification("n-ren", Some("key-ren"), Recipients::Topic("ren".into()));
+    let row = |id: i64, variant: Option<&str>, payload: Rendered| RenderedRow {
+        subscription_id: id,
+        variant: variant.map(str::to_owned),
+        payload,
+    };
     let rows = [
-        (ids[0], Some(r#"{"title":"Hi Ada"}"#.to_owned())),
-        (ids[1], None),
-        (ids[2], Some(r#"{"title":"Hi there"}"#.to_owned())),
-        (i64::MAX, Some(r#"{"title":"a device deleted since"}"#.to_owned())),
+        row(ids[0], Some("a"), Rendered::Payload(r#"{"title":"Hi Ada"}"#.to_owned())),
+        row(ids[1], Some("b"), Rendered::TooLarge),
+        row(ids[2], Some("holdout"), Rendered::Withheld),
+        row(
+            i64::MAX,
+            Some("a"),
+            Rendered::Payload(r#"{"title":"a device deleted since"}"#.to_owned()),
+        ),
     ];
+    let variants = ["a".to_owned(), "b".to_owned()];
     let later = Schedule {
         at_ms: Some(now_ms() + 3_600_000),
         local: None,
@@ -799,21 +809,26 @@ async fn rendered(run: &mut Run, store: &Store) {
     let expected = Created {
         id: "n-ren".into(),
         recipients: 3,
-        scheduled: 2,
+        scheduled: 1,
         defaulted_time_zone: 0,
         too_large: 1,
+        holdout: 1,
     };
     let utc = jiff::tz::TimeZone::UTC;
     let created = run.ok(
         "notification_create_rendered",
-        store.notification_create_rendered(&n, &rows, &later, &utc).await,
+        store
+            .notification_create_rendered(&n, &rows, &variants, &later, &utc)
+            .await,
     );
     assert_eq!(created, expected);
     let again = notification("n-ren-again", Some("key-ren"), Recipients::Topic("ren".into()));
     assert_eq!(
         run.ok(
             "notification_create_rendered",
-            store.notification_create_rendered(&again, &rows, &later, &utc).await
+            store
+                .notification_create_rendered(&again, &rows, &variants, &later, &utc)
+                .await
         ),
         expected,
         "a repeated key answers the first"
@@ -821,17 +836,32 @@ async fn rendered(run: &mut Run, store: &Store) {
     assert_eq!(
         run.ok("notification_counts", store.notification_counts("n-ren").await),
         Some(StatusCounts {
-            scheduled: 2,
+            scheduled: 1,
             too_large: 1,
+            withheld: 1,
             ..StatusCounts::default()
         })
+    );
+    let (order, per_variant) = run
+        .ok("notification_variants", store.notification_variants("n-ren").await)
+        .expect("an A/B test");
+    assert_eq!(order, variants);
+    let seen: Vec<(&str, i64, i64)> = per_variant
+        .iter()
+        .map(|v| (v.variant.as_str(), v.deliveries, v.delivered))
+        .collect();
+    assert_eq!(seen, [("a", 1, 0), ("b", 1, 0), ("holdout", 1, 0)]);
+    assert_eq!(
+        run.ok("notification_variants", store.notification_variants("n-tz").await),
+        None,
+        "no variants"
     );
     let due: Vec<i64> = run
         .ok("notification_due_times", store.notification_due_times("n-ren").await)
         .iter()
         .map(|(id, _)| *id)
         .collect();
-    assert_eq!(due, [ids[0], ids[2]], "the too-large one is never due");
+    assert_eq!(due, [ids[0]], "the too-large and withheld ones are never due");
 
     // Named segments, and counting a segment's devices.
     let condition = serde_json::json!({ "trait": "first_name", "equals": "Ada" });
@@ -1072,6 +1102,7 @@ async fn scheduling(run: &mut Run, store: &Store) {
         scheduled: 3,
         defaulted_time_zone: 1,
         too_large: 0,
+        holdout: 0,
     };
     assert_eq!(created, expected);
     let again = notification("n-tz-again", Some("key-tz"), Recipients::Topic("tz".into()));

@@ -12,6 +12,7 @@ use crate::error::ErrorCode;
 use crate::extract::{Admin, ApiJson};
 use crate::notification::NotifyRequest;
 use crate::personal::Outcome;
+use crate::stats::{compare, verdict, Labels, Proportion};
 use crate::store::now_ms;
 use crate::{AppError, AppState};
 
@@ -58,7 +59,7 @@ pub async fn notifications_create(
             .metrics
             .count_scheduled(u64::try_from(created.scheduled).unwrap_or(0));
     }
-    if created.scheduled < created.recipients - created.too_large {
+    if created.scheduled < created.recipients - created.too_large - created.holdout {
         state.wake.notify_waiters();
     }
     Ok((
@@ -69,6 +70,7 @@ pub async fn notifications_create(
             "scheduled": created.scheduled,
             "defaulted_time_zone": created.defaulted_time_zone,
             "too_large": created.too_large,
+            "holdout": created.holdout,
         })),
     ))
 }
@@ -81,7 +83,64 @@ pub async fn notifications_read(
 ) -> Result<Json<Value>, AppError> {
     let id = notification_id(path)?;
     let counts = state.store.notification_counts(&id).await?.ok_or(AppError::NotFound)?;
-    Ok(Json(json!({ "id": id, "counts": counts })))
+    let mut answer = json!({ "id": id, "counts": counts });
+    if let Some(experiment) = experiment(&state, &id).await? {
+        answer["experiment"] = experiment;
+    }
+    Ok(Json(answer))
+}
+
+/// An A/B test's report: per variant (and the holdout) its deliveries,
+/// clicks and dismissals, click-through (clicked of delivered) with its
+/// 95% interval, and each variant against the baseline (the first) with
+/// the verdicts prompts get ("b beats a on click-through, p = 0.003", or how
+/// many more deliveries it needs); `None` for a notification without one.
+async fn experiment(state: &AppState, id: &str) -> Result<Option<Value>, AppError> {
+    let Some((order, rows)) = state.store.notification_variants(id).await? else {
+        return Ok(None);
+    };
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let of = |variant: &str| rows.iter().find(|r| r.variant == variant);
+    let ctr = |row: Option<&crate::store::VariantCounts>| {
+        row.map_or(Proportion::new(0, 0), |r| {
+            Proportion::new(count(r.clicked), count(r.delivered))
+        })
+    };
+    let variants: Vec<Value> = order
+        .iter()
+        .map(|variant| {
+            let row = of(variant);
+            json!({
+                "id": variant,
+                "deliveries": row.map_or(0, |r| r.deliveries),
+                "delivered": row.map_or(0, |r| r.delivered),
+                "clicked": row.map_or(0, |r| r.clicked),
+                "dismissed": row.map_or(0, |r| r.dismissed),
+                "click_through": ctr(row).summary(),
+            })
+        })
+        .collect();
+    let Some(baseline) = order.first() else { return Ok(None) };
+    let comparisons: Vec<Value> = order[1..]
+        .iter()
+        .map(|variant| {
+            let labels = Labels {
+                baseline,
+                variant,
+                metric: "click-through",
+                trials: "deliveries",
+            };
+            let (b, v) = (ctr(of(baseline)), ctr(of(variant)));
+            json!({ "variant": variant, "difference": compare(b, v), "verdict": verdict(b, v, labels) })
+        })
+        .collect();
+    let holdout = of(askwell::model::HOLDOUT).map_or(0, |r| r.deliveries);
+    Ok(Some(json!({
+        "baseline": baseline,
+        "variants": variants,
+        "holdout": holdout,
+        "comparisons": comparisons,
+    })))
 }
 
 /// `DELETE /v1/notifications/{id}` → 200 `{ id, counts }` after cancelling

@@ -89,6 +89,8 @@ pub struct Created {
     /// Of the recipients, those whose rendered payload did not fit a push
     /// (their deliveries are `too_large`: never sent).
     pub too_large: i64,
+    /// Of the recipients, those in the holdout (`withheld`: never sent).
+    pub holdout: i64,
 }
 
 /// Most ids in one `UPDATE … WHERE id IN (…)` (inlined integers: a few kB).
@@ -184,6 +186,8 @@ pub struct StatusCounts {
     pub paused: i64,
     /// Never sent: its personalised payload did not fit a push.
     pub too_large: i64,
+    /// Never sent: in the notification's holdout.
+    pub withheld: i64,
     /// Clicked by the user.
     pub clicked: i64,
     /// Dismissed by the user.
@@ -558,6 +562,7 @@ impl Store {
                 DeliveryStatus::Muted => &mut counts.muted,
                 DeliveryStatus::Paused => &mut counts.paused,
                 DeliveryStatus::TooLarge => &mut counts.too_large,
+                DeliveryStatus::Withheld => &mut counts.withheld,
             };
             *count += n;
         }
@@ -793,7 +798,7 @@ async fn insert_to_users(
 pub(super) async fn existing(conn: &mut AnyConnection, key: Option<&str>) -> Result<Option<Created>, sqlx::Error> {
     let Some(key) = key else { return Ok(None) };
     let row = sqlx::query(
-        "SELECT id, recipients, scheduled, defaulted_time_zone, too_large FROM notifications WHERE idempotency_key = $1",
+        "SELECT id, recipients, scheduled, defaulted_time_zone, too_large, holdout FROM notifications WHERE idempotency_key = $1",
     )
     .bind(key)
     .fetch_optional(&mut *conn)
@@ -805,6 +810,7 @@ pub(super) async fn existing(conn: &mut AnyConnection, key: Option<&str>) -> Res
             scheduled: row.try_get("scheduled")?,
             defaulted_time_zone: row.try_get("defaulted_time_zone")?,
             too_large: row.try_get("too_large")?,
+            holdout: row.try_get("holdout")?,
         })
     })
     .transpose()
@@ -921,6 +927,7 @@ async fn create_in(
         scheduled,
         defaulted_time_zone,
         too_large: 0,
+        holdout: 0,
     })
 }
 

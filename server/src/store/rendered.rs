@@ -27,6 +27,43 @@ pub struct Recipient {
     pub traits: Traits,
 }
 
+/// What one recipient gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rendered {
+    /// This payload (JSON, fits a push).
+    Payload(String),
+    /// Nothing: its payload was too large (`too_large`).
+    TooLarge,
+    /// Nothing: it is in the holdout (`withheld`).
+    Withheld,
+}
+
+/// One recipient's delivery of a rendered notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedRow {
+    /// Subscription row id.
+    pub subscription_id: i64,
+    /// The A/B variant it got (`holdout` for the holdout), if any.
+    pub variant: Option<String>,
+    /// What it gets.
+    pub payload: Rendered,
+}
+
+/// One variant's deliveries in an A/B test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantCounts {
+    /// The variant's id (`holdout` for the holdout).
+    pub variant: String,
+    /// Its deliveries, whatever their status.
+    pub deliveries: i64,
+    /// Of those, accepted by the push service.
+    pub delivered: i64,
+    /// Of those, clicked.
+    pub clicked: i64,
+    /// Of those, dismissed.
+    pub dismissed: i64,
+}
+
 /// Rendered deliveries per `INSERT` (each row is up to ~3 kB of payload
 /// in one JSON parameter: ~1.5 MB a statement).
 const ROWS_PER_INSERT: usize = 500;
@@ -84,11 +121,12 @@ impl Store {
         }
     }
 
-    /// Writes notification `n` and a delivery per `(subscription id,
-    /// payload)` in one transaction, each due as `schedule` says on its
-    /// recipient's clock; a `None` payload (too large to push) is a
-    /// `too_large` delivery, never sent. A device deleted since it was read
-    /// is skipped. A repeated idempotency key answers the first notification
+    /// Writes notification `n` and a delivery per row in one transaction,
+    /// each due as `schedule` says on its recipient's clock; a row too large
+    /// to push is a `too_large` delivery and one in the holdout `withheld`,
+    /// both never sent. `variants` are the A/B test's variant ids in order
+    /// (the first the baseline). A device deleted since it was read is
+    /// skipped. A repeated idempotency key answers the first notification
     /// and enqueues nothing.
     ///
     /// # Errors
@@ -96,7 +134,8 @@ impl Store {
     pub async fn notification_create_rendered(
         &self,
         n: &NewNotification,
-        rows: &[(i64, Option<String>)],
+        rows: &[RenderedRow],
+        variants: &[String],
         schedule: &Schedule,
         default_zone: &TimeZone,
     ) -> Result<Created, sqlx::Error> {
@@ -113,17 +152,22 @@ impl Store {
             ""
         };
         let sql = format!(
-            "INSERT INTO deliveries (notification_id, subscription_id, status, payload, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
-             SELECT $1, s.id, CASE WHEN r.value ->> 1 IS NULL THEN '{too_large}' ELSE '{queued}' END, r.value ->> 1, $2, $3, s.anon_id, s.prompt, s.variant \
+            "INSERT INTO deliveries (notification_id, subscription_id, status, payload, push_variant, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
+             SELECT $1, s.id, r.value ->> 2, r.value ->> 1, r.value ->> 3, $2, $3, s.anon_id, s.prompt, s.variant \
              FROM {rows} JOIN subscriptions s ON s.id = CAST(r.value ->> 0 AS BIGINT){lock}",
-            too_large = DeliveryStatus::TooLarge.as_str(),
-            queued = DeliveryStatus::Queued.as_str(),
             rows = super::json_rows(self.backend, 4),
         );
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let json: Vec<serde_json::Value> = chunk
                 .iter()
-                .map(|(id, payload)| serde_json::json!([id, payload]))
+                .map(|row| {
+                    let (payload, status) = match &row.payload {
+                        Rendered::Payload(payload) => (Some(payload.as_str()), DeliveryStatus::Queued),
+                        Rendered::TooLarge => (None, DeliveryStatus::TooLarge),
+                        Rendered::Withheld => (None, DeliveryStatus::Withheld),
+                    };
+                    serde_json::json!([row.subscription_id, payload, status.as_str(), row.variant])
+                })
                 .collect();
             sqlx::query(&sql)
                 .bind(&n.id)
@@ -134,27 +178,32 @@ impl Store {
                 .await?;
         }
         let counts = sqlx::query(&format!(
-            "SELECT COUNT(*) AS recipients, COALESCE(SUM(CASE WHEN status = '{}' THEN 1 ELSE 0 END), 0) AS too_large \
+            "SELECT COUNT(*) AS recipients, COALESCE(SUM(CASE WHEN status = '{too_large}' THEN 1 ELSE 0 END), 0) AS too_large, \
+             COALESCE(SUM(CASE WHEN status = '{withheld}' THEN 1 ELSE 0 END), 0) AS holdout \
              FROM deliveries WHERE notification_id = $1",
-            DeliveryStatus::TooLarge.as_str()
+            too_large = DeliveryStatus::TooLarge.as_str(),
+            withheld = DeliveryStatus::Withheld.as_str(),
         ))
         .bind(&n.id)
         .fetch_one(&mut *tx)
         .await?;
         let recipients: i64 = counts.try_get("recipients")?;
         let too_large: i64 = counts.try_get("too_large")?;
+        let holdout: i64 = counts.try_get("holdout")?;
         let (scheduled, defaulted_time_zone) = match schedule.local {
             Some(rule) => local_due_times(&mut tx, &n.id, rule, not_before, now, default_zone).await?,
-            None if not_before > now => (recipients - too_large, 0),
+            None if not_before > now => (recipients - too_large - holdout, 0),
             None => (0, 0),
         };
         sqlx::query(
-            "UPDATE notifications SET recipients = $1, scheduled = $2, defaulted_time_zone = $3, too_large = $4 WHERE id = $5",
+            "UPDATE notifications SET recipients = $1, scheduled = $2, defaulted_time_zone = $3, too_large = $4, holdout = $5, variants = $6 WHERE id = $7",
         )
         .bind(recipients)
         .bind(scheduled)
         .bind(defaulted_time_zone)
         .bind(too_large)
+        .bind(holdout)
+        .bind((!variants.is_empty()).then(|| serde_json::Value::from(variants.to_vec()).to_string()))
         .bind(&n.id)
         .execute(&mut *tx)
         .await?;
@@ -165,6 +214,47 @@ impl Store {
             scheduled,
             defaulted_time_zone,
             too_large,
+            holdout,
         })
+    }
+
+    /// Notification `id`'s A/B test: its variants in order (the first the
+    /// baseline) and each one's counts, the holdout's as `holdout`; `None`
+    /// when it has no variants (or no such notification).
+    ///
+    /// # Errors
+    /// When the database fails or the stored order is not JSON.
+    pub async fn notification_variants(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Vec<String>, Vec<VariantCounts>)>, sqlx::Error> {
+        let order: Option<Option<String>> = sqlx::query_scalar("SELECT variants FROM notifications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(Some(order)) = order else { return Ok(None) };
+        let order: Vec<String> = serde_json::from_str(&order).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+        let rows = sqlx::query(&format!(
+            "SELECT push_variant, COUNT(*) AS n, COALESCE(SUM(CASE WHEN status = '{}' THEN 1 ELSE 0 END), 0) AS delivered, \
+             COUNT(clicked_ms) AS clicked, COUNT(dismissed_ms) AS dismissed \
+             FROM deliveries WHERE notification_id = $1 AND push_variant IS NOT NULL GROUP BY push_variant ORDER BY push_variant",
+            DeliveryStatus::Delivered.as_str()
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let counts = rows
+            .iter()
+            .map(|row| {
+                Ok(VariantCounts {
+                    variant: row.try_get("push_variant")?,
+                    deliveries: row.try_get("n")?,
+                    delivered: row.try_get("delivered")?,
+                    clicked: row.try_get("clicked")?,
+                    dismissed: row.try_get("dismissed")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(Some((order, counts)))
     }
 }
