@@ -27,6 +27,20 @@ mod run;
 
 pub use local::{zone, Deliver, LocalTime};
 pub(crate) use read::duration as read_duration;
+
+/// A duration as journeys write it (`{ "hours": 24 }`; see the README's
+/// *Journeys*), in milliseconds, or the problems named under `path` (the
+/// server reads `POST /v1/notify`'s `conversion.within` with it).
+///
+/// # Errors
+/// The problems found.
+pub fn parse_duration(value: &crate::value::Value, path: &str) -> Result<u64, crate::error::FieldProblems> {
+    let mut problems = crate::error::FieldProblems::default();
+    match read::duration(value, path.to_owned(), &mut problems) {
+        Some(ms) if problems.0.is_empty() => Ok(ms),
+        _ => Err(problems),
+    }
+}
 pub use read::{is_name, MAX_BODY_CHARS, MAX_NAME, MAX_TITLE_CHARS};
 pub use run::{
     enter, in_holdout, on_due, on_event, Action, Cause, Ending, Entered, Event, Facts, Instance, Position, Prior, Send,

@@ -48,6 +48,11 @@ pub struct NotifyRequest {
     pub batch: Option<Vec<BatchItem>>,
     /// Answer who would receive it and what they would see; send nothing.
     pub dry_run: Option<bool>,
+    /// With `notification.variants` or `holdout`: what counts as a
+    /// conversion, `{ event, within? }` (a user event of `POST /v1/track`
+    /// or a forwarded page action, within `within` of the push; default a
+    /// day). Read by hand so every fault names its field.
+    pub conversion: Option<Value>,
     /// What the service worker shows.
     pub notification: NotificationRequest,
     /// Seconds the push service keeps it (default [`DEFAULT_TTL`]).
@@ -285,6 +290,8 @@ impl NotifyRequest {
             ));
         }
         crate::personal::check_variants(&variants, holdout)?;
+        let conversion =
+            crate::personal::conversion(self.conversion.take(), !variants.is_empty() || holdout.is_some())?;
         let copies = if templates {
             crate::personal::copies(&self.notification, &variants, batch.is_some())?
         } else {
@@ -311,7 +318,7 @@ impl NotifyRequest {
         let id = ordered_id(now_ms);
         let personal = per_recipient.then(|| {
             let arms = crate::personal::arms(&body, &variants, copies);
-            crate::personal::Personal::new(arms, holdout.unwrap_or(0.0), data, id.clone())
+            crate::personal::Personal::new(arms, holdout.unwrap_or(0.0), data, id.clone()).with_conversion(conversion)
         });
         let schedule = schedule(self.deliver, now_ms)?;
         let notification = NewNotification {

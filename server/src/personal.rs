@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::ErrorCode;
 use crate::notification::{fits, BatchItem, NotificationRequest, Prepared, Target, VariantRequest};
-use crate::store::{Created, NewNotification, Recipient, Recipients, Rendered, RenderedRow};
+use crate::store::{Created, Experiment, NewNotification, Recipient, Recipients, Rendered, RenderedRow};
 use crate::users::{valid_user_id, MAX_TRAITS};
 use crate::{AppError, AppState};
 
@@ -39,6 +39,8 @@ pub struct Personal {
     data: HashMap<String, Fields>,
     /// The notification's id: with the device, what assigns a variant.
     notification: String,
+    /// What counts as a conversion: `(event name, within ms)`.
+    conversion: Option<(String, i64)>,
 }
 
 /// One copy of a notification: a variant's, or the only one.
@@ -52,6 +54,60 @@ pub struct Arm {
     base: Map<String, Value>,
     /// Its templates, when it has placeholders.
     copy: Option<Copy>,
+}
+
+/// The label of a holdout test's one copy (no variants).
+pub const SENT: &str = "sent";
+
+/// Default and longest `conversion.within`.
+const DEFAULT_CONVERSION_MS: i64 = 24 * 3600 * 1000;
+const MAX_CONVERSION_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// `conversion`: `{ event, within? }` (an event name as `POST /v1/track`
+/// takes them; `within` a duration, default a day, at most 30 days), only
+/// with an A/B test or a holdout to measure it by. Returns `(event, ms)`.
+///
+/// # Errors
+/// `invalid_notification` naming the member.
+pub fn conversion(value: Option<Value>, experiment: bool) -> Result<Option<(String, i64)>, AppError> {
+    let bad = |message: String| AppError::invalid(ErrorCode::InvalidNotification, message);
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    if !experiment {
+        return Err(bad(
+            "conversion: only with notification.variants or notification.holdout (what it is measured by)".into(),
+        ));
+    }
+    let Value::Object(mut members) = value else {
+        return Err(bad("conversion: expected { event, within? }".into()));
+    };
+    let event = match members.remove("event") {
+        Some(Value::String(name)) if crate::users::valid_event_name(&name) => name,
+        _ => {
+            return Err(bad(
+                "conversion.event: expected an event name (1 to 64 of A-Z a-z 0-9 _ . : -)".into(),
+            ))
+        }
+    };
+    let within = match members.remove("within").filter(|v| !v.is_null()) {
+        None => DEFAULT_CONVERSION_MS,
+        Some(duration) => {
+            let ms = askwell::journey::parse_duration(&crate::journeys::core_value(&duration), "conversion.within")
+                .map_err(|problems| bad(problems.to_string()))?;
+            i64::try_from(ms).unwrap_or(i64::MAX)
+        }
+    };
+    if within > MAX_CONVERSION_MS {
+        return Err(bad("conversion.within: at most 30 days".into()));
+    }
+    if let Some(other) = members.keys().next() {
+        return Err(bad(format!(
+            "conversion.{}: unknown field (expected event, within)",
+            crate::users::shown(other)
+        )));
+    }
+    Ok(Some((event, within)))
 }
 
 /// Most variants of one notification.
@@ -269,7 +325,14 @@ impl Personal {
             holdout,
             data,
             notification,
+            conversion: None,
         }
+    }
+
+    /// With what counts as a conversion (see [`conversion`]).
+    pub fn with_conversion(mut self, conversion: Option<(String, i64)>) -> Self {
+        self.conversion = conversion;
+        self
     }
 
     /// Whether it is an experiment (variants or a holdout).
@@ -359,10 +422,14 @@ impl Personal {
         (rows, censuses)
     }
 
-    /// An arm's variant id, or `holdout`.
+    /// An arm's variant id (`sent` for the one copy of a holdout test),
+    /// or `holdout`.
     fn label(&self, arm: Option<usize>) -> Option<String> {
         match arm {
-            Some(i) => self.arms[i].id.clone(),
+            Some(i) => self.arms[i]
+                .id
+                .clone()
+                .or_else(|| self.is_experiment().then(|| SENT.to_owned())),
             None => Some(askwell::model::HOLDOUT.to_owned()),
         }
     }
@@ -409,10 +476,25 @@ pub async fn send(state: &AppState, prepared: Prepared) -> Result<Outcome, AppEr
             },
         })
         .collect();
-    let variants: Vec<String> = personal.arms.iter().filter_map(|arm| arm.id.clone()).collect();
+    let experiment = Experiment {
+        variants: if personal.is_experiment() {
+            (0..personal.arms.len())
+                .filter_map(|i| personal.label(Some(i)))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        conversion: personal.conversion.clone(),
+    };
     let created = state
         .store
-        .notification_create_rendered(&prepared.notification, &rendered, &variants, &prepared.schedule, &zone)
+        .notification_create_rendered(
+            &prepared.notification,
+            &rendered,
+            &experiment,
+            &prepared.schedule,
+            &zone,
+        )
         .await?;
     Ok(Outcome::Created(created))
 }

@@ -36,7 +36,7 @@ pub use privacy::{
     ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedJourney, ExportedNotification, ExportedSubscription,
     ExportedTrackedEvent, Removed, UserExport,
 };
-pub use rendered::{Recipient, Rendered, RenderedRow, VariantCounts};
+pub use rendered::{Experiment, Recipient, Rendered, RenderedRow, VariantCounts};
 pub use segments::StoredSegment;
 pub use stats::{CountRow, DayRow, DeliveryRow, ReceptionRow, StatsRange, SubscriberRow};
 pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};

@@ -197,7 +197,7 @@ fn track_event(at: &str, event: Value, now_ms: i64) -> Result<NewUserEvent, AppE
 
 /// An event name: 1 to 64 of `[A-Za-z0-9_.:-]` (the core's rule, which
 /// pages check their `forward` list with).
-fn valid_event_name(name: &str) -> bool {
+pub(crate) fn valid_event_name(name: &str) -> bool {
     askwell::model::is_event_name(name)
 }
 
@@ -263,7 +263,7 @@ fn request(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
 
 /// A client's name for an error message: at most 64 bytes, quoted, control
 /// characters escaped (it may be anything).
-fn shown(name: &str) -> String {
+pub(crate) fn shown(name: &str) -> String {
     let mut cut = name.len().min(MAX_NAME);
     while !name.is_char_boundary(cut) {
         cut -= 1;

@@ -549,3 +549,121 @@ async fn bad_variants_are_refused_naming_the_field() {
         assert!(message.contains(expected), "{body}: {message}");
     }
 }
+
+#[tokio::test]
+async fn a_holdout_measures_whether_the_push_lifts_conversion() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    let mut devices = Vec::new();
+    for i in 0..160 {
+        let user = format!("u{i}");
+        let id = subscribe_device(state, &service, &user, "lift", None, Some(&user)).await;
+        devices.push((user, id));
+    }
+    let reply = notify_accepted(
+        state,
+        json!({
+            "to": { "topic": "lift" },
+            "notification": { "title": "Your cart misses you", "holdout": 0.3 },
+            "conversion": { "event": "purchased", "within": { "hours": 1 } }
+        }),
+    )
+    .await;
+    let id = reply["id"].as_str().expect("id").to_owned();
+    round(state).await;
+    let got = pushes(&service);
+    // Half of those sent to buy, one in ten of the holdout; three clicked
+    // and bought. A purchase by someone else, or of another name, is not one.
+    let mut events = Vec::new();
+    let (mut sent, mut held) = (0, 0);
+    for (user, _) in &devices {
+        let buys = if got.contains_key(user) {
+            sent += 1;
+            sent % 2 == 0
+        } else {
+            held += 1;
+            held % 10 == 0
+        };
+        if buys {
+            events.push(json!({ "user": user, "name": "purchased" }));
+        }
+        events.push(json!({ "user": user, "name": "viewed" }));
+    }
+    let clicks: Vec<Value> = got
+        .iter()
+        .filter(|(user, _)| events.iter().any(|e| e["user"] == **user && e["name"] == "purchased"))
+        .take(3)
+        .map(|(_, push)| json!({ "type": "notification_clicked", "delivery": push["delivery"] }))
+        .collect();
+    let (status, answer) = call(
+        state,
+        "POST",
+        "/v1/events",
+        Some(&json!({ "events": clicks }).to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let (status, answer) = call(
+        state,
+        "POST",
+        "/v1/track",
+        Some(&json!({ "events": events }).to_string()),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let (_, report) = call(state, "GET", &format!("/v1/notifications/{id}"), None, Some(TOKEN)).await;
+    let experiment = &report["experiment"];
+    assert_eq!(experiment["baseline"], "sent", "{experiment}");
+    let conversion = &experiment["conversion"];
+    assert_eq!(
+        (&conversion["event"], &conversion["within_ms"]),
+        (&json!("purchased"), &json!(3_600_000))
+    );
+    assert_eq!(conversion["holdout"]["reachable"], held, "{conversion}");
+    assert_eq!(conversion["holdout"]["converted"], held / 10);
+    let variant = &experiment["variants"][0];
+    assert_eq!(
+        (&variant["reachable"], &variant["converted"]),
+        (&json!(sent), &json!(sent / 2)),
+        "{variant}"
+    );
+    assert_eq!(variant["converted_after_click"], 3);
+    let lift = &conversion["lift"][0]["verdict"];
+    assert_eq!(lift["outcome"], "better", "{lift}");
+    assert!(
+        lift["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("sent beats holdout on conversion")),
+        "{lift}"
+    );
+    // A conversion needs a test to be measured by, and a known shape.
+    for (body, expected) in [
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "Hi" }, "conversion": { "event": "purchased" } }),
+            "conversion: only with notification.variants or notification.holdout",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "Hi", "holdout": 0.1 }, "conversion": { "event": "bad name" } }),
+            "conversion.event: expected an event name",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "Hi", "holdout": 0.1 }, "conversion": { "event": "p", "within": { "weeks": 1 } } }),
+            "conversion.within",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "Hi", "holdout": 0.1 }, "conversion": { "event": "p", "within": { "days": 31 } } }),
+            "conversion.within: at most 30 days",
+        ),
+        (
+            json!({ "to": { "all": true }, "notification": { "title": "Hi", "holdout": 0.1 }, "conversion": { "event": "p", "in": 1 } }),
+            "conversion.\"in\": unknown field",
+        ),
+    ] {
+        let (code, message) = refused(state, body.clone()).await;
+        assert_eq!(code, "invalid_notification", "{body}");
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+}

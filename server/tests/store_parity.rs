@@ -19,9 +19,9 @@ use askwell::journey::{Deliver, LocalTime};
 use askwell::model::EventKind;
 use askwell_server::push::{DeliveryStatus, Urgency};
 use askwell_server::store::{
-    device_subject, now_ms, user_subject, Admission, Attribution, Backend, Claimed, Created, Event, NewNotification,
-    NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Rendered, RenderedRow, Schedule, StatsRange,
-    StatusCounts, Traits, Upsert, UserChanges, ZoneChange, DAY_MS, PAUSED_INDEFINITELY,
+    device_subject, now_ms, user_subject, Admission, Attribution, Backend, Claimed, Created, Event, Experiment,
+    NewNotification, NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Rendered, RenderedRow, Schedule,
+    StatsRange, StatusCounts, Traits, Upsert, UserChanges, ZoneChange, DAY_MS, PAUSED_INDEFINITELY,
 };
 use askwell_server::Store;
 use sqlx::{AnyConnection, Connection, Row};
@@ -802,6 +802,10 @@ async fn rendered(run: &mut Run, store: &Store) {
         ),
     ];
     let variants = ["a".to_owned(), "b".to_owned()];
+    let experiment = Experiment {
+        variants: variants.to_vec(),
+        conversion: Some(("purchased".to_owned(), 3_600_000)),
+    };
     let later = Schedule {
         at_ms: Some(now_ms() + 3_600_000),
         local: None,
@@ -818,7 +822,7 @@ async fn rendered(run: &mut Run, store: &Store) {
     let created = run.ok(
         "notification_create_rendered",
         store
-            .notification_create_rendered(&n, &rows, &variants, &later, &utc)
+            .notification_create_rendered(&n, &rows, &experiment, &later, &utc)
             .await,
     );
     assert_eq!(created, expected);
@@ -827,7 +831,7 @@ async fn rendered(run: &mut Run, store: &Store) {
         run.ok(
             "notification_create_rendered",
             store
-                .notification_create_rendered(&again, &rows, &variants, &later, &utc)
+                .notification_create_rendered(&again, &rows, &experiment, &later, &utc)
                 .await
         ),
         expected,
@@ -842,15 +846,19 @@ async fn rendered(run: &mut Run, store: &Store) {
             ..StatusCounts::default()
         })
     );
-    let (order, per_variant) = run
+    let (stored, per_variant) = run
         .ok("notification_variants", store.notification_variants("n-ren").await)
         .expect("an A/B test");
-    assert_eq!(order, variants);
-    let seen: Vec<(&str, i64, i64)> = per_variant
+    assert_eq!(stored, experiment);
+    let seen: Vec<(&str, i64, i64, i64)> = per_variant
         .iter()
-        .map(|v| (v.variant.as_str(), v.deliveries, v.delivered))
+        .map(|v| (v.variant.as_str(), v.deliveries, v.delivered, v.reachable))
         .collect();
-    assert_eq!(seen, [("a", 1, 0), ("b", 1, 0), ("holdout", 1, 0)]);
+    assert_eq!(
+        seen,
+        [("a", 1, 0, 0), ("b", 1, 0, 0), ("holdout", 1, 0, 0)],
+        "nothing delivered yet, nobody reachable"
+    );
     assert_eq!(
         run.ok("notification_variants", store.notification_variants("n-tz").await),
         None,

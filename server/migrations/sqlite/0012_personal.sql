@@ -11,3 +11,7 @@ ALTER TABLE notifications ADD COLUMN too_large INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN push_variant TEXT;
 ALTER TABLE notifications ADD COLUMN variants TEXT;
 ALTER TABLE notifications ADD COLUMN holdout INTEGER NOT NULL DEFAULT 0;
+-- What counts as a conversion for it (POST /v1/notify `conversion`): a user
+-- event's name, within this long of the push (or of its click).
+ALTER TABLE notifications ADD COLUMN conversion_event TEXT;
+ALTER TABLE notifications ADD COLUMN conversion_within_ms INTEGER;

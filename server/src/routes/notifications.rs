@@ -91,56 +91,106 @@ pub async fn notifications_read(
 }
 
 /// An A/B test's report: per variant (and the holdout) its deliveries,
-/// clicks and dismissals, click-through (clicked of delivered) with its
-/// 95% interval, and each variant against the baseline (the first) with
-/// the verdicts prompts get ("b beats a on click-through, p = 0.003", or how
-/// many more deliveries it needs); `None` for a notification without one.
+/// clicks and dismissals, click-through (clicked of delivered) with its 95%
+/// interval, and each variant against the baseline (the first) with the
+/// verdicts prompts get ("b beats a on click-through, p = 0.003", or how many
+/// more deliveries it needs). With a `conversion` event, also conversion
+/// (converted of those who could: delivered to, or withheld from, a user's
+/// device), each variant against the baseline and against the holdout.
+/// `None` for a notification without a test.
 async fn experiment(state: &AppState, id: &str) -> Result<Option<Value>, AppError> {
-    let Some((order, rows)) = state.store.notification_variants(id).await? else {
+    let Some((experiment, rows)) = state.store.notification_variants(id).await? else {
         return Ok(None);
     };
+    let order = &experiment.variants;
+    let Some(baseline) = order.first() else { return Ok(None) };
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     let of = |variant: &str| rows.iter().find(|r| r.variant == variant);
-    let ctr = |row: Option<&crate::store::VariantCounts>| {
-        row.map_or(Proportion::new(0, 0), |r| {
+    let ctr = |variant: &str| {
+        of(variant).map_or(Proportion::new(0, 0), |r| {
             Proportion::new(count(r.clicked), count(r.delivered))
         })
     };
+    let cvr = |variant: &str| {
+        of(variant).map_or(Proportion::new(0, 0), |r| {
+            Proportion::new(count(r.converted), count(r.reachable))
+        })
+    };
+    let converts = experiment.conversion.is_some();
     let variants: Vec<Value> = order
         .iter()
         .map(|variant| {
             let row = of(variant);
-            json!({
+            let mut shown = json!({
                 "id": variant,
                 "deliveries": row.map_or(0, |r| r.deliveries),
                 "delivered": row.map_or(0, |r| r.delivered),
                 "clicked": row.map_or(0, |r| r.clicked),
                 "dismissed": row.map_or(0, |r| r.dismissed),
-                "click_through": ctr(row).summary(),
-            })
+                "click_through": ctr(variant).summary(),
+            });
+            if converts {
+                shown["reachable"] = json!(row.map_or(0, |r| r.reachable));
+                shown["converted"] = json!(row.map_or(0, |r| r.converted));
+                shown["converted_after_click"] = json!(row.map_or(0, |r| r.converted_after_click));
+                shown["conversion"] = json!(cvr(variant).summary());
+            }
+            shown
         })
         .collect();
-    let Some(baseline) = order.first() else { return Ok(None) };
+    let judged = |baseline: &str, variant: &str, metric: &str, b: Proportion, v: Proportion| {
+        let labels = Labels {
+            baseline,
+            variant,
+            metric,
+            trials: if metric == "conversion" {
+                "recipients"
+            } else {
+                "deliveries"
+            },
+        };
+        json!({ "difference": compare(b, v), "verdict": verdict(b, v, labels) })
+    };
     let comparisons: Vec<Value> = order[1..]
         .iter()
         .map(|variant| {
-            let labels = Labels {
-                baseline,
-                variant,
-                metric: "click-through",
-                trials: "deliveries",
-            };
-            let (b, v) = (ctr(of(baseline)), ctr(of(variant)));
-            json!({ "variant": variant, "difference": compare(b, v), "verdict": verdict(b, v, labels) })
+            let mut shown = judged(baseline, variant, "click-through", ctr(baseline), ctr(variant));
+            shown["variant"] = json!(variant);
+            if converts {
+                shown["conversion"] = judged(baseline, variant, "conversion", cvr(baseline), cvr(variant));
+            }
+            shown
         })
         .collect();
-    let holdout = of(askwell::model::HOLDOUT).map_or(0, |r| r.deliveries);
-    Ok(Some(json!({
+    let holdout_row = of(askwell::model::HOLDOUT);
+    let mut answer = json!({
         "baseline": baseline,
         "variants": variants,
-        "holdout": holdout,
+        "holdout": holdout_row.map_or(0, |r| r.deliveries),
         "comparisons": comparisons,
-    })))
+    });
+    if let Some((event, within_ms)) = &experiment.conversion {
+        let held = askwell::model::HOLDOUT;
+        let lift: Vec<Value> = order
+            .iter()
+            .map(|variant| {
+                let mut shown = judged(held, variant, "conversion", cvr(held), cvr(variant));
+                shown["variant"] = json!(variant);
+                shown
+            })
+            .collect();
+        answer["conversion"] = json!({
+            "event": event,
+            "within_ms": within_ms,
+            "holdout": {
+                "reachable": holdout_row.map_or(0, |r| r.reachable),
+                "converted": holdout_row.map_or(0, |r| r.converted),
+                "conversion": cvr(held).summary(),
+            },
+            "lift": lift,
+        });
+    }
+    Ok(Some(answer))
 }
 
 /// `DELETE /v1/notifications/{id}` → 200 `{ id, counts }` after cancelling

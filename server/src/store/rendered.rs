@@ -49,6 +49,16 @@ pub struct RenderedRow {
     pub payload: Rendered,
 }
 
+/// What a notification's A/B test is: its variants in order (the first
+/// the baseline; empty: no test) and what counts as a conversion.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Experiment {
+    /// Variant ids.
+    pub variants: Vec<String>,
+    /// `(event name, within ms)`.
+    pub conversion: Option<(String, i64)>,
+}
+
 /// One variant's deliveries in an A/B test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VariantCounts {
@@ -62,6 +72,15 @@ pub struct VariantCounts {
     pub clicked: i64,
     /// Of those, dismissed.
     pub dismissed: i64,
+    /// Delivered (or, for the holdout, withheld) to a device of a user: who
+    /// can convert (conversions are user events).
+    pub reachable: i64,
+    /// Of those, whose user had the conversion event within its window of
+    /// the push (of the notification, for the holdout).
+    pub converted: i64,
+    /// Of the clicked ones, whose user converted within the window of the
+    /// click.
+    pub converted_after_click: i64,
 }
 
 /// Rendered deliveries per `INSERT` (each row is up to ~3 kB of payload
@@ -135,7 +154,7 @@ impl Store {
         &self,
         n: &NewNotification,
         rows: &[RenderedRow],
-        variants: &[String],
+        experiment: &Experiment,
         schedule: &Schedule,
         default_zone: &TimeZone,
     ) -> Result<Created, sqlx::Error> {
@@ -196,14 +215,17 @@ impl Store {
             None => (0, 0),
         };
         sqlx::query(
-            "UPDATE notifications SET recipients = $1, scheduled = $2, defaulted_time_zone = $3, too_large = $4, holdout = $5, variants = $6 WHERE id = $7",
+            "UPDATE notifications SET recipients = $1, scheduled = $2, defaulted_time_zone = $3, too_large = $4, holdout = $5, variants = $6, \
+             conversion_event = $7, conversion_within_ms = $8 WHERE id = $9",
         )
         .bind(recipients)
         .bind(scheduled)
         .bind(defaulted_time_zone)
         .bind(too_large)
         .bind(holdout)
-        .bind((!variants.is_empty()).then(|| serde_json::Value::from(variants.to_vec()).to_string()))
+        .bind((!experiment.variants.is_empty()).then(|| serde_json::Value::from(experiment.variants.clone()).to_string()))
+        .bind(experiment.conversion.as_ref().map(|(event, _)| event.clone()))
+        .bind(experiment.conversion.as_ref().map(|(_, ms)| *ms))
         .bind(&n.id)
         .execute(&mut *tx)
         .await?;
@@ -218,31 +240,63 @@ impl Store {
         })
     }
 
-    /// Notification `id`'s A/B test: its variants in order (the first the
-    /// baseline) and each one's counts, the holdout's as `holdout`; `None`
-    /// when it has no variants (or no such notification).
+    /// Notification `id`'s A/B test and each variant's counts (the
+    /// holdout's as `holdout`), conversions included when it has a
+    /// conversion event; `None` when it has no test (or no such
+    /// notification).
     ///
     /// # Errors
     /// When the database fails or the stored order is not JSON.
     pub async fn notification_variants(
         &self,
         id: &str,
-    ) -> Result<Option<(Vec<String>, Vec<VariantCounts>)>, sqlx::Error> {
-        let order: Option<Option<String>> = sqlx::query_scalar("SELECT variants FROM notifications WHERE id = $1")
+    ) -> Result<Option<(Experiment, Vec<VariantCounts>)>, sqlx::Error> {
+        let row =
+            sqlx::query("SELECT variants, conversion_event, conversion_within_ms FROM notifications WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let Some(order) = row.try_get::<Option<String>, _>("variants")? else {
+            return Ok(None);
+        };
+        let variants: Vec<String> = serde_json::from_str(&order).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+        let event: Option<String> = row.try_get("conversion_event")?;
+        let within: Option<i64> = row.try_get("conversion_within_ms")?;
+        let conversion = event.zip(within);
+        // The window starts at the send (the notification's creation for
+        // the holdout, which had none) or at the click; one indexed EXISTS
+        // per delivery (user_events_by_name).
+        let converted = |start: &str| {
+            format!(
+                "EXISTS (SELECT 1 FROM user_events e WHERE e.user_id = s.user_id AND e.name = $2 AND e.at_ms >= {start} AND e.at_ms < {start} + $3)"
+            )
+        };
+        let counted = format!(
+            "d.status IN ('{}', '{}')",
+            DeliveryStatus::Delivered.as_str(),
+            DeliveryStatus::Withheld.as_str()
+        );
+        let sql = format!(
+            "SELECT d.push_variant, COUNT(*) AS n, \
+             COALESCE(SUM(CASE WHEN d.status = '{delivered}' THEN 1 ELSE 0 END), 0) AS delivered, \
+             COUNT(d.clicked_ms) AS clicked, COUNT(d.dismissed_ms) AS dismissed, \
+             COALESCE(SUM(CASE WHEN {counted} AND s.user_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS reachable, \
+             COALESCE(SUM(CASE WHEN {counted} AND s.user_id IS NOT NULL AND {sent} THEN 1 ELSE 0 END), 0) AS converted, \
+             COALESCE(SUM(CASE WHEN d.clicked_ms IS NOT NULL AND s.user_id IS NOT NULL AND {clicked} THEN 1 ELSE 0 END), 0) AS after_click \
+             FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN subscriptions s ON s.id = d.subscription_id \
+             WHERE d.notification_id = $1 AND d.push_variant IS NOT NULL GROUP BY d.push_variant ORDER BY d.push_variant",
+            delivered = DeliveryStatus::Delivered.as_str(),
+            sent = converted("COALESCE(d.sent_ms, n.created_ms)"),
+            clicked = converted("d.clicked_ms"),
+        );
+        let (name, window) = conversion.clone().unwrap_or_default();
+        let rows = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .bind(name)
+            .bind(window)
+            .fetch_all(&self.pool)
             .await?;
-        let Some(Some(order)) = order else { return Ok(None) };
-        let order: Vec<String> = serde_json::from_str(&order).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
-        let rows = sqlx::query(&format!(
-            "SELECT push_variant, COUNT(*) AS n, COALESCE(SUM(CASE WHEN status = '{}' THEN 1 ELSE 0 END), 0) AS delivered, \
-             COUNT(clicked_ms) AS clicked, COUNT(dismissed_ms) AS dismissed \
-             FROM deliveries WHERE notification_id = $1 AND push_variant IS NOT NULL GROUP BY push_variant ORDER BY push_variant",
-            DeliveryStatus::Delivered.as_str()
-        ))
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
         let counts = rows
             .iter()
             .map(|row| {
@@ -252,9 +306,12 @@ impl Store {
                     delivered: row.try_get("delivered")?,
                     clicked: row.try_get("clicked")?,
                     dismissed: row.try_get("dismissed")?,
+                    reachable: row.try_get("reachable")?,
+                    converted: row.try_get("converted")?,
+                    converted_after_click: row.try_get("after_click")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
-        Ok(Some((order, counts)))
+        Ok(Some((Experiment { variants, conversion }, counts)))
     }
 }
