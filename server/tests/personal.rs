@@ -558,6 +558,8 @@ async fn a_holdout_measures_whether_the_push_lifts_conversion() {
     let mut devices = Vec::new();
     for i in 0..160 {
         let user = format!("u{i}");
+        let plan = if i % 4 == 0 { "pro" } else { "free" };
+        put_user(state, &user, json!({ "traits": { "plan": plan } })).await;
         let id = subscribe_device(state, &service, &user, "lift", None, Some(&user)).await;
         devices.push((user, id));
     }
@@ -639,6 +641,47 @@ async fn a_holdout_measures_whether_the_push_lifts_conversion() {
             .is_some_and(|t| t.starts_with("sent beats holdout on conversion")),
         "{lift}"
     );
+    // The same report per plan: the groups add up to the whole.
+    let (status, split) = call(
+        state,
+        "GET",
+        &format!("/v1/notifications/{id}?by=trait:plan"),
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{split}");
+    let by = &split["experiment"]["by"];
+    assert_eq!(by["trait"], "plan");
+    let groups = by["groups"].as_array().expect("groups");
+    assert_eq!(
+        groups.iter().map(|g| g["value"].clone()).collect::<Vec<_>>(),
+        [json!("free"), json!("pro")]
+    );
+    let reached: u64 = groups
+        .iter()
+        .map(|g| g["report"]["variants"][0]["reachable"].as_u64().expect("reachable"))
+        .sum();
+    assert_eq!(reached, sent);
+    assert_eq!(
+        split["experiment"]["variants"], experiment["variants"],
+        "the whole is unchanged"
+    );
+    for query in ["by=plan", "by=trait:pl%20an", "by=trait:plan&x=1", "from=0"] {
+        let (status, reply) = call(
+            state,
+            "GET",
+            &format!("/v1/notifications/{id}?{query}"),
+            None,
+            Some(TOKEN),
+        )
+        .await;
+        assert_eq!(
+            (status, &reply["error"]["code"]),
+            (StatusCode::BAD_REQUEST, &json!("invalid_query")),
+            "{query}: {reply}"
+        );
+    }
     // A conversion needs a test to be measured by, and a known shape.
     for (body, expected) in [
         (

@@ -847,7 +847,10 @@ async fn rendered(run: &mut Run, store: &Store) {
         })
     );
     let (stored, per_variant) = run
-        .ok("notification_variants", store.notification_variants("n-ren").await)
+        .ok(
+            "notification_variants",
+            store.notification_variants("n-ren", None).await,
+        )
         .expect("an A/B test");
     assert_eq!(stored, experiment);
     let seen: Vec<(&str, i64, i64, i64)> = per_variant
@@ -859,8 +862,26 @@ async fn rendered(run: &mut Run, store: &Store) {
         [("a", 1, 0, 0), ("b", 1, 0, 0), ("holdout", 1, 0, 0)],
         "nothing delivered yet, nobody reachable"
     );
+    let (_, by_name) = run
+        .ok(
+            "notification_variants",
+            store.notification_variants("n-ren", Some("first_name")).await,
+        )
+        .expect("an A/B test");
+    let groups: Vec<(&str, Option<&str>)> = by_name
+        .iter()
+        .map(|v| (v.variant.as_str(), v.group.as_deref()))
+        .collect();
     assert_eq!(
-        run.ok("notification_variants", store.notification_variants("n-tz").await),
+        groups,
+        [("a", Some("Ada")), ("b", Some("Ada")), ("holdout", None)],
+        "by the users' first names"
+    );
+    assert_eq!(
+        run.ok(
+            "notification_variants",
+            store.notification_variants("n-tz", Some("plan")).await
+        ),
         None,
         "no variants"
     );

@@ -3,7 +3,7 @@
 //! [`crate::notification`], when it is due [`crate::store::Schedule`].
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
@@ -80,11 +80,13 @@ pub async fn notifications_read(
     _: Admin,
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, AppError> {
     let id = notification_id(path)?;
+    let by = breakdown(query.as_deref())?;
     let counts = state.store.notification_counts(&id).await?.ok_or(AppError::NotFound)?;
     let mut answer = json!({ "id": id, "counts": counts });
-    if let Some(experiment) = experiment(&state, &id).await? {
+    if let Some(experiment) = experiment(&state, &id, by.as_deref()).await? {
         answer["experiment"] = experiment;
     }
     Ok(Json(answer))
@@ -98,12 +100,75 @@ pub async fn notifications_read(
 /// (converted of those who could: delivered to, or withheld from, a user's
 /// device), each variant against the baseline and against the holdout.
 /// `None` for a notification without a test.
-async fn experiment(state: &AppState, id: &str) -> Result<Option<Value>, AppError> {
-    let Some((experiment, rows)) = state.store.notification_variants(id).await? else {
+async fn experiment(state: &AppState, id: &str, by: Option<&str>) -> Result<Option<Value>, AppError> {
+    let Some((experiment, rows)) = state.store.notification_variants(id, by).await? else {
         return Ok(None);
     };
+    let mut answer = report(&experiment, &sum_groups(&rows));
+    if let (Some(name), Some(report_json)) = (by, answer.as_mut()) {
+        let mut values: Vec<Option<String>> = rows.iter().map(|r| r.group.clone()).collect();
+        values.sort();
+        values.dedup();
+        let groups: Vec<Value> = values
+            .into_iter()
+            .map(|value| {
+                let rows: Vec<_> = rows.iter().filter(|r| r.group == value).cloned().collect();
+                json!({ "value": value, "report": report(&experiment, &rows) })
+            })
+            .collect();
+        report_json["by"] = json!({ "trait": name, "groups": groups });
+    }
+    Ok(answer)
+}
+
+/// `?by=trait:<name>`: the trait to split an A/B test's report by.
+fn breakdown(query: Option<&str>) -> Result<Option<String>, AppError> {
+    let bad = || {
+        AppError::invalid(
+            ErrorCode::InvalidQuery,
+            "by: expected trait:<name> (1 to 64 of A-Z a-z 0-9 _ . : -), the only parameter",
+        )
+    };
+    let Some(query) = query.filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    let name = query
+        .strip_prefix("by=trait:")
+        .or_else(|| query.strip_prefix("by=trait%3A"))
+        .ok_or_else(bad)?;
+    if !askwell::segment::is_trait_name(name) {
+        return Err(bad());
+    }
+    Ok(Some(name.to_owned()))
+}
+
+/// Each variant's counts over all groups.
+fn sum_groups(rows: &[crate::store::VariantCounts]) -> Vec<crate::store::VariantCounts> {
+    let mut summed: Vec<crate::store::VariantCounts> = Vec::new();
+    for row in rows {
+        match summed.iter_mut().find(|s| s.variant == row.variant) {
+            Some(sum) => {
+                sum.deliveries += row.deliveries;
+                sum.delivered += row.delivered;
+                sum.clicked += row.clicked;
+                sum.dismissed += row.dismissed;
+                sum.reachable += row.reachable;
+                sum.converted += row.converted;
+                sum.converted_after_click += row.converted_after_click;
+            }
+            None => summed.push(crate::store::VariantCounts {
+                group: None,
+                ..row.clone()
+            }),
+        }
+    }
+    summed
+}
+
+/// The report of one set of counts (all devices, or one group).
+fn report(experiment: &crate::store::Experiment, rows: &[crate::store::VariantCounts]) -> Option<Value> {
     let order = &experiment.variants;
-    let Some(baseline) = order.first() else { return Ok(None) };
+    let baseline = order.first()?;
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     let of = |variant: &str| rows.iter().find(|r| r.variant == variant);
     let ctr = |variant: &str| {
@@ -190,7 +255,7 @@ async fn experiment(state: &AppState, id: &str) -> Result<Option<Value>, AppErro
             "lift": lift,
         });
     }
-    Ok(Some(answer))
+    Some(answer)
 }
 
 /// `DELETE /v1/notifications/{id}` → 200 `{ id, counts }` after cancelling

@@ -64,6 +64,9 @@ pub struct Experiment {
 pub struct VariantCounts {
     /// The variant's id (`holdout` for the holdout).
     pub variant: String,
+    /// With a breakdown by a trait: the users' value of it, as text
+    /// (`None`: no such trait, or no user).
+    pub group: Option<String>,
     /// Its deliveries, whatever their status.
     pub deliveries: i64,
     /// Of those, accepted by the push service.
@@ -242,14 +245,16 @@ impl Store {
 
     /// Notification `id`'s A/B test and each variant's counts (the
     /// holdout's as `holdout`), conversions included when it has a
-    /// conversion event; `None` when it has no test (or no such
-    /// notification).
+    /// conversion event, and split by the users' value of `by_trait` (a
+    /// name [`askwell::segment::is_trait_name`] accepts) when given; `None`
+    /// when it has no test (or no such notification).
     ///
     /// # Errors
     /// When the database fails or the stored order is not JSON.
     pub async fn notification_variants(
         &self,
         id: &str,
+        by_trait: Option<&str>,
     ) -> Result<Option<(Experiment, Vec<VariantCounts>)>, sqlx::Error> {
         let row =
             sqlx::query("SELECT variants, conversion_event, conversion_within_ms FROM notifications WHERE id = $1")
@@ -260,6 +265,12 @@ impl Store {
         let Some(order) = row.try_get::<Option<String>, _>("variants")? else {
             return Ok(None);
         };
+        if by_trait.is_some_and(|name| !askwell::segment::is_trait_name(name)) {
+            // Inlined into the SQL below: only a name of the safe alphabet.
+            return Err(sqlx::Error::Protocol(
+                "unreachable: the route checks trait names".into(),
+            ));
+        }
         let variants: Vec<String> = serde_json::from_str(&order).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
         let event: Option<String> = row.try_get("conversion_event")?;
         let within: Option<i64> = row.try_get("conversion_within_ms")?;
@@ -277,15 +288,26 @@ impl Store {
             DeliveryStatus::Delivered.as_str(),
             DeliveryStatus::Withheld.as_str()
         );
+        // The trait's value as text, the same on both databases (`12`,
+        // `3.5`, `true`, `pro`).
+        let group = match (by_trait, self.backend) {
+            (None, _) => "CAST(NULL AS TEXT)".to_owned(),
+            (Some(name), Backend::Sqlite) => format!(
+                "CASE json_type(u.traits, '$.\"{name}\"') WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+                 ELSE CAST(json_extract(u.traits, '$.\"{name}\"') AS TEXT) END"
+            ),
+            (Some(name), Backend::Postgres) => format!("(CAST(u.traits AS jsonb) ->> '{name}')"),
+        };
         let sql = format!(
-            "SELECT d.push_variant, COUNT(*) AS n, \
+            "SELECT d.push_variant, {group} AS grouped, COUNT(*) AS n, \
              COALESCE(SUM(CASE WHEN d.status = '{delivered}' THEN 1 ELSE 0 END), 0) AS delivered, \
              COUNT(d.clicked_ms) AS clicked, COUNT(d.dismissed_ms) AS dismissed, \
              COALESCE(SUM(CASE WHEN {counted} AND s.user_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS reachable, \
              COALESCE(SUM(CASE WHEN {counted} AND s.user_id IS NOT NULL AND {sent} THEN 1 ELSE 0 END), 0) AS converted, \
              COALESCE(SUM(CASE WHEN d.clicked_ms IS NOT NULL AND s.user_id IS NOT NULL AND {clicked} THEN 1 ELSE 0 END), 0) AS after_click \
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN subscriptions s ON s.id = d.subscription_id \
-             WHERE d.notification_id = $1 AND d.push_variant IS NOT NULL GROUP BY d.push_variant ORDER BY d.push_variant",
+             LEFT JOIN users u ON u.id = s.user_id \
+             WHERE d.notification_id = $1 AND d.push_variant IS NOT NULL GROUP BY d.push_variant, {group} ORDER BY d.push_variant",
             delivered = DeliveryStatus::Delivered.as_str(),
             sent = converted("COALESCE(d.sent_ms, n.created_ms)"),
             clicked = converted("d.clicked_ms"),
@@ -302,6 +324,7 @@ impl Store {
             .map(|row| {
                 Ok(VariantCounts {
                     variant: row.try_get("push_variant")?,
+                    group: row.try_get("grouped")?,
                     deliveries: row.try_get("n")?,
                     delivered: row.try_get("delivered")?,
                     clicked: row.try_get("clicked")?,
