@@ -29,6 +29,7 @@ pub mod store;
 pub mod users;
 pub mod validate;
 pub mod vapid;
+pub mod variants;
 
 use std::path::PathBuf;
 use std::sync::Arc;

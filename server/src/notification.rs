@@ -289,9 +289,9 @@ impl NotifyRequest {
                 "notification.variants and notification.holdout: only POST /v1/notify takes them",
             ));
         }
-        crate::personal::check_variants(&variants, holdout)?;
+        crate::variants::check_variants(&variants, holdout)?;
         let conversion =
-            crate::personal::conversion(self.conversion.take(), !variants.is_empty() || holdout.is_some())?;
+            crate::variants::conversion(self.conversion.take(), !variants.is_empty() || holdout.is_some())?;
         let copies = if templates {
             crate::personal::copies(&self.notification, &variants, batch.is_some())?
         } else {
@@ -317,7 +317,7 @@ impl NotifyRequest {
         };
         let id = ordered_id(now_ms);
         let personal = per_recipient.then(|| {
-            let arms = crate::personal::arms(&body, &variants, copies);
+            let arms = crate::variants::arms(&body, &variants, copies);
             crate::personal::Personal::new(arms, holdout.unwrap_or(0.0), data, id.clone()).with_conversion(conversion)
         });
         let schedule = schedule(self.deliver, now_ms)?;

@@ -13,12 +13,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use askwell::journey::Fields;
 use askwell::personalise::{Census, Copy, CopySource};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::ErrorCode;
 use crate::notification::{fits, BatchItem, NotificationRequest, Prepared, Target, VariantRequest};
 use crate::store::{Created, Experiment, NewNotification, Recipient, Recipients, Rendered, RenderedRow};
 use crate::users::{valid_user_id, MAX_TRAITS};
+use crate::variants::Arm;
 use crate::{AppError, AppState};
 
 /// Most items in one `batch`.
@@ -41,128 +42,6 @@ pub struct Personal {
     notification: String,
     /// What counts as a conversion: `(event name, within ms)`.
     conversion: Option<(String, i64)>,
-}
-
-/// One copy of a notification: a variant's, or the only one.
-#[derive(Debug)]
-pub struct Arm {
-    /// The variant's id (`None` without variants).
-    id: Option<String>,
-    /// Relative weight.
-    weight: f64,
-    /// The payload with this copy's sources in place.
-    base: Map<String, Value>,
-    /// Its templates, when it has placeholders.
-    copy: Option<Copy>,
-}
-
-/// The label of a holdout test's one copy (no variants).
-pub const SENT: &str = "sent";
-
-/// Default and longest `conversion.within`.
-const DEFAULT_CONVERSION_MS: i64 = 24 * 3600 * 1000;
-const MAX_CONVERSION_MS: i64 = 30 * 24 * 3600 * 1000;
-
-/// `conversion`: `{ event, within? }` (an event name as `POST /v1/track`
-/// takes them; `within` a duration, default a day, at most 30 days), only
-/// with an A/B test or a holdout to measure it by. Returns `(event, ms)`.
-///
-/// # Errors
-/// `invalid_notification` naming the member.
-pub fn conversion(value: Option<Value>, experiment: bool) -> Result<Option<(String, i64)>, AppError> {
-    let bad = |message: String| AppError::invalid(ErrorCode::InvalidNotification, message);
-    let Some(value) = value.filter(|v| !v.is_null()) else {
-        return Ok(None);
-    };
-    if !experiment {
-        return Err(bad(
-            "conversion: only with notification.variants or notification.holdout (what it is measured by)".into(),
-        ));
-    }
-    let Value::Object(mut members) = value else {
-        return Err(bad("conversion: expected { event, within? }".into()));
-    };
-    let event = match members.remove("event") {
-        Some(Value::String(name)) if crate::users::valid_event_name(&name) => name,
-        _ => {
-            return Err(bad(
-                "conversion.event: expected an event name (1 to 64 of A-Z a-z 0-9 _ . : -)".into(),
-            ))
-        }
-    };
-    let within = match members.remove("within").filter(|v| !v.is_null()) {
-        None => DEFAULT_CONVERSION_MS,
-        Some(duration) => {
-            let ms = askwell::journey::parse_duration(&crate::journeys::core_value(&duration), "conversion.within")
-                .map_err(|problems| bad(problems.to_string()))?;
-            i64::try_from(ms).unwrap_or(i64::MAX)
-        }
-    };
-    if within > MAX_CONVERSION_MS {
-        return Err(bad("conversion.within: at most 30 days".into()));
-    }
-    if let Some(other) = members.keys().next() {
-        return Err(bad(format!(
-            "conversion.{}: unknown field (expected event, within)",
-            crate::users::shown(other)
-        )));
-    }
-    Ok(Some((event, within)))
-}
-
-/// Most variants of one notification.
-pub const MAX_VARIANTS: usize = 8;
-/// Largest holdout share.
-pub const MAX_HOLDOUT: f64 = 0.5;
-
-/// `notification.variants` (none, or 2 to [`MAX_VARIANTS`], ids unique,
-/// weights positive) and `notification.holdout` (0 to [`MAX_HOLDOUT`]).
-///
-/// # Errors
-/// `invalid_notification` naming the field.
-pub fn check_variants(variants: &[VariantRequest], holdout: Option<f64>) -> Result<(), AppError> {
-    let bad = |message: String| AppError::invalid(ErrorCode::InvalidNotification, message);
-    if let Some(share) = holdout {
-        if !(0.0..=MAX_HOLDOUT).contains(&share) {
-            return Err(bad(format!("notification.holdout: a share from 0 to {MAX_HOLDOUT}")));
-        }
-    }
-    if variants.len() == 1 || variants.len() > MAX_VARIANTS {
-        return Err(bad(format!(
-            "notification.variants: 2 to {MAX_VARIANTS} variants (the first is the baseline), or none"
-        )));
-    }
-    for (i, variant) in variants.iter().enumerate() {
-        let valid = !variant.id.is_empty()
-            && variant.id.len() <= 32
-            && variant
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            && variant.id != askwell::model::HOLDOUT;
-        if !valid {
-            return Err(bad(format!(
-                "notification.variants[{i}].id: 1 to 32 of A-Z a-z 0-9 _ - (not {:?})",
-                askwell::model::HOLDOUT
-            )));
-        }
-        if let Some(earlier) = variants[..i].iter().position(|v| v.id == variant.id) {
-            return Err(bad(format!(
-                "notification.variants[{i}].id: already variants[{earlier}]'s"
-            )));
-        }
-        if variant.weight.is_some_and(|w| !(w > 0.0 && w <= 1000.0)) {
-            return Err(bad(format!(
-                "notification.variants[{i}].weight: a number above 0, at most 1000"
-            )));
-        }
-        if variant.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
-            return Err(bad(format!(
-                "notification.variants[{i}].title: not blank (leave it out to keep the notification's)"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The templates of each copy (`None` for one without placeholders): the
@@ -215,43 +94,6 @@ fn parse(source: &CopySource<'_>, data_allowed: bool) -> Result<Option<Copy>, Ap
     let copy = Copy::parse(source, data_allowed)
         .map_err(|problems| AppError::invalid(ErrorCode::InvalidNotification, problems.to_string()))?;
     Ok(copy.is_personal().then_some(copy))
-}
-
-/// The arms of a send: the payload `base` with each variant's fields in
-/// place (or `base` alone), with the templates [`copies`] found.
-pub fn arms(base: &Map<String, Value>, variants: &[VariantRequest], copies: Vec<Option<Copy>>) -> Vec<Arm> {
-    if variants.is_empty() {
-        let copy = copies.into_iter().next().flatten();
-        return vec![Arm {
-            id: None,
-            weight: 1.0,
-            base: base.clone(),
-            copy,
-        }];
-    }
-    variants
-        .iter()
-        .zip(copies)
-        .map(|(variant, copy)| {
-            let mut own = base.clone();
-            for (key, text) in [
-                ("title", &variant.title),
-                ("body", &variant.body),
-                ("url", &variant.url),
-                ("image", &variant.image),
-            ] {
-                if let Some(text) = text {
-                    own.insert(key.into(), Value::String(text.clone()));
-                }
-            }
-            Arm {
-                id: Some(variant.id.clone()),
-                weight: variant.weight.unwrap_or(1.0),
-                base: own,
-                copy,
-            }
-        })
-        .collect()
 }
 
 /// `batch`: 1 to [`MAX_BATCH`] items of `{ to: { user }, data? }`, each user
@@ -429,7 +271,7 @@ impl Personal {
             Some(i) => self.arms[i]
                 .id
                 .clone()
-                .or_else(|| self.is_experiment().then(|| SENT.to_owned())),
+                .or_else(|| self.is_experiment().then(|| crate::variants::SENT.to_owned())),
             None => Some(askwell::model::HOLDOUT.to_owned()),
         }
     }
