@@ -253,3 +253,50 @@ async fn sends_to_a_user_and_to_everyone() {
     deliverer(&state, FAST).round().await.expect("round");
     assert_eq!(service.received().len(), 5);
 }
+
+/// Two callers retrying one send at the same moment (a client's timeout and
+/// its retry, two instances behind a load balancer) must both get the first
+/// notification: on PostgreSQL both transactions used to find no row for
+/// the new key, both inserted, and the second failed the UNIQUE constraint
+/// with a 500. Covers the one-statement path and the rendered one (a
+/// holdout makes every delivery rendered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_with_one_new_idempotency_key_answer_one_notification() {
+    let state = state(true).await;
+    let ids: Vec<String> = (0..40).map(|i| format!("d{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let _service = subscribed(&state, &ids, "t").await;
+    for (key, notification) in [
+        ("race-plain", json!({ "title": "once" })),
+        ("race-rendered", json!({ "title": "once", "holdout": 0.5 })),
+    ] {
+        let body = json!({ "to": { "topic": "t" }, "notification": notification, "idempotency_key": key }).to_string();
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let (state, body) = (state.clone(), body.clone());
+                tokio::spawn(async move { call(&state, "POST", "/v1/notify", Some(&body), Some(TOKEN)).await })
+            })
+            .collect();
+        let mut answered = std::collections::BTreeSet::new();
+        for call in calls {
+            let (status, reply) = call.await.expect("task");
+            assert_eq!(status, StatusCode::ACCEPTED, "{key}: {reply}");
+            assert_eq!(reply["recipients"], 40, "{key}: {reply}");
+            answered.insert(reply["id"].as_str().expect("id").to_owned());
+        }
+        assert_eq!(
+            answered.len(),
+            1,
+            "{key}: every caller gets the first notification: {answered:?}"
+        );
+        let id = answered.first().expect("an id");
+        let counts = counts(&state, id).await;
+        let total: i64 = counts
+            .as_object()
+            .expect("counts")
+            .values()
+            .filter_map(Value::as_i64)
+            .sum();
+        assert_eq!(total, 40, "{key}: one delivery per device, never two: {counts}");
+    }
+}

@@ -816,21 +816,37 @@ pub(super) async fn existing(conn: &mut AnyConnection, key: Option<&str>) -> Res
     .transpose()
 }
 
-/// The notification's own row (no recipients yet).
+/// The notification's own row (no recipients yet), unless its idempotency
+/// key is taken: then nothing is written and the notification that holds
+/// the key is returned. Checking with [`existing`] first is not enough on
+/// PostgreSQL: two transactions sending with one new key both find no row,
+/// and the second insert would fail the UNIQUE constraint. `ON CONFLICT DO
+/// NOTHING` makes the second wait for the first to commit, and the
+/// statement after it (read committed) sees the first's row.
 pub(super) async fn insert_notification(
     conn: &mut AnyConnection,
     n: &NewNotification,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<Created>, sqlx::Error> {
     let audience_topic = match &n.to {
         Recipients::Topic(topic) => Some(topic.as_str()),
         Recipients::User(_) | Recipients::All | Recipients::Users(_) | Recipients::Where(_) => None,
     };
-    sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, category, audience_topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)")
+    let inserted = sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, category, audience_topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) ON CONFLICT (idempotency_key) DO NOTHING")
         .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(&n.category).bind(audience_topic).bind(now)
         .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected();
+    if inserted == 1 {
+        return Ok(None);
+    }
+    match existing(conn, n.idempotency_key.as_deref()).await? {
+        Some(first) => Ok(Some(first)),
+        None => Err(sqlx::Error::Protocol(format!(
+            "notification {} was not written and no notification holds its key",
+            n.id
+        ))),
+    }
 }
 
 /// One notification and its deliveries, inside the caller's transaction
@@ -847,7 +863,9 @@ async fn create_in(
     if let Some(created) = existing(conn, n.idempotency_key.as_deref()).await? {
         return Ok(created);
     }
-    insert_notification(conn, n, now).await?;
+    if let Some(first) = insert_notification(conn, n, now).await? {
+        return Ok(first);
+    }
     let insert = "INSERT INTO deliveries (notification_id, subscription_id, next_attempt_ms, updated_ms, anon_id, prompt, variant) \
                   SELECT $1, s.id, $2, $3, s.anon_id, s.prompt, s.variant FROM subscriptions s";
     // PostgreSQL: lock the recipients first, in id order (as erasures

@@ -167,7 +167,9 @@ impl Store {
         if let Some(created) = existing(&mut tx, n.idempotency_key.as_deref()).await? {
             return Ok(created);
         }
-        insert_notification(&mut tx, n, now).await?;
+        if let Some(first) = insert_notification(&mut tx, n, now).await? {
+            return Ok(first);
+        }
         let lock = if self.backend == Backend::Postgres {
             " ORDER BY s.id FOR KEY SHARE OF s"
         } else {
