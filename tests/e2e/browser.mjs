@@ -31,6 +31,24 @@ export async function launchChromium() {
 /** Base URL of the askwell-server the test command started. */
 export const baseUrl = process.env.ASKWELL_URL ?? "http://127.0.0.1:8080";
 
+/** The demo server's admin token (the test command's, else the README's). */
+export const adminToken = process.env.ASKWELL_ADMIN_TOKEN ?? "demo-admin-token";
+
+/**
+ * An admin API call that must succeed: its JSON reply (null when empty).
+ * A failure names the call, its status and the server's error body.
+ */
+export async function admin(method, path, body) {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: body && JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
 /** Where screenshots go. */
 export const outputDir = process.env.ASKWELL_TEST_OUTPUT ?? "test-output";
 

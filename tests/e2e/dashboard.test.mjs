@@ -6,9 +6,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium, baseUrl, outputDir, audit } from "./browser.mjs";
+import { launchChromium, baseUrl, outputDir, audit, admin, adminToken as TOKEN } from "./browser.mjs";
 
-const TOKEN = process.env.ASKWELL_ADMIN_TOKEN ?? "demo-admin-token";
 const PROMPT = `dashboard-check-${Date.now().toString(36)}`;
 // Per variant: a real funnel (each step a subset of the one before), then
 // pushes: every subscriber gets several, so clicks outnumber subscriptions.
@@ -54,16 +53,6 @@ async function seed() {
 
 const JOURNEY = `dashboard-journey-${Date.now().toString(36)}`;
 
-async function admin(method, path, body) {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: body && JSON.stringify(body),
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
-  return JSON.parse(text);
-}
 
 // A journey three users enter (the server's runner reads their events
 // within a second or two); one converts.

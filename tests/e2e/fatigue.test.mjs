@@ -10,10 +10,9 @@
 // reply still arrives. The dashboard then says so, in words.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launchChromium, baseUrl, audit } from "./browser.mjs";
+import { launchChromium, baseUrl, audit, admin, adminToken as TOKEN } from "./browser.mjs";
 import { startPushDouble, newDevice } from "./push-double.mjs";
 
-const TOKEN = process.env.ASKWELL_ADMIN_TOKEN ?? "demo-admin-token";
 const TOPIC = `fatigue-${Date.now().toString(36)}`;
 const DEVICES = 5;
 
@@ -45,15 +44,6 @@ async function subscribe(name) {
   return device;
 }
 
-async function admin(method, path, body) {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method, headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: body && JSON.stringify(body),
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
-  return JSON.parse(text);
-}
 
 const notify = (category, title) => admin("POST", "/v1/notify", { to: { topic: TOPIC }, category, notification: { title } }).then((r) => r.id);
 

@@ -8,10 +8,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { baseUrl } from "./browser.mjs";
+import { baseUrl, admin } from "./browser.mjs";
 import { startPushDouble, newDevice } from "./push-double.mjs";
 
-const TOKEN = process.env.ASKWELL_ADMIN_TOKEN ?? "demo-admin-token";
 const RUN = Date.now().toString(36);
 const TOPIC = `personal-${RUN}`;
 const userProof = (user) => createHmac("sha256", process.env.ASKWELL_IDENTITY_SECRET ?? "demo-identity-secret").update(user).digest("hex");
@@ -41,15 +40,6 @@ after(async () => {
   await service?.close();
 });
 
-async function admin(method, path, body) {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method, headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: body && JSON.stringify(body),
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
 
 /** What each device decrypted for notification `id`, once all were delivered. */
 async function received(id) {
