@@ -56,6 +56,17 @@ pub fn assign<'a>(subject: &str, experiment: &str, holdout: f64, arms: &[Arm<'a>
         .map_or(Assignment::Holdout, |arm| Assignment::Variant(arm.id))
 }
 
+/// Whether `subject` is in the first `share` (0 to 1) of `experiment`'s
+/// subjects: a push A/B test's test share in a rollout. Its draw is
+/// independent of [`assign`]'s (a different stream of the same hash), so
+/// the test share holds every arm in its weights.
+pub fn in_share(subject: &str, experiment: &str, share: f64) -> bool {
+    let mut stream = String::with_capacity(experiment.len() + 6);
+    stream.push_str(experiment);
+    stream.push_str("#share");
+    unit(subject, &stream) < share
+}
+
 /// A uniform number in [0, 1) from a 64-bit FNV-1a hash of both strings,
 /// finished with a SplitMix64 mix so similar ids spread evenly.
 fn unit(subject: &str, experiment: &str) -> f64 {
@@ -114,6 +125,29 @@ mod tests {
             })
             .count();
         assert!((same as f64 / n as f64 - 0.5).abs() < 0.03, "{same}");
+    }
+
+    #[test]
+    fn a_share_takes_its_fraction_independently_of_the_arms() {
+        let n = 20_000;
+        let arms = [Arm { id: "a", weight: 1.0 }, Arm { id: "b", weight: 1.0 }];
+        let (mut inside, mut a_inside) = (0, 0);
+        for i in 0..n {
+            let id = format!("device-{i}");
+            assert_eq!(in_share(&id, "push-1", 0.2), in_share(&id, "push-1", 0.2));
+            assert!(!in_share(&id, "push-1", 0.0) && in_share(&id, "push-1", 1.0));
+            if in_share(&id, "push-1", 0.2) {
+                inside += 1;
+                if assign(&id, "push-1", 0.0, &arms) == Assignment::Variant("a") {
+                    a_inside += 1;
+                }
+            }
+        }
+        let share = f64::from(inside) / f64::from(n);
+        assert!((share - 0.2).abs() < 0.01, "share {share}");
+        // Half of the test share is in each arm, as in the whole.
+        let a_share = f64::from(a_inside) / f64::from(inside);
+        assert!((a_share - 0.5).abs() < 0.03, "a in the share {a_share}");
     }
 
     #[test]

@@ -14,11 +14,13 @@ const STATUS_COLORS = {
   delivered: "#009E73", retrying: "#E69F00", queued: "#56B4E9", scheduled: "#0072B2", held: "#CC79A7",
   failed: "#D55E00", pruned: "#888888", cancelled: "#555555", capped: "#F0E442", collapsed: "#BBBBBB",
   muted: "#332288", paused: "#882255", too_large: "#AA4499", withheld: "#44AA99",
+  awaiting_winner: "#DDCC77",
 };
-// Fills with under 2:1 contrast on a light page (capped 1.3, collapsed 1.9)
+// Fills with under 2:1 contrast on a light page (capped 1.3, collapsed 1.9,
+// awaiting_winner 1.6)
 // or a dark one (cancelled 2.3 on Firefox's, paused 1.8) get a mid-grey outline
 // (`.outlined`, dashboard.css), so their bars and swatches still show.
-const OUTLINED = new Set(["capped", "collapsed", "cancelled", "paused"]);
+const OUTLINED = new Set(["capped", "collapsed", "cancelled", "paused", "awaiting_winner"]);
 const TOKEN_KEY = "askwell:dashboard:token";
 
 const $ = (id) => document.getElementById(id);

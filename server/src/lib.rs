@@ -19,6 +19,7 @@ pub mod outcome;
 pub mod personal;
 pub mod push;
 pub mod respect;
+pub mod rollout;
 pub mod routes;
 pub mod secret;
 pub mod serve;

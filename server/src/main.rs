@@ -309,6 +309,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .with_metrics(state.metrics.clone())
             .run(std::time::Duration::from_secs(1), state.wake.clone(), stop.clone()),
     );
+    let rollouts = tokio::spawn(askwell_server::rollout::run(
+        state.clone(),
+        std::time::Duration::from_secs(5),
+        stop.clone(),
+    ));
     let sweeper = tokio::spawn(sweep_events(
         state.store.clone(),
         args.event_retention_days,
@@ -327,6 +332,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     sweeper.abort();
     let _ = journeys.await;
+    let _ = rollouts.await;
     served.map_err(|err| format!("server failed: {err}"))
 }
 

@@ -53,6 +53,10 @@ pub struct NotifyRequest {
     /// or a forwarded page action, within `within` of the push; default a
     /// day). Read by hand so every fault names its field.
     pub conversion: Option<Value>,
+    /// With `notification.variants`: test them on a share first and send
+    /// the winner to the rest, `{ test_share, decide_after, metric? }` (see
+    /// [`crate::rollout`]); read by hand so every fault names its field.
+    pub rollout: Option<Value>,
     /// What the service worker shows.
     pub notification: NotificationRequest,
     /// Seconds the push service keeps it (default [`DEFAULT_TTL`]).
@@ -292,6 +296,7 @@ impl NotifyRequest {
         crate::variants::check_variants(&variants, holdout)?;
         let conversion =
             crate::variants::conversion(self.conversion.take(), !variants.is_empty() || holdout.is_some())?;
+        let rollout = crate::rollout::parse(self.rollout.take(), variants.len(), conversion.is_some())?;
         let copies = if templates {
             crate::personal::copies(&self.notification, &variants, batch.is_some())?
         } else {
@@ -316,11 +321,20 @@ impl NotifyRequest {
             None => (recipients(self.to)?, Default::default()),
         };
         let id = ordered_id(now_ms);
+        let schedule = schedule(self.deliver, now_ms)?;
+        if rollout.is_some() && schedule.local.is_some() {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidSchedule,
+                "rollout: not with deliver.local_time or deliver.window (the test share goes out together, so that it can be decided)",
+            ));
+        }
+        let decide_ms = schedule.at_ms.map_or(now_ms, |at| at.max(now_ms)) + rollout.map_or(0, |r| r.decide_after_ms);
         let personal = per_recipient.then(|| {
             let arms = crate::variants::arms(&body, &variants, copies);
-            crate::personal::Personal::new(arms, holdout.unwrap_or(0.0), data, id.clone()).with_conversion(conversion)
+            crate::personal::Personal::new(arms, holdout.unwrap_or(0.0), data, id.clone())
+                .with_conversion(conversion)
+                .with_rollout(rollout, decide_ms)
         });
-        let schedule = schedule(self.deliver, now_ms)?;
         let notification = NewNotification {
             id,
             idempotency_key: self.idempotency_key,

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::error::ErrorCode;
 use crate::notification::{fits, BatchItem, NotificationRequest, Prepared, Target, VariantRequest};
-use crate::store::{Created, Experiment, NewNotification, Recipient, Recipients, Rendered, RenderedRow};
+use crate::store::{Created, Experiment, NewNotification, Recipient, Recipients, Rendered, RenderedRow, RolloutPlan};
 use crate::users::{valid_user_id, MAX_TRAITS};
 use crate::variants::Arm;
 use crate::{AppError, AppState};
@@ -42,6 +42,8 @@ pub struct Personal {
     notification: String,
     /// What counts as a conversion: `(event name, within ms)`.
     conversion: Option<(String, i64)>,
+    /// A rollout, and when it is decided (epoch ms).
+    rollout: Option<(crate::rollout::Rollout, i64)>,
 }
 
 /// The templates of each copy (`None` for one without placeholders): the
@@ -156,6 +158,8 @@ struct Row {
     payload: String,
     /// The fields it lacked.
     missed: Vec<String>,
+    /// Outside a rollout's test share: it waits for the decision.
+    rest: bool,
 }
 
 impl Personal {
@@ -168,6 +172,26 @@ impl Personal {
             data,
             notification,
             conversion: None,
+            rollout: None,
+        }
+    }
+
+    /// With a rollout, decided at `decide_ms`.
+    pub fn with_rollout(mut self, rollout: Option<crate::rollout::Rollout>, decide_ms: i64) -> Self {
+        self.rollout = rollout.map(|r| (r, decide_ms));
+        self
+    }
+
+    /// Whether `recipient` (in arm `arm`) waits for a rollout's decision:
+    /// outside its test share, drawn independently of the arms.
+    fn waits(&self, recipient: &Recipient, arm: Option<usize>) -> bool {
+        match (&self.rollout, arm) {
+            (Some((rollout, _)), Some(_)) => !askwell::experiment::in_share(
+                &recipient.subscription_id.to_string(),
+                &self.notification,
+                rollout.test_share,
+            ),
+            _ => false,
         }
     }
 
@@ -243,6 +267,7 @@ impl Personal {
             .into_iter()
             .map(|recipient| {
                 let arm = self.arm_of(&recipient);
+                let rest = self.waits(&recipient, arm);
                 let mut missed = Vec::new();
                 let payload = match arm {
                     Some(i) => {
@@ -258,6 +283,7 @@ impl Personal {
                     arm,
                     payload,
                     missed,
+                    rest,
                 }
             })
             .collect();
@@ -306,12 +332,14 @@ pub async fn send(state: &AppState, prepared: Prepared) -> Result<Outcome, AppEr
     if prepared.dry_run {
         return Ok(Outcome::DryRun(dry_run(&personal, &rows, &censuses)));
     }
+    let rollout = personal.rollout_plan(&rows)?;
     let rendered: Vec<RenderedRow> = rows
         .into_iter()
         .map(|row| RenderedRow {
             subscription_id: row.recipient.subscription_id,
-            variant: personal.label(row.arm),
+            variant: if row.rest { None } else { personal.label(row.arm) },
             payload: match row.arm {
+                Some(_) if row.rest => Rendered::AwaitingWinner,
                 Some(_) if fits(&row.payload) => Rendered::Payload(row.payload),
                 Some(_) => Rendered::TooLarge,
                 None => Rendered::Withheld,
@@ -327,6 +355,7 @@ pub async fn send(state: &AppState, prepared: Prepared) -> Result<Outcome, AppEr
             Vec::new()
         },
         conversion: personal.conversion.clone(),
+        rollout,
     };
     let created = state
         .store
@@ -360,6 +389,65 @@ impl Personal {
             copy: None,
         };
         Ok(Self::new(vec![arm], 0.0, HashMap::new(), notification.id.clone()))
+    }
+}
+
+impl Personal {
+    /// A rollout's plan as stored: the share and metric, each arm's copy,
+    /// and the batch data of the users who wait (what the decision renders
+    /// the rest from).
+    fn rollout_plan(&self, rows: &[Row]) -> Result<Option<RolloutPlan>, AppError> {
+        let Some((rollout, decide_ms)) = &self.rollout else {
+            return Ok(None);
+        };
+        let waiting: HashSet<&str> = rows
+            .iter()
+            .filter(|row| row.rest)
+            .filter_map(|row| row.recipient.user_id.as_deref())
+            .collect();
+        let plan = crate::rollout::Plan {
+            test_share: rollout.test_share,
+            metric: rollout.metric,
+            arms: self
+                .arms
+                .iter()
+                .map(|arm| crate::rollout::StoredArm {
+                    id: arm.id.clone(),
+                    weight: arm.weight,
+                    base: arm.base.clone(),
+                })
+                .collect(),
+            data: self
+                .data
+                .iter()
+                .filter(|(user, _)| waiting.contains(user.as_str()))
+                .map(|(user, fields)| (user.clone(), fields.clone()))
+                .collect(),
+        };
+        let plan = serde_json::to_string(&plan)
+            .map_err(|err| AppError::Database(sqlx::Error::Protocol(format!("a rollout's plan: {err}"))))?;
+        Ok(Some(RolloutPlan {
+            plan,
+            decide_ms: *decide_ms,
+            decision: None,
+        }))
+    }
+
+    /// A rollout's rest rendered with this (one) arm: what each device
+    /// gets, with no variant (the rest is not part of the test).
+    pub fn render_rest(&self, recipients: Vec<Recipient>) -> Vec<RenderedRow> {
+        let (rows, _) = self.rows(recipients);
+        rows.into_iter()
+            .map(|row| RenderedRow {
+                subscription_id: row.recipient.subscription_id,
+                variant: None,
+                payload: if fits(&row.payload) {
+                    Rendered::Payload(row.payload)
+                } else {
+                    Rendered::TooLarge
+                },
+            })
+            .collect()
     }
 }
 
@@ -448,6 +536,11 @@ fn dry_run(personal: &Personal, rows: &[Row], censuses: &[Census]) -> Value {
     });
     if personal.is_experiment() {
         answer["by_variant"] = json!(by_variant);
+    }
+    if personal.rollout.is_some() {
+        let rest = rows.iter().filter(|row| row.rest).count();
+        let tested = rows.iter().filter(|row| row.arm.is_some() && !row.rest).count();
+        answer["rollout"] = json!({ "test": tested, "rest": rest });
     }
     if !personal.data.is_empty() {
         let reached: HashSet<&str> = rows.iter().filter_map(|r| r.recipient.user_id.as_deref()).collect();

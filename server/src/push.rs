@@ -74,11 +74,15 @@ pub enum DeliveryStatus {
     /// In a notification's holdout (`notification.holdout`): the control
     /// group of its A/B test (final; never sent).
     Withheld,
+    /// In an A/B test's rollout, outside its test share: waits, without a
+    /// payload, for the decision, which renders the winner (or the
+    /// baseline) for it and queues it (never claimed before then).
+    AwaitingWinner,
 }
 
 impl DeliveryStatus {
     /// Every status, in the order a delivery moves through them.
-    pub const ALL: [DeliveryStatus; 13] = [
+    pub const ALL: [DeliveryStatus; 14] = [
         DeliveryStatus::Queued,
         DeliveryStatus::Retrying,
         DeliveryStatus::Held,
@@ -92,6 +96,7 @@ impl DeliveryStatus {
         DeliveryStatus::Paused,
         DeliveryStatus::TooLarge,
         DeliveryStatus::Withheld,
+        DeliveryStatus::AwaitingWinner,
     ];
 
     /// The column's text.
@@ -110,6 +115,7 @@ impl DeliveryStatus {
             DeliveryStatus::Paused => "paused",
             DeliveryStatus::TooLarge => "too_large",
             DeliveryStatus::Withheld => "withheld",
+            DeliveryStatus::AwaitingWinner => "awaiting_winner",
         }
     }
 

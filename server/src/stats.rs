@@ -14,7 +14,7 @@ const Z_95: f64 = 1.959_963_984_540_054;
 /// z for 80% power.
 const Z_POWER_80: f64 = 0.841_621_233_572_914_3;
 /// Significance level of verdicts.
-const ALPHA: f64 = 0.05;
+pub const ALPHA: f64 = 0.05;
 /// Smallest lift worth detecting when the observed one is smaller: 20% relative.
 const MIN_RELATIVE_LIFT: f64 = 0.2;
 

@@ -14,6 +14,7 @@ mod journeys;
 mod preferences;
 mod privacy;
 mod rendered;
+mod rollouts;
 mod segment_sql;
 mod segments;
 mod stats;
@@ -36,7 +37,9 @@ pub use privacy::{
     ExportedAttribution, ExportedDelivery, ExportedEvent, ExportedJourney, ExportedNotification, ExportedSubscription,
     ExportedTrackedEvent, Removed, UserExport,
 };
-pub use rendered::{Experiment, Recipient, Rendered, RenderedRow, VariantCounts};
+pub use rendered::{
+    DueRollout, Experiment, Recipient, Rendered, RenderedRow, RolloutPlan, VariantCounts, ROLLOUT_REST,
+};
 pub use segments::StoredSegment;
 pub use stats::{CountRow, DayRow, DeliveryRow, ReceptionRow, StatsRange, SubscriberRow};
 pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};
@@ -66,6 +69,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/sqlite/0011_topic_labels.sql")),
     (12, include_str!("../migrations/sqlite/0012_personal.sql")),
     (13, include_str!("../migrations/sqlite/0013_segments.sql")),
+    (14, include_str!("../migrations/sqlite/0014_rollout.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
@@ -81,6 +85,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/postgres/0011_topic_labels.sql")),
     (12, include_str!("../migrations/postgres/0012_personal.sql")),
     (13, include_str!("../migrations/postgres/0013_segments.sql")),
+    (14, include_str!("../migrations/postgres/0014_rollout.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process

@@ -29,6 +29,33 @@ pub struct Arm {
     pub(crate) copy: Option<Copy>,
 }
 
+impl Arm {
+    /// An arm as a rollout's plan stored it: its templates parsed again
+    /// from the sources in `base` (checked when it was sent).
+    ///
+    /// # Errors
+    /// When they no longer parse (a plan written by another version).
+    pub fn from_stored(id: Option<String>, weight: f64, base: Map<String, Value>) -> Result<Self, String> {
+        let text = |key: &str| base.get(key).and_then(Value::as_str);
+        let action_titles: Vec<&str> = base
+            .get("actions")
+            .and_then(Value::as_array)
+            .map(|actions| actions.iter().filter_map(|a| a["title"].as_str()).collect())
+            .unwrap_or_default();
+        let source = askwell::personalise::CopySource {
+            prefix: "notification",
+            title: text("title").unwrap_or_default(),
+            body: text("body"),
+            url: text("url"),
+            image: text("image"),
+            action_titles,
+        };
+        let copy = Copy::parse(&source, true).map_err(|problems| format!("its copy: {problems}"))?;
+        let copy = copy.is_personal().then_some(copy);
+        Ok(Self { id, weight, base, copy })
+    }
+}
+
 /// The label of a holdout test's one copy (no variants).
 pub const SENT: &str = "sent";
 
@@ -317,6 +344,9 @@ fn report(experiment: &Experiment, rows: &[VariantCounts]) -> Option<Value> {
         "holdout": holdout_row.map_or(0, |r| r.deliveries),
         "comparisons": comparisons,
     });
+    if let Some(plan) = &experiment.rollout {
+        answer["rollout"] = crate::rollout::report(plan, of(crate::store::ROLLOUT_REST));
+    }
     if let Some((event, within_ms)) = &experiment.conversion {
         let held = askwell::model::HOLDOUT;
         let lift: Vec<Value> = order

@@ -19,9 +19,10 @@ use askwell::journey::{Deliver, LocalTime};
 use askwell::model::EventKind;
 use askwell_server::push::{DeliveryStatus, Urgency};
 use askwell_server::store::{
-    device_subject, now_ms, user_subject, Admission, Attribution, Backend, Claimed, Created, Event, Experiment,
-    NewNotification, NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Rendered, RenderedRow, Schedule,
-    StatsRange, StatusCounts, Traits, Upsert, UserChanges, ZoneChange, DAY_MS, PAUSED_INDEFINITELY,
+    device_subject, now_ms, user_subject, Admission, Attribution, Backend, Claimed, Created, DueRollout, Event,
+    Experiment, NewNotification, NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Rendered,
+    RenderedRow, RolloutPlan, Schedule, StatsRange, StatusCounts, Traits, Upsert, UserChanges, ZoneChange, DAY_MS,
+    PAUSED_INDEFINITELY, ROLLOUT_REST,
 };
 use askwell_server::Store;
 use sqlx::{AnyConnection, Connection, Row};
@@ -805,6 +806,7 @@ async fn rendered(run: &mut Run, store: &Store) {
     let experiment = Experiment {
         variants: variants.to_vec(),
         conversion: Some(("purchased".to_owned(), 3_600_000)),
+        rollout: None,
     };
     let later = Schedule {
         at_ms: Some(now_ms() + 3_600_000),
@@ -891,6 +893,91 @@ async fn rendered(run: &mut Run, store: &Store) {
         .map(|(id, _)| *id)
         .collect();
     assert_eq!(due, [ids[0]], "the too-large and withheld ones are never due");
+
+    // A rollout: two devices wait for its decision, one is tested.
+    let n = notification("n-roll", None, Recipients::Topic("ren".into()));
+    let plan = RolloutPlan {
+        plan: r#"{"test_share":0.3}"#.to_owned(),
+        decide_ms: 1_000,
+        decision: None,
+    };
+    let experiment = Experiment {
+        variants: variants.to_vec(),
+        conversion: None,
+        rollout: Some(plan.clone()),
+    };
+    let rows = [
+        row(ids[0], Some("b"), Rendered::Payload(r#"{"title":"tested"}"#.to_owned())),
+        row(ids[1], None, Rendered::AwaitingWinner),
+        row(ids[2], None, Rendered::AwaitingWinner),
+    ];
+    let now = Schedule::default();
+    run.ok(
+        "notification_create_rendered",
+        store
+            .notification_create_rendered(&n, &rows, &experiment, &now, &utc)
+            .await,
+    );
+    assert_eq!(run.ok("rollouts_due", store.rollouts_due(999, 10).await), vec![]);
+    let due = run.ok("rollouts_due", store.rollouts_due(1_000, 10).await);
+    assert_eq!(
+        due,
+        vec![DueRollout {
+            id: "n-roll".into(),
+            plan: plan.plan.clone(),
+            cancelled: false
+        }]
+    );
+    let rest: Vec<i64> = run
+        .ok("rollout_rest", store.rollout_rest("n-roll").await)
+        .iter()
+        .map(|r| r.subscription_id)
+        .collect();
+    assert_eq!(rest, ids[1..3]);
+    let (_, per_variant) = run
+        .ok(
+            "notification_variants",
+            store.notification_variants("n-roll", None).await,
+        )
+        .expect("an A/B test");
+    let seen: Vec<(&str, i64)> = per_variant.iter().map(|v| (v.variant.as_str(), v.deliveries)).collect();
+    assert_eq!(seen, [(ROLLOUT_REST, 2), ("b", 1)], "the rest is counted apart");
+    // One of the rest is rendered; the other has no row (as if deleted).
+    let decided = [row(ids[1], None, Rendered::Payload(r#"{"title":"winner"}"#.to_owned()))];
+    assert!(run.ok(
+        "rollout_finish",
+        store
+            .rollout_finish("n-roll", r#"{"variant":"b"}"#, &decided, 2_000)
+            .await
+    ));
+    assert!(
+        !run.ok(
+            "rollout_finish",
+            store
+                .rollout_finish("n-roll", r#"{"variant":"a"}"#, &decided, 3_000)
+                .await
+        ),
+        "decided once"
+    );
+    assert_eq!(run.ok("rollouts_due", store.rollouts_due(i64::MAX, 10).await), vec![]);
+    let counts = run
+        .ok("notification_counts", store.notification_counts("n-roll").await)
+        .expect("counts");
+    assert_eq!(
+        (counts.queued, counts.pruned, counts.awaiting_winner),
+        (2, 1, 0),
+        "{counts:?}"
+    );
+    let (stored, _) = run
+        .ok(
+            "notification_variants",
+            store.notification_variants("n-roll", None).await,
+        )
+        .expect("an A/B test");
+    assert_eq!(
+        stored.rollout.and_then(|r| r.decision).as_deref(),
+        Some(r#"{"variant":"b"}"#)
+    );
 
     // Named segments, and counting a segment's devices.
     let condition = serde_json::json!({ "trait": "first_name", "equals": "Ada" });

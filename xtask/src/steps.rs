@@ -11,7 +11,7 @@ use crate::test::Run;
 /// The server suites that read `ASKWELL_TEST_POSTGRES_URL`
 /// (`server/tests/support`'s `fresh_store`) and so run again on PostgreSQL;
 /// `postgres` adds two processes sharing a fan-out.
-const POSTGRES_SUITES: [&str; 15] = [
+const POSTGRES_SUITES: [&str; 16] = [
     "--test=api",
     "--test=delivery",
     "--test=forward",
@@ -19,6 +19,7 @@ const POSTGRES_SUITES: [&str; 15] = [
     "--test=journeys",
     "--test=load",
     "--test=personal",
+    "--test=rollout",
     "--test=policy",
     "--test=postgres",
     "--test=preferences",

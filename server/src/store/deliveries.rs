@@ -188,6 +188,8 @@ pub struct StatusCounts {
     pub too_large: i64,
     /// Never sent: in the notification's holdout.
     pub withheld: i64,
+    /// Outside an A/B test's share: waiting for its rollout's decision.
+    pub awaiting_winner: i64,
     /// Clicked by the user.
     pub clicked: i64,
     /// Dismissed by the user.
@@ -275,8 +277,9 @@ impl Store {
         // lease and is skipped); SQLite runs one writer at a time.
         let cancelled = sqlx::query(&format!(
             "UPDATE deliveries SET status = '{cancelled}', lease_until_ms = 0, updated_ms = $1 \
-             WHERE notification_id = $2 AND {waiting} AND lease_until_ms <= $1",
+             WHERE notification_id = $2 AND ({waiting} OR status = '{awaiting}') AND lease_until_ms <= $1",
             cancelled = DeliveryStatus::Cancelled.as_str(),
+            awaiting = DeliveryStatus::AwaitingWinner.as_str(),
             waiting = *WAITING
         ))
         .bind(now)
@@ -563,6 +566,7 @@ impl Store {
                 DeliveryStatus::Paused => &mut counts.paused,
                 DeliveryStatus::TooLarge => &mut counts.too_large,
                 DeliveryStatus::Withheld => &mut counts.withheld,
+                DeliveryStatus::AwaitingWinner => &mut counts.awaiting_winner,
             };
             *count += n;
         }

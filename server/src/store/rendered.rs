@@ -27,6 +27,25 @@ pub struct Recipient {
     pub traits: Traits,
 }
 
+/// The columns [`recipient_of`] reads, from `subscriptions s` and `users u`.
+pub(super) const RECIPIENT_COLUMNS: &str =
+    "s.id, s.user_id, s.endpoint, COALESCE(u.time_zone, s.time_zone) AS time_zone, u.traits";
+
+/// A [`Recipient`] from a row of [`RECIPIENT_COLUMNS`].
+pub(super) fn recipient_of(row: &sqlx::any::AnyRow) -> Result<Recipient, sqlx::Error> {
+    let traits = match row.try_get::<Option<String>, _>("traits")? {
+        Some(_) => traits_of(row, "traits")?,
+        None => Traits::new(),
+    };
+    Ok(Recipient {
+        subscription_id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        endpoint: row.try_get("endpoint")?,
+        time_zone: row.try_get("time_zone")?,
+        traits,
+    })
+}
+
 /// What one recipient gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rendered {
@@ -36,6 +55,8 @@ pub enum Rendered {
     TooLarge,
     /// Nothing: it is in the holdout (`withheld`).
     Withheld,
+    /// Nothing yet: outside a rollout's test share (`awaiting_winner`).
+    AwaitingWinner,
 }
 
 /// One recipient's delivery of a rendered notification.
@@ -57,6 +78,19 @@ pub struct Experiment {
     pub variants: Vec<String>,
     /// `(event name, within ms)`.
     pub conversion: Option<(String, i64)>,
+    /// With a rollout: its plan and when it is decided.
+    pub rollout: Option<RolloutPlan>,
+}
+
+/// A rollout as stored with its notification (see `crate::rollout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutPlan {
+    /// The plan (JSON): what the rest is rendered from.
+    pub plan: String,
+    /// When it is decided (epoch ms).
+    pub decide_ms: i64,
+    /// What was decided (JSON), once it was.
+    pub decision: Option<String>,
 }
 
 /// One variant's deliveries in an A/B test.
@@ -86,6 +120,22 @@ pub struct VariantCounts {
     pub converted_after_click: i64,
 }
 
+/// The "variant" [`Store::notification_variants`] counts a rollout's rest
+/// under (its deliveries have none: they were outside the test); outside
+/// the variant ids' alphabet, so it never meets one.
+pub const ROLLOUT_REST: &str = "(rest)";
+
+/// A rollout due to be decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueRollout {
+    /// The notification.
+    pub id: String,
+    /// Its plan (JSON).
+    pub plan: String,
+    /// Whether it was cancelled (nothing is left to send).
+    pub cancelled: bool,
+}
+
 /// Rendered deliveries per `INSERT` (each row is up to ~3 kB of payload
 /// in one JSON parameter: ~1.5 MB a statement).
 const ROWS_PER_INSERT: usize = 500;
@@ -97,27 +147,12 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn recipients(&self, to: &Recipients) -> Result<Vec<Recipient>, sqlx::Error> {
-        let select = "SELECT s.id, s.user_id, s.endpoint, COALESCE(u.time_zone, s.time_zone) AS time_zone, u.traits \
-                      FROM subscriptions s LEFT JOIN users u ON u.id = s.user_id";
+        let select = format!("SELECT {RECIPIENT_COLUMNS} FROM subscriptions s LEFT JOIN users u ON u.id = s.user_id");
         let (filter, params) = self.recipients_filter(to);
         let sql = format!("{select}{filter} ORDER BY s.id");
         let query = super::segment_sql::bind_all(sqlx::query(&sql), &params);
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let traits = match row.try_get::<Option<String>, _>("traits")? {
-                    Some(_) => traits_of(row, "traits")?,
-                    None => Traits::new(),
-                };
-                Ok(Recipient {
-                    subscription_id: row.try_get("id")?,
-                    user_id: row.try_get("user_id")?,
-                    endpoint: row.try_get("endpoint")?,
-                    time_zone: row.try_get("time_zone")?,
-                    traits,
-                })
-            })
-            .collect()
+        rows.iter().map(recipient_of).collect()
     }
 
     /// The joins and `WHERE` after `FROM subscriptions s LEFT JOIN users u
@@ -189,6 +224,7 @@ impl Store {
                         Rendered::Payload(payload) => (Some(payload.as_str()), DeliveryStatus::Queued),
                         Rendered::TooLarge => (None, DeliveryStatus::TooLarge),
                         Rendered::Withheld => (None, DeliveryStatus::Withheld),
+                        Rendered::AwaitingWinner => (None, DeliveryStatus::AwaitingWinner),
                     };
                     serde_json::json!([row.subscription_id, payload, status.as_str(), row.variant])
                 })
@@ -221,7 +257,7 @@ impl Store {
         };
         sqlx::query(
             "UPDATE notifications SET recipients = $1, scheduled = $2, defaulted_time_zone = $3, too_large = $4, holdout = $5, variants = $6, \
-             conversion_event = $7, conversion_within_ms = $8 WHERE id = $9",
+             conversion_event = $7, conversion_within_ms = $8, rollout = $9, rollout_decide_ms = $10 WHERE id = $11",
         )
         .bind(recipients)
         .bind(scheduled)
@@ -231,6 +267,8 @@ impl Store {
         .bind((!experiment.variants.is_empty()).then(|| serde_json::Value::from(experiment.variants.clone()).to_string()))
         .bind(experiment.conversion.as_ref().map(|(event, _)| event.clone()))
         .bind(experiment.conversion.as_ref().map(|(_, ms)| *ms))
+        .bind(experiment.rollout.as_ref().map(|r| r.plan.clone()))
+        .bind(experiment.rollout.as_ref().map(|r| r.decide_ms))
         .bind(&n.id)
         .execute(&mut *tx)
         .await?;
@@ -259,7 +297,7 @@ impl Store {
         by_trait: Option<&str>,
     ) -> Result<Option<(Experiment, Vec<VariantCounts>)>, sqlx::Error> {
         let row =
-            sqlx::query("SELECT variants, conversion_event, conversion_within_ms FROM notifications WHERE id = $1")
+            sqlx::query("SELECT variants, conversion_event, conversion_within_ms, rollout, rollout_decide_ms, rollout_decision FROM notifications WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -277,6 +315,17 @@ impl Store {
         let event: Option<String> = row.try_get("conversion_event")?;
         let within: Option<i64> = row.try_get("conversion_within_ms")?;
         let conversion = event.zip(within);
+        let rollout = match (
+            row.try_get::<Option<String>, _>("rollout")?,
+            row.try_get::<Option<i64>, _>("rollout_decide_ms")?,
+        ) {
+            (Some(plan), Some(decide_ms)) => Some(RolloutPlan {
+                plan,
+                decide_ms,
+                decision: row.try_get("rollout_decision")?,
+            }),
+            _ => None,
+        };
         // The window starts at the send (the notification's creation for
         // the holdout, which had none) or at the click; one indexed EXISTS
         // per delivery (user_events_by_name).
@@ -301,7 +350,7 @@ impl Store {
             (Some(name), Backend::Postgres) => format!("(CAST(u.traits AS jsonb) ->> '{name}')"),
         };
         let sql = format!(
-            "SELECT d.push_variant, {group} AS grouped, COUNT(*) AS n, \
+            "SELECT COALESCE(d.push_variant, '{rest}') AS push_variant, {group} AS grouped, COUNT(*) AS n, \
              COALESCE(SUM(CASE WHEN d.status = '{delivered}' THEN 1 ELSE 0 END), 0) AS delivered, \
              COUNT(d.clicked_ms) AS clicked, COUNT(d.dismissed_ms) AS dismissed, \
              COALESCE(SUM(CASE WHEN {counted} AND s.user_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS reachable, \
@@ -309,7 +358,8 @@ impl Store {
              COALESCE(SUM(CASE WHEN d.clicked_ms IS NOT NULL AND s.user_id IS NOT NULL AND {clicked} THEN 1 ELSE 0 END), 0) AS after_click \
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN subscriptions s ON s.id = d.subscription_id \
              LEFT JOIN users u ON u.id = s.user_id \
-             WHERE d.notification_id = $1 AND d.push_variant IS NOT NULL GROUP BY d.push_variant, {group} ORDER BY d.push_variant",
+             WHERE d.notification_id = $1 GROUP BY COALESCE(d.push_variant, '{rest}'), {group} ORDER BY 1",
+            rest = ROLLOUT_REST,
             delivered = DeliveryStatus::Delivered.as_str(),
             sent = converted("COALESCE(d.sent_ms, n.created_ms)"),
             clicked = converted("d.clicked_ms"),
@@ -337,6 +387,13 @@ impl Store {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
-        Ok(Some((Experiment { variants, conversion }, counts)))
+        Ok(Some((
+            Experiment {
+                variants,
+                conversion,
+                rollout,
+            },
+            counts,
+        )))
     }
 }

@@ -1,0 +1,300 @@
+//! Push A/B tests with a rollout, on a stepped clock: the variants go to a
+//! test share; the rest waits; the decision sends the rest the winner only
+//! on a significant verdict, else the baseline and says so. Run on SQLite
+//! and, by the test command, on PostgreSQL.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use askwell_server::delivery::DeliveryConfig;
+use askwell_server::rollout::decide_due;
+use askwell_server::store::now_ms;
+use askwell_server::{AppState, Settings};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use support::*;
+
+const HOUR_MS: i64 = 3600 * 1000;
+
+fn settings() -> Settings {
+    Settings {
+        admin_token: Some(TOKEN.into()),
+        identity_secret: Some(IDENTITY_SECRET.as_bytes().to_vec()),
+        endpoints: askwell_server::validate::EndpointPolicy { allow_insecure: true },
+        ..Settings::default()
+    }
+}
+
+async fn round(state: &AppState) -> usize {
+    deliverer(state, DeliveryConfig::default())
+        .round()
+        .await
+        .expect("round")
+}
+
+async fn report(state: &AppState, id: &str) -> Value {
+    let (status, report) = call(state, "GET", &format!("/v1/notifications/{id}"), None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
+
+/// `n` devices on `topic`; every fifth bound to a user with a first name.
+/// Returns (push-service id, subscription id) of each.
+async fn devices(state: &AppState, service: &push_service::PushService, topic: &str, n: usize) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let name = format!("{topic}-{i}");
+        let user = (i % 5 == 0).then(|| format!("{topic}-user-{i}"));
+        if let Some(user) = &user {
+            let body = json!({ "traits": { "first_name": format!("Name{i}") } }).to_string();
+            let (status, reply) = call(state, "PUT", &format!("/v1/users/{user}"), Some(&body), Some(TOKEN)).await;
+            assert_eq!(status, StatusCode::OK, "{reply}");
+        }
+        let id = subscribe_device(state, service, &name, topic, None, user.as_deref()).await;
+        out.push((name, id));
+    }
+    out
+}
+
+/// Decrypted pushes by push-service id, the newest of each.
+fn titles(service: &push_service::PushService) -> BTreeMap<String, String> {
+    assert!(service.rejected().is_empty(), "{:?}", service.rejected());
+    service
+        .received()
+        .into_iter()
+        .map(|(id, text)| {
+            let payload: Value = serde_json::from_str(&text).expect("JSON payload");
+            (id, payload["title"].as_str().expect("title").to_owned())
+        })
+        .collect()
+}
+
+/// Posts a click for every `every`-th of `pushes` (decrypted payloads).
+async fn click(state: &AppState, pushes: &[Value], every: usize) {
+    let events: Vec<Value> = pushes
+        .iter()
+        .step_by(every)
+        .map(|push| json!({ "type": "notification_clicked", "delivery": push["delivery"] }))
+        .collect();
+    for chunk in events.chunks(50) {
+        let (status, answer) = call(
+            state,
+            "POST",
+            "/v1/events",
+            Some(&json!({ "events": chunk }).to_string()),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+}
+
+fn test_body(topic: &str, b_title: &str) -> Value {
+    json!({
+        "to": { "topic": topic },
+        "notification": {
+            "title": "Bill replied",
+            "variants": [{ "id": "a" }, { "id": "b", "title": b_title }]
+        },
+        "rollout": { "test_share": 0.3, "decide_after": { "hours": 1 } }
+    })
+}
+
+#[tokio::test]
+async fn a_significant_winner_goes_to_the_rest_once_the_wait_is_over() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    let devices = devices(state, &service, "ro", 400).await;
+    let sent_at = now_ms();
+    let reply = notify_accepted(state, test_body("ro", "{user.first_name|Friend}, Bill is waiting")).await;
+    let id = reply["id"].as_str().expect("id").to_owned();
+    // Who is tested is the core's draw of (device, notification).
+    let tested: Vec<&(String, i64)> = devices
+        .iter()
+        .filter(|(_, sub)| askwell::experiment::in_share(&sub.to_string(), &id, 0.3))
+        .collect();
+    let rest = devices.len() - tested.len();
+    assert!((80..=160).contains(&tested.len()), "tested {}", tested.len());
+    let counts = notification_counts(state, &id).await;
+    assert_eq!(counts["awaiting_winner"], rest, "{counts}");
+    assert_eq!(round(state).await, tested.len(), "only the test share is sent");
+    assert_eq!(round(state).await, 0, "the rest waits");
+
+    // b is clicked far more often than a: 50% against 5%.
+    let arms = [
+        askwell::experiment::Arm { id: "a", weight: 1.0 },
+        askwell::experiment::Arm { id: "b", weight: 1.0 },
+    ];
+    let received: BTreeMap<String, Value> = service
+        .received()
+        .into_iter()
+        .map(|(who, text)| (who, serde_json::from_str(&text).expect("JSON")))
+        .collect();
+    let mut by_arm: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for (name, sub) in &tested {
+        let arm = askwell::experiment::assign(&sub.to_string(), &id, 0.0, &arms)
+            .label()
+            .to_owned();
+        let push = received.get(name).expect("a tested device got its push").clone();
+        by_arm.entry(if arm == "a" { "a" } else { "b" }).or_default().push(push);
+    }
+    click(state, &by_arm["a"], 20).await;
+    click(state, &by_arm["b"], 2).await;
+
+    // Not due yet: nothing is decided, nothing more sent.
+    assert_eq!(decide_due(state, sent_at + HOUR_MS / 2).await.expect("decide"), 0);
+    assert_eq!(report(state, &id).await["experiment"]["rollout"]["decided"], false);
+    // Due: b won, and the rest gets b, rendered for each recipient.
+    assert_eq!(decide_due(state, now_ms() + HOUR_MS).await.expect("decide"), 1);
+    assert_eq!(
+        decide_due(state, now_ms() + 2 * HOUR_MS).await.expect("decide"),
+        0,
+        "decided once"
+    );
+    let answer = report(state, &id).await;
+    let rollout = &answer["experiment"]["rollout"];
+    assert_eq!(rollout["decision"]["variant"], "b", "{rollout}");
+    assert_eq!(rollout["decision"]["winner"], true, "{rollout}");
+    assert!(
+        rollout["decision"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("b beats a on click-through") && t.ends_with("the rest got b")),
+        "{rollout}"
+    );
+    assert_eq!(answer["counts"]["awaiting_winner"], 0, "{answer}");
+    assert_eq!(round(state).await, rest);
+    let titles = titles(&service);
+    for (i, (name, sub)) in devices.iter().enumerate() {
+        if askwell::experiment::in_share(&sub.to_string(), &id, 0.3) {
+            continue;
+        }
+        let want = if i % 5 == 0 {
+            format!("Name{i}, Bill is waiting")
+        } else {
+            "Friend, Bill is waiting".to_owned()
+        };
+        assert_eq!(titles.get(name), Some(&want), "{name} is in the rest");
+    }
+    // The test's report is the test share's alone; the rest is beside it.
+    let answer = report(state, &id).await;
+    let experiment = &answer["experiment"];
+    let delivered: u64 = experiment["variants"]
+        .as_array()
+        .expect("variants")
+        .iter()
+        .filter_map(|v| v["delivered"].as_u64())
+        .sum();
+    assert_eq!(delivered, tested.len() as u64, "{experiment}");
+    assert_eq!(experiment["rollout"]["rest"]["delivered"], rest, "{experiment}");
+    assert_eq!(answer["counts"]["delivered"], devices.len(), "{answer}");
+}
+
+#[tokio::test]
+async fn without_a_significant_winner_the_rest_gets_the_baseline_and_the_report_says_why() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    let devices = devices(state, &service, "even", 120).await;
+    let reply = notify_accepted(state, test_body("even", "Bill is waiting")).await;
+    let id = reply["id"].as_str().expect("id").to_owned();
+    let tested = round(state).await;
+    // No clicks at all: no evidence either way.
+    assert_eq!(decide_due(state, now_ms() + HOUR_MS + 1000).await.expect("decide"), 1);
+    let rollout = report(state, &id).await["experiment"]["rollout"].clone();
+    assert_eq!(
+        (
+            rollout["decision"]["variant"].as_str(),
+            rollout["decision"]["winner"].as_bool()
+        ),
+        (Some("a"), Some(false)),
+        "{rollout}"
+    );
+    let text = rollout["decision"]["text"].as_str().expect("text");
+    assert!(
+        text.starts_with("no winner: ") && text.ends_with("the rest got a, the baseline"),
+        "{text}"
+    );
+    assert_eq!(round(state).await, devices.len() - tested);
+    let titles = titles(&service);
+    for (name, sub) in &devices {
+        if !askwell::experiment::in_share(&sub.to_string(), &id, 0.3) {
+            assert_eq!(titles.get(name).map(String::as_str), Some("Bill replied"), "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rollout_cancelled_before_its_decision_sends_the_rest_nothing() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    devices(state, &service, "gone", 40).await;
+    let reply = notify_accepted(state, test_body("gone", "Bill is waiting")).await;
+    let id = reply["id"].as_str().expect("id").to_owned();
+    let (status, cancelled) = call(state, "DELETE", &format!("/v1/notifications/{id}"), None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["counts"]["awaiting_winner"], 0, "{cancelled}");
+    assert_eq!(decide_due(state, now_ms() + 2 * HOUR_MS).await.expect("decide"), 1);
+    let answer = report(state, &id).await;
+    assert!(
+        answer["experiment"]["rollout"]["decision"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("cancelled before the decision")),
+        "{answer}"
+    );
+    assert_eq!(round(state).await, 0);
+    assert_eq!(answer["counts"]["cancelled"], 40, "{answer}");
+}
+
+#[tokio::test]
+async fn a_dry_run_counts_the_test_share_and_bad_rollouts_are_refused() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    devices(state, &service, "dry", 50).await;
+    let mut body = test_body("dry", "Bill is waiting");
+    body["dry_run"] = json!(true);
+    let (status, answer) = call(state, "POST", "/v1/notify", Some(&body.to_string()), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (test, rest) = (
+        answer["rollout"]["test"].as_u64().expect("test"),
+        answer["rollout"]["rest"].as_u64().expect("rest"),
+    );
+    assert_eq!(test + rest, 50, "{answer}");
+    for (change, code, start) in [
+        (
+            json!({ "rollout": { "test_share": 0.3, "decide_after": { "hours": 1 } }, "notification": { "title": "x" } }),
+            "invalid_notification",
+            "rollout: only with notification.variants",
+        ),
+        (
+            json!({ "rollout": { "test_share": 0, "decide_after": { "hours": 1 } } }),
+            "invalid_notification",
+            "rollout.test_share",
+        ),
+        (
+            json!({ "rollout": { "test_share": 0.3, "decide_after": { "hours": 1 }, "metric": "conversion" } }),
+            "invalid_notification",
+            "rollout.metric",
+        ),
+        (
+            json!({ "deliver": { "local_time": "09:00" } }),
+            "invalid_schedule",
+            "rollout: not with deliver.local_time",
+        ),
+    ] {
+        let mut body = test_body("dry", "Bill is waiting");
+        for (key, value) in change.as_object().expect("object") {
+            body[key] = value.clone();
+        }
+        let (status, reply) = call(state, "POST", "/v1/notify", Some(&body.to_string()), Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {reply}");
+        assert_eq!(reply["error"]["code"], code, "{reply}");
+        assert!(
+            reply["error"]["message"].as_str().is_some_and(|m| m.starts_with(start)),
+            "{reply}"
+        );
+    }
+}
