@@ -42,7 +42,7 @@ pub use rendered::{
 };
 pub use segments::StoredSegment;
 pub use stats::{CountRow, DayRow, DeliveryRow, ReceptionRow, StatsRange, SubscriberRow};
-pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Upsert};
+pub use subscriptions::{Attribution, NewSubscription, StoredSubscription, Swap, TopicsChange, Upsert};
 pub use users::{NewUserEvent, PutUser, StoredEvent, StoredUser, Traits, UserChanges, ZoneChange};
 
 /// Which database is behind the pool.

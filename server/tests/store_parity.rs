@@ -21,8 +21,8 @@ use askwell_server::push::{DeliveryStatus, Urgency};
 use askwell_server::store::{
     device_subject, now_ms, user_subject, Admission, Attribution, Backend, Claimed, Created, DueRollout, Event,
     Experiment, NewNotification, NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Rendered,
-    RenderedRow, RolloutPlan, Schedule, StatsRange, StatusCounts, Traits, Upsert, UserChanges, ZoneChange, DAY_MS,
-    PAUSED_INDEFINITELY, ROLLOUT_REST,
+    RenderedRow, RolloutPlan, Schedule, StatsRange, StatusCounts, Swap, TopicsChange, Traits, Upsert, UserChanges,
+    ZoneChange, DAY_MS, PAUSED_INDEFINITELY, ROLLOUT_REST,
 };
 use askwell_server::Store;
 use sqlx::{AnyConnection, Connection, Row};
@@ -344,9 +344,26 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     assert_eq!(
         run.ok(
             "subscription_topics_change",
-            store.subscription_topics_change(id_a, &add, &remove).await
+            store.subscription_topics_change(id_a, &add, &remove, 100).await
         ),
-        strings(&["Sale", "news"])
+        TopicsChange::Changed(strings(&["Sale", "news"]))
+    );
+    assert_eq!(
+        run.ok(
+            "subscription_topics_change",
+            store
+                .subscription_topics_change(id_a, &strings(&["x", "y"]), &[], 3)
+                .await
+        ),
+        TopicsChange::OverLimit,
+        "four topics, over a limit of three: nothing changed"
+    );
+    assert_eq!(
+        run.ok(
+            "subscription_topics_change",
+            store.subscription_topics_change(i64::MAX, &add, &[], 100).await
+        ),
+        TopicsChange::Gone
     );
     // A label for a topic it holds is kept; one for a topic it does not, skipped.
     let labels = [
@@ -604,7 +621,11 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     let moved = subscription("https://push.example/b2", "auth-b2", None, &[]);
     assert_eq!(
         run.ok("subscription_swap", store.subscription_swap(id_b, &moved).await),
-        Some(id_b)
+        Swap::Done(id_b)
+    );
+    assert_eq!(
+        run.ok("subscription_swap", store.subscription_swap(i64::MAX, &moved).await),
+        Swap::Gone
     );
     let d = subscription("https://push.example/d", "auth-d", None, &["D-Topic"]);
     let Upsert::Created(_) = run.ok("subscription_upsert", store.subscription_upsert(&d).await) else {
@@ -613,11 +634,11 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
     let forged = subscription("https://push.example/d", "auth-wrong", None, &[]);
     assert_eq!(
         run.ok("subscription_swap", store.subscription_swap(id_b, &forged).await),
-        None
+        Swap::Held
     );
     assert_eq!(
         run.ok("subscription_swap", store.subscription_swap(id_b, &d).await),
-        Some(id_b)
+        Swap::Done(id_b)
     );
     let merged = run
         .ok(

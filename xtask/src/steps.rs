@@ -11,7 +11,7 @@ use crate::test::Run;
 /// The server suites that read `ASKWELL_TEST_POSTGRES_URL`
 /// (`server/tests/support`'s `fresh_store`) and so run again on PostgreSQL;
 /// `postgres` adds two processes sharing a fan-out.
-const POSTGRES_SUITES: [&str; 16] = [
+const POSTGRES_SUITES: [&str; 17] = [
     "--test=api",
     "--test=delivery",
     "--test=forward",
@@ -24,6 +24,7 @@ const POSTGRES_SUITES: [&str; 16] = [
     "--test=postgres",
     "--test=preferences",
     "--test=privacy",
+    "--test=races",
     "--test=scheduling",
     "--test=segments",
     "--test=store_parity",

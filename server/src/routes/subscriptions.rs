@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::error::ErrorCode;
 use crate::extract::ApiJson;
-use crate::store::{Attribution, NewSubscription, StoredSubscription, Upsert};
+use crate::store::{Attribution, NewSubscription, StoredSubscription, Swap, TopicsChange, Upsert};
 use crate::{validate, AppError, AppState};
 
 /// `PushSubscription.toJSON()` as browsers send it.
@@ -219,16 +219,20 @@ pub async fn subscriptions_topics_change(
     validate::topics("remove", &req.remove)?;
     let labels = validate::topic_labels(&req.labels, &req.add)?;
     let sub = possessed(&state, &req.endpoint, &req.auth).await?;
-    if sub.topics.len() + req.add.len() > validate::MAX_TOPICS {
-        return Err(AppError::invalid(
-            ErrorCode::InvalidTopic,
-            format!("add: a subscription holds at most {} topics", validate::MAX_TOPICS),
-        ));
-    }
-    let topics = state
+    let topics = match state
         .store
-        .subscription_topics_change(sub.id, &req.add, &req.remove)
-        .await?;
+        .subscription_topics_change(sub.id, &req.add, &req.remove, validate::MAX_TOPICS)
+        .await?
+    {
+        TopicsChange::Changed(topics) => topics,
+        TopicsChange::Gone => return Err(AppError::UnknownSubscription),
+        TopicsChange::OverLimit => {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidTopic,
+                format!("add: a subscription holds at most {} topics", validate::MAX_TOPICS),
+            ))
+        }
+    };
     state.store.subscription_topic_labels_set(sub.id, &labels).await?;
     Ok(Json(json!({ "topics": topics })))
 }
@@ -251,10 +255,10 @@ pub async fn subscriptions_swap(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let old = possessed(&state, &req.old.endpoint, &req.old.auth).await?;
     let new = checked(&state, &req.subscription, None, Vec::new(), None)?;
-    let id = state
-        .store
-        .subscription_swap(old.id, &new)
-        .await?
-        .ok_or(AppError::SubscriptionHeld)?;
+    let id = match state.store.subscription_swap(old.id, &new).await? {
+        Swap::Done(id) => id,
+        Swap::Held => return Err(AppError::SubscriptionHeld),
+        Swap::Gone => return Err(AppError::UnknownSubscription),
+    };
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }

@@ -172,7 +172,12 @@ impl Store {
         }))
     }
 
-    /// Adds and removes topics; returns the resulting topics.
+    /// Adds and removes topics of subscription `id`, holding at most
+    /// `limit`: the resulting topics, or why nothing changed. The row is
+    /// locked first and the limit counted inside the transaction, so a
+    /// concurrent unsubscribe makes this [`TopicsChange::Gone`] (not a
+    /// foreign-key failure) and two concurrent adds cannot pass the limit
+    /// together.
     ///
     /// # Errors
     /// When the database fails.
@@ -181,8 +186,21 @@ impl Store {
         id: i64,
         add: &[String],
         remove: &[String],
-    ) -> Result<Vec<String>, sqlx::Error> {
+        limit: usize,
+    ) -> Result<TopicsChange, sqlx::Error> {
         let mut tx = self.write().await?;
+        let lock = if self.backend == Backend::Postgres {
+            " FOR NO KEY UPDATE"
+        } else {
+            ""
+        };
+        let held: Option<i64> = sqlx::query_scalar(&format!("SELECT id FROM subscriptions WHERE id = $1{lock}"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if held.is_none() {
+            return Ok(TopicsChange::Gone);
+        }
         add_topics(&mut tx, id, add).await?;
         for topic in remove {
             sqlx::query("DELETE FROM subscription_topics WHERE subscription_id = $1 AND topic = $2")
@@ -192,8 +210,12 @@ impl Store {
                 .await?;
         }
         let topics = topics_of(&mut *tx, id).await?;
+        if topics.len() > limit {
+            // Dropping the transaction rolls the change back.
+            return Ok(TopicsChange::OverLimit);
+        }
         tx.commit().await?;
-        Ok(topics)
+        Ok(TopicsChange::Changed(topics))
     }
 
     /// Sets the labels of topics subscription `id` holds (`(topic, label)`;
@@ -257,18 +279,54 @@ impl Store {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn subscription_swap(&self, old_id: i64, new: &NewSubscription) -> Result<Option<i64>, sqlx::Error> {
-        let mut tx = self.write().await?;
-        let clash = sqlx::query("SELECT id, auth FROM subscriptions WHERE endpoint = $1 AND id <> $2")
-            .bind(&new.endpoint)
-            .bind(old_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(clash) = clash {
-            if !same_secret(&clash.try_get::<String, _>("auth")?, &new.auth) {
-                return Ok(None);
+    pub async fn subscription_swap(&self, old_id: i64, new: &NewSubscription) -> Result<Swap, sqlx::Error> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.swap_once(old_id, new).await {
+                // PostgreSQL: the page stored the new endpoint after this
+                // looked for it (no row to lock then), so the UPDATE hit
+                // the UNIQUE endpoint. Again: now it is found and merged.
+                Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("23505") && tries < 3 => {}
+                result => return result,
             }
-            let clash: i64 = clash.try_get("id")?;
+        }
+    }
+
+    async fn swap_once(&self, old_id: i64, new: &NewSubscription) -> Result<Swap, sqlx::Error> {
+        let mut tx = self.write().await?;
+        // Both rows (the old one, and the new endpoint's if the page stored
+        // it first), locked in id order as fan-outs and erasures lock
+        // theirs, so none of them waits on another in a circle.
+        let lock = if self.backend == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT id, auth FROM subscriptions WHERE id = $1 OR endpoint = $2 ORDER BY id{lock}"
+        ))
+        .bind(old_id)
+        .bind(&new.endpoint)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut old_found = false;
+        let mut clash = None;
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            if id == old_id {
+                old_found = true;
+            } else {
+                clash = Some((id, row.try_get::<String, _>("auth")?));
+            }
+        }
+        if !old_found {
+            return Ok(Swap::Gone);
+        }
+        if let Some((clash, auth)) = clash {
+            if !same_secret(&auth, &new.auth) {
+                return Ok(Swap::Held);
+            }
             sqlx::query("INSERT INTO subscription_topics (subscription_id, topic) SELECT $1, topic FROM subscription_topics WHERE subscription_id = $2 ON CONFLICT DO NOTHING")
                 .bind(old_id).bind(clash).execute(&mut *tx).await?;
             delete(&mut tx, clash).await?;
@@ -279,7 +337,7 @@ impl Store {
             .await?;
         add_topics(&mut tx, old_id, &new.topics).await?;
         tx.commit().await?;
-        Ok(Some(old_id))
+        Ok(Swap::Done(old_id))
     }
 
     /// Records which device and prompt (variant) won this subscription, so
@@ -316,6 +374,28 @@ impl Store {
             .fetch_one(&self.pool)
             .await
     }
+}
+
+/// What [`Store::subscription_topics_change`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicsChange {
+    /// Changed: the topics it holds now.
+    Changed(Vec<String>),
+    /// Nothing: the subscription is gone (unsubscribed meanwhile).
+    Gone,
+    /// Nothing: it would hold more topics than the limit.
+    OverLimit,
+}
+
+/// What [`Store::subscription_swap`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swap {
+    /// Swapped: the subscription's id (the old one's).
+    Done(i64),
+    /// Nothing: the new endpoint is stored under another auth secret.
+    Held,
+    /// Nothing: the old subscription is gone (unsubscribed meanwhile).
+    Gone,
 }
 
 /// Deletes subscription `id` inside `tx` (its topics go with it; its
