@@ -167,7 +167,8 @@ async fn an_abandoned_cart_is_reminded_an_hour_later_unless_that_cart_was_bought
 
 #[tokio::test]
 async fn two_servers_ticking_at_once_send_each_step_once() {
-    let state = state(false).await;
+    let db = inspectable_with(settings(false)).await;
+    let state = db.state.clone();
     put_journey(&state, "abandoned-cart", &abandoned_cart()).await;
     let users: Vec<String> = (0..30).map(|i| format!("user-{i}")).collect();
     let mut events = Vec::new();
@@ -186,7 +187,12 @@ async fn two_servers_ticking_at_once_send_each_step_once() {
     assert_eq!(x.sent + y.sent, 30, "{x:?} {y:?}");
     // Replaying every event (the cursor rewound, as after a crash before it
     // moved) enters no one twice and sends nothing more.
-    state.store.journey_cursor_advance(0, true).await.expect("rewind");
+    use sqlx::Connection as _;
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.expect("raw connection");
+    sqlx::query("UPDATE journey_cursor SET seq = 0, lease_until_ms = 0")
+        .execute(&mut conn)
+        .await
+        .expect("rewind");
     let (x, y) = tokio::join!(a.tick(later + 2 * MINUTE), b.tick(later + 2 * MINUTE));
     let (x, y) = (x.expect("a"), y.expect("b"));
     assert_eq!(
@@ -517,7 +523,8 @@ async fn the_demos_five_journeys_load() {
 
 #[tokio::test]
 async fn metrics_count_each_entry_and_each_send_once_even_when_events_are_replayed() {
-    let state = state(false).await;
+    let db = inspectable_with(settings(false)).await;
+    let state = db.state.clone();
     let journey = json!({
         "entry": { "event": "signed_up" },
         "steps": [{ "send": { "title": "Welcome" } }, { "wait": { "days": 1 } }, { "send": { "title": "Day 1" } }]
@@ -543,7 +550,12 @@ async fn metrics_count_each_entry_and_each_send_once_even_when_events_are_replay
     assert_eq!((tick.entered, tick.sent), (2, 2));
     assert_eq!(counted(&metrics_text(&state).await), (Some(2.0), Some(2.0)));
     // A replay (the cursor rewound, as after a crash) enters no one again.
-    state.store.journey_cursor_advance(0, true).await.expect("rewind");
+    use sqlx::Connection as _;
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.expect("raw connection");
+    sqlx::query("UPDATE journey_cursor SET seq = 0, lease_until_ms = 0")
+        .execute(&mut conn)
+        .await
+        .expect("rewind");
     runner.tick(now + MINUTE).await.expect("tick");
     assert_eq!(counted(&metrics_text(&state).await), (Some(2.0), Some(2.0)));
     let tick = runner.tick(now + DAY + MINUTE).await.expect("tick");

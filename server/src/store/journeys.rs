@@ -477,16 +477,18 @@ impl Store {
     }
 
     /// Records that events up to `seq` are handled; `release` gives the
-    /// cursor back (else the lease is kept for the next batch).
+    /// cursor back (else the lease is kept for the next batch). The cursor
+    /// only moves forward: a server whose lease lapsed while it finished an
+    /// older batch (another took the cursor meanwhile) does not set it back.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn journey_cursor_advance(&self, seq: i64, release: bool) -> Result<(), sqlx::Error> {
         let mut tx = self.write().await?;
         let sql = if release {
-            "UPDATE journey_cursor SET seq = $1, lease_until_ms = 0 WHERE name = 'events'"
+            "UPDATE journey_cursor SET seq = CASE WHEN seq < $1 THEN $1 ELSE seq END, lease_until_ms = 0 WHERE name = 'events'"
         } else {
-            "UPDATE journey_cursor SET seq = $1 WHERE name = 'events'"
+            "UPDATE journey_cursor SET seq = CASE WHEN seq < $1 THEN $1 ELSE seq END WHERE name = 'events'"
         };
         sqlx::query(sql).bind(seq).execute(&mut *tx).await?;
         tx.commit().await

@@ -78,7 +78,12 @@ pub async fn fresh_postgres_database(admin_url: &str) -> String {
 /// App state over a fresh database; `insecure` allows loopback endpoints.
 pub async fn state(insecure: bool) -> AppState {
     let store = fresh_store().await;
-    let settings = Settings {
+    AppState::new(store, VapidKeys::generate(), settings(insecure))
+}
+
+/// The settings of [`state`].
+pub fn settings(insecure: bool) -> Settings {
+    Settings {
         admin_token: Some(TOKEN.into()),
         endpoints: EndpointPolicy {
             allow_insecure: insecure,
@@ -88,8 +93,7 @@ pub async fn state(insecure: bool) -> AppState {
         trusted_proxies: Vec::new(),
         default_time_zone: None,
         delivery_policy: Default::default(),
-    };
-    AppState::new(store, VapidKeys::generate(), settings)
+    }
 }
 
 /// App state over a store a test can also read and write with raw SQL: a
