@@ -177,3 +177,56 @@ async fn two_topic_changes_at_once_never_pass_the_topic_limit() {
         );
     }
 }
+
+/// Two servers sweeping the same journey step at once (each entered the
+/// same inactive users, so each enqueues the same sends under the same
+/// idempotency keys): both batches answer the first notifications, and
+/// each user is sent one. On PostgreSQL the second batch used to fail the
+/// UNIQUE key, and the sweep with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_batches_of_sends_with_the_same_keys_at_once_enqueue_each_once() {
+    use askwell_server::store::{NewNotification, Recipients};
+    let state = state(true).await;
+    let service = PushService::start().await;
+    let users: Vec<String> = (0..40).map(|i| format!("swept-{i}")).collect();
+    for user in &users {
+        subscribe_device(&state, &service, user, "none", None, Some(user)).await;
+    }
+    for round in 0..ROUNDS / 3 {
+        let batch = |server: &str| -> Vec<NewNotification> {
+            users
+                .iter()
+                .map(|user| NewNotification {
+                    id: format!("{server}-{round}-{user}"),
+                    idempotency_key: Some(format!("journey:{round}:{user}:0")),
+                    payload: r#"{"title":"We miss you"}"#.to_owned(),
+                    ttl: 60,
+                    urgency: None,
+                    topic: None,
+                    category: None,
+                    to: Recipients::User(user.clone()),
+                })
+                .collect()
+        };
+        let tasks: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|server| {
+                let (store, batch) = (state.store.clone(), batch(server));
+                tokio::spawn(async move { store.notifications_create_many(&batch).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.expect("task").expect("no database error"));
+        }
+        assert_eq!(
+            answers[0], answers[1],
+            "round {round}: both answer the first notifications"
+        );
+        assert!(
+            answers[0].iter().all(|(_, recipients)| *recipients == 1),
+            "round {round}: {:?}",
+            answers[0]
+        );
+    }
+}

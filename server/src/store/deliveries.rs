@@ -673,7 +673,26 @@ pub(super) async fn create_many_in(
         .into_iter()
         .partition(|&i| matches!(batch[i].to, Recipients::User(_)));
     for chunk in to_users.chunks(MANY_CHUNK) {
-        insert_to_users(&mut *conn, backend, batch, chunk, now).await?;
+        let inserted = insert_to_users(&mut *conn, backend, batch, chunk, now).await?;
+        // A key another transaction stored meanwhile (two servers sweeping
+        // the same step): answered by the notification that holds it.
+        let (chunk, taken): (Vec<usize>, Vec<usize>) =
+            chunk.iter().partition(|&&i| inserted.contains(batch[i].id.as_str()));
+        for i in taken {
+            let first = existing(&mut *conn, batch[i].idempotency_key.as_deref())
+                .await?
+                .ok_or_else(|| {
+                    sqlx::Error::Protocol(format!(
+                        "notification {} was not written and no notification holds its key",
+                        batch[i].id
+                    ))
+                })?;
+            answers[i] = Some((first.id, first.recipients));
+        }
+        if chunk.is_empty() {
+            continue;
+        }
+        let chunk = chunk.as_slice();
         // One statement for the chunk's recipient counts (a statement
         // per notification was most of a 100,000-user journey sweep).
         let sql = format!(
@@ -735,14 +754,15 @@ fn params(first: usize, n: usize) -> String {
 }
 
 /// The notifications `chunk` of `batch` (each to one user, due now) and a
-/// delivery per device of their users, in two statements.
+/// delivery per device of their users, in two statements; returns the ids
+/// written (one whose key is taken is skipped, see [`insert_notification`]).
 async fn insert_to_users(
     conn: &mut AnyConnection,
     backend: Backend,
     batch: &[NewNotification],
     chunk: &[usize],
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
     let rows: Vec<serde_json::Value> = chunk
         .iter()
         .map(|&i| {
@@ -761,16 +781,19 @@ async fn insert_to_users(
     let sql = format!(
         "INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, category, recipients, created_ms) \
          SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, CAST(r.value ->> 3 AS BIGINT), r.value ->> 4, r.value ->> 5, r.value ->> 6, 0, $1 \
-         FROM {}",
+         FROM {} WHERE true ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
         super::json_rows(backend, 2)
     );
-    sqlx::query(&sql)
+    // `WHERE true`: SQLite would read `ON` after a bare `FROM` as a join's.
+    let inserted: std::collections::HashSet<String> = sqlx::query_scalar(&sql)
         .bind(now)
         .bind(serde_json::Value::Array(rows).to_string())
-        .execute(&mut *conn)
-        .await?;
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
     let mut pairs = Vec::with_capacity(chunk.len());
-    for &i in chunk {
+    for &i in chunk.iter().filter(|&&i| inserted.contains(batch[i].id.as_str())) {
         let Recipients::User(user) = &batch[i].to else {
             return Err(sqlx::Error::Protocol(
                 "unreachable: only notifications to a user come here".into(),
@@ -795,7 +818,7 @@ async fn insert_to_users(
         .bind(serde_json::Value::Array(pairs).to_string())
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    Ok(inserted)
 }
 
 /// The notification an idempotency key was first used for, if any.
