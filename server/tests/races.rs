@@ -230,3 +230,27 @@ async fn two_batches_of_sends_with_the_same_keys_at_once_enqueue_each_once() {
         );
     }
 }
+
+/// Two admins (or a deploy script run twice) creating one segment at once:
+/// one of them created it, the other replaced it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_puts_of_a_new_segment_at_once_create_it_once() {
+    let state = state(true).await;
+    for round in 0..ROUNDS {
+        let path = format!("/v1/segments/pro-{round}");
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let (state, path) = (state.clone(), path.clone());
+                let body = json!({ "where": { "trait": "plan", "equals": "pro" } }).to_string();
+                tokio::spawn(async move { call(&state, "PUT", &path, Some(&body), Some(TOKEN)).await })
+            })
+            .collect();
+        let mut created = 0;
+        for task in tasks {
+            let (status, reply) = task.await.expect("task");
+            assert_eq!(status, StatusCode::OK, "round {round}: {reply}");
+            created += usize::from(reply["created"] == true);
+        }
+        assert_eq!(created, 1, "round {round}: created once, then replaced");
+    }
+}

@@ -70,8 +70,14 @@ pub async fn segments_put(
         }
     };
     checked(&condition, "where")?;
-    let created = state.store.segment_put(&id, &condition, now_ms()).await?;
-    let stored = state.store.segment_get(&id).await?.ok_or(AppError::NotFound)?;
+    let updated_ms = now_ms();
+    let created = state.store.segment_put(&id, &condition, updated_ms).await?;
+    // What was written, not read back: a DELETE right after it is no 404 here.
+    let stored = StoredSegment {
+        id,
+        condition,
+        updated_ms,
+    };
     let mut answer = shown(&state, stored).await?;
     answer["created"] = Value::Bool(created);
     Ok(Json(answer))

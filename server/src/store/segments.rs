@@ -26,22 +26,38 @@ impl Store {
     /// When the database fails.
     pub async fn segment_put(&self, id: &str, condition: &Value, now_ms: i64) -> Result<bool, sqlx::Error> {
         let mut tx = self.write().await?;
-        let known = sqlx::query("SELECT 1 AS known FROM segments WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        sqlx::query(
-            "INSERT INTO segments (id, definition, updated_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_ms = excluded.updated_ms",
+        // Insert-or-nothing first, so of two concurrent puts of a new id
+        // exactly one creates it (a SELECT first let both think so).
+        let created = sqlx::query(
+            "INSERT INTO segments (id, definition, updated_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(condition.to_string())
         .bind(now_ms)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            == 1;
+        let replaced = !created
+            && sqlx::query("UPDATE segments SET definition = $1, updated_ms = $2 WHERE id = $3")
+                .bind(condition.to_string())
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if !created && !replaced {
+            // Deleted between the two statements: stored anew.
+            sqlx::query("INSERT INTO segments (id, definition, updated_ms) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(condition.to_string())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        Ok(!known)
+        Ok(created || !replaced)
     }
 
     /// Segment `id`, if stored.
