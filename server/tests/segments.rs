@@ -9,8 +9,10 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use askwell::segment::{Scalar, Segment};
-use askwell_server::store::{NewSubscription, Recipients, Traits, Upsert, UserChanges, ZoneChange};
+use askwell::segment::{Facts, Scalar, Segment};
+use askwell_server::store::{
+    now_ms, NewSubscription, NewUserEvent, Recipients, Traits, Upsert, UserChanges, ZoneChange,
+};
 use askwell_server::Store;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -70,12 +72,89 @@ fn scalars(traits: &Value) -> BTreeMap<String, Scalar> {
         .collect()
 }
 
+const DAY: i64 = 24 * 3600 * 1000;
+
+/// Each device's push endpoint: by browser, in the cases the browser
+/// condition must tell apart.
+fn endpoint(name: &str) -> String {
+    match name {
+        "ada-phone" => "https://fcm.googleapis.com/fcm/send/ada-phone".into(),
+        "ada-laptop" => "https://updates.push.services.mozilla.com/wpush/v2/ada-laptop".into(),
+        "bob-phone" => "https://web.push.apple.com/bob-phone".into(),
+        "cy-tablet" => "https://wns2-par02p.notify.windows.com/w/?token=cy".into(),
+        "dee-phone" => "https://FCM.googleapis.com/fcm/send/dee-phone".into(),
+        "anon-1" => "https://push.example/fcm.googleapis.com/anon-1".into(),
+        _ => format!("https://evil.example/{name}.notify.windows.com/"),
+    }
+}
+
+/// How many days ago each device subscribed.
+fn age_days(name: &str) -> i64 {
+    match name {
+        "ada-phone" => 40,
+        "ada-laptop" => 2,
+        "bob-phone" => 10,
+        "cy-tablet" => 0,
+        _ => 20,
+    }
+}
+
+/// Each user's events: (name, days ago).
+fn events(user: &str) -> &'static [(&'static str, i64)] {
+    match user {
+        "ada" => &[("purchased", 1), ("purchased", 12), ("purchased", 25), ("opened", 1)],
+        "bob" => &[("opened", 20), ("purchased", 45)],
+        "cy" => &[("purchased", 3)],
+        _ => &[],
+    }
+}
+
+/// What the core is told of device `name` at `now`.
+struct Known {
+    traits: BTreeMap<String, Scalar>,
+    topics: Vec<String>,
+    events: Vec<(String, i64)>,
+    endpoint: String,
+    subscribed_ms: i64,
+}
+
+fn known(device: &Device, now: i64) -> Known {
+    let (name, user, topics) = device;
+    Known {
+        traits: user.as_ref().map(|(_, t)| scalars(t)).unwrap_or_default(),
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        events: user
+            .as_ref()
+            .map(|(u, _)| {
+                events(u)
+                    .iter()
+                    .map(|(n, d)| ((*n).to_owned(), now - d * DAY))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        endpoint: endpoint(name),
+        subscribed_ms: now - age_days(name) * DAY,
+    }
+}
+
+fn core_matches(segment: &Segment, known: &Known, id: i64, now: i64) -> bool {
+    segment.matches(&Facts {
+        traits: &known.traits,
+        topics: &known.topics,
+        events: &known.events,
+        device: id,
+        endpoint: &known.endpoint,
+        subscribed_ms: known.subscribed_ms,
+        now_ms: now,
+    })
+}
+
 /// Stores the devices (and their users' traits); their subscription ids by name.
 async fn seed(store: &Store) -> BTreeMap<&'static str, i64> {
     let mut ids = BTreeMap::new();
     for (name, user, topics) in devices() {
         let sub = NewSubscription {
-            endpoint: format!("https://push.example/{name}"),
+            endpoint: endpoint(name),
             p256dh: format!("p256dh-{name}"),
             auth: format!("auth-{name}"),
             user: user.as_ref().map(|(u, _)| (*u).to_owned()),
@@ -96,7 +175,36 @@ async fn seed(store: &Store) -> BTreeMap<&'static str, i64> {
             store.put_user(user, &changes).await.expect("put user");
         }
     }
+    let now = now_ms();
+    let mut batch = Vec::new();
+    for user in ["ada", "bob", "cy"] {
+        for (i, (name, days)) in events(user).iter().enumerate() {
+            batch.push(NewUserEvent {
+                user: user.to_owned(),
+                name: (*name).to_owned(),
+                key: None,
+                at_ms: now - days * DAY,
+                properties: Traits::new(),
+                dedup_id: Some(format!("{user}-{i}")),
+            });
+        }
+    }
+    store.record_user_events(&batch, now).await.expect("events");
     ids
+}
+
+/// Backdates each device's subscription by [`age_days`].
+async fn backdate(url: &str, ids: &BTreeMap<&'static str, i64>, now: i64) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("raw connection");
+    for (name, id) in ids {
+        sqlx::query("UPDATE subscriptions SET created_ms = $1 WHERE id = $2")
+            .bind(now - age_days(name) * DAY)
+            .bind(*id)
+            .execute(&mut conn)
+            .await
+            .expect("backdate");
+    }
 }
 
 const TABLE: &[&str] = &[
@@ -134,23 +242,46 @@ const TABLE: &[&str] = &[
     r#"{ "all": [{ "topic": "news" }, { "not": { "trait": "plan", "exists": true } }] }"#,
     r#"{ "any": [{ "trait": "orders", "gte": 10 }, { "topic": "deals-*" }, { "trait": "beta", "equals": false }] }"#,
     r#"{ "all": [{ "any": [{ "trait": "plan", "equals": "pro" }, { "trait": "plan", "equals": "team" }] }, { "not": { "all": [{ "topic": "deals-eu" }] } }] }"#,
+    r#"{ "active_within": { "days": 7 } }"#,
+    r#"{ "active_within": { "days": 30 } }"#,
+    r#"{ "not": { "active_within": { "days": 7 } } }"#,
+    r#"{ "inactive_for": { "days": 14 } }"#,
+    r#"{ "inactive_for": { "days": 2 } }"#,
+    r#"{ "not": { "inactive_for": { "days": 14 } } }"#,
+    r#"{ "event": "purchased", "within": { "days": 30 } }"#,
+    r#"{ "event": "purchased", "within": { "days": 30 }, "at_least": 2 }"#,
+    r#"{ "event": "purchased", "within": { "days": 30 }, "at_least": 1, "at_most": 1 }"#,
+    r#"{ "event": "purchased", "within": { "days": 30 }, "at_least": 0, "at_most": 0 }"#,
+    r#"{ "not": { "event": "opened", "within": { "days": 7 } } }"#,
+    r#"{ "subscribed_for": { "days": 7 } }"#,
+    r#"{ "subscribed_for": { "days": 30 } }"#,
+    r#"{ "not": { "subscribed_for": { "days": 1 } } }"#,
+    r#"{ "browser": "chrome" }"#,
+    r#"{ "browser": "firefox" }"#,
+    r#"{ "browser": "safari" }"#,
+    r#"{ "browser": "edge" }"#,
+    r#"{ "not": { "browser": "chrome" } }"#,
+    r#"{ "bucket": [0, 50] }"#,
+    r#"{ "bucket": [50, 100] }"#,
+    r#"{ "bucket": [3, 5] }"#,
+    r#"{ "not": { "bucket": [0, 50] } }"#,
+    r#"{ "all": [{ "trait": "plan", "exists": true }, { "inactive_for": { "days": 7 } }, { "not": { "browser": "safari" } }] }"#,
 ];
 
 #[tokio::test]
 async fn the_store_sql_and_the_core_agree_on_every_condition_of_the_table() {
-    let store = fresh_store().await;
+    let db = inspectable_with(askwell_server::Settings::default()).await;
+    let store = db.state.store.clone();
     let ids = seed(&store).await;
+    let now = now_ms();
+    backdate(&db.url, &ids, now).await;
     let devices = devices();
     for json in TABLE {
         let value: Value = serde_json::from_str(json).expect("JSON");
         let segment = Segment::read(&askwell_server::journeys::core_value(&value), "to.where").expect(json);
         let expected: Vec<i64> = devices
             .iter()
-            .filter(|(_, user, topics)| {
-                let traits = user.as_ref().map(|(_, t)| scalars(t)).unwrap_or_default();
-                let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
-                segment.matches(&traits, &topics)
-            })
+            .filter(|device| core_matches(&segment, &known(device, now), ids[device.0], now))
             .map(|(name, _, _)| ids[name])
             .collect();
         let found = store.recipients(&Recipients::Where(segment.clone())).await.expect(json);
@@ -174,13 +305,11 @@ async fn the_table_is_not_trivial() {
         .map(|json| {
             let value: Value = serde_json::from_str(json).expect("JSON");
             let segment = Segment::read(&askwell_server::journeys::core_value(&value), "w").expect(json);
+            let now = 1_000 * DAY;
             devices
                 .iter()
-                .filter(|(_, user, topics)| {
-                    let traits = user.as_ref().map(|(_, t)| scalars(t)).unwrap_or_default();
-                    let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
-                    segment.matches(&traits, &topics)
-                })
+                .enumerate()
+                .filter(|(i, device)| core_matches(&segment, &known(device, now), *i as i64 + 1, now))
                 .count()
         })
         .collect();

@@ -923,7 +923,7 @@ async fn create_in(
                 .await?
         }
         Recipients::Where(segment) => {
-            let mut compiler = super::segment_sql::Compiler::new(backend, 4);
+            let mut compiler = super::segment_sql::Compiler::new(backend, 4, now);
             let condition = compiler.condition(segment);
             let query = format!("{insert} LEFT JOIN users u ON u.id = s.user_id WHERE {condition}{lock}");
             let query = sqlx::query(&query).bind(&n.id).bind(not_before).bind(now);

@@ -171,7 +171,7 @@ impl Store {
                 vec![Param::Text(serde_json::Value::from(users.clone()).to_string())],
             ),
             Recipients::Where(segment) => {
-                let mut compiler = super::segment_sql::Compiler::new(self.backend, 1);
+                let mut compiler = super::segment_sql::Compiler::new(self.backend, 1, now_ms());
                 let condition = compiler.condition(segment);
                 (format!(" WHERE {condition}"), compiler.params)
             }

@@ -9,7 +9,7 @@
 //! `CASE` (which evaluates in order), so PostgreSQL never casts a string
 //! trait to a number. `tests/segments.rs` holds both dialects to the core.
 
-use askwell::segment::{Scalar, Segment, TraitTest};
+use askwell::segment::{Browser, EventCount, Scalar, Segment, TraitTest, BUCKETS};
 
 use super::Backend;
 
@@ -20,23 +20,35 @@ pub(super) enum Param {
     Text(String),
     /// A number.
     Real(f64),
+    /// An integer (epoch ms, counts, buckets: compared with integer
+    /// columns as integers, so PostgreSQL keeps using their indexes).
+    Int(i64),
 }
 
 /// Compiles `segment` with its parameters numbered from `first`.
 pub(super) struct Compiler {
     backend: Backend,
     first: usize,
+    /// The clock activity and age are judged by (epoch ms).
+    now_ms: i64,
     /// The parameters, in order.
     pub params: Vec<Param>,
 }
 
 impl Compiler {
-    pub(super) fn new(backend: Backend, first: usize) -> Self {
+    pub(super) fn new(backend: Backend, first: usize, now_ms: i64) -> Self {
         Self {
             backend,
             first,
+            now_ms,
             params: Vec::new(),
         }
+    }
+
+    /// The parameter for "`window_ms` back from now".
+    fn since(&mut self, window_ms: u64) -> String {
+        let since = self.now_ms.saturating_sub(i64::try_from(window_ms).unwrap_or(i64::MAX));
+        self.bind(Param::Int(since))
     }
 
     /// The SQL condition.
@@ -44,6 +56,27 @@ impl Compiler {
         match segment {
             Segment::Trait { name, test } => self.trait_test(name, test),
             Segment::Topic(pattern) => self.topic(pattern),
+            Segment::ActiveWithin(window) => {
+                let since = self.since(*window);
+                format!("EXISTS (SELECT 1 FROM user_events e WHERE e.user_id = s.user_id AND e.at_ms >= {since})")
+            }
+            Segment::InactiveFor(window) => {
+                let since = self.since(*window);
+                format!(
+                    "EXISTS (SELECT 1 FROM user_events e WHERE e.user_id = s.user_id) \
+                     AND NOT EXISTS (SELECT 1 FROM user_events e WHERE e.user_id = s.user_id AND e.at_ms >= {since})"
+                )
+            }
+            Segment::Event(count) => self.event_count(count),
+            Segment::SubscribedFor(age) => {
+                let since = self.since(*age);
+                format!("s.created_ms <= {since}")
+            }
+            Segment::Browser(browser) => self.browser(*browser),
+            Segment::Bucket { from, to } => {
+                let (from, to) = (self.bind(Param::Int(*from)), self.bind(Param::Int(*to)));
+                format!("(s.id % {BUCKETS}) >= {from} AND (s.id % {BUCKETS}) < {to}")
+            }
             Segment::All(all) if all.is_empty() => "1 = 1".into(),
             Segment::Any(any) if any.is_empty() => "1 = 0".into(),
             Segment::All(all) => self.joined(all, " AND "),
@@ -137,6 +170,49 @@ impl Compiler {
         }
     }
 
+    /// The user's events of one name within the window, counted (0 for a
+    /// device without a user: `COUNT` is never NULL).
+    fn event_count(&mut self, count: &EventCount) -> String {
+        let name = self.bind(Param::Text(count.name.clone()));
+        let since = self.since(count.within_ms);
+        let counted = format!(
+            "(SELECT COUNT(*) FROM user_events e WHERE e.user_id = s.user_id AND e.name = {name} AND e.at_ms >= {since})"
+        );
+        let least = self.bind(Param::Int(i64::try_from(count.at_least).unwrap_or(i64::MAX)));
+        match count.at_most {
+            Some(most) => {
+                let most = self.bind(Param::Int(i64::try_from(most).unwrap_or(i64::MAX)));
+                format!("{counted} >= {least} AND {counted} <= {most}")
+            }
+            None => format!("{counted} >= {least}"),
+        }
+    }
+
+    /// The endpoint's host is one of the browser's push service: the part
+    /// [`askwell::segment::endpoint_host`] takes (after `https://`, before
+    /// the first `/`, lowercased; none for another scheme).
+    fn browser(&mut self, browser: Browser) -> String {
+        let host = match self.backend {
+            Backend::Sqlite => "lower(CASE WHEN substr(s.endpoint, 1, 8) = 'https://' THEN \
+                 (CASE WHEN instr(substr(s.endpoint, 9), '/') > 0 THEN substr(s.endpoint, 9, instr(substr(s.endpoint, 9), '/') - 1) \
+                 ELSE substr(s.endpoint, 9) END) END)",
+            Backend::Postgres => {
+                "lower(CASE WHEN substr(s.endpoint, 1, 8) = 'https://' THEN split_part(substr(s.endpoint, 9), '/', 1) END)"
+            }
+        };
+        let mut tests: Vec<String> = browser
+            .hosts()
+            .iter()
+            .map(|exact| format!("{host} = {}", self.bind(Param::Text((*exact).to_owned()))))
+            .collect();
+        if let Some(suffix) = browser.host_suffix() {
+            // The suffix is dots and letters: nothing LIKE would read as a wildcard.
+            tests.push(format!("{host} LIKE {}", self.bind(Param::Text(format!("%{suffix}")))));
+        }
+        let any = tests.join(" OR ");
+        format!("(CASE WHEN {any} THEN 1 ELSE 0 END) = 1")
+    }
+
     /// The device has a topic matching `pattern` (`*` any run, everything
     /// else literal): SQLite's case-sensitive `GLOB`, PostgreSQL's `LIKE`
     /// (case-sensitive there), each with the other wildcards escaped.
@@ -193,6 +269,7 @@ pub(super) fn bind_all<'q>(
         query = match param {
             Param::Text(text) => query.bind(text.clone()),
             Param::Real(n) => query.bind(*n),
+            Param::Int(n) => query.bind(*n),
         };
     }
     query
