@@ -29,7 +29,9 @@ use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub use deliveries::{Admission, Claimed, Created, NewNotification, Recipients, Schedule, SendHistory, StatusCounts};
+pub use deliveries::{
+    Admission, Claimed, Created, NewNotification, NotificationSummary, Recipients, Schedule, SendHistory, StatusCounts,
+};
 pub use events::Event;
 pub use journeys::{InstanceRow, JourneyCounts, JourneyWrites, SendRow, StoredJourney, UserFacts};
 pub use preferences::{device_subject, user_subject, Preferences, PAUSED_INDEFINITELY};
@@ -70,6 +72,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/sqlite/0012_personal.sql")),
     (13, include_str!("../migrations/sqlite/0013_segments.sql")),
     (14, include_str!("../migrations/sqlite/0014_rollout.sql")),
+    (15, include_str!("../migrations/sqlite/0015_shown.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
@@ -86,6 +89,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/postgres/0012_personal.sql")),
     (13, include_str!("../migrations/postgres/0013_segments.sql")),
     (14, include_str!("../migrations/postgres/0014_rollout.sql")),
+    (15, include_str!("../migrations/postgres/0015_shown.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process

@@ -710,3 +710,136 @@ async fn a_holdout_measures_whether_the_push_lifts_conversion() {
         assert!(message.contains(expected), "{body}: {message}");
     }
 }
+
+#[tokio::test]
+async fn the_dashboards_list_and_csv_show_each_notifications_funnel_and_variants() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    three_recipients(state, &service).await;
+    let plain = notify_accepted(
+        state,
+        json!({ "to": { "topic": "news" }, "notification": { "title": "=cmd, \"now\"" } }),
+    )
+    .await;
+    let tested = notify_accepted(
+        state,
+        json!({ "to": { "topic": "news" }, "notification": { "title": "Bill replied",
+            "variants": [{ "id": "a" }, { "id": "b", "title": "Bill is waiting" }] } }),
+    )
+    .await;
+    // A journey's send is not listed: journeys have their own report.
+    state
+        .store
+        .notifications_create_many(&[askwell_server::store::NewNotification {
+            id: "journey-send".into(),
+            idempotency_key: Some("journey:i-1:0".into()),
+            payload: r#"{"title":"We miss you"}"#.into(),
+            ttl: 60,
+            urgency: None,
+            topic: None,
+            category: None,
+            to: askwell_server::store::Recipients::User("ada".into()),
+        }])
+        .await
+        .expect("journey send");
+    assert_eq!(round(state).await, 7);
+    // The plain one: shown on two devices, clicked on one.
+    let plain_id = plain["id"].as_str().expect("id");
+    let mut events = Vec::new();
+    for (_, text) in service.received() {
+        let push: Value = serde_json::from_str(&text).expect("JSON");
+        let delivery = push["delivery"].as_str().expect("delivery").to_owned();
+        if delivery.starts_with(plain_id) {
+            events.push(json!({ "type": "notification_shown", "delivery": delivery }));
+            if events.len() == 1 {
+                events.push(json!({ "type": "notification_clicked", "delivery": delivery }));
+            }
+        }
+    }
+    events.truncate(3);
+    let (status, answer) = call(
+        state,
+        "POST",
+        "/v1/events",
+        Some(&json!({ "events": events }).to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+
+    let (status, list) = call(state, "GET", "/v1/notifications", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let listed = list["notifications"].as_array().expect("list");
+    let ids: Vec<&str> = listed.iter().filter_map(|n| n["id"].as_str()).collect();
+    assert_eq!(
+        ids,
+        [tested["id"].as_str().expect("id"), plain_id],
+        "newest first, no journey send"
+    );
+    let first = &listed[1];
+    assert_eq!(first["title"], "=cmd, \"now\"");
+    assert_eq!(
+        (first["topic"].as_str(), first["experiment"].as_bool()),
+        (Some("news"), Some(false))
+    );
+    let counts = &first["counts"];
+    assert_eq!(
+        (
+            counts["delivered"].as_i64(),
+            counts["shown"].as_i64(),
+            counts["clicked"].as_i64()
+        ),
+        (Some(3), Some(2), Some(1)),
+        "{counts}"
+    );
+    assert_eq!(listed[0]["experiment"], true);
+
+    let request = axum::http::Request::get("/v1/notifications.csv?limit=10")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(askwell_server::app(state.clone()), request)
+        .await
+        .expect("response");
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    let csv = String::from_utf8(bytes.to_vec()).expect("utf-8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "notification,created_ms,title,variant,recipients,delivered,shown,clicked,dismissed,click_through,\
+         click_through_low,click_through_high,held,capped,muted,withheld,verdict"
+    );
+    assert_eq!(
+        lines.len(),
+        1 + 1 + 2 + 1,
+        "the test, its two variants, the plain one: {csv}"
+    );
+    assert!(lines[1].contains(",Bill replied,all,3,3,"), "{csv}");
+    assert!(
+        lines[2].contains(",Bill replied,a,") && lines[2].ends_with(",baseline"),
+        "{csv}"
+    );
+    assert!(
+        lines[3].contains(",Bill replied,b,") && lines[3].contains("not enough data yet"),
+        "{csv}"
+    );
+    // Quoted, and defused: a spreadsheet shows the title, never runs it.
+    assert!(
+        lines[4].starts_with(&format!("{plain_id},"))
+            && lines[4].contains(r#","'=cmd, ""now""",all,3,3,2,1,0,0.3333,"#),
+        "{csv}"
+    );
+    for bad in ["limit=0", "limit=201", "limit=x", "page=2"] {
+        let (status, reply) = call(state, "GET", &format!("/v1/notifications?{bad}"), None, Some(TOKEN)).await;
+        assert_eq!(
+            (status, reply["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_query")),
+            "{bad}"
+        );
+    }
+}

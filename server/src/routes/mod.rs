@@ -52,6 +52,8 @@ pub fn api() -> Router<AppState> {
             post(notifications::notifications_create)
                 .layer(DefaultBodyLimit::max(crate::personal::MAX_NOTIFY_BODY_BYTES)),
         )
+        .route("/v1/notifications", get(notifications::notifications_list))
+        .route("/v1/notifications.csv", get(notifications::notifications_csv))
         .route(
             "/v1/notifications/{id}",
             get(notifications::notifications_read).delete(notifications::notifications_cancel),

@@ -190,10 +190,77 @@ pub struct StatusCounts {
     pub withheld: i64,
     /// Outside an A/B test's share: waiting for its rollout's decision.
     pub awaiting_winner: i64,
+    /// Shown by the service worker (its report).
+    pub shown: i64,
     /// Clicked by the user.
     pub clicked: i64,
     /// Dismissed by the user.
     pub dismissed: i64,
+}
+
+impl StatusCounts {
+    /// Adds one `(status, n, later, shown, clicked, dismissed)` row of
+    /// [`COUNTS_SELECT`].
+    fn add(&mut self, row: &sqlx::any::AnyRow) -> Result<(), sqlx::Error> {
+        let n: i64 = row.try_get("n")?;
+        self.shown += row.try_get::<i64, _>("shown")?;
+        self.clicked += row.try_get::<i64, _>("clicked")?;
+        self.dismissed += row.try_get::<i64, _>("dismissed")?;
+        // Due later: only a first attempt is "scheduled" (a later retry
+        // is still `retrying`).
+        let later: i64 = row.try_get("later")?;
+        let count = match decode_status(&row.try_get::<String, _>("status")?)? {
+            DeliveryStatus::Queued => {
+                self.scheduled += later;
+                self.queued += n - later;
+                return Ok(());
+            }
+            DeliveryStatus::Retrying => &mut self.retrying,
+            DeliveryStatus::Delivered => &mut self.delivered,
+            DeliveryStatus::Failed => &mut self.failed,
+            DeliveryStatus::Pruned => &mut self.pruned,
+            DeliveryStatus::Cancelled => &mut self.cancelled,
+            DeliveryStatus::Held => &mut self.held,
+            DeliveryStatus::Capped => &mut self.capped,
+            DeliveryStatus::Collapsed => &mut self.collapsed,
+            DeliveryStatus::Muted => &mut self.muted,
+            DeliveryStatus::Paused => &mut self.paused,
+            DeliveryStatus::TooLarge => &mut self.too_large,
+            DeliveryStatus::Withheld => &mut self.withheld,
+            DeliveryStatus::AwaitingWinner => &mut self.awaiting_winner,
+        };
+        *count += n;
+        Ok(())
+    }
+}
+
+/// Per-status counts of deliveries (`$1`: now, for "due later"), grouped
+/// by notification and status; the caller adds its `WHERE` and `GROUP BY`.
+const COUNTS_SELECT: &str = "SELECT notification_id, status, COUNT(*) AS n, \
+     SUM(CASE WHEN next_attempt_ms > $1 THEN 1 ELSE 0 END) AS later, COUNT(shown_ms) AS shown, \
+     COUNT(clicked_ms) AS clicked, COUNT(dismissed_ms) AS dismissed FROM deliveries";
+
+/// A notification as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NotificationSummary {
+    /// Its id.
+    pub id: String,
+    /// When it was created (epoch ms).
+    pub created_ms: i64,
+    /// Its title (as sent, or its template).
+    pub title: String,
+    /// The topic it was sent to, if it was.
+    pub topic: Option<String>,
+    /// Its delivery-policy category.
+    pub category: Option<String>,
+    /// Deliveries enqueued.
+    pub recipients: i64,
+    /// Whether it is an A/B test (variants or a holdout).
+    pub experiment: bool,
+    /// Whether it was cancelled.
+    pub cancelled: bool,
+    /// Its deliveries by status.
+    pub counts: StatusCounts,
 }
 
 impl Store {
@@ -535,42 +602,74 @@ impl Store {
         if exists.is_none() {
             return Ok(None);
         }
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n, SUM(CASE WHEN next_attempt_ms > $2 THEN 1 ELSE 0 END) AS later, COUNT(clicked_ms) AS clicked, COUNT(dismissed_ms) AS dismissed FROM deliveries WHERE notification_id = $1 GROUP BY status")
-            .bind(id)
-            .bind(now_ms())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "{COUNTS_SELECT} WHERE notification_id = $2 GROUP BY notification_id, status"
+        ))
+        .bind(now_ms())
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         let mut counts = StatusCounts::default();
-        for row in rows {
-            let n: i64 = row.try_get("n")?;
-            counts.clicked += row.try_get::<i64, _>("clicked")?;
-            counts.dismissed += row.try_get::<i64, _>("dismissed")?;
-            // Due later: only a first attempt is "scheduled" (a later retry
-            // is still `retrying`).
-            let later: i64 = row.try_get("later")?;
-            let count = match decode_status(&row.try_get::<String, _>("status")?)? {
-                DeliveryStatus::Queued => {
-                    counts.scheduled += later;
-                    counts.queued += n - later;
-                    continue;
-                }
-                DeliveryStatus::Retrying => &mut counts.retrying,
-                DeliveryStatus::Delivered => &mut counts.delivered,
-                DeliveryStatus::Failed => &mut counts.failed,
-                DeliveryStatus::Pruned => &mut counts.pruned,
-                DeliveryStatus::Cancelled => &mut counts.cancelled,
-                DeliveryStatus::Held => &mut counts.held,
-                DeliveryStatus::Capped => &mut counts.capped,
-                DeliveryStatus::Collapsed => &mut counts.collapsed,
-                DeliveryStatus::Muted => &mut counts.muted,
-                DeliveryStatus::Paused => &mut counts.paused,
-                DeliveryStatus::TooLarge => &mut counts.too_large,
-                DeliveryStatus::Withheld => &mut counts.withheld,
-                DeliveryStatus::AwaitingWinner => &mut counts.awaiting_winner,
-            };
-            *count += n;
+        for row in &rows {
+            counts.add(row)?;
         }
         Ok(Some(counts))
+    }
+
+    /// The `limit` newest notifications sent through `POST /v1/notify`
+    /// (not journeys' sends: they have their own report), newest first,
+    /// each with its deliveries by status.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn notifications_recent(&self, limit: i64) -> Result<Vec<NotificationSummary>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, created_ms, payload, audience_topic, category, recipients, variants, cancelled_ms \
+             FROM notifications WHERE idempotency_key IS NULL OR idempotency_key NOT LIKE 'journey:%' \
+             ORDER BY created_ms DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let payload: String = row.try_get("payload")?;
+            let title = serde_json::from_str::<serde_json::Value>(&payload)
+                .ok()
+                .and_then(|p| p["title"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            out.push(NotificationSummary {
+                id: row.try_get("id")?,
+                created_ms: row.try_get("created_ms")?,
+                title,
+                topic: row.try_get("audience_topic")?,
+                category: row.try_get("category")?,
+                recipients: row.try_get("recipients")?,
+                experiment: row.try_get::<Option<String>, _>("variants")?.is_some(),
+                cancelled: row.try_get::<Option<i64>, _>("cancelled_ms")?.is_some(),
+                counts: StatusCounts::default(),
+            });
+        }
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "{COUNTS_SELECT} WHERE notification_id IN ({}) GROUP BY notification_id, status",
+            super::json_texts(self.backend, 2)
+        );
+        let ids: Vec<&str> = out.iter().map(|n| n.id.as_str()).collect();
+        let counted = sqlx::query(&sql)
+            .bind(now_ms())
+            .bind(serde_json::Value::from(ids).to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &counted {
+            let id: String = row.try_get("notification_id")?;
+            if let Some(summary) = out.iter_mut().find(|n| n.id == id) {
+                summary.counts.add(row)?;
+            }
+        }
+        Ok(out)
     }
 
     /// Deliveries waiting to be sent (queued or retrying).

@@ -135,11 +135,12 @@ async fn attribute(tx: &mut sqlx::AnyConnection, event: &Event) -> Result<Event,
     Ok(event)
 }
 
-/// A click or dismissal also marks its delivery (for `/v1/notifications/{id}`).
+/// A show, click or dismissal also marks its delivery (for `/v1/notifications/{id}`).
 async fn mark_delivery(tx: &mut sqlx::AnyConnection, event: &Event) -> Result<(), sqlx::Error> {
     let column = match event.kind {
         EventKind::NotificationClicked => "clicked_ms",
         EventKind::NotificationDismissed => "dismissed_ms",
+        EventKind::NotificationShown => "shown_ms",
         _ => return Ok(()),
     };
     let Some((notification, delivery)) = delivery_ids(event.delivery.as_deref()) else {
