@@ -1,4 +1,5 @@
-// The funnel dashboard: reads GET /v1/stats (admin token) and draws it as
+// The dashboard: the opt-in funnel (GET /v1/stats), journeys, and the
+// Notifications view (its section below). Reads them with the admin token and draws them as
 // hand-made SVG — no chart library, so nothing to download and every mark is
 // a focusable element with a spoken label (Tab moves through the numbers).
 // All text goes in with textContent: prompt ids come from public events.
@@ -419,6 +420,7 @@ async function load(event) {
   const response = await fetchStats("/v1/stats");
   if (response) render(await response.json());
   await loadJourneys();
+  await loadNotifications();
 }
 
 // Saves what `response` holds as `name` (a CSV for a spreadsheet).
@@ -437,6 +439,231 @@ async function save(response, name) {
 // (all time, so neither the dataset nor the period applies).
 const download = async () => save(await fetchStats("/v1/stats.csv"), `askwell-funnel-${$("dataset").value}.csv`);
 const downloadJourneys = async () => save(await fetchAdmin("/v1/journeys.csv"), "askwell-journeys.csv");
+
+// ---- Notifications: each send's funnel, its variants, and a segment builder.
+// Reads GET /v1/notifications (the list), GET /v1/notifications/{id} (one
+// send's counts and A/B report) and POST /v1/notify with dry_run (a
+// segment's size). Titles are the sender's text: textContent only, as all.
+
+// The funnel of one send, each step a subset of the one before.
+const SEND_STEPS = [["recipients", "recipients"], ["delivered", "delivered"], ["shown", "shown"], ["clicked", "clicked"]];
+// Deliveries that were never sent, and why, in words.
+const NOT_SENT = {
+  held: "held by the delivery policy (waiting)", capped: "dropped by the delivery policy", collapsed: "merged into a digest",
+  muted: "muted by the person", paused: "paused by the fatigue guard", withheld: "withheld (holdout)",
+  too_large: "too large for a push", awaiting_winner: "waiting for the rollout's decision", failed: "failed",
+  pruned: "device gone", cancelled: "cancelled", queued: "queued", scheduled: "scheduled", retrying: "retrying",
+};
+const when = (ms) => new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+
+function sendFunnelChart(steps, width) {
+  const svg = chart(width, steps.length * 26 + 6, "Funnel of this notification");
+  const left = widest(steps.map((s) => s.label), true) + 8;
+  const values = steps.map((s) => (s.share == null ? `${s.n}` : `${s.n} (${pct(s.share)})`));
+  const right = widest(values) + 6;
+  const span = Math.max(20, width - left - right);
+  const max = Math.max(1, steps[0].n);
+  steps.forEach((step, i) => {
+    const y = i * 26 + 4;
+    const w = Math.max(1, (step.n / max) * span);
+    const share = step.share == null ? "" : ` (${pct(step.share)} of ${step.of})`;
+    svg.append(text(0, y + 9, step.label, { class: "label", "dominant-baseline": "middle" }),
+      mark(`${step.n} ${step.label}${share}`,
+        el("svg:rect", { x: left, y, width: w, height: 18, rx: 2, fill: COLORS[0] }),
+        text(left + w + 4, y + 9, values[i], { class: "value", "dominant-baseline": "middle" })));
+  });
+  return svg;
+}
+
+function funnelSteps(recipients, counts, experiment) {
+  const steps = SEND_STEPS.map(([key, label]) => ({ label, n: key === "recipients" ? recipients : counts[key] }));
+  const converted = experiment?.variants?.reduce((a, v) => a + (v.converted ?? 0), 0);
+  if (experiment?.conversion) steps.push({ label: `converted (${experiment.conversion.event})`, n: converted });
+  return steps.map((s, i) => (i === 0 ? s : { ...s, share: steps[i - 1].n ? s.n / steps[i - 1].n : null, of: steps[i - 1].label }));
+}
+
+function notificationDetail(summary, answer) {
+  const { counts, experiment } = answer;
+  const section = el("section", { class: "prompt", "aria-labelledby": "notification-title" });
+  section.append(el("h3", { id: "notification-title" }, `“${summary.title}”, sent ${when(summary.created_ms)}`));
+  const notSent = Object.entries(NOT_SENT).filter(([k]) => counts[k] > 0).map(([k, words]) => el("li", {}, `${words}: ${counts[k]}`));
+  const cards = el("div", { class: "cards" },
+    figure("Funnel: recipients, delivered, shown, clicked (share of the step before)", (w) => sendFunnelChart(funnelSteps(summary.recipients, counts, experiment), w)),
+    el("figure", { class: "card" }, el("figcaption", {}, "Not sent (yet), and why"),
+      notSent.length ? el("ul", {}, ...notSent) : el("p", { class: "note" }, "Every recipient was sent it.")));
+  section.append(cards);
+  if (!experiment) {
+    section.append(el("p", { class: "note" }, "Not an A/B test: send it with notification.variants to compare copy."));
+    return section;
+  }
+  const arms = experiment.variants.map((v, i) => ({
+    name: v.id, color: COLORS[i % COLORS.length], rate: v.click_through, detail: `${v.clicked} of ${v.delivered} delivered`,
+  }));
+  const tested = el("div", { class: "cards" },
+    figure(`Click-through per variant, baseline ${experiment.baseline}`, (w) => intervalChart(arms, "Click-through per variant", "click-through", w)));
+  if (experiment.conversion) {
+    const conv = experiment.variants.map((v, i) => ({
+      name: v.id, color: COLORS[i % COLORS.length], rate: v.conversion, detail: `${v.converted} of ${v.reachable} reached`,
+    }));
+    conv.push({ name: "holdout", color: HOLDOUT_COLOR, rate: experiment.conversion.holdout.conversion,
+      detail: `${experiment.conversion.holdout.converted} of ${experiment.conversion.holdout.reachable} withheld` });
+    tested.append(figure(`Conversion (${experiment.conversion.event})`, (w) => intervalChart(conv, "Conversion per variant", "conversion", w)));
+  }
+  const compared = experiment.comparisons.flatMap((c) => [
+    { metric: "click_through", variant: c.variant, baseline: experiment.baseline, difference: c.difference, verdict: c.verdict },
+    ...(c.conversion ? [{ metric: "conversion", variant: c.variant, baseline: experiment.baseline, ...c.conversion }] : []),
+  ]);
+  section.append(el("h4", {}, "Variants"), tested, el("h4", {}, "Verdicts"),
+    compared.length ? verdicts(compared) : el("p", { class: "note" }, `One copy against its holdout (${experiment.holdout} withheld).`));
+  const rollout = experiment.rollout;
+  if (rollout) {
+    const said = rollout.decision
+      ? rollout.decision.text
+      : `Testing on ${pct(rollout.test_share)} of the devices; decided at ${when(rollout.decide_at_ms)} UTC, then the rest gets the winner, or the baseline if none is clear.`;
+    section.append(el("h4", {}, "Rollout"), el("p", {}, el("strong", {}, said)),
+      el("p", { class: "note" }, `The rest: ${rollout.rest.deliveries} devices, ${rollout.rest.delivered} delivered, ${rollout.rest.clicked} clicked.`));
+  }
+  return section;
+}
+
+let notificationRows = [];
+async function showNotification(summary) {
+  const response = await fetchAdmin(`/v1/notifications/${encodeURIComponent(summary.id)}`);
+  if (!response) return;
+  for (const row of $("notification-list").tBodies[0].rows) {
+    if (row.dataset.id === summary.id) row.setAttribute("aria-current", "true");
+    else row.removeAttribute("aria-current");
+  }
+  $("notification-detail").replaceChildren(notificationDetail(summary, await response.json()));
+  drawAll();
+  $("message").textContent = `Showing “${summary.title}”.`;
+}
+
+function notificationRow(n) {
+  const c = n.counts;
+  const open = el("button", { type: "button" }, n.title || "(no title)");
+  open.addEventListener("click", () => showNotification(n));
+  const flags = [n.experiment ? "A/B test" : "", n.cancelled ? "cancelled" : ""].filter(Boolean).join(", ");
+  return el("tr", { "data-id": n.id },
+    el("th", { scope: "row" }, open, flags ? ` (${flags})` : ""),
+    el("td", {}, when(n.created_ms)),
+    el("td", {}, n.topic ?? "–"),
+    el("td", {}, String(n.recipients)),
+    el("td", {}, String(c.delivered)),
+    el("td", {}, String(c.shown)),
+    el("td", {}, String(c.clicked)),
+    el("td", {}, pct(c.delivered ? c.clicked / c.delivered : null)));
+}
+
+async function loadNotifications() {
+  const token = $("token").value.trim();
+  if (!token) return;
+  let response;
+  try {
+    response = await fetch("/v1/notifications?limit=50", { headers: { authorization: `Bearer ${token}` } });
+  } catch {
+    return;
+  }
+  if (!response.ok) return;
+  notificationRows = (await response.json()).notifications;
+  $("notifications").hidden = false;
+  $("notification-list").tBodies[0].replaceChildren(...notificationRows.map(notificationRow));
+  if (!notificationRows.length) {
+    $("notification-list").tBodies[0].append(el("tr", {}, el("td", { colspan: 8 }, "No notifications sent yet.")));
+  }
+  // No condition is everyone: the builder starts from the whole audience.
+  if (!$("conditions").children.length) segmentChanged();
+}
+const downloadNotifications = async () => save(await fetchAdmin("/v1/notifications.csv?limit=200"), "askwell-notifications.csv");
+
+// The segment builder: each row one condition, all of them together the
+// segment; what each kind asks for, and the condition it makes.
+const CONDITIONS = {
+  trait_equals: { label: "trait equals", fields: ["trait", "value"], make: (f) => ({ trait: f.trait, equals: scalar(f.value) }) },
+  trait_gte: { label: "trait at least", fields: ["trait", "number"], make: (f) => ({ trait: f.trait, gte: Number(f.number) }) },
+  trait_lte: { label: "trait at most", fields: ["trait", "number"], make: (f) => ({ trait: f.trait, lte: Number(f.number) }) },
+  topic: { label: "topic", fields: ["topic"], make: (f) => ({ topic: f.topic }) },
+  active_within: { label: "active within (days)", fields: ["days"], make: (f) => ({ active_within: { days: Number(f.days) } }) },
+  inactive_for: { label: "inactive for (days)", fields: ["days"], make: (f) => ({ inactive_for: { days: Number(f.days) } }) },
+  event: { label: "event count within (days)", fields: ["event", "days", "at least"], make: (f) => ({ event: f.event, within: { days: Number(f.days) }, at_least: Number(f["at least"] || 1) }) },
+  subscribed_for: { label: "subscribed for (days)", fields: ["days"], make: (f) => ({ subscribed_for: { days: Number(f.days) } }) },
+  browser: { label: "browser", fields: ["browser"], make: (f) => ({ browser: f.browser }) },
+  bucket: { label: "bucket (0–100)", fields: ["from", "to"], make: (f) => ({ bucket: [Number(f.from), Number(f.to)] }) },
+};
+// "true" and "12" are typed as JSON would be; anything else is text.
+function scalar(value) {
+  if (value === "true" || value === "false") return value === "true";
+  return value !== "" && Number.isFinite(Number(value)) ? Number(value) : value;
+}
+let conditionCount = 0;
+function conditionRow(kind = "trait_equals") {
+  const n = ++conditionCount;
+  const item = el("li", { "data-kind": kind });
+  const select = el("select", { "aria-label": `Condition ${n}: kind` });
+  for (const [key, c] of Object.entries(CONDITIONS)) {
+    const option = el("option", { value: key }, c.label);
+    if (key === kind) option.setAttribute("selected", "");
+    select.append(option);
+  }
+  const fields = el("span", { class: "fields" });
+  const drawFields = () => {
+    item.dataset.kind = select.value;
+    fields.replaceChildren(...CONDITIONS[select.value].fields.map((name) => {
+      const input = name === "browser"
+        ? el("select", { "data-field": name }, ...["chrome", "firefox", "safari", "edge"].map((b) => el("option", { value: b }, b)))
+        : el("input", { "data-field": name, type: ["number", "days", "at least", "from", "to"].includes(name) ? "number" : "text" });
+      return el("label", {}, `${name} (condition ${n})`, input);
+    }));
+  };
+  select.addEventListener("change", () => { drawFields(); segmentChanged(); });
+  const remove = el("button", { type: "button" }, `Remove condition ${n}`);
+  remove.addEventListener("click", () => { item.remove(); segmentChanged(); });
+  item.append(select, fields, remove);
+  item.addEventListener("input", segmentChanged);
+  drawFields();
+  return item;
+}
+function segmentCondition() {
+  const all = [...$("conditions").children].map((item) => {
+    const values = Object.fromEntries([...item.querySelectorAll("[data-field]")].map((input) => [input.dataset.field, input.value.trim()]));
+    return CONDITIONS[item.dataset.kind].make(values);
+  });
+  return all.length === 1 ? all[0] : { all };
+}
+let segmentTimer;
+let segmentAsked = 0;
+function segmentChanged() {
+  const condition = segmentCondition();
+  $("segment-json").value = JSON.stringify(condition);
+  clearTimeout(segmentTimer);
+  segmentTimer = setTimeout(() => countSegment(condition), 250);
+}
+// The live count: a dry run of a send to the segment (writes nothing). An
+// answer to an older condition than the newest is dropped.
+async function countSegment(condition) {
+  const token = $("token").value.trim();
+  if (!token) return;
+  const asked = ++segmentAsked;
+  let said;
+  try {
+    const response = await fetch("/v1/notify", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ to: { where: condition }, notification: { title: "segment size" }, dry_run: true }),
+    });
+    const body = await response.json().catch(() => ({}));
+    said = response.ok
+      ? `${body.recipients} device${body.recipients === 1 ? "" : "s"} match.`
+      : `Not a valid segment yet: ${body.error?.message ?? response.status}`;
+  } catch {
+    said = "The server cannot be reached.";
+  }
+  if (asked === segmentAsked) $("segment-count").textContent = said;
+}
+function addCondition() {
+  $("conditions").append(conditionRow());
+  segmentChanged();
+}
 
 function render(report) {
   const synthetic = report.dataset === "synthetic";
@@ -461,4 +688,6 @@ $("dataset").addEventListener("change", () => load());
 $("days").addEventListener("change", () => load());
 $("download").addEventListener("click", download);
 $("journeys-download").addEventListener("click", downloadJourneys);
+$("notifications-download").addEventListener("click", downloadNotifications);
+$("add-condition").addEventListener("click", addCondition);
 if ($("token").value) load();

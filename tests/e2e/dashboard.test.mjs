@@ -183,6 +183,6 @@ test("the Journeys panel downloads every journey's report as CSV", async () => {
   assert.ok(row, lines.join("\n"));
   // version 1, 3 entered, none in the holdout, 2 waiting, none completed, 1 left on its exit event.
   assert.match(row, new RegExp(`^${JOURNEY},1,3,0,2,0,1,`), row);
-  assert.equal(await page.getByRole("status").textContent(), "Saved askwell-journeys.csv.");
+  assert.equal(await page.locator("#message").textContent(), "Saved askwell-journeys.csv.");
   await page.close();
 });
