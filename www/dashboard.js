@@ -527,9 +527,12 @@ function notificationDetail(summary, answer) {
 }
 
 let notificationRows = [];
+let notificationAsked = 0;
 async function showNotification(summary) {
+  // Two quick picks: the answer to the older one is dropped.
+  const asked = ++notificationAsked;
   const response = await fetchAdmin(`/v1/notifications/${encodeURIComponent(summary.id)}`);
-  if (!response) return;
+  if (!response || asked !== notificationAsked) return;
   for (const row of $("notification-list").tBodies[0].rows) {
     if (row.dataset.id === summary.id) row.setAttribute("aria-current", "true");
     else row.removeAttribute("aria-current");
@@ -617,7 +620,11 @@ function conditionRow(kind = "trait_equals") {
   };
   select.addEventListener("change", () => { drawFields(); segmentChanged(); });
   const remove = el("button", { type: "button" }, `Remove condition ${n}`);
-  remove.addEventListener("click", () => { item.remove(); segmentChanged(); });
+  remove.addEventListener("click", () => {
+    item.remove();
+    segmentChanged();
+    $("add-condition").focus(); // Not left on the removed button.
+  });
   item.append(select, fields, remove);
   item.addEventListener("input", segmentChanged);
   drawFields();

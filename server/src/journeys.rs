@@ -36,6 +36,9 @@ const EVENT_BATCH: i64 = 500;
 const DUE_BATCH: i64 = 500;
 /// How long a claim (of the cursor, of an instance) lasts.
 const LEASE_MS: i64 = 60_000;
+/// How long one tick reads events before it gives the cursor back: half
+/// the lease, so the lease never runs out while it reads.
+const READ_BUDGET: std::time::Duration = std::time::Duration::from_millis(LEASE_MS as u64 / 2);
 /// How often the inactivity sweep runs at most.
 const SWEEP_EVERY_MS: i64 = 60_000;
 /// Most inactive users entered per sweep and journey.
@@ -281,6 +284,10 @@ impl Runner {
         let Some(mut seq) = self.store.journey_cursor_take(now_ms, LEASE_MS).await? else {
             return Ok(()); // Another server reads them.
         };
+        // Given back well before the lease ends (by the wall clock: the
+        // tick's own may be a test's), so no other server takes the cursor
+        // while this one still reads behind it; the next tick goes on.
+        let started = std::time::Instant::now();
         loop {
             let events = self.store.user_events_after(seq, EVENT_BATCH).await?;
             let Some(last) = events.last().map(|e| e.seq) else {
@@ -294,8 +301,9 @@ impl Runner {
             batch.commit(self, now_ms, tick).await?;
             seq = last;
             let more = events.len() as i64 == EVENT_BATCH;
-            self.store.journey_cursor_advance(seq, !more).await?;
-            if !more {
+            let give_back = !more || started.elapsed() >= READ_BUDGET;
+            self.store.journey_cursor_advance(seq, give_back).await?;
+            if give_back {
                 return Ok(());
             }
         }

@@ -434,18 +434,16 @@ impl Personal {
     }
 
     /// A rollout's rest rendered with this (one) arm: what each device
-    /// gets, with no variant (the rest is not part of the test).
-    pub fn render_rest(&self, recipients: Vec<Recipient>) -> Vec<RenderedRow> {
+    /// gets, in order (the rest is not part of the test: no variant).
+    pub fn render_rest(&self, recipients: Vec<Recipient>) -> Vec<Rendered> {
         let (rows, _) = self.rows(recipients);
         rows.into_iter()
-            .map(|row| RenderedRow {
-                subscription_id: row.recipient.subscription_id,
-                variant: None,
-                payload: if fits(&row.payload) {
+            .map(|row| {
+                if fits(&row.payload) {
                     Rendered::Payload(row.payload)
                 } else {
                     Rendered::TooLarge
-                },
+                }
             })
             .collect()
     }

@@ -26,8 +26,9 @@ use serde_json::{json, Map, Value};
 
 use crate::error::ErrorCode;
 use crate::personal::Personal;
+use crate::push::DeliveryStatus;
 use crate::stats::{compare, verdict, Labels, Outcome, Proportion, ALPHA};
-use crate::store::{DueRollout, VariantCounts};
+use crate::store::{DueRollout, Rendered, VariantCounts};
 use crate::variants::Arm;
 use crate::{AppError, AppState};
 
@@ -256,12 +257,62 @@ pub fn choose(metric: Metric, arms: &[(String, Proportion)]) -> Decision {
 /// decided stays decided and the rest is tried again.
 pub async fn decide_due(state: &AppState, now_ms: i64) -> Result<usize, AppError> {
     let mut decided = 0;
+    let mut failed = None;
     for due in state.store.rollouts_due(now_ms, DUE_BATCH).await? {
-        if decide(state, &due, now_ms).await? {
-            decided += 1;
+        match decide(state, &due, now_ms).await {
+            Ok(true) => decided += 1,
+            Ok(false) => {}
+            // A plan this server cannot read will never read: closed, said
+            // so, and its rest failed — never left to block the others.
+            Err(Failure::Unreadable(why)) => {
+                tracing::error!(notification = %due.id, %why, "rollout plan unreadable; its rest fails");
+                let decision = json!({ "variant": null, "winner": false, "decided_ms": now_ms, "rest": 0,
+                    "text": format!("the rollout could not be decided ({why}): the rest got nothing") });
+                state
+                    .store
+                    .rollout_finish(
+                        &due.id,
+                        &decision.to_string(),
+                        &due.plan,
+                        &[],
+                        DeliveryStatus::Failed,
+                        now_ms,
+                    )
+                    .await?;
+                decided += 1;
+            }
+            // Tried again next round; the others go on meanwhile.
+            Err(Failure::App(err)) => failed = Some(err),
         }
     }
-    Ok(decided)
+    match failed {
+        Some(err) if decided == 0 => Err(err),
+        Some(err) => {
+            tracing::error!(error = %err, "a rollout decision failed; retrying");
+            Ok(decided)
+        }
+        None => Ok(decided),
+    }
+}
+
+/// Why a rollout was not decided.
+enum Failure {
+    /// Its plan or report cannot be read: it never will be.
+    Unreadable(String),
+    /// The database failed: next round.
+    App(AppError),
+}
+
+impl From<AppError> for Failure {
+    fn from(err: AppError) -> Self {
+        Failure::App(err)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(err: sqlx::Error) -> Self {
+        Failure::App(err.into())
+    }
 }
 
 /// Runs [`decide_due`] every `every` until `stop`, waking the delivery
@@ -280,16 +331,27 @@ pub async fn run(state: AppState, every: std::time::Duration, stop: Arc<tokio::s
     }
 }
 
-async fn decide(state: &AppState, due: &DueRollout, now_ms: i64) -> Result<bool, AppError> {
+async fn decide(state: &AppState, due: &DueRollout, now_ms: i64) -> Result<bool, Failure> {
+    let unreadable = |what: String| Failure::Unreadable(what);
+    let mut stored: Value = serde_json::from_str(&due.plan).map_err(|err| unreadable(format!("its plan: {err}")))?;
+    // Once decided, a batch's data has no use left: not kept.
+    stored["data"] = json!({});
+    let kept = stored.to_string();
     if due.cancelled {
         let decision = json!({ "variant": null, "winner": false, "decided_ms": now_ms, "rest": 0,
             "text": "cancelled before the decision: the rest got nothing" });
         return Ok(state
             .store
-            .rollout_finish(&due.id, &decision.to_string(), &[], now_ms)
+            .rollout_finish(
+                &due.id,
+                &decision.to_string(),
+                &kept,
+                &[],
+                DeliveryStatus::Cancelled,
+                now_ms,
+            )
             .await?);
     }
-    let unreadable = |what: String| AppError::Database(sqlx::Error::Protocol(format!("rollout of {}: {what}", due.id)));
     let plan: Plan = serde_json::from_str(&due.plan).map_err(|err| unreadable(format!("its plan: {err}")))?;
     let (experiment, counts) = state
         .store
@@ -307,29 +369,36 @@ async fn decide(state: &AppState, due: &DueRollout, now_ms: i64) -> Result<bool,
         .iter()
         .position(|id| *id == decision.variant)
         .ok_or_else(|| unreadable("the decision is not one of its variants".into()))?;
-    let stored = plan
+    let stored_arm = plan
         .arms
         .into_iter()
         .nth(index)
         .ok_or_else(|| unreadable("fewer arms than variants".into()))?;
-    let arm = Arm::from_stored(stored.id, stored.weight, stored.base).map_err(unreadable)?;
+    let arm = Arm::from_stored(stored_arm.id, stored_arm.weight, stored_arm.base).map_err(unreadable)?;
     let personal = Personal::new(vec![arm], 0.0, plan.data, due.id.clone());
-    let recipients = state.store.rollout_rest(&due.id).await?;
-    let rest = recipients.len();
+    let (deliveries, recipients): (Vec<i64>, Vec<_>) = state.store.rollout_rest(&due.id).await?.into_iter().unzip();
     // As at the send: rendering many payloads is kept off the async workers.
-    let rows = tokio::task::spawn_blocking(move || personal.render_rest(recipients))
+    let rendered = tokio::task::spawn_blocking(move || personal.render_rest(recipients))
         .await
         .map_err(|err| unreadable(format!("rendering failed: {err}")))?;
+    let rows: Vec<(i64, Rendered)> = deliveries.into_iter().zip(rendered).collect();
     let decision = json!({
         "variant": decision.variant,
         "winner": decision.winner,
         "text": decision.text,
         "decided_ms": now_ms,
-        "rest": rest,
+        "rest": rows.len(),
     });
     Ok(state
         .store
-        .rollout_finish(&due.id, &decision.to_string(), &rows, now_ms)
+        .rollout_finish(
+            &due.id,
+            &decision.to_string(),
+            &kept,
+            &rows,
+            DeliveryStatus::Pruned,
+            now_ms,
+        )
         .await?)
 }
 

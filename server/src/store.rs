@@ -72,7 +72,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/sqlite/0012_personal.sql")),
     (13, include_str!("../migrations/sqlite/0013_segments.sql")),
     (14, include_str!("../migrations/sqlite/0014_rollout.sql")),
-    (15, include_str!("../migrations/sqlite/0015_shown.sql")),
+    (15, include_str!("../migrations/sqlite/0015_notifications_view.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
@@ -89,7 +89,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/postgres/0012_personal.sql")),
     (13, include_str!("../migrations/postgres/0013_segments.sql")),
     (14, include_str!("../migrations/postgres/0014_rollout.sql")),
-    (15, include_str!("../migrations/postgres/0015_shown.sql")),
+    (15, include_str!("../migrations/postgres/0015_notifications_view.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process

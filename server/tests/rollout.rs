@@ -298,3 +298,124 @@ async fn a_dry_run_counts_the_test_share_and_bad_rollouts_are_refused() {
         );
     }
 }
+
+async fn plan_of(url: &str, id: &str) -> String {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("raw connection");
+    sqlx::query_scalar("SELECT rollout FROM notifications WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut conn)
+        .await
+        .expect("plan")
+}
+
+#[tokio::test]
+async fn a_batchs_data_waiting_for_the_decision_is_erased_with_its_user_and_dropped_once_decided() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    let mut devices = Vec::new();
+    for i in 0..40 {
+        let user = format!("coded-{i}");
+        let sub = subscribe_device(state, &service, &user, "none", None, Some(&user)).await;
+        devices.push((user, sub));
+    }
+    let batch: Vec<Value> = devices
+        .iter()
+        .map(|(user, _)| json!({ "to": { "user": user }, "data": { "code": format!("secret-{user}") } }))
+        .collect();
+    let reply = notify_accepted(
+        state,
+        json!({
+            "batch": batch,
+            "notification": { "title": "Your code", "body": "{data.code}",
+                "variants": [{ "id": "a" }, { "id": "b", "title": "Your code is inside" }] },
+            "rollout": { "test_share": 0.3, "decide_after": { "hours": 1 } }
+        }),
+    )
+    .await;
+    let id = reply["id"].as_str().expect("id").to_owned();
+    let rest: Vec<&String> = devices
+        .iter()
+        .filter(|(_, sub)| !askwell::experiment::in_share(&sub.to_string(), &id, 0.3))
+        .map(|(user, _)| user)
+        .collect();
+    assert!(rest.len() > 10, "{}", rest.len());
+    let plan = plan_of(&db.url, &id).await;
+    assert!(
+        plan.contains(&format!("\"secret-{}\"", rest[0])),
+        "the rest's data waits in the plan"
+    );
+    // Erasing a waiting user erases their data there too.
+    let (status, answer) = call(state, "DELETE", &format!("/v1/users/{}", rest[0]), None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let plan = plan_of(&db.url, &id).await;
+    assert!(!plan.contains(&format!("\"secret-{}\"", rest[0])), "{plan}");
+    assert!(
+        plan.contains(&format!("\"secret-{}\"", rest[1])),
+        "the others' stays: {plan}"
+    );
+    round(state).await;
+    assert_eq!(decide_due(state, now_ms() + HOUR_MS + 1000).await.expect("decide"), 1);
+    // Used, then gone: the decided plan keeps no batch data.
+    let plan = plan_of(&db.url, &id).await;
+    assert!(!plan.contains("secret-"), "{plan}");
+    round(state).await;
+    let bodies: BTreeMap<String, String> = service
+        .received()
+        .into_iter()
+        .map(|(who, text)| {
+            let payload: Value = serde_json::from_str(&text).expect("JSON");
+            (who, payload["body"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        bodies.get(rest[1].as_str()),
+        Some(&format!("secret-{}", rest[1])),
+        "rendered from the plan"
+    );
+    assert_eq!(bodies.get(rest[0].as_str()), None, "the erased user's device is gone");
+}
+
+#[tokio::test]
+async fn a_rollout_that_cannot_be_decided_is_closed_and_does_not_hold_up_the_next() {
+    use sqlx::Connection as _;
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    devices(state, &service, "two", 60).await;
+    let broken = notify_accepted(state, test_body("two", "Bill is waiting")).await;
+    let broken = broken["id"].as_str().expect("id").to_owned();
+    let fine = notify_accepted(state, test_body("two", "Bill is waiting")).await;
+    let fine = fine["id"].as_str().expect("id").to_owned();
+    // A plan this version cannot read (written by another, or damaged).
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.expect("raw connection");
+    sqlx::query("UPDATE notifications SET rollout = '{\"arms\": 3}' WHERE id = $1")
+        .bind(&broken)
+        .execute(&mut conn)
+        .await
+        .expect("damage");
+    let waiting = notification_counts(state, &broken).await["awaiting_winner"]
+        .as_i64()
+        .expect("n");
+    assert!(waiting > 0);
+    assert_eq!(decide_due(state, now_ms() + HOUR_MS + 1000).await.expect("decide"), 2);
+    let report = |id: String| async move {
+        let (_, answer) = call(state, "GET", &format!("/v1/notifications/{id}"), None, Some(TOKEN)).await;
+        answer
+    };
+    let closed = report(broken.clone()).await;
+    assert!(
+        closed["experiment"]["rollout"]["decision"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("the rollout could not be decided (its plan: ")),
+        "{closed}"
+    );
+    assert_eq!(closed["counts"]["failed"], waiting, "{closed}");
+    assert_eq!(closed["counts"]["awaiting_winner"], 0, "{closed}");
+    let decided = report(fine).await;
+    assert_eq!(
+        decided["experiment"]["rollout"]["decision"]["variant"], "a",
+        "{decided}"
+    );
+}

@@ -949,12 +949,9 @@ async fn rendered(run: &mut Run, store: &Store) {
             cancelled: false
         }]
     );
-    let rest: Vec<i64> = run
-        .ok("rollout_rest", store.rollout_rest("n-roll").await)
-        .iter()
-        .map(|r| r.subscription_id)
-        .collect();
-    assert_eq!(rest, ids[1..3]);
+    let rest = run.ok("rollout_rest", store.rollout_rest("n-roll").await);
+    let devices: Vec<i64> = rest.iter().map(|(_, r)| r.subscription_id).collect();
+    assert_eq!(devices, ids[1..3]);
     let (_, per_variant) = run
         .ok(
             "notification_variants",
@@ -964,18 +961,33 @@ async fn rendered(run: &mut Run, store: &Store) {
     let seen: Vec<(&str, i64)> = per_variant.iter().map(|v| (v.variant.as_str(), v.deliveries)).collect();
     assert_eq!(seen, [(ROLLOUT_REST, 2), ("b", 1)], "the rest is counted apart");
     // One of the rest is rendered; the other has no row (as if deleted).
-    let decided = [row(ids[1], None, Rendered::Payload(r#"{"title":"winner"}"#.to_owned()))];
+    let decided = [(rest[0].0, Rendered::Payload(r#"{"title":"winner"}"#.to_owned()))];
+    let kept = r#"{"test_share":0.3,"data":{}}"#;
     assert!(run.ok(
         "rollout_finish",
         store
-            .rollout_finish("n-roll", r#"{"variant":"b"}"#, &decided, 2_000)
+            .rollout_finish(
+                "n-roll",
+                r#"{"variant":"b"}"#,
+                kept,
+                &decided,
+                DeliveryStatus::Pruned,
+                2_000
+            )
             .await
     ));
     assert!(
         !run.ok(
             "rollout_finish",
             store
-                .rollout_finish("n-roll", r#"{"variant":"a"}"#, &decided, 3_000)
+                .rollout_finish(
+                    "n-roll",
+                    r#"{"variant":"a"}"#,
+                    kept,
+                    &decided,
+                    DeliveryStatus::Pruned,
+                    3_000
+                )
                 .await
         ),
         "decided once"
@@ -995,9 +1007,27 @@ async fn rendered(run: &mut Run, store: &Store) {
             store.notification_variants("n-roll", None).await,
         )
         .expect("an A/B test");
+    // The dashboard's list: the newest first, with their counts.
+    let listed = run.ok("notifications_recent", store.notifications_recent(200).await);
+    assert!(
+        listed.windows(2).all(|w| w[0].created_ms >= w[1].created_ms),
+        "newest first"
+    );
+    let rolled = listed.iter().find(|n| n.id == "n-roll").expect("listed");
     assert_eq!(
-        stored.rollout.and_then(|r| r.decision).as_deref(),
-        Some(r#"{"variant":"b"}"#)
+        (rolled.experiment, rolled.counts.queued, rolled.counts.pruned),
+        (true, 2, 1)
+    );
+    assert_eq!(
+        run.ok("notifications_recent", store.notifications_recent(1).await)
+            .len(),
+        1
+    );
+    let stored = stored.rollout.expect("a rollout");
+    assert_eq!(
+        (stored.decision.as_deref(), stored.plan.as_str()),
+        (Some(r#"{"variant":"b"}"#), kept),
+        "the decision, and the plan as the decider kept it"
     );
 
     // Named segments, and counting a segment's devices.

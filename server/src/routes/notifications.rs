@@ -268,10 +268,11 @@ pub async fn notifications_csv(
 }
 
 /// A CSV field: quoted when it holds a comma, quote or line break (RFC
-/// 4180), and with a leading `=`, `+`, `-` or `@` defused, so a title
-/// cannot run as a formula in a spreadsheet.
+/// 4180), and with a leading `=`, `+`, `-`, `@`, tab or carriage return
+/// defused (OWASP's list), so a title cannot run as a formula in a
+/// spreadsheet.
 fn csv_field(text: &str) -> String {
-    let defused = if text.starts_with(['=', '+', '-', '@']) {
+    let defused = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text.to_owned()

@@ -242,6 +242,8 @@ async fn remove(conn: &mut AnyConnection, found: &Footprint) -> Result<Removed, 
         .execute(&mut *conn)
         .await?;
         removed.journeys = delete_texts(conn, "DELETE FROM journey_instances WHERE user_id IN", user).await?;
+        // A rollout waiting for its decision keeps a batch's data per user.
+        Store::rollout_forget(conn, &user[0]).await?;
         removed.users = delete_texts(conn, "DELETE FROM users WHERE id IN", user).await?;
     }
     Ok(removed)

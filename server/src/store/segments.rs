@@ -48,13 +48,17 @@ impl Store {
                 .rows_affected()
                 == 1;
         if !created && !replaced {
-            // Deleted between the two statements: stored anew.
-            sqlx::query("INSERT INTO segments (id, definition, updated_ms) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(condition.to_string())
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+            // Deleted between the two statements: stored anew (an upsert, in
+            // case another put stored it meanwhile).
+            sqlx::query(
+                "INSERT INTO segments (id, definition, updated_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_ms = excluded.updated_ms",
+            )
+            .bind(id)
+            .bind(condition.to_string())
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(created || !replaced)

@@ -1,2 +1,0 @@
--- When the service worker showed each delivery (see the SQLite migration).
-ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS shown_ms BIGINT;
