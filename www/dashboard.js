@@ -372,17 +372,22 @@ function journeySection(j) {
   return section;
 }
 
-async function loadJourneys() {
+// `url`'s JSON fetched with the admin token, or `null` without a word: a
+// panel that cannot load stays hidden (the funnel's message says why).
+async function fetchQuietly(url) {
   const token = $("token").value.trim();
-  if (!token) return;
-  let response;
+  if (!token) return null;
   try {
-    response = await fetch("/v1/journeys", { headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    return response.ok ? await response.json() : null;
   } catch {
-    return;
+    return null;
   }
-  if (!response.ok) return;
-  const { journeys } = await response.json();
+}
+async function loadJourneys() {
+  const answer = await fetchQuietly("/v1/journeys");
+  if (!answer) return;
+  const { journeys } = answer;
   $("journeys").hidden = journeys.length === 0;
   $("journey-list").replaceChildren(...journeys.map(journeySection));
   drawAll();
@@ -526,7 +531,6 @@ function notificationDetail(summary, answer) {
   return section;
 }
 
-let notificationRows = [];
 let notificationAsked = 0;
 async function showNotification(summary) {
   // Two quick picks: the answer to the older one is dropped.
@@ -559,16 +563,9 @@ function notificationRow(n) {
 }
 
 async function loadNotifications() {
-  const token = $("token").value.trim();
-  if (!token) return;
-  let response;
-  try {
-    response = await fetch("/v1/notifications?limit=50", { headers: { authorization: `Bearer ${token}` } });
-  } catch {
-    return;
-  }
-  if (!response.ok) return;
-  notificationRows = (await response.json()).notifications;
+  const answer = await fetchQuietly("/v1/notifications?limit=50");
+  if (!answer) return;
+  const notificationRows = answer.notifications;
   $("notifications").hidden = false;
   $("notification-list").tBodies[0].replaceChildren(...notificationRows.map(notificationRow));
   if (!notificationRows.length) {

@@ -451,17 +451,7 @@ async fn an_ab_test_gives_each_device_its_variant_withholds_the_holdout_and_judg
             events.push(json!({ "type": "notification_clicked", "delivery": push["delivery"] }));
         }
     }
-    for chunk in events.chunks(50) {
-        let (status, answer) = call(
-            state,
-            "POST",
-            "/v1/events",
-            Some(&json!({ "events": chunk }).to_string()),
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    }
+    post_events(state, &events).await;
     let (status, report) = call(state, "GET", &format!("/v1/notifications/{id}"), None, Some(TOKEN)).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     let experiment = &report["experiment"];
@@ -598,15 +588,7 @@ async fn a_holdout_measures_whether_the_push_lifts_conversion() {
         .take(3)
         .map(|(_, push)| json!({ "type": "notification_clicked", "delivery": push["delivery"] }))
         .collect();
-    let (status, answer) = call(
-        state,
-        "POST",
-        "/v1/events",
-        Some(&json!({ "events": clicks }).to_string()),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    post_events(state, &clicks).await;
     let (status, answer) = call(
         state,
         "POST",
@@ -758,15 +740,7 @@ async fn the_dashboards_list_and_csv_show_each_notifications_funnel_and_variants
         }
     }
     events.truncate(3);
-    let (status, answer) = call(
-        state,
-        "POST",
-        "/v1/events",
-        Some(&json!({ "events": events }).to_string()),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    post_events(state, &events).await;
 
     let (status, list) = call(state, "GET", "/v1/notifications", None, Some(TOKEN)).await;
     assert_eq!(status, StatusCode::OK, "{list}");

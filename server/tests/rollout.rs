@@ -77,17 +77,7 @@ async fn click(state: &AppState, pushes: &[Value], every: usize) {
         .step_by(every)
         .map(|push| json!({ "type": "notification_clicked", "delivery": push["delivery"] }))
         .collect();
-    for chunk in events.chunks(50) {
-        let (status, answer) = call(
-            state,
-            "POST",
-            "/v1/events",
-            Some(&json!({ "events": chunk }).to_string()),
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    }
+    post_events(state, &events).await;
 }
 
 fn test_body(topic: &str, b_title: &str) -> Value {

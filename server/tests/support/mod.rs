@@ -353,6 +353,16 @@ pub fn base64_decode(text: &str) -> Vec<u8> {
         .expect("base64")
 }
 
+/// Posts `events` to `POST /v1/events` as a page or worker would (in
+/// batches of 50), each batch accepted.
+pub async fn post_events(state: &AppState, events: &[Value]) {
+    for chunk in events.chunks(50) {
+        let body = serde_json::json!({ "events": chunk }).to_string();
+        let (status, answer) = call(state, "POST", "/v1/events", Some(&body), None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+}
+
 /// `POST /v1/notify` that must be accepted: the 202 body.
 pub async fn notify_accepted(state: &AppState, body: Value) -> Value {
     let (status, reply) = call(state, "POST", "/v1/notify", Some(&body.to_string()), Some(TOKEN)).await;
