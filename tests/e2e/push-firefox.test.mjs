@@ -118,6 +118,11 @@ async function subscribeInChat() {
   await page.goto(`${baseUrl}/`);
   await page.waitForSelector("html[data-askwell-ready=true]");
   await page.evaluate(() => navigator.serviceWorker.ready);
+  // A clean slate: a subscription left by an earlier test (one that failed
+  // before its own unsubscribe) would hold the topic, and a device already
+  // subscribed to it is rightly never asked again, so every later test
+  // would wait for a prompt that does not come.
+  await page.evaluate(() => window.askwell.unsubscribe());
   await page.evaluate(() => {
     window.askwell.reset();
     window.__outcomes = [];
@@ -326,6 +331,7 @@ test("Firefox: add to cart in the shop and do not buy → the journey's reminder
   await new Promise((r) => setTimeout(r, 5_000));
   assert.ok(!(await titles()).includes(`Your cart ${bought} is waiting`), "no reminder for the bought cart");
   assert.deepEqual(errors, []);
+  await page.evaluate(() => window.askwell.unsubscribe());
   await page.close();
   await admin("DELETE", `/v1/journeys/${journey}`);
 });
