@@ -102,7 +102,8 @@ impl Respect {
         let mut out = Vec::with_capacity(batch.len());
         for group in digests(batch) {
             let Some(lead) = group.last() else { continue };
-            if self.silenced(lead, preferences, now_ms) {
+            // Left the topic: no longer its audience, whatever the category.
+            if lead.left_topic || self.silenced(lead, preferences, now_ms) {
                 out.extend(group.iter().map(|d| Admission::Mute(d.id)));
                 continue;
             }

@@ -472,6 +472,51 @@ async fn the_mute_button_of_a_real_push_mutes_its_topic_and_another_topic_still_
     );
 }
 
+/// A push to a topic is meant for the devices on it when it goes out, not
+/// only when it was queued: a device that left the topic meanwhile (a held
+/// push, a rollout's rest deciding hours later) is not sent it, even in an
+/// exempt category, and the push ends `muted` (the person turned it off).
+#[tokio::test]
+async fn a_device_that_leaves_a_topic_before_its_push_goes_out_is_not_sent_it() {
+    let state = state_with_categories().await;
+    let service = push_service_for(&state).await;
+    let (endpoint, auth) = device(&state, &service, "phone", None).await;
+    let topics = |change: Value| {
+        let mut body = json!({ "endpoint": endpoint, "auth": auth });
+        body.as_object_mut()
+            .expect("object")
+            .extend(change.as_object().expect("object").clone());
+        body
+    };
+    let (status, reply) = post(
+        &state,
+        "/v1/subscriptions/topics",
+        topics(json!({ "add": ["thread:7"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let reply_to_thread = send(&state, json!({ "topic": "thread:7" }), "replies").await;
+    let security_to_thread = send(&state, json!({ "topic": "thread:7" }), "security").await;
+    let to_other = send(&state, json!({ "topic": "t" }), "replies").await;
+
+    let (status, reply) = post(
+        &state,
+        "/v1/subscriptions/topics",
+        topics(json!({ "remove": ["thread:7"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    round(&state).await;
+    let counts = notification_counts(&state, &reply_to_thread).await;
+    assert_eq!(count(&counts, "muted"), 1, "{counts}");
+    assert_eq!(
+        count(&notification_counts(&state, &security_to_thread).await, "muted"),
+        1
+    );
+    assert_eq!(count(&notification_counts(&state, &to_other).await, "delivered"), 1);
+    assert_eq!(service.received_count(), 1, "only the topic it is still on");
+}
+
 #[tokio::test]
 async fn askwells_buttons_are_checked_when_a_push_is_queued() {
     let state = state_with_categories().await;

@@ -125,6 +125,9 @@ pub struct Claimed {
     pub category: Option<String>,
     /// The topic it was sent to (`to: { topic }`), which people can mute.
     pub audience_topic: Option<String>,
+    /// Whether its device left that topic since it was queued (it is then
+    /// no longer meant for it).
+    pub left_topic: bool,
     /// Whether the delivery policy held it before (a digest may merge it).
     pub held: bool,
     /// Who receives it, for the caps: `user:{id}`, or `device:{subscription}`
@@ -413,7 +416,9 @@ impl Store {
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let rows = sqlx::query(&format!(
             "SELECT d.id, d.notification_id, d.subscription_id, d.attempts, d.status, s.endpoint, s.p256dh, s.auth, s.user_id, \
-             COALESCE(u.time_zone, s.time_zone) AS time_zone, COALESCE(d.payload, n.payload) AS payload, n.ttl, n.urgency, n.topic, n.category, n.audience_topic, n.cancelled_ms \
+             COALESCE(u.time_zone, s.time_zone) AS time_zone, COALESCE(d.payload, n.payload) AS payload, n.ttl, n.urgency, n.topic, n.category, n.audience_topic, n.cancelled_ms, \
+             CAST(CASE WHEN n.audience_topic IS NOT NULL AND NOT EXISTS (SELECT 1 FROM subscription_topics t \
+             WHERE t.subscription_id = d.subscription_id AND t.topic = n.audience_topic) THEN 1 ELSE 0 END AS BIGINT) AS left_topic \
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN subscriptions s ON s.id = d.subscription_id \
              LEFT JOIN users u ON u.id = s.user_id WHERE d.id IN ({list}) ORDER BY d.id"
         ))
@@ -455,6 +460,7 @@ impl Store {
                 topic: row.try_get("topic")?,
                 category: row.try_get("category")?,
                 audience_topic: row.try_get("audience_topic")?,
+                left_topic: row.try_get::<i64, _>("left_topic")? == 1,
                 held: row.try_get::<String, _>("status")? == DeliveryStatus::Held.as_str(),
                 person,
                 time_zone: row.try_get("time_zone")?,
