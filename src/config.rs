@@ -43,8 +43,9 @@ pub struct Config {
     /// the server's `ASKWELL_IDENTITY_SECRET`); the server binds the device
     /// to the user only with it.
     pub user_proof: Option<String>,
-    /// User traits for segment conditions.
-    pub traits: BTreeMap<String, String>,
+    /// User traits for the rules' `{ trait }` conditions, typed as the
+    /// server's segments compare them.
+    pub traits: BTreeMap<String, crate::segment::Scalar>,
     /// `user.traits` as given (checked with the server's rules by
     /// [`crate::funnel::read_traits`]; `null` deletes one): sent to the
     /// server with the proof, once per change.
@@ -382,12 +383,12 @@ fn read_days(value: &Value, path: String, problems: &mut FieldProblems) -> Optio
     }
 }
 
-/// The user's id, its proof, its traits as rules compare them (text) and as
-/// they are sent.
+/// The user's id, its proof, its traits as rules compare them and as they
+/// are sent.
 type User = (
     Option<String>,
     Option<String>,
-    BTreeMap<String, String>,
+    BTreeMap<String, crate::segment::Scalar>,
     Vec<(String, Value)>,
 );
 
@@ -411,21 +412,11 @@ fn read_user(value: &Value, problems: &mut FieldProblems) -> User {
     // Inserted one by one: `collect` into a map sorts (4 kB of wasm).
     let mut traits = BTreeMap::new();
     for (name, value) in &sent {
-        if let Some(text) = scalar_text(value) {
-            traits.insert(name.clone(), text);
+        if let Some(scalar) = crate::segment::as_scalar(value) {
+            traits.insert(name.clone(), scalar);
         }
     }
     (id, proof, traits, sent)
-}
-
-/// Trait values compare as text, so `{ "plan": "pro" }` and `{ "age": 30 }` both work.
-pub(crate) fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(if *b { "true" } else { "false" }.to_owned()),
-        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some((*n as i64).to_string()),
-        _ => None,
-    }
 }
 
 fn read_prompt(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Prompt> {
@@ -584,6 +575,7 @@ fn read_condition(value: &Value, path: String, problems: &mut FieldProblems) -> 
         "returnAfterDays",
         "path",
         "trait",
+        "topic",
         "permission",
         "all",
         "any",
@@ -607,7 +599,7 @@ fn read_condition(value: &Value, path: String, problems: &mut FieldProblems) -> 
             let at = r.path_of("not");
             read_condition(inner, at, r.problems()).map(|c| Condition::Not(Box::new(c)))
         }
-        ["trait"] => read_trait(value, path, problems),
+        ["trait" | "topic"] => crate::segment::read_page_atom(value, path, problems).map(Condition::Segment),
         [kind] => read_simple(value, path, kind, problems),
         _ => {
             problems.push(path, format!("expected exactly one of: {}", KINDS.join(", ")));
@@ -660,24 +652,6 @@ fn read_group(value: &Value, path: String, kind: &str, problems: &mut FieldProbl
         Condition::All(items)
     } else {
         Condition::Any(items)
-    })
-}
-
-fn read_trait(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Condition> {
-    let mut r = ObjectReader::new(value, path.clone(), &["trait", "equals", "in"], problems)?;
-    let name = r.string("trait");
-    let values = match (r.get("equals"), r.get("in")) {
-        (Some(v), None) => scalar_text(v).map(|v| vec![v]),
-        (None, Some(Value::Array(items))) => items.iter().map(scalar_text).collect(),
-        _ => None,
-    };
-    if values.is_none() {
-        r.problems()
-            .push(path, "expected equals (a value) or in (an array of values)");
-    }
-    Some(Condition::Trait {
-        name: name?,
-        values: values?,
     })
 }
 

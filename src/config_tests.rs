@@ -143,12 +143,52 @@ fn variants_inline_placement_and_help() {
 }
 
 #[test]
-fn traits_compare_as_text() {
+fn traits_keep_their_type_as_segments_compare_them() {
+    use crate::segment::Scalar;
     let config = read(r#"{ "prompts": [{ "id": "p", "message": "Hi?" }], "user": { "id": "u1", "traits": { "plan": "pro", "seats": 3, "beta": true } } }"#)
         .expect("valid");
-    assert_eq!(config.traits["seats"], "3");
-    assert_eq!(config.traits["beta"], "true");
+    assert_eq!(config.traits["plan"], Scalar::Text("pro".into()));
+    assert_eq!(config.traits["seats"], Scalar::Number(3.0));
+    assert_eq!(config.traits["beta"], Scalar::Bool(true));
     assert_eq!(config.user_id.as_deref(), Some("u1"));
+}
+
+#[test]
+fn trait_and_topic_conditions_are_read_by_the_segments_reader() {
+    let rules = |when: &str| {
+        format!(
+            r#"{{ "prompts": [{{ "id": "p", "message": "Hi?" }}], "rules": [{{ "prompt": "p", "when": {{ "all": [{{ "action": "a" }}, {when}] }} }}] }}"#
+        )
+    };
+    for when in [
+        r#"{ "trait": "seats", "gte": 5 }"#,
+        r#"{ "trait": "plan", "exists": true }"#,
+        r#"{ "not": { "topic": "thread:*" } }"#,
+    ] {
+        assert!(read(&rules(when)).is_ok(), "{when}");
+    }
+    let long_topic = format!(r#"{{ "topic": "{}" }}"#, "t".repeat(201));
+    for (when, message) in [
+        (
+            r#"{ "trait": "seats", "gte": "five" }"#,
+            "rules[0].when.all[1].gte: expected a number",
+        ),
+        (
+            r#"{ "trait": "plan" }"#,
+            "rules[0].when.all[1].trait: expected exactly one of equals, in, exists, gte, lte beside it",
+        ),
+        (
+            r#"{ "trait": "plan", "equals": "pro", "browser": "firefox" }"#,
+            "rules[0].when.all[1].browser: unknown field",
+        ),
+        (
+            long_topic.as_str(),
+            "rules[0].when.all[1].topic: expected 1 to 200 characters",
+        ),
+    ] {
+        let text = errors(&rules(when));
+        assert!(text.contains(message), "{when}: {text}");
+    }
 }
 
 #[test]

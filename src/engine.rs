@@ -174,6 +174,7 @@ impl Engine {
         if self.open {
             return Err(Skip::PromptOpen);
         }
+        let topics: Vec<String> = self.state.topics.iter().cloned().collect();
         let ctx = Context {
             signal,
             activity: &self.state.activity,
@@ -181,6 +182,7 @@ impl Engine {
             away_ms: away,
             path: env.path,
             traits: &self.config.traits,
+            topics: &topics,
             permission: env.permission,
             now_ms: env.now_ms,
         };

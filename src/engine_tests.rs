@@ -476,3 +476,37 @@ fn only_push_prompts_take_a_topic_label() {
     let problems = Config::read(&from_json(config)).expect_err("refused");
     assert!(problems.to_string().contains("prompts[0].topicLabel"), "{problems}");
 }
+
+#[test]
+fn rules_judge_typed_traits_and_the_subscriptions_topics_as_segments_do() {
+    let config = r#"{
+        "prompts": [{ "id": "digest", "message": "Get the weekly digest?" }],
+        "rules": [{ "prompt": "digest", "when": { "all": [
+            { "action": "message_sent" },
+            { "trait": "seats", "gte": 5 },
+            { "topic": "thread:*" },
+            { "not": { "topic": "digest" } }
+        ] } }],
+        "user": { "id": "u1", "traits": { "seats": 7 } }
+    }"#;
+    let mut many = engine(config);
+    let skip = many
+        .observe(&message_to("Bill"), &env(Permission::Default, 0))
+        .expect_err("no thread topic yet");
+    assert_eq!(skip, Skip::NoRule);
+    many.subscription_changed(Some("thread:bill"), true);
+    let shown = many
+        .observe(&message_to("Bill"), &env(Permission::Granted, 1))
+        .expect("seats ≥ 5 and on a thread");
+    assert_eq!(shown.prompt, "digest");
+
+    let few = config.replace(r#""seats": 7"#, r#""seats": "7""#);
+    let mut text = engine(&few);
+    text.subscription_changed(Some("thread:bill"), true);
+    assert_eq!(
+        text.observe(&message_to("Bill"), &env(Permission::Granted, 1))
+            .expect_err("text"),
+        Skip::NoRule,
+        "the text \"7\" is no number, as on the server"
+    );
+}

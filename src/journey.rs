@@ -25,8 +25,8 @@ mod local;
 mod read;
 mod run;
 
+pub(crate) use crate::value::read_duration;
 pub use local::{zone, Deliver, LocalTime};
-pub(crate) use read::duration as read_duration;
 
 /// A duration as journeys write it (`{ "hours": 24 }`; see the README's
 /// *Journeys*), in milliseconds, or the problems named under `path` (the
@@ -36,7 +36,7 @@ pub(crate) use read::duration as read_duration;
 /// The problems found.
 pub fn parse_duration(value: &crate::value::Value, path: &str) -> Result<u64, crate::error::FieldProblems> {
     let mut problems = crate::error::FieldProblems::default();
-    match read::duration(value, path.to_owned(), &mut problems) {
+    match read_duration(value, path.to_owned(), &mut problems) {
         Some(ms) if problems.0.is_empty() => Ok(ms),
         _ => Err(problems),
     }
@@ -51,7 +51,7 @@ use crate::template::Template;
 /// Most steps in one journey (an onboarding sequence has a handful).
 pub const MAX_STEPS: usize = 50;
 /// Longest wait or timeout: a year.
-pub const MAX_WAIT_MS: u64 = 366 * 24 * 3_600_000;
+pub const MAX_WAIT_MS: u64 = crate::value::MAX_DURATION_MS;
 
 /// One journey definition.
 #[derive(Debug, Clone, PartialEq)]

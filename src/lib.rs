@@ -24,7 +24,6 @@ pub mod preference_centre;
 pub mod privacy;
 pub mod repair;
 pub mod rules;
-#[cfg(feature = "journeys")]
 pub mod segment;
 pub mod state;
 pub mod template;

@@ -2,10 +2,16 @@
 //!
 //! A rule's condition mixes event conditions (an action, a page view, time on
 //! page, a return visit), which fire in response to a [`Signal`], with state
-//! conditions (path, user traits, permission), which only filter. A rule fires
-//! when its whole condition holds for the current signal.
+//! conditions (path, user traits, topics, permission), which only filter. A
+//! rule fires when its whole condition holds for the current signal.
+//!
+//! Traits and topics are the segments' own atoms ([`crate::segment`]): read,
+//! and judged, by the code the server's segments use, so `{ "trait":
+//! "seats", "gte": 5 }` means the same on the page as in `POST /v1/notify`.
 
 use std::collections::BTreeMap;
+
+use crate::segment::{Scalar, Segment};
 
 const MINUTE_MS: u64 = 60_000;
 const DAY_MS: u64 = 24 * 60 * MINUTE_MS;
@@ -146,13 +152,10 @@ pub enum Condition {
     ReturnAfter(u64),
     /// The current path matches this pattern (`*` matches any run of characters).
     Path(String),
-    /// The user trait `name` is one of `values`.
-    Trait {
-        /// Trait name.
-        name: String,
-        /// Accepted values.
-        values: Vec<String>,
-    },
+    /// A segment atom the page can judge: a trait test over `user.traits`
+    /// (`equals`, `in`, `exists`, `gte`, `lte`) or a topic pattern over its
+    /// subscription's topics.
+    Segment(Segment),
     /// The notification permission is this.
     Permission(Permission),
     /// All hold.
@@ -278,8 +281,10 @@ pub struct Context<'a> {
     pub away_ms: Option<u64>,
     /// Current `location.pathname`.
     pub path: &'a str,
-    /// User traits from the config / `identify()`.
-    pub traits: &'a BTreeMap<String, String>,
+    /// User traits from the config's `user.traits`.
+    pub traits: &'a BTreeMap<String, Scalar>,
+    /// The topics of this device's subscription (none without one).
+    pub topics: &'a [String],
     /// Notification permission.
     pub permission: Permission,
     /// Now.
@@ -299,7 +304,7 @@ impl Condition {
                 *ctx.signal == Signal::PageView && ctx.away_ms.is_some_and(|away| away >= *ms)
             }
             Condition::Path(pattern) => glob_match(pattern, ctx.path),
-            Condition::Trait { name, values } => ctx.traits.get(name).is_some_and(|v| values.contains(v)),
+            Condition::Segment(atom) => atom.matches_on_page(ctx.traits, ctx.topics),
             Condition::Permission(p) => ctx.permission == *p,
             Condition::All(all) => all.iter().all(|c| c.holds(ctx)),
             Condition::Any(any) => any.iter().any(|c| c.holds(ctx)),
@@ -315,7 +320,7 @@ impl Condition {
             | Condition::PageViews(_)
             | Condition::TimeOnPage(_)
             | Condition::ReturnAfter(_) => true,
-            Condition::Path(_) | Condition::Trait { .. } | Condition::Permission(_) | Condition::Not(_) => false,
+            Condition::Path(_) | Condition::Segment(_) | Condition::Permission(_) | Condition::Not(_) => false,
             Condition::All(all) => all.iter().any(Condition::has_event),
             Condition::Any(any) => !any.is_empty() && any.iter().all(Condition::has_event),
         }
@@ -396,7 +401,8 @@ mod tests {
     struct World {
         activity: Activity,
         session: Session,
-        traits: BTreeMap<String, String>,
+        traits: BTreeMap<String, Scalar>,
+        topics: Vec<String>,
         away: Option<u64>,
     }
 
@@ -406,6 +412,7 @@ mod tests {
                 activity: Activity::default(),
                 session: Session::default(),
                 traits: BTreeMap::new(),
+                topics: Vec::new(),
                 away: None,
             }
         }
@@ -420,6 +427,7 @@ mod tests {
                 away_ms: self.away,
                 path,
                 traits: &self.traits,
+                topics: &self.topics,
                 permission: Permission::Default,
                 now_ms,
             };
@@ -512,11 +520,11 @@ mod tests {
         ]);
         assert!(world.fires(&on_product, Signal::action("viewed"), 3, "/products/42"));
         assert!(!world.fires(&on_product, Signal::action("viewed"), 4, "/cart"));
-        world.traits.insert("plan".into(), "pro".into());
-        let pro = Condition::Trait {
+        world.traits.insert("plan".into(), Scalar::Text("pro".into()));
+        let pro = Condition::Segment(Segment::Trait {
             name: "plan".into(),
-            values: vec!["pro".into(), "team".into()],
-        };
+            test: crate::segment::TraitTest::In(vec![Scalar::Text("pro".into()), Scalar::Text("team".into())]),
+        });
         assert!(world.fires(
             &Condition::All(vec![action("viewed", Occurrence::Each), pro.clone()]),
             Signal::action("viewed"),
@@ -529,6 +537,32 @@ mod tests {
             6,
             "/"
         ));
+    }
+
+    #[test]
+    fn traits_and_topics_are_judged_as_segments_judge_them() {
+        use crate::segment::TraitTest::{AtLeast, AtMost, Equals, Exists};
+        let mut world = World::new();
+        world.traits.insert("seats".into(), Scalar::Number(7.0));
+        world.topics.push("thread:bill".into());
+        let viewed = |atom: Segment| Condition::All(vec![action("viewed", Occurrence::Each), Condition::Segment(atom)]);
+        let seats = |test| Segment::Trait {
+            name: "seats".into(),
+            test,
+        };
+        for (atom, expected) in [
+            (seats(AtLeast(5.0)), true),
+            (seats(AtMost(5.0)), false),
+            (seats(Exists), true),
+            (seats(Equals(Scalar::Number(7.0))), true),
+            // Typed, as on the server: the text "7" is not the number 7.
+            (seats(Equals(Scalar::Text("7".into()))), false),
+            (Segment::Topic("thread:*".into()), true),
+            (Segment::Topic("news".into()), false),
+        ] {
+            let fired = world.fires(&viewed(atom.clone()), Signal::action("viewed"), 1, "/");
+            assert_eq!(fired, expected, "{atom:?}");
+        }
     }
 
     #[test]

@@ -222,8 +222,7 @@ impl Segment {
     /// Whether a device with these facts is in the segment.
     pub fn matches(&self, facts: &Facts<'_>) -> bool {
         match self {
-            Segment::Trait { name, test } => facts.traits.get(name).is_some_and(|value| test.passes(value)),
-            Segment::Topic(pattern) => facts.topics.iter().any(|topic| glob_match(pattern, topic)),
+            Segment::Trait { .. } | Segment::Topic(_) => self.matches_on_page(facts.traits, facts.topics),
             Segment::ActiveWithin(window) => {
                 let since = facts.since(*window);
                 facts.events.iter().any(|(_, at)| *at >= since)
@@ -250,6 +249,18 @@ impl Segment {
             Segment::All(all) => all.iter().all(|s| s.matches(facts)),
             Segment::Any(any) => any.iter().any(|s| s.matches(facts)),
             Segment::Not(inner) => !inner.matches(facts),
+        }
+    }
+
+    /// Whether a page with these traits and topics is in this atom: the
+    /// judging of the atoms [`read_page_atom`] reads (the others, facts a
+    /// page does not have, never hold there). Its own entry, so the page's
+    /// wasm links only these.
+    pub fn matches_on_page(&self, traits: &BTreeMap<String, Scalar>, topics: &[String]) -> bool {
+        match self {
+            Segment::Trait { name, test } => traits.get(name).is_some_and(|value| test.passes(value)),
+            Segment::Topic(pattern) => topics.iter().any(|topic| glob_match(pattern, topic)),
+            _ => false,
         }
     }
 
@@ -356,12 +367,7 @@ fn read_at(
         }
         "topic" => {
             *atoms += 1;
-            let pattern = r.string("topic")?;
-            if pattern.is_empty() || pattern.len() > 200 {
-                problem(&mut r, "topic", "expected 1 to 200 characters (* matches any run)");
-                return None;
-            }
-            Some(Segment::Topic(pattern))
+            read_topic(&mut r)
         }
         "active_within" | "inactive_for" | "subscribed_for" => {
             *atoms += 1;
@@ -417,6 +423,34 @@ fn read_at(
     }
 }
 
+/// The members of a trait test.
+const TRAIT_KEYS: &[&str] = &["trait", "equals", "in", "exists", "gte", "lte"];
+
+/// Reads one of the atoms a page can judge itself — a trait test over
+/// `user.traits` or a topic pattern over its subscription's topics —
+/// for the page rules, which share the segments' reading and meaning.
+/// Only these are linked into the page (activity, age, browser and bucket
+/// are facts the server holds).
+pub(crate) fn read_page_atom(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Segment> {
+    let is_trait = matches!(value, Value::Object(members) if members.iter().any(|(k, _)| k == "trait"));
+    let keys = if is_trait { TRAIT_KEYS } else { &["topic"] };
+    let mut r = ObjectReader::new(value, path, keys, problems)?;
+    if is_trait {
+        read_trait(&mut r)
+    } else {
+        read_topic(&mut r)
+    }
+}
+
+fn read_topic(r: &mut ObjectReader<'_, '_>) -> Option<Segment> {
+    let pattern = r.string("topic")?;
+    if pattern.is_empty() || pattern.len() > 200 {
+        problem(r, "topic", "expected 1 to 200 characters (* matches any run)");
+        return None;
+    }
+    Some(Segment::Topic(pattern))
+}
+
 fn read_trait(r: &mut ObjectReader<'_, '_>) -> Option<Segment> {
     let name = r.string("trait")?;
     if !is_trait_name(&name) {
@@ -459,12 +493,12 @@ fn read_trait(r: &mut ObjectReader<'_, '_>) -> Option<Segment> {
 fn window(r: &mut ObjectReader<'_, '_>, key: &str) -> Option<u64> {
     let value = r.get(key)?;
     let path = r.path_of(key);
-    crate::journey::read_duration(value, path, r.problems())
+    crate::value::read_duration(value, path, r.problems())
 }
 
 fn read_event(r: &mut ObjectReader<'_, '_>) -> Option<Segment> {
     let name = r.string("event")?;
-    if !crate::journey::is_name(&name) {
+    if !crate::model::is_event_name(&name) {
         problem(r, "event", "expected an event name (1 to 64 of A-Z a-z 0-9 _ . : -)");
         return None;
     }
@@ -558,7 +592,9 @@ fn scalars(r: &mut ObjectReader<'_, '_>) -> Option<Vec<Scalar>> {
     values
 }
 
-fn as_scalar(value: &Value) -> Option<Scalar> {
+/// A trait value as segments compare it (a string of at most 200 bytes, a
+/// finite number, a boolean); `None` for anything else (a `null`).
+pub(crate) fn as_scalar(value: &Value) -> Option<Scalar> {
     match value {
         Value::String(text) if text.len() <= 200 => Some(Scalar::Text(text.clone())),
         Value::Number(n) if n.is_finite() => Some(Scalar::Number(*n)),

@@ -222,6 +222,44 @@ fn join(path: &str, key: &str) -> String {
 }
 
 /// Converts a serde_json value, for native tests that write configs as JSON.
+const DURATION_UNITS: &[(&str, u64)] = &[
+    ("seconds", 1_000),
+    ("minutes", 60_000),
+    ("hours", 3_600_000),
+    ("days", 86_400_000),
+];
+
+/// The longest duration [`read_duration`] takes: 366 days.
+pub const MAX_DURATION_MS: u64 = 366 * 24 * 3_600_000;
+
+/// A duration object with exactly one unit: `{ "hours": 1 }` (also the
+/// delivery policy's `fatigue.window`).
+pub(crate) fn read_duration(value: &Value, path: String, problems: &mut FieldProblems) -> Option<u64> {
+    let units: Vec<&str> = DURATION_UNITS.iter().map(|(unit, _)| *unit).collect();
+    let mut r = ObjectReader::new(value, path.clone(), &units, problems)?;
+    let mut total = None;
+    let mut count = 0;
+    for (unit, ms) in DURATION_UNITS {
+        if let Some(n) = r.positive_integer(unit) {
+            total = Some(n.saturating_mul(*ms));
+        }
+        count += usize::from(r.get(unit).is_some());
+    }
+    if count != 1 {
+        r.problems()
+            .push(path, "expected exactly one of: seconds, minutes, hours, days");
+        return None;
+    }
+    match total {
+        Some(ms) if ms <= MAX_DURATION_MS => Some(ms),
+        Some(_) => {
+            r.problems().push(path, "expected at most 366 days");
+            None
+        }
+        None => None,
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn from_json(text: &str) -> Value {
     fn convert(v: serde_json::Value) -> Value {

@@ -1,23 +1,14 @@
 //! Reading a journey definition from JSON, naming every bad field by path
 //! (`steps[2].send.deliver.at: expected "HH:MM"`), as the page config does.
 
-use super::{
-    Condition, Deliver, Entry, ExitRule, Goto, Journey, LocalTime, Message, Repeat, Step, Trigger, MAX_STEPS,
-    MAX_WAIT_MS,
-};
+use super::{Condition, Deliver, Entry, ExitRule, Goto, Journey, LocalTime, Message, Repeat, Step, Trigger, MAX_STEPS};
 use crate::error::{Error, FieldProblems, Result};
 use crate::template::{fixed_origin, is_safe_url, Template};
-use crate::value::{ObjectReader, Value};
+use crate::value::{read_duration as duration, ObjectReader, Value};
 
 const JOURNEY_FIELDS: &[&str] = &["id", "entry", "exitOn", "steps", "holdout", "goal"];
 const ENTRY_FIELDS: &[&str] = &["event", "keyed", "nth", "inactive", "when", "once", "again"];
 const STEP_KINDS: &[&str] = &["wait", "waitFor", "branch", "send", "exit"];
-const DURATION_UNITS: &[(&str, u64)] = &[
-    ("seconds", 1_000),
-    ("minutes", 60_000),
-    ("hours", 3_600_000),
-    ("days", 86_400_000),
-];
 /// Longest title and body copy (fixed text and fallbacks), in characters:
 /// what fits a notification on every platform.
 pub const MAX_TITLE_CHARS: usize = 120;
@@ -155,34 +146,6 @@ fn read_exit(value: &Value, path: String, problems: &mut FieldProblems) -> Optio
         event: event?,
         same_key,
     })
-}
-
-/// A duration object with exactly one unit: `{ "hours": 1 }` (also the
-/// delivery policy's `fatigue.window`).
-pub(crate) fn duration(value: &Value, path: String, problems: &mut FieldProblems) -> Option<u64> {
-    let units: Vec<&str> = DURATION_UNITS.iter().map(|(unit, _)| *unit).collect();
-    let mut r = ObjectReader::new(value, path.clone(), &units, problems)?;
-    let mut total = None;
-    let mut count = 0;
-    for (unit, ms) in DURATION_UNITS {
-        if let Some(n) = r.positive_integer(unit) {
-            total = Some(n.saturating_mul(*ms));
-        }
-        count += usize::from(r.get(unit).is_some());
-    }
-    if count != 1 {
-        r.problems()
-            .push(path, "expected exactly one of: seconds, minutes, hours, days");
-        return None;
-    }
-    match total {
-        Some(ms) if ms <= MAX_WAIT_MS => Some(ms),
-        Some(_) => {
-            r.problems().push(path, "expected at most 366 days");
-            None
-        }
-        None => None,
-    }
 }
 
 /// The steps, then their gotos resolved against step ids (forward only).
@@ -491,8 +454,8 @@ fn read_condition(value: &Value, path: String, problems: &mut FieldProblems) -> 
             let mut r = ObjectReader::new(value, path.clone(), &[kind, "equals", "in"], problems)?;
             let name = r.string(kind);
             let values = match (r.get("equals"), r.get("in")) {
-                (Some(v), None) => crate::config::scalar_text(v).map(|v| vec![v]),
-                (None, Some(Value::Array(items))) => items.iter().map(crate::config::scalar_text).collect(),
+                (Some(v), None) => scalar_text(v).map(|v| vec![v]),
+                (None, Some(Value::Array(items))) => items.iter().map(scalar_text).collect(),
                 _ => None,
             };
             if values.is_none() {
@@ -510,5 +473,16 @@ fn read_condition(value: &Value, path: String, problems: &mut FieldProblems) -> 
             problems.push(path, format!("expected exactly one of: {}", KINDS.join(", ")));
             None
         }
+    }
+}
+
+/// A journey condition's value as text (journeys compare traits and
+/// properties as text), so `{ "plan": "pro" }` and `{ "age": 30 }` both work.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(if *b { "true" } else { "false" }.to_owned()),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some((*n as i64).to_string()),
+        _ => None,
     }
 }

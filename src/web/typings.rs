@@ -95,7 +95,12 @@ export type AskwellCondition =
   | { timeOnPageSeconds: number }
   | { returnAfterDays: number }
   | { path: string }
-  | { trait: string; equals?: string | number | boolean; in?: Array<string | number | boolean> }
+  | { trait: string; equals: string | number | boolean }
+  | { trait: string; in: Array<string | number | boolean> }
+  | { trait: string; exists: true }
+  | { trait: string; gte: number }
+  | { trait: string; lte: number }
+  | { topic: string }
   | { permission: "default" | "granted" | "denied" | "unsupported" }
   | { all: AskwellCondition[] }
   | { any: AskwellCondition[] }

@@ -28,7 +28,7 @@ const config: AskwellConfig = {
   rules: [
     { prompt: "reply-alerts", on: "message_sent" },
     { prompt: "deals", when: { all: [{ action: "cart_viewed", count: 2, withinMinutes: 10 }, { path: "/shop/*" }] } },
-    { prompt: "upgrade", when: { any: [{ trait: "plan", equals: "free" }, { not: { permission: "granted" } }] } },
+    { prompt: "upgrade", when: { any: [{ trait: "plan", equals: "free" }, { all: [{ trait: "seats", gte: 5 }, { not: { topic: "thread:*" } }] }, { not: { permission: "granted" } }] } },
   ],
   policy: { coolOffDays: [3, 7, 30], perWeek: 3, copyChecks: "warn" },
   user: { id: "u-17", traits: { plan: "free", seats: 3, beta: true } },
