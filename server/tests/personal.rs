@@ -540,6 +540,76 @@ async fn bad_variants_are_refused_naming_the_field() {
     }
 }
 
+/// Conversions are a user's events, so a variant counts each user it
+/// reached once, however many of their devices got it: three phones of one
+/// buyer are one conversion of one person, not three independent trials.
+#[tokio::test]
+async fn a_users_devices_count_once_in_a_variants_conversion() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    let mut devices = Vec::new();
+    for i in 0..20 {
+        let user = format!("multi{i}");
+        put_user(state, &user, json!({ "traits": {} })).await;
+        for d in 0..3 {
+            let name = format!("{user}-{d}");
+            let id = subscribe_device(state, &service, &name, "multi", None, Some(&user)).await;
+            devices.push((user.clone(), id));
+        }
+    }
+    let reply = notify_accepted(
+        state,
+        json!({
+            "to": { "topic": "multi" },
+            "notification": { "title": "Back in stock", "variants": [{ "id": "a" }, { "id": "b", "title": "It is back" }] },
+            "conversion": { "event": "purchased", "within": { "hours": 1 } }
+        }),
+    )
+    .await;
+    let id = reply["id"].as_str().expect("id").to_owned();
+    round(state).await;
+    // Every other user buys.
+    let events: Vec<Value> = (0..20)
+        .step_by(2)
+        .map(|i| json!({ "user": format!("multi{i}"), "name": "purchased" }))
+        .collect();
+    let (status, answer) = call(
+        state,
+        "POST",
+        "/v1/track",
+        Some(&json!({ "events": events }).to_string()),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+
+    let arms = [
+        askwell::experiment::Arm { id: "a", weight: 1.0 },
+        askwell::experiment::Arm { id: "b", weight: 1.0 },
+    ];
+    let mut users_of: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (user, sub) in &devices {
+        let arm = askwell::experiment::assign(&sub.to_string(), &id, 0.0, &arms)
+            .label()
+            .to_owned();
+        users_of.entry(arm).or_default().insert(user.clone());
+    }
+    let (_, report) = call(state, "GET", &format!("/v1/notifications/{id}"), None, Some(TOKEN)).await;
+    for variant in report["experiment"]["variants"].as_array().expect("variants") {
+        let users = &users_of[variant["id"].as_str().expect("id")];
+        let buyers = users
+            .iter()
+            .filter(|u| u.trim_start_matches("multi").parse::<u32>().is_ok_and(|n| n % 2 == 0))
+            .count();
+        assert_eq!(
+            (&variant["reachable"], &variant["converted"]),
+            (&json!(users.len()), &json!(buyers)),
+            "{variant}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_holdout_measures_whether_the_push_lifts_conversion() {
     let db = inspectable_with(settings()).await;

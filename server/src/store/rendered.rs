@@ -109,13 +109,13 @@ pub struct VariantCounts {
     pub clicked: i64,
     /// Of those, dismissed.
     pub dismissed: i64,
-    /// Delivered (or, for the holdout, withheld) to a device of a user: who
-    /// can convert (conversions are user events).
+    /// The users it was delivered (or, for the holdout, withheld) to: who
+    /// can convert (conversions are user events), each once.
     pub reachable: i64,
-    /// Of those, whose user had the conversion event within its window of
+    /// Of those users, who had the conversion event within its window of
     /// the push (of the notification, for the holdout).
     pub converted: i64,
-    /// Of the clicked ones, whose user converted within the window of the
+    /// The users who clicked it and converted within the window of the
     /// click.
     pub converted_after_click: i64,
 }
@@ -328,7 +328,9 @@ impl Store {
         };
         // The window starts at the send (the notification's creation for
         // the holdout, which had none) or at the click; one indexed EXISTS
-        // per delivery (user_events_by_name).
+        // per delivery (user_events_by_name). Conversions are the users':
+        // each user counts once per variant, however many of their devices
+        // it reached (a device without a user, a NULL, is not counted).
         let converted = |start: &str| {
             format!(
                 "EXISTS (SELECT 1 FROM user_events e WHERE e.user_id = s.user_id AND e.name = $2 AND e.at_ms >= {start} AND e.at_ms < {start} + $3)"
@@ -353,9 +355,9 @@ impl Store {
             "SELECT COALESCE(d.push_variant, '{rest}') AS push_variant, {group} AS grouped, COUNT(*) AS n, \
              COALESCE(SUM(CASE WHEN d.status = '{delivered}' THEN 1 ELSE 0 END), 0) AS delivered, \
              COUNT(d.clicked_ms) AS clicked, COUNT(d.dismissed_ms) AS dismissed, \
-             COALESCE(SUM(CASE WHEN {counted} AND s.user_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS reachable, \
-             COALESCE(SUM(CASE WHEN {counted} AND s.user_id IS NOT NULL AND {sent} THEN 1 ELSE 0 END), 0) AS converted, \
-             COALESCE(SUM(CASE WHEN d.clicked_ms IS NOT NULL AND s.user_id IS NOT NULL AND {clicked} THEN 1 ELSE 0 END), 0) AS after_click \
+             COUNT(DISTINCT CASE WHEN {counted} THEN s.user_id END) AS reachable, \
+             COUNT(DISTINCT CASE WHEN {counted} AND {sent} THEN s.user_id END) AS converted, \
+             COUNT(DISTINCT CASE WHEN d.clicked_ms IS NOT NULL AND {clicked} THEN s.user_id END) AS after_click \
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN subscriptions s ON s.id = d.subscription_id \
              LEFT JOIN users u ON u.id = s.user_id \
              WHERE d.notification_id = $1 GROUP BY COALESCE(d.push_variant, '{rest}'), {group} ORDER BY 1",
