@@ -483,7 +483,7 @@ function sendFunnelChart(steps, width) {
 function funnelSteps(recipients, counts, experiment) {
   const steps = SEND_STEPS.map(([key, label]) => ({ label, n: key === "recipients" ? recipients : counts[key] }));
   const converted = experiment?.variants?.reduce((a, v) => a + (v.converted ?? 0), 0);
-  if (experiment?.conversion) steps.push({ label: `converted (${experiment.conversion.event})`, n: converted });
+  if (experiment?.conversion) steps.push({ label: `users converted (${experiment.conversion.event})`, n: converted });
   return steps.map((s, i) => (i === 0 ? s : { ...s, share: steps[i - 1].n ? s.n / steps[i - 1].n : null, of: steps[i - 1].label }));
 }
 
@@ -508,10 +508,10 @@ function notificationDetail(summary, answer) {
     figure(`Click-through per variant, baseline ${experiment.baseline}`, (w) => intervalChart(arms, "Click-through per variant", "click-through", w)));
   if (experiment.conversion) {
     const conv = experiment.variants.map((v, i) => ({
-      name: v.id, color: COLORS[i % COLORS.length], rate: v.conversion, detail: `${v.converted} of ${v.reachable} reached`,
+      name: v.id, color: COLORS[i % COLORS.length], rate: v.conversion, detail: `${v.converted} of ${v.reachable} users reached`,
     }));
     conv.push({ name: "holdout", color: HOLDOUT_COLOR, rate: experiment.conversion.holdout.conversion,
-      detail: `${experiment.conversion.holdout.converted} of ${experiment.conversion.holdout.reachable} withheld` });
+      detail: `${experiment.conversion.holdout.converted} of ${experiment.conversion.holdout.reachable} users withheld` });
     tested.append(figure(`Conversion (${experiment.conversion.event})`, (w) => intervalChart(conv, "Conversion per variant", "conversion", w)));
   }
   const compared = experiment.comparisons.flatMap((c) => [
