@@ -100,17 +100,22 @@ impl Respect {
     ) -> Vec<Admission> {
         let mut ledger = history.clone();
         let mut out = Vec::with_capacity(batch.len());
-        for group in digests(batch) {
-            let Some(lead) = group.last() else { continue };
+        // Whether a push is still wanted is its own, judged before any
+        // digest: a digest's pushes may have been sent to different topics
+        // (or to the user directly) and of different categories.
+        let mut wanted = Vec::with_capacity(batch.len());
+        for delivery in batch {
             // Left the topic: no longer its audience, whatever the category.
-            if lead.left_topic || self.silenced(lead, preferences, now_ms) {
-                out.extend(group.iter().map(|d| Admission::Mute(d.id)));
-                continue;
+            if delivery.left_topic || self.silenced(delivery, preferences, now_ms) {
+                out.push(Admission::Mute(delivery.id));
+            } else if delivery.category.as_ref().is_some_and(|c| paused.contains(c)) {
+                out.push(Admission::Pause(delivery.id));
+            } else {
+                wanted.push(delivery);
             }
-            if lead.category.as_ref().is_some_and(|c| paused.contains(c)) {
-                out.extend(group.iter().map(|d| Admission::Pause(d.id)));
-                continue;
-            }
+        }
+        for group in digests(&wanted) {
+            let Some(lead) = group.last() else { continue };
             match self.verdict(lead, &mut ledger, now_ms) {
                 Verdict::Send => {
                     out.push(Admission::Send(lead.id));
@@ -171,11 +176,11 @@ impl Respect {
 
 /// The batch in groups decided as one: each delivery alone, except held
 /// ones of one device sharing a topic (newest last). Oldest group first.
-fn digests(batch: &[Claimed]) -> Vec<Vec<&Claimed>> {
-    let by_id: HashMap<i64, &Claimed> = batch.iter().map(|d| (d.id, d)).collect();
+fn digests<'a>(batch: &[&'a Claimed]) -> Vec<Vec<&'a Claimed>> {
+    let by_id: HashMap<i64, &Claimed> = batch.iter().map(|d| (d.id, *d)).collect();
     let mut groups: Vec<Vec<&Claimed>> = Vec::new();
     let mut held: BTreeMap<i64, Vec<(&Claimed, Option<String>)>> = BTreeMap::new();
-    for delivery in batch {
+    for &delivery in batch {
         if delivery.held {
             let topic = delivery.topic.clone().or_else(|| tag_of(&delivery.payload));
             held.entry(delivery.subscription_id)
@@ -275,4 +280,64 @@ pub async fn paused_categories(
             .filter(|row| row.kind == "category")
             .map(|row| (row.name.as_str(), row.reception)),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(id: i64, audience_topic: Option<&str>, left_topic: bool) -> Claimed {
+        Claimed {
+            id,
+            notification_id: format!("n{id}"),
+            subscription_id: 1,
+            payload: r#"{"title":"Bill","tag":"thread-bill"}"#.into(),
+            audience_topic: audience_topic.map(str::to_owned),
+            left_topic,
+            held: true,
+            person: "device:1".into(),
+            count: 1,
+            ..Claimed::default()
+        }
+    }
+
+    /// Held pushes that share a tag are digested, but each is judged for
+    /// whether it is still meant for the device on its own: a push to a
+    /// topic the device left is muted, the others in its digest still go.
+    #[test]
+    fn a_left_topic_mutes_only_its_own_push_in_a_digest() {
+        let respect = Respect::new(DeliveryPolicy::default(), TimeZone::UTC);
+        let cases = [
+            // The newest (the digest's lead) was sent to the topic left.
+            (vec![held(1, None, false), held(2, Some("thread:7"), true)], 2, 1),
+            // An older one was.
+            (vec![held(1, Some("thread:7"), true), held(2, None, false)], 1, 2),
+        ];
+        for (batch, muted, sent) in cases {
+            let mut counts = HashMap::new();
+            let admissions = respect.decide(&batch, &SendHistory::new(), &HashMap::new(), &[], 0, &mut counts);
+            assert!(admissions.contains(&Admission::Mute(muted)), "{admissions:?}");
+            assert!(admissions.contains(&Admission::Send(sent)), "{admissions:?}");
+            assert_eq!(counts.get(&sent), Some(&1), "the digest counts only what it stands for");
+        }
+    }
+
+    /// The same for a person's mutes: a muted topic silences its own push,
+    /// not a direct one that shares its tag.
+    #[test]
+    fn a_muted_topic_mutes_only_its_own_push_in_a_digest() {
+        let respect = Respect::new(DeliveryPolicy::default(), TimeZone::UTC);
+        let preferences = HashMap::from([(
+            "device:1".to_owned(),
+            Preferences {
+                muted_topics: vec!["thread:7".into()],
+                ..Preferences::default()
+            },
+        )]);
+        let batch = vec![held(1, None, false), held(2, Some("thread:7"), false)];
+        let mut counts = HashMap::new();
+        let admissions = respect.decide(&batch, &SendHistory::new(), &preferences, &[], 0, &mut counts);
+        assert!(admissions.contains(&Admission::Mute(2)), "{admissions:?}");
+        assert!(admissions.contains(&Admission::Send(1)), "{admissions:?}");
+    }
 }
