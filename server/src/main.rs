@@ -476,10 +476,20 @@ async fn deliver_now(store: &Store, deliverer: &Arc<Deliverer>, created: &Create
             .await
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
-        let done =
-            counts.delivered + counts.failed + counts.pruned + counts.cancelled + counts.capped + counts.collapsed;
+        // Every final status (a push the person turned off, `muted`, or
+        // one never sent, `withheld`, is as done as a delivered one).
+        let done = counts.delivered
+            + counts.failed
+            + counts.pruned
+            + counts.cancelled
+            + counts.capped
+            + counts.collapsed
+            + counts.muted
+            + counts.paused
+            + counts.too_large
+            + counts.withheld;
         // Held by the delivery policy: due later, like scheduled ones.
-        let due = created.recipients - counts.scheduled - counts.held;
+        let due = created.recipients - counts.scheduled - counts.held - counts.awaiting_winner;
         progress(done, due, counts.retrying);
         if done >= due {
             eprintln!();

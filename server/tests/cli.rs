@@ -228,3 +228,59 @@ async fn send_obeys_the_delivery_policy_and_ends_when_all_left_is_held() {
         "{reply}"
     );
 }
+
+/// A push the person turned off ends `muted`: `send` counts it as done and
+/// returns (it waited forever for it).
+#[tokio::test]
+async fn send_returns_when_a_delivery_ends_muted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = askwell_server::Store::open_in_dir(dir.path()).await.expect("store");
+        let sub = askwell_server::store::NewSubscription {
+            endpoint: "https://push.example.com/send/paused".into(),
+            p256dh: "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4".into(),
+            auth: "BTBZMqHH6r4Tts7J_aSIgg".into(),
+            user: None,
+            expiration_ms: None,
+            topics: vec!["news".into()],
+            time_zone: None,
+        };
+        let askwell_server::store::Upsert::Created(id) = store.subscription_upsert(&sub).await.expect("subscribe")
+        else {
+            panic!("a new subscription");
+        };
+        let paused = askwell_server::store::Preferences {
+            paused_until_ms: Some(askwell_server::store::PAUSED_INDEFINITELY),
+            ..Default::default()
+        };
+        store
+            .preferences_set(&askwell_server::store::device_subject(id), &paused)
+            .await
+            .expect("pause");
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_askwell-server"))
+        .arg("send")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--topic", "news", "--title", "Paused"])
+        .env("ASKWELL_VAPID_SUBJECT", "mailto:ops@example.com")
+        .env_remove("ASKWELL_DATABASE_URL")
+        .env_remove("ASKWELL_VAPID_PRIVATE_KEY")
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run askwell-server send");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().expect("kill");
+            panic!("send never returned for a muted delivery");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(reply["counts"]["muted"], json!(1), "{reply}");
+}
