@@ -601,11 +601,36 @@ fn read_condition(value: &Value, path: String, problems: &mut FieldProblems) -> 
         }
         ["trait" | "topic"] => crate::segment::read_page_atom(value, path, problems).map(Condition::Segment),
         [kind] => read_simple(value, path, kind, problems),
+        [] if server_only(members).is_some() => {
+            let key = server_only(members).unwrap_or_default();
+            problems.push(
+                format!("{path}.{key}"),
+                "a fact only the server holds: use it in a segment (POST /v1/notify to: { where })",
+            );
+            None
+        }
         _ => {
             problems.push(path, format!("expected exactly one of: {}", KINDS.join(", ")));
             None
         }
     }
+}
+
+/// The first member of a condition that names a segment condition only the
+/// server can judge (the user's events, the device's age, browser, bucket).
+fn server_only(members: &[(String, Value)]) -> Option<&str> {
+    const SERVER_ONLY: &[&str] = &[
+        "active_within",
+        "inactive_for",
+        "event",
+        "subscribed_for",
+        "browser",
+        "bucket",
+    ];
+    members
+        .iter()
+        .map(|(key, _)| key.as_str())
+        .find(|key| SERVER_ONLY.contains(key))
 }
 
 fn read_action(value: &Value, path: String, problems: &mut FieldProblems) -> Option<Condition> {

@@ -185,6 +185,14 @@ fn trait_and_topic_conditions_are_read_by_the_segments_reader() {
             long_topic.as_str(),
             "rules[0].when.all[1].topic: expected 1 to 200 characters",
         ),
+        (
+            r#"{ "browser": "firefox" }"#,
+            "rules[0].when.all[1].browser: a fact only the server holds",
+        ),
+        (
+            r#"{ "active_within": { "days": 7 } }"#,
+            "rules[0].when.all[1].active_within: a fact only the server holds",
+        ),
     ] {
         let text = errors(&rules(when));
         assert!(text.contains(message), "{when}: {text}");

@@ -221,7 +221,6 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// Converts a serde_json value, for native tests that write configs as JSON.
 const DURATION_UNITS: &[(&str, u64)] = &[
     ("seconds", 1_000),
     ("minutes", 60_000),
@@ -260,6 +259,7 @@ pub(crate) fn read_duration(value: &Value, path: String, problems: &mut FieldPro
     }
 }
 
+/// Converts a serde_json value, for native tests that write configs as JSON.
 #[cfg(test)]
 pub(crate) fn from_json(text: &str) -> Value {
     fn convert(v: serde_json::Value) -> Value {

@@ -130,7 +130,7 @@ impl Metrics {
             let _ = writeln!(out, "askwell_deliveries_total{{status=\"{status}\"}} {}", load(counter));
         }
         out.push_str(
-            "# HELP askwell_policy_total Claimed deliveries the delivery policy held (over a cap, quiet hours), dropped (capped), merged into a digest (collapsed), the person turned off (muted) or the fatigue guard paused (paused).\n# TYPE askwell_policy_total counter\n",
+            "# HELP askwell_policy_total Claimed deliveries the delivery policy held (over a cap, quiet hours), dropped (capped), merged into a digest (collapsed), the person turned off or whose topic the device left (muted) or the fatigue guard paused (paused).\n# TYPE askwell_policy_total counter\n",
         );
         for (verdict, counter) in [
             ("held", &self.held),

@@ -61,8 +61,9 @@ pub enum DeliveryStatus {
     /// Merged into a later push of the same topic released with it, which
     /// carries the count (final; never sent on its own).
     Collapsed,
-    /// Turned off by the person: its category muted, or all paused, on the
-    /// device or for the user (final; never sent).
+    /// Turned off by the person: its category or topic muted, or all
+    /// paused, on the device or for the user, or the device left the topic
+    /// it was sent to (final; never sent).
     Muted,
     /// Its category is paused by the delivery policy's fatigue guard: its
     /// pushes of the trailing window were mostly dismissed or followed by

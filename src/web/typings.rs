@@ -95,11 +95,11 @@ export type AskwellCondition =
   | { timeOnPageSeconds: number }
   | { returnAfterDays: number }
   | { path: string }
-  | { trait: string; equals: string | number | boolean }
-  | { trait: string; in: Array<string | number | boolean> }
-  | { trait: string; exists: true }
-  | { trait: string; gte: number }
-  | { trait: string; lte: number }
+  | { trait: string; equals: string | number | boolean; in?: never; exists?: never; gte?: never; lte?: never }
+  | { trait: string; in: Array<string | number | boolean>; equals?: never; exists?: never; gte?: never; lte?: never }
+  | { trait: string; exists: true; equals?: never; in?: never; gte?: never; lte?: never }
+  | { trait: string; gte: number; equals?: never; in?: never; exists?: never; lte?: never }
+  | { trait: string; lte: number; equals?: never; in?: never; exists?: never; gte?: never }
   | { topic: string }
   | { permission: "default" | "granted" | "denied" | "unsupported" }
   | { all: AskwellCondition[] }

@@ -73,6 +73,8 @@ askwell.destroy();
 
 // @ts-expect-error: `prompts` is required
 await Askwell.start({ rules: [] });
+// @ts-expect-error: one test per trait condition (two bounds are an `all`)
+await Askwell.start({ prompts: [{ id: "x", message: "m" }], rules: [{ prompt: "x", when: { all: [{ action: "a" }, { trait: "seats", gte: 1, lte: 9 }] } }] });
 // @ts-expect-error: a misspelt field
 await Askwell.start({ prompts: [{ id: "x", mesage: "typo" }] });
 // @ts-expect-error: no such placement
