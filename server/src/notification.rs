@@ -176,6 +176,8 @@ pub struct VariantRequest {
     pub image: Option<String>,
     /// Page opened on click.
     pub url: Option<String>,
+    /// Buttons instead of the notification's (an empty list: none).
+    pub actions: Option<Vec<ActionRequest>>,
     /// Relative weight (default 1).
     pub weight: Option<f64>,
 }
@@ -191,7 +193,7 @@ pub struct DigestRequest {
 }
 
 /// A button of the request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
     /// Action id.
@@ -278,11 +280,7 @@ impl NotifyRequest {
         check_topic(self.topic.as_deref())?;
         check_idempotency_key(self.idempotency_key.as_deref())?;
         check_category(self.category.as_deref())?;
-        let offers_mute = check_actions(
-            &self.notification.actions,
-            self.to.topic.as_deref(),
-            self.category.as_deref(),
-        )?;
+        let offers_mute = check_all_actions(&self.notification, self.to.topic.as_deref(), self.category.as_deref())?;
         let dry_run = self.dry_run.take().unwrap_or(false);
         let batch = self.batch.take();
         let variants = self.notification.variants.take().unwrap_or_default();
@@ -478,18 +476,7 @@ impl NotificationRequest {
     /// defaults) and the app's `data`.
     fn into_payload(self, muted: Option<(Option<String>, Option<String>)>) -> (PushPayload, Option<Value>) {
         let (topic, category) = muted.unwrap_or_default();
-        let actions = self
-            .actions
-            .into_iter()
-            .map(|a| PushAction {
-                action: a.action,
-                title: a.title,
-                icon: a.icon,
-                url: a.url,
-                hours: a.hours,
-                confirm: a.confirm,
-            })
-            .collect();
+        let actions = push_actions(&self.actions);
         let payload = PushPayload {
             title: self.title,
             body: self.body.unwrap_or_default(),
@@ -612,13 +599,14 @@ fn check_category(category: Option<&str>) -> Result<(), AppError> {
 /// [`one_tap::MUTE`] and [`one_tap::SNOOZE`] (the worker handles them
 /// itself); `hours` only on a snooze, 1 to a year; a mute only with
 /// something to mute (a topic target or a category). Whether it offers a mute.
-fn check_actions(actions: &[ActionRequest], topic: Option<&str>, category: Option<&str>) -> Result<bool, AppError> {
-    let bad = |i: usize, message: String| {
-        AppError::invalid(
-            ErrorCode::InvalidNotification,
-            format!("notification.actions[{i}]{message}"),
-        )
-    };
+fn check_actions(
+    path: &str,
+    actions: &[ActionRequest],
+    topic: Option<&str>,
+    category: Option<&str>,
+) -> Result<bool, AppError> {
+    let bad =
+        |i: usize, message: String| AppError::invalid(ErrorCode::InvalidNotification, format!("{path}[{i}]{message}"));
     let mut offers_mute = false;
     for (i, action) in actions.iter().enumerate() {
         let id = action.action.as_str();
@@ -661,6 +649,39 @@ fn check_actions(actions: &[ActionRequest], topic: Option<&str>, category: Optio
         }
     }
     Ok(offers_mute)
+}
+
+/// The notification's buttons and each variant's, checked as
+/// [`check_actions`] at their own paths. Whether any offers a mute: the
+/// push then says what it mutes, whichever variant a device gets.
+fn check_all_actions(
+    notification: &NotificationRequest,
+    topic: Option<&str>,
+    category: Option<&str>,
+) -> Result<bool, AppError> {
+    let mut offers_mute = check_actions("notification.actions", &notification.actions, topic, category)?;
+    for (i, variant) in notification.variants.iter().flatten().enumerate() {
+        if let Some(actions) = &variant.actions {
+            let path = format!("notification.variants[{i}].actions");
+            offers_mute |= check_actions(&path, actions, topic, category)?;
+        }
+    }
+    Ok(offers_mute)
+}
+
+/// The worker's buttons from the request's.
+pub(crate) fn push_actions(actions: &[ActionRequest]) -> Vec<PushAction> {
+    actions
+        .iter()
+        .map(|a| PushAction {
+            action: a.action.clone(),
+            title: a.title.clone(),
+            icon: a.icon.clone(),
+            url: a.url.clone(),
+            hours: a.hours,
+            confirm: a.confirm.clone(),
+        })
+        .collect()
 }
 
 /// The payload (Askwell's marker included) as a JSON object, checked for

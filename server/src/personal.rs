@@ -88,7 +88,11 @@ fn source<'a>(
         body: pick(notification.body.as_deref(), variant.map(|v| &v.body)),
         url: pick(notification.url.as_deref(), variant.map(|v| &v.url)),
         image: pick(notification.image.as_deref(), variant.map(|v| &v.image)),
-        action_titles: notification.actions.iter().map(|a| a.title.as_str()).collect(),
+        action_titles: (variant.and_then(|v| v.actions.as_deref()))
+            .unwrap_or(&notification.actions)
+            .iter()
+            .map(|a| a.title.as_str())
+            .collect(),
     }
 }
 

@@ -192,6 +192,17 @@ pub fn arms(base: &Map<String, Value>, variants: &[VariantRequest], copies: Vec<
                     own.insert(key.into(), Value::String(text.clone()));
                 }
             }
+            match variant.actions.as_deref() {
+                // As the worker's payload writes it: no buttons, no field.
+                Some([]) => {
+                    own.remove("actions");
+                }
+                Some(actions) => {
+                    let buttons = crate::notification::push_actions(actions);
+                    own.insert("actions".into(), json!(buttons));
+                }
+                None => {}
+            }
             Arm {
                 id: Some(variant.id.clone()),
                 weight: variant.weight.unwrap_or(1.0),

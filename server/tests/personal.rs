@@ -492,6 +492,83 @@ async fn an_ab_test_gives_each_device_its_variant_withholds_the_holdout_and_judg
     );
 }
 
+/// A variant may test its buttons too: each device's push carries its own
+/// variant's actions (templated like the notification's), and a variant
+/// that leaves them out keeps the notification's.
+#[tokio::test]
+async fn each_variant_carries_its_own_buttons() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let service = push_service_for(state).await;
+    // Forty users, each with one device; all but u1 have a first name.
+    let mut devices = Vec::new();
+    for i in 0..40 {
+        let (name, user) = (format!("d{i}"), format!("u{i}"));
+        let traits = if i == 1 {
+            json!({})
+        } else {
+            json!({ "first_name": format!("N{i}") })
+        };
+        put_user(state, &user, json!({ "traits": traits })).await;
+        let id = subscribe_device(state, &service, &name, "thread:bill", None, Some(&user)).await;
+        devices.push((name, id));
+    }
+    let reply = notify_accepted(
+        state,
+        json!({
+            "to": { "topic": "thread:bill" },
+            "notification": {
+                "title": "Bill replied",
+                "actions": [{ "action": "open", "title": "Open" }],
+                "variants": [
+                    { "id": "a" },
+                    { "id": "b", "actions": [
+                        { "action": "reply", "title": "Reply, {user.first_name|friend}" },
+                        { "action": "askwell:mute-topic", "title": "Mute this thread" }
+                    ] },
+                    { "id": "c", "actions": [] }
+                ]
+            }
+        }),
+    )
+    .await;
+    let id = reply["id"].as_str().expect("id").to_owned();
+    assert_eq!(round(state).await, 40);
+    let arms = ["a", "b", "c"].map(|id| askwell::experiment::Arm { id, weight: 1.0 });
+    let got = pushes(&service);
+    let mut seen = BTreeMap::new();
+    for (name, sub) in &devices {
+        let variant = askwell::experiment::assign(&sub.to_string(), &id, 0.0, &arms)
+            .label()
+            .to_owned();
+        let push = &got[name];
+        // No buttons is no `actions` field, as the worker's payload writes it.
+        let titles: Vec<&str> = (push
+            .get("actions")
+            .map(|a| a.as_array().expect("a list"))
+            .into_iter()
+            .flatten())
+        .map(|a| a["title"].as_str().expect("title"))
+        .collect();
+        let who = if name == "d1" {
+            "friend".to_owned()
+        } else {
+            name.replace('d', "N")
+        };
+        let want: Vec<String> = match variant.as_str() {
+            "a" => vec!["Open".into()],
+            "b" => vec![format!("Reply, {who}"), "Mute this thread".into()],
+            _ => vec![],
+        };
+        assert_eq!(titles, want, "{name} is in {variant}: {push}");
+        if variant == "b" {
+            assert_eq!(push["topic"], "thread:bill", "a mute button says what it mutes: {push}");
+        }
+        *seen.entry(variant).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 3, "forty devices fall in all three variants: {seen:?}");
+}
+
 #[tokio::test]
 async fn bad_variants_are_refused_naming_the_field() {
     let db = inspectable_with(settings()).await;
@@ -528,6 +605,27 @@ async fn bad_variants_are_refused_naming_the_field() {
                 Value::Null,
             ),
             "notification.variants[1].url: expected an http(s) or relative URL",
+        ),
+        (
+            with(
+                json!([{ "id": "a" }, { "id": "b", "actions": [{ "action": "askwell:nope", "title": "x" }] }]),
+                Value::Null,
+            ),
+            "notification.variants[1].actions[0].action: \"askwell:nope\" is not one of Askwell's buttons",
+        ),
+        (
+            with(
+                json!([{ "id": "a" }, { "id": "b", "actions": [{ "action": "askwell:mute-topic", "title": "Mute" }] }]),
+                Value::Null,
+            ),
+            "notification.variants[1].actions[0]: askwell:mute-topic needs something to mute",
+        ),
+        (
+            with(
+                json!([{ "id": "a" }, { "id": "b", "actions": [{ "action": "go", "title": "{event.x}" }] }]),
+                Value::Null,
+            ),
+            "notification.variants[1].actions[0].title: unknown placeholder {event.x}",
         ),
         (
             with(Value::Null, json!(0.6)),
