@@ -1,8 +1,11 @@
 //! Delivery benchmarks (printed by `cargo xtask test`, not asserted):
 //!
 //! 1. build-request throughput on one core for 10,000 subscriptions and a
-//!    200-byte payload: RFC 8291 encryption plus VAPID signing, with our
-//!    per-origin JWT cache and with the web-push crate's per-message signing;
+//!    200-byte payload (median of three runs): RFC 8291 encryption plus
+//!    VAPID signing — Askwell's (aws-lc-rs, per-origin JWT cache), the
+//!    web-push crate's encryption with the same cache (Askwell before issue
+//!    17), the crate's per-message signing, and Node's web-push (pinned in
+//!    package.json, run by `web_push_node.mjs`) with the ratio;
 //! 2. an end-to-end fan-out through the SQLite outbox and the delivery workers
 //!    to a local push service (a loopback sink answering 201): time and peak
 //!    RSS; then the same fan-out with a delivery policy on (caps and quiet
@@ -43,17 +46,7 @@ async fn main() -> Result<(), String> {
         .map(|i| claimed(i, "https://push.example.net", &subscribers[i % 100], &payload))
         .collect();
 
-    let started = Instant::now();
-    for claim in &claims {
-        build_request(&signer, claim)?;
-    }
-    let cached = BUILD_N as f64 / started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    for claim in &claims {
-        build_with_per_message_signing(&keys, claim)?;
-    }
-    let per_message = BUILD_N as f64 / started.elapsed().as_secs_f64();
-    println!("bench: build request ({BUILD_N} subscriptions, {}-byte payload), 1 core: {cached:.0} msgs/s with per-origin JWT cache; {per_message:.0} msgs/s signing every message (web-push default)", payload.len());
+    build_request_rates(&keys, &signer, &subscribers, &claims)?;
 
     let (elapsed, enqueued, delivered) = fan_out_run(fan_out, &keys, &subscribers, Mode::Plain).await?;
     println!(
@@ -131,6 +124,119 @@ fn claimed(i: usize, origin: &str, (p256dh, auth): &(String, String), payload: &
         topic: None,
         ..Claimed::default()
     }
+}
+
+/// Messages per second of `build` over `claims`.
+fn rate(claims: &[Claimed], mut build: impl FnMut(&Claimed) -> Result<(), String>) -> Result<f64, String> {
+    let started = Instant::now();
+    for claim in claims {
+        build(claim)?;
+    }
+    Ok(claims.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Build-request rates, printed: five ways of doing the same work, run in
+/// turn three times so that a slow spell of a shared machine falls on all
+/// of them alike; each figure is the median of its three, and the ratio to
+/// Node's web-push is the median of the three rounds' ratios.
+fn build_request_rates(
+    keys: &VapidKeys,
+    signer: &VapidSigner,
+    subscribers: &[(String, String)],
+    claims: &[Claimed],
+) -> Result<(), String> {
+    let decoded: Vec<(Vec<u8>, Vec<u8>)> = subscribers
+        .iter()
+        .map(|(p256dh, auth)| {
+            let decode = |text: &str| URL_SAFE_NO_PAD.decode(text).map_err(|e| e.to_string());
+            Ok((decode(p256dh)?, decode(auth)?))
+        })
+        .collect::<Result<_, String>>()?;
+    let (mut ours, mut crypto, mut crate_cached, mut per_message, mut node, mut ratio) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut node_version = Ok(String::new());
+    for _ in 0..3 {
+        ours.push(rate(claims, |claim| build_request(signer, claim).map(drop))?);
+        let mut next = 0;
+        crypto.push(rate(claims, |claim| {
+            next += 1;
+            let (p256dh, auth) = &decoded[next % decoded.len()];
+            askwell_server::encrypt::encrypt(p256dh, auth, claim.payload.as_bytes()).map(drop)
+        })?);
+        crate_cached.push(rate(claims, |claim| build_with_crate_encryption(signer, claim))?);
+        per_message.push(rate(claims, |claim| build_with_per_message_signing(keys, claim))?);
+        match node_web_push(claims.len()) {
+            Ok((version, rate)) => {
+                node_version = Ok(version);
+                ratio.push(ours[ours.len() - 1] / rate);
+                node.push(rate);
+            }
+            Err(why) => node_version = Err(why),
+        }
+    }
+    println!(
+        "bench: build request ({} subscriptions, {}-byte payload), 1 core, median of 3: {:.0} msgs/s (RFC 8291 with aws-lc-rs, per-origin JWT cache; issue 17 goal: 14000), of which the encryption alone runs at {:.0} msgs/s (one P-256 key and ECDH per message: the ceiling); the web-push crate's encryption (ece over OpenSSL) with the same cache: {:.0} msgs/s; signing every message too (web-push's default): {:.0} msgs/s",
+        claims.len(),
+        claims.first().map_or(0, |claim| claim.payload.len()),
+        median(&mut ours),
+        median(&mut crypto),
+        median(&mut crate_cached),
+        median(&mut per_message),
+    );
+    match node_version {
+        Ok(version) => println!(
+            "bench: Node's web-push {version} on the same work (its default path), run in turn with the above, median of 3: {:.0} msgs/s; Askwell builds {:.1}x as many (median of the rounds' ratios; issue 17 goal: 10x)",
+            median(&mut node),
+            median(&mut ratio)
+        ),
+        Err(why) => println!("bench: Node's web-push not measured: {why}"),
+    }
+    Ok(())
+}
+
+/// The middle of three runs: one run on a shared machine can be off by a
+/// quarter.
+fn median(runs: &mut [f64]) -> f64 {
+    runs.sort_by(f64::total_cmp);
+    runs.get(runs.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Node's web-push (pinned in package.json), run by
+/// `web_push_node.mjs` beside this file: its version and its rate for `n`
+/// messages.
+fn node_web_push(n: usize) -> Result<(String, f64), String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/web_push_node.mjs");
+    let output = std::process::Command::new("node")
+        .arg(script)
+        .arg(n.to_string())
+        .output()
+        .map_err(|e| format!("node: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.trim();
+    line.strip_prefix("web-push ")
+        .and_then(|rest| rest.split_once(": "))
+        .and_then(|(version, rate)| Some((version.to_owned(), rate.parse::<f64>().ok()?)))
+        .filter(|_| output.status.success())
+        .ok_or_else(|| {
+            format!(
+                "{script} printed {line:?} ({})",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+        })
+}
+
+/// What Askwell did before issue 17: the web-push crate's own encryption
+/// (the `ece` crate over OpenSSL), with Askwell's per-origin JWT cache.
+fn build_with_crate_encryption(signer: &VapidSigner, claim: &Claimed) -> Result<(), String> {
+    let info = web_push::SubscriptionInfo::new(claim.endpoint.clone(), claim.p256dh.clone(), claim.auth.clone());
+    let endpoint = url::Url::parse(&claim.endpoint).map_err(|e| e.to_string())?;
+    let mut builder = web_push::WebPushMessageBuilder::new(&info);
+    builder.set_payload(web_push::ContentEncoding::Aes128Gcm, claim.payload.as_bytes());
+    builder.set_ttl(claim.ttl);
+    builder.set_vapid_signature(signer.signature_for(&endpoint)?);
+    let message = builder.build().map_err(|e| e.to_string())?;
+    let _request: http::Request<Vec<u8>> = web_push::request_builder::build_request(message);
+    Ok(())
 }
 
 /// The web-push crate's documented path: a new VAPID signature per message.

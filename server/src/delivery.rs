@@ -7,9 +7,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
-use web_push::{ContentEncoding, SubscriptionInfo, WebPushMessageBuilder};
+use web_push::{ContentEncoding, WebPushMessage, WebPushPayload};
 
 use crate::metrics::{Counted, Metrics};
 use crate::outcome::{classify, parse_retry_after, Backoff, Outcome};
@@ -346,22 +348,36 @@ impl Deliverer {
 pub fn build_request(signer: &VapidSigner, delivery: &Claimed) -> Result<reqwest::Request, String> {
     let endpoint = url::Url::parse(&delivery.endpoint).map_err(|e| e.to_string())?;
     let payload = personalised(delivery);
-    let info = SubscriptionInfo::new(
-        delivery.endpoint.clone(),
-        delivery.p256dh.clone(),
-        delivery.auth.clone(),
-    );
-    let mut builder = WebPushMessageBuilder::new(&info);
-    builder.set_payload(ContentEncoding::Aes128Gcm, payload.as_bytes());
-    builder.set_ttl(delivery.ttl);
-    if let Some(urgency) = delivery.urgency {
-        builder.set_urgency(header_urgency(urgency));
-    }
-    if let Some(topic) = &delivery.topic {
-        builder.set_topic(topic.clone());
-    }
-    builder.set_vapid_signature(signer.signature_for(&endpoint)?);
-    let message = builder.build().map_err(|e| e.to_string())?;
+    let keys = |encoded: &str, name: &str| {
+        crate::validate::decode(encoded).ok_or_else(|| format!("stored {name} is not base64url"))
+    };
+    let content = crate::encrypt::encrypt(
+        &keys(&delivery.p256dh, "p256dh")?,
+        &keys(&delivery.auth, "auth")?,
+        payload.as_bytes(),
+    )?;
+    let signature = signer.signature_for(&endpoint)?;
+    let message = WebPushMessage {
+        endpoint: delivery
+            .endpoint
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| e.to_string())?,
+        ttl: delivery.ttl,
+        urgency: delivery.urgency.map(header_urgency),
+        topic: delivery.topic.clone().map(checked_topic).transpose()?,
+        payload: Some(WebPushPayload {
+            content,
+            crypto_headers: vec![(
+                "Authorization",
+                format!(
+                    "vapid t={}, k={}",
+                    signature.auth_t,
+                    URL_SAFE_NO_PAD.encode(&signature.auth_k)
+                ),
+            )],
+            content_encoding: ContentEncoding::Aes128Gcm,
+        }),
+    };
     let built: http::Request<Vec<u8>> = web_push::request_builder::build_request(message);
     let (parts, body) = built.into_parts();
     let mut request = reqwest::Request::new(reqwest::Method::POST, endpoint);
@@ -372,6 +388,20 @@ pub fn build_request(signer: &VapidSigner, delivery: &Claimed) -> Result<reqwest
     }
     *request.body_mut() = Some(body.into());
     Ok(request)
+}
+
+/// A `Topic` header as RFC 8030 §5.4 allows it: at most 32 base64url
+/// characters (what the web-push crate's builder checked).
+fn checked_topic(topic: String) -> Result<String, String> {
+    let valid = topic.len() <= 32
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(topic)
+    } else {
+        Err(format!("topic header {topic:?}: at most 32 of A-Z a-z 0-9 - _"))
+    }
 }
 
 /// Why a request could not be built (bad stored keys, unsignable endpoint).

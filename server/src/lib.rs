@@ -6,6 +6,7 @@
 pub mod client;
 pub mod compression;
 pub mod delivery;
+pub mod encrypt;
 pub mod error;
 pub mod export;
 pub mod extract;

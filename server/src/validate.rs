@@ -148,7 +148,7 @@ pub fn canonical_base64(encoded: &str) -> String {
 }
 
 /// Browsers send unpadded base64url; tolerate padding and standard base64.
-fn decode(encoded: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode(encoded: &str) -> Option<Vec<u8>> {
     let cleaned: String = encoded
         .trim()
         .trim_end_matches('=')
