@@ -9,17 +9,21 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 use web_push::{ContentEncoding, WebPushMessage, WebPushPayload};
 
-use crate::metrics::{Counted, Metrics};
+use crate::metrics::{Counted, Metrics, Phase};
 use crate::outcome::{classify, parse_retry_after, Backoff, Outcome};
 use crate::push::{DeliveryStatus, Urgency};
 use crate::respect::{FatigueWatch, Respect, LEDGER_MS};
 use crate::ssrf::{is_sendable, GuardedResolver};
-use crate::store::{device_subject, now_ms, Admission, Claimed, Store};
+use crate::store::{device_subject, now_ms, Admission, Claimed, Recorded, Store};
 use crate::vapid::VapidSigner;
+
+/// Most outcomes written in one transaction (a claimed batch is 512 by
+/// default; two workers' answers can arrive together).
+const OUTCOMES_PER_WRITE: usize = 1024;
 
 /// Longest idle pause of a worker between polls of the outbox (ms).
 const IDLE_POLL_MS: i64 = 1000;
@@ -144,24 +148,57 @@ impl Deliverer {
     /// When the database fails.
     pub async fn round(self: &Arc<Self>) -> Result<usize, sqlx::Error> {
         let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
+        let started = Instant::now();
         let batch = self.store.deliveries_claim(self.config.batch, lease_ms).await?;
+        self.metrics.add_phase(Phase::Claim, started.elapsed());
         let claimed = batch.len();
+        let started = Instant::now();
         let batch = self.admit(batch).await?;
+        self.metrics.add_phase(Phase::Admit, started.elapsed());
         let renewal = self.keep_leased(batch.iter().map(|d| d.id).collect(), lease_ms);
+        let (outcomes, recorder) = self.recorder();
         let mut tasks = JoinSet::new();
         for delivery in batch {
             let this = self.clone();
-            tasks.spawn(async move { this.deliver(delivery).await });
+            let outcomes = outcomes.clone();
+            tasks.spawn(async move {
+                // Closed only once every task has sent (the recorder ends last).
+                let _ = outcomes.send(this.deliver(delivery).await);
+            });
         }
+        drop(outcomes);
         while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok(Err(err)) => tracing::error!(error = %err, "recording a delivery outcome failed"),
-                Err(err) => tracing::error!(error = %err, "delivery task panicked"),
-                Ok(Ok(())) => {}
+            if let Err(err) = done {
+                tracing::error!(error = %err, "delivery task panicked");
             }
+        }
+        if let Err(err) = recorder.await {
+            tracing::error!(error = %err, "delivery recorder panicked");
         }
         renewal.abort();
         Ok(claimed)
+    }
+
+    /// A task writing the outcomes it is sent, each write all that came in
+    /// while the one before ran (group commit: under load a few hundred
+    /// rows per transaction, when idle one). Ends when every sender is gone
+    /// and all is written.
+    fn recorder(&self) -> (mpsc::UnboundedSender<Recorded>, tokio::task::JoinHandle<()>) {
+        let (sender, mut received) = mpsc::unbounded_channel();
+        let store = self.store.clone();
+        let metrics = self.metrics.clone();
+        let recorder = tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            while received.recv_many(&mut outcomes, OUTCOMES_PER_WRITE).await > 0 {
+                let started = Instant::now();
+                if let Err(err) = store.deliveries_record(&outcomes).await {
+                    tracing::error!(error = %err, outcomes = outcomes.len(), "recording delivery outcomes failed; those deliveries are sent again when their lease runs out");
+                }
+                metrics.add_phase(Phase::Record, started.elapsed());
+                outcomes.clear();
+            }
+        });
+        (sender, recorder)
     }
 
     /// The claimed deliveries the delivery policy lets through now, each
@@ -254,57 +291,74 @@ impl Deliverer {
         Duration::from_millis(u64::try_from(wait_ms).unwrap_or(1000))
     }
 
-    async fn deliver(&self, delivery: Claimed) -> Result<(), sqlx::Error> {
+    /// Sends one delivery; what came of it, to record.
+    async fn deliver(&self, delivery: Claimed) -> Recorded {
         // Failed, not pruned: the push service never said the subscription is
         // gone; only this server refuses to contact it (ssrf::is_sendable).
         if let Err(reason) = is_sendable(&delivery.endpoint, self.config.allow_insecure) {
             tracing::warn!(delivery = delivery.id, %reason, "push endpoint refused by the SSRF guard; not contacted");
-            return self.give_up(delivery.id).await;
+            return self.give_up(delivery.id);
         }
+        let waited = Instant::now();
         let permit = self.origin_gate(&delivery.endpoint).acquire_owned().await;
-        let started = Instant::now();
+        self.metrics.add_phase(Phase::Wait, waited.elapsed());
         let answer = self.send(&delivery).await;
         drop(permit);
-        let (status, retry_after) = match answer {
-            Ok(answer) => {
-                self.metrics.observe_latency(started.elapsed());
-                answer
-            }
+        match answer {
+            Ok((status, retry_after)) => self.outcome(delivery, status, retry_after),
             Err(Unsendable(reason)) => {
                 tracing::warn!(delivery = delivery.id, %reason, "cannot build the push request; giving up");
-                return self.give_up(delivery.id).await;
-            }
-        };
-        let jitter = rand::random::<f64>();
-        match classify(status, retry_after, delivery.attempt, &self.config.backoff, jitter) {
-            Outcome::Delivered => {
-                self.metrics.count(Counted::Delivered);
-                self.store
-                    .delivery_finish(delivery.id, DeliveryStatus::Delivered, status)
-                    .await
-            }
-            Outcome::Prune => {
-                self.metrics.count(Counted::Pruned);
-                self.store.delivery_prune(&delivery, status.unwrap_or(410)).await
-            }
-            Outcome::Retry(delay) => {
-                self.metrics.count(Counted::Retried);
-                let next = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-                self.store.delivery_retry(delivery.id, next, status).await
-            }
-            Outcome::Failed => {
-                self.metrics.count(Counted::Failed);
-                self.store
-                    .delivery_finish(delivery.id, DeliveryStatus::Failed, status)
-                    .await
+                self.give_up(delivery.id)
             }
         }
     }
 
-    /// Records a delivery that was never sent and never will be.
-    async fn give_up(&self, id: i64) -> Result<(), sqlx::Error> {
+    /// What the push service's answer means for `delivery`, counted.
+    fn outcome(&self, delivery: Claimed, status: Option<u16>, retry_after: Option<Duration>) -> Recorded {
+        let jitter = rand::random::<f64>();
+        match classify(status, retry_after, delivery.attempt, &self.config.backoff, jitter) {
+            Outcome::Delivered => {
+                self.metrics.count(Counted::Delivered);
+                Recorded::Finish {
+                    id: delivery.id,
+                    status: DeliveryStatus::Delivered,
+                    code: status,
+                }
+            }
+            Outcome::Prune => {
+                self.metrics.count(Counted::Pruned);
+                Recorded::Prune {
+                    code: status.unwrap_or(410),
+                    delivery: Box::new(delivery),
+                }
+            }
+            Outcome::Retry(delay) => {
+                self.metrics.count(Counted::Retried);
+                Recorded::Retry {
+                    id: delivery.id,
+                    next_ms: now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
+                    code: status,
+                }
+            }
+            Outcome::Failed => {
+                self.metrics.count(Counted::Failed);
+                Recorded::Finish {
+                    id: delivery.id,
+                    status: DeliveryStatus::Failed,
+                    code: status,
+                }
+            }
+        }
+    }
+
+    /// A delivery that was never sent and never will be.
+    fn give_up(&self, id: i64) -> Recorded {
         self.metrics.count(Counted::Failed);
-        self.store.delivery_finish(id, DeliveryStatus::Failed, None).await
+        Recorded::Finish {
+            id,
+            status: DeliveryStatus::Failed,
+            code: None,
+        }
     }
 
     /// Bounds concurrent requests per push-service origin.
@@ -322,9 +376,15 @@ impl Deliverer {
     /// Encrypts, signs and POSTs one delivery. `Ok((None, _))` is a transport
     /// error or timeout (retryable); `Err` means the request cannot be built.
     async fn send(&self, delivery: &Claimed) -> Result<(Option<u16>, Option<Duration>), Unsendable> {
+        let started = Instant::now();
         let request = build_request(&self.signer, delivery).map_err(Unsendable)?;
-        match self.client.execute(request).await {
+        self.metrics.add_phase(Phase::Build, started.elapsed());
+        let started = Instant::now();
+        let answer = self.client.execute(request).await;
+        self.metrics.add_phase(Phase::Request, started.elapsed());
+        match answer {
             Ok(response) => {
+                self.metrics.observe_latency(started.elapsed());
                 let retry_after = response
                     .headers()
                     .get("retry-after")

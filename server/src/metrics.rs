@@ -28,6 +28,9 @@ pub struct Metrics {
     collapsed: AtomicU64,
     muted: AtomicU64,
     paused: AtomicU64,
+    /// Time spent in each [`Phase`] of delivery, in microseconds summed
+    /// over the concurrent tasks.
+    phase_micros: [AtomicU64; Phase::ALL.len()],
     /// The categories the fatigue guard pauses now, as last judged.
     paused_categories: std::sync::Mutex<Vec<String>>,
 }
@@ -55,7 +58,53 @@ pub enum Counted {
     Paused,
 }
 
+/// A step of delivering one batch, for the time breakdown
+/// (`askwell_delivery_phase_seconds_total`, and the delivery benchmark's).
+#[derive(Debug, Clone, Copy)]
+pub enum Phase {
+    /// Claiming a batch from the outbox (the claim and reading the rows).
+    Claim,
+    /// Checking the batch against preferences and the delivery policy.
+    Admit,
+    /// Encrypting and signing each push (RFC 8291, RFC 8292).
+    Build,
+    /// Waiting for one of the push service's slots (`per_origin` in flight).
+    Wait,
+    /// Waiting for the push service's answer.
+    Request,
+    /// Writing each outcome to the outbox.
+    Record,
+}
+
+impl Phase {
+    /// Every phase, in order, with its label.
+    pub const ALL: [(Phase, &'static str); 6] = [
+        (Phase::Claim, "claim"),
+        (Phase::Admit, "admit"),
+        (Phase::Wait, "wait"),
+        (Phase::Build, "build"),
+        (Phase::Request, "request"),
+        (Phase::Record, "record"),
+    ];
+}
+
 impl Metrics {
+    /// Adds `elapsed` to the time spent in `phase`.
+    pub fn add_phase(&self, phase: Phase, elapsed: Duration) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.phase_micros[phase as usize].fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Seconds spent in each phase so far (summed over concurrent tasks).
+    pub fn phase_seconds(&self) -> [(&'static str, f64); Phase::ALL.len()] {
+        Phase::ALL.map(|(phase, label)| {
+            (
+                label,
+                self.phase_micros[phase as usize].load(Ordering::Relaxed) as f64 / 1e6,
+            )
+        })
+    }
+
     /// Counts one attempt's result.
     pub fn count(&self, what: Counted) {
         let counter = match what {
@@ -198,6 +247,13 @@ impl Metrics {
             load(&self.latency_sum_micros) as f64 / 1e6
         );
         let _ = writeln!(out, "askwell_push_service_seconds_count {count}");
+        out.push_str("# HELP askwell_delivery_phase_seconds_total Time the delivery workers spent claiming, admitting, waiting for a slot of the push service, building (encrypting and signing), requesting and recording, summed over concurrent tasks.\n# TYPE askwell_delivery_phase_seconds_total counter\n");
+        for (phase, seconds) in self.phase_seconds() {
+            let _ = writeln!(
+                out,
+                "askwell_delivery_phase_seconds_total{{phase=\"{phase}\"}} {seconds}"
+            );
+        }
         out.push_str("# HELP askwell_queue_depth Deliveries waiting to be sent.\n# TYPE askwell_queue_depth gauge\n");
         let _ = writeln!(out, "askwell_queue_depth {queue_depth}");
         out
@@ -219,6 +275,22 @@ mod tests {
         assert!(text.contains("askwell_push_service_seconds_bucket{le=\"0.025\"} 0"));
         assert!(text.contains("askwell_push_service_seconds_bucket{le=\"0.05\"} 1"));
         assert!(text.contains("askwell_queue_depth 7"));
+    }
+
+    #[test]
+    fn renders_each_phase_under_its_own_label() {
+        let metrics = Metrics::default();
+        metrics.add_phase(Phase::Wait, Duration::from_millis(1500));
+        metrics.add_phase(Phase::Record, Duration::from_millis(250));
+        metrics.add_phase(Phase::Record, Duration::from_millis(250));
+        let text = metrics.render(0);
+        for line in [
+            "askwell_delivery_phase_seconds_total{phase=\"wait\"} 1.5\n",
+            "askwell_delivery_phase_seconds_total{phase=\"record\"} 0.5\n",
+            "askwell_delivery_phase_seconds_total{phase=\"build\"} 0\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
     }
 
     #[test]

@@ -30,7 +30,8 @@ use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use deliveries::{
-    Admission, Claimed, Created, NewNotification, NotificationSummary, Recipients, Schedule, SendHistory, StatusCounts,
+    Admission, Claimed, Created, NewNotification, NotificationSummary, Recipients, Recorded, Schedule, SendHistory,
+    StatusCounts,
 };
 pub use events::Event;
 pub use journeys::{InstanceRow, JourneyCounts, JourneyWrites, SendRow, StoredJourney, UserFacts};

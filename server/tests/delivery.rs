@@ -129,6 +129,44 @@ async fn gone_subscriptions_are_pruned_at_once() {
     assert_eq!(state.store.subscription_count().await.expect("count"), 1);
 }
 
+/// The workers write outcomes in groups (every answer that came in while
+/// the last write ran, in one transaction): a round of 300 answers of four
+/// kinds arriving together still records each one as its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_of_many_mixed_answers_records_each_one() {
+    let state = state(true).await;
+    let ids: Vec<String> = (0..300).map(|i| format!("s{i}")).collect();
+    let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let service = subscribed(&state, &names, "t").await;
+    for (i, id) in ids.iter().enumerate() {
+        match i % 4 {
+            0 => service.reply(id, &[Reply::status(410)]),
+            1 => service.reply(id, &[Reply::status(503)]),
+            2 => service.reply(id, &[Reply::status(413)]),
+            _ => {}
+        }
+    }
+    let (id, _) = notify(
+        &state,
+        json!({ "to": { "topic": "t" }, "notification": { "title": "x" } }),
+    )
+    .await;
+    deliverer(&state, FAST).round().await.expect("round");
+    let counts = counts(&state, &id).await;
+    assert_eq!(
+        (
+            counts["pruned"].as_i64(),
+            counts["retrying"].as_i64(),
+            counts["failed"].as_i64(),
+            counts["delivered"].as_i64()
+        ),
+        (Some(75), Some(75), Some(75), Some(75)),
+        "{counts}"
+    );
+    assert_eq!(state.store.subscription_count().await.expect("count"), 225);
+    assert_eq!(state.store.queue_depth().await.expect("depth"), 75, "only the retries wait");
+}
+
 #[tokio::test]
 async fn retries_after_429_and_5xx_then_delivers_and_gives_up_on_413() {
     let state = state(true).await;

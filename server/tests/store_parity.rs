@@ -21,7 +21,7 @@ use askwell_server::push::{DeliveryStatus, Urgency};
 use askwell_server::store::{
     device_subject, now_ms, user_subject, Admission, Attribution, Backend, Claimed, Created, DueRollout, Event,
     Experiment, NewNotification, NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Rendered,
-    RenderedRow, RolloutPlan, Schedule, StatsRange, StatusCounts, Swap, TopicsChange, Traits, Upsert, UserChanges,
+    Recorded, RenderedRow, RolloutPlan, Schedule, StatsRange, StatusCounts, Swap, TopicsChange, Traits, Upsert, UserChanges,
     ZoneChange, DAY_MS, PAUSED_INDEFINITELY, ROLLOUT_REST,
 };
 use askwell_server::Store;
@@ -496,15 +496,16 @@ async fn scenario(run: &mut Run, store: &Store, backend: Backend) {
             .delivery_finish(alice_a.id, DeliveryStatus::Failed, Some(400))
             .await,
     );
-    for sub in [id_a, id_b] {
-        let done = pick("n-all", sub);
-        run.ok(
-            "delivery_finish",
-            store
-                .delivery_finish(done.id, DeliveryStatus::Delivered, Some(201))
-                .await,
-        );
-    }
+    // Both n-all deliveries in one group-committed write (one statement).
+    let together: Vec<Recorded> = [id_a, id_b]
+        .into_iter()
+        .map(|sub| Recorded::Finish {
+            id: pick("n-all", sub).id,
+            status: DeliveryStatus::Delivered,
+            code: Some(201),
+        })
+        .collect();
+    run.ok("deliveries_record", store.deliveries_record(&together).await);
     assert_eq!(run.ok("subscription_count", store.subscription_count().await), 2);
     assert_eq!(run.ok("queue_depth", store.queue_depth().await), 1);
     assert_eq!(

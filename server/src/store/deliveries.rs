@@ -96,6 +96,36 @@ pub struct Created {
 /// Most ids in one `UPDATE … WHERE id IN (…)` (inlined integers: a few kB).
 const IDS_PER_UPDATE: usize = 1000;
 
+/// What one attempt came to, for [`Store::deliveries_record`].
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    /// A final status (`Delivered`, `Failed`, …) and the push service's code.
+    Finish {
+        /// Delivery row id.
+        id: i64,
+        /// Its final status.
+        status: DeliveryStatus,
+        /// The push service's HTTP status, if it answered.
+        code: Option<u16>,
+    },
+    /// Another attempt at `next_ms`.
+    Retry {
+        /// Delivery row id.
+        id: i64,
+        /// When to try again (ms since the epoch).
+        next_ms: i64,
+        /// The push service's HTTP status, if it answered.
+        code: Option<u16>,
+    },
+    /// The subscription is gone (404/410): deleted, its delivery pruned.
+    Prune {
+        /// The delivery, for the funnel's `unsubscribed` event.
+        delivery: Box<Claimed>,
+        /// The push service's HTTP status.
+        code: u16,
+    },
+}
+
 /// A delivery claimed by a worker, with everything needed to send it.
 #[derive(Debug, Clone, Default)]
 pub struct Claimed {
@@ -555,9 +585,7 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn delivery_finish(&self, id: i64, status: DeliveryStatus, code: Option<u16>) -> Result<(), sqlx::Error> {
-        let mut tx = self.write().await?;
-        finish(&mut tx, id, status, code).await?;
-        tx.commit().await
+        self.deliveries_record(&[Recorded::Finish { id, status, code }]).await
     }
 
     /// Schedules another attempt at `next_ms` of a delivery still waiting;
@@ -567,19 +595,7 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn delivery_retry(&self, id: i64, next_ms: i64, code: Option<u16>) -> Result<(), sqlx::Error> {
-        let mut tx = self.write().await?;
-        let status = format!(
-            "CASE WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.id = deliveries.notification_id AND n.cancelled_ms IS NOT NULL) \
-             THEN '{cancelled}' ELSE '{retrying}' END",
-            cancelled = DeliveryStatus::Cancelled.as_str(),
-            retrying = DeliveryStatus::Retrying.as_str()
-        );
-        // Not arrived: out of the caps' ledger until it is let through again.
-        sqlx::query(&format!("UPDATE deliveries SET status = {status}, next_attempt_ms = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3, sent_ms = NULL WHERE id = $4 AND {}", *WAITING))
-            .bind(next_ms).bind(code.map(i64::from)).bind(now_ms()).bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await
+        self.deliveries_record(&[Recorded::Retry { id, next_ms, code }]).await
     }
 
     /// Deletes a subscription the push service says is gone, pruning the
@@ -589,10 +605,56 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn delivery_prune(&self, delivery: &Claimed, code: u16) -> Result<(), sqlx::Error> {
+        self.deliveries_record(&[Recorded::Prune {
+            delivery: Box::new(delivery.clone()),
+            code,
+        }])
+        .await
+    }
+
+    /// Records many attempts' outcomes in one transaction: what the
+    /// delivery workers do with the answers that came in while the last
+    /// write ran (group commit; a row per transaction made every send wait
+    /// for the single SQLite writer). Final statuses go in one statement
+    /// per status and code, retries and prunes one by one.
+    ///
+    /// # Errors
+    /// When the database fails; then none is recorded (the deliveries stay
+    /// claimed, and are sent again when their lease runs out).
+    pub async fn deliveries_record(&self, outcomes: &[Recorded]) -> Result<(), sqlx::Error> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut finished: BTreeMap<(DeliveryStatus, Option<u16>), Vec<i64>> = BTreeMap::new();
+        for outcome in outcomes {
+            if let Recorded::Finish { id, status, code } = outcome {
+                finished.entry((*status, *code)).or_default().push(*id);
+            }
+        }
         let mut tx = self.write().await?;
-        super::events::record_pruned(&mut tx, delivery).await?;
-        finish(&mut tx, delivery.id, DeliveryStatus::Pruned, Some(code)).await?;
-        super::subscriptions::delete(&mut tx, delivery.subscription_id).await?;
+        for ((status, code), ids) in &finished {
+            for chunk in ids.chunks(IDS_PER_UPDATE) {
+                finish(&mut tx, self.backend, chunk, *status, *code).await?;
+            }
+        }
+        for outcome in outcomes {
+            match outcome {
+                Recorded::Finish { .. } => {}
+                Recorded::Retry { id, next_ms, code } => retry(&mut tx, *id, *next_ms, *code).await?,
+                Recorded::Prune { delivery, code } => {
+                    super::events::record_pruned(&mut tx, delivery).await?;
+                    finish(
+                        &mut tx,
+                        self.backend,
+                        &[delivery.id],
+                        DeliveryStatus::Pruned,
+                        Some(*code),
+                    )
+                    .await?;
+                    super::subscriptions::delete(&mut tx, delivery.subscription_id).await?;
+                }
+            }
+        }
         tx.commit().await
     }
 
@@ -1143,14 +1205,44 @@ pub(super) async fn local_due_times(
 }
 
 /// Records a delivery's final status inside `tx`.
-async fn finish(tx: &mut AnyConnection, id: i64, status: DeliveryStatus, code: Option<u16>) -> Result<(), sqlx::Error> {
+/// Gives the waiting deliveries `ids` a final status.
+async fn finish(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    ids: &[i64],
+    status: DeliveryStatus,
+    code: Option<u16>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "UPDATE deliveries SET status = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3, \
-         sent_ms = CASE WHEN $1 = '{delivered}' THEN COALESCE(sent_ms, $3) ELSE NULL END WHERE id = $4 AND {waiting}",
+         sent_ms = CASE WHEN $1 = '{delivered}' THEN COALESCE(sent_ms, $3) ELSE NULL END WHERE id IN ({ids}) AND {waiting}",
         delivered = DeliveryStatus::Delivered.as_str(),
+        ids = super::json_ids(backend, 4),
         waiting = *WAITING
     ))
     .bind(status.as_str())
+    .bind(code.map(i64::from))
+    .bind(now_ms())
+    .bind(serde_json::json!(ids).to_string())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Schedules another attempt of a waiting delivery (see [`Store::delivery_retry`]).
+async fn retry(tx: &mut AnyConnection, id: i64, next_ms: i64, code: Option<u16>) -> Result<(), sqlx::Error> {
+    let status = format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM notifications n WHERE n.id = deliveries.notification_id AND n.cancelled_ms IS NOT NULL) \
+         THEN '{cancelled}' ELSE '{retrying}' END",
+        cancelled = DeliveryStatus::Cancelled.as_str(),
+        retrying = DeliveryStatus::Retrying.as_str()
+    );
+    // Not arrived: out of the caps' ledger until it is let through again.
+    sqlx::query(&format!(
+        "UPDATE deliveries SET status = {status}, next_attempt_ms = $1, last_code = $2, lease_until_ms = 0, updated_ms = $3, sent_ms = NULL WHERE id = $4 AND {}",
+        *WAITING
+    ))
+    .bind(next_ms)
     .bind(code.map(i64::from))
     .bind(now_ms())
     .bind(id)
