@@ -14,7 +14,10 @@
 //!    at most 10%); then the same fan-out personalised (every recipient a
 //!    user with a first name, `POST /v1/notify`'s rendering path: read the
 //!    recipients with their traits, render each payload, store each one):
-//!    its cost over the first (issue 16: at most 20%).
+//!    its cost over the first (issue 16: at most 20%); then the plain
+//!    fan-out with the outbox on PostgreSQL, when `ASKWELL_BENCH_POSTGRES_URL`
+//!    names a server (the test command starts a throwaway one). The plain
+//!    run prints where its time goes, by phase (`askwell_delivery_phase_seconds_total`).
 //!
 //! `cargo run --release -p askwell-server --example delivery_bench -- [fan-out size]`
 
@@ -90,6 +93,22 @@ async fn main() -> Result<(), String> {
         rendered.as_secs_f64(),
         (personal.as_secs_f64() / elapsed.as_secs_f64() - 1.0) * 100.0
     );
+    match std::env::var("ASKWELL_BENCH_POSTGRES_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            let (on_postgres, _, delivered) =
+                fan_out_run(fan_out, &keys, &subscribers, Mode::Postgres(url), &Arc::default()).await?;
+            println!(
+                "bench: the same fan-out with the outbox on PostgreSQL (a local throwaway cluster, fsync off): {:.1} s ({:.0} msgs/s, {delivered} delivered), {:+.1}% over SQLite",
+                on_postgres.as_secs_f64(),
+                fan_out as f64 / on_postgres.as_secs_f64(),
+                (on_postgres.as_secs_f64() / elapsed.as_secs_f64() - 1.0) * 100.0
+            );
+        }
+        Ok(why) => println!("bench: the fan-out on PostgreSQL not timed: {why}"),
+        Err(_) => println!(
+            "bench: the fan-out on PostgreSQL not timed: set ASKWELL_BENCH_POSTGRES_URL (the test command does)"
+        ),
+    }
     // The rendering itself, apart from the delivery both runs share: the
     // two totals are minute-long runs on a shared machine and differ by
     // their noise too (±15% between identical runs here).
@@ -109,6 +128,26 @@ enum Mode {
     Policy(askwell::delivery::DeliveryPolicy),
     /// Every recipient a user with a first name; the copy reads it.
     Personal,
+    /// One payload for all, the outbox on the PostgreSQL server at this
+    /// URL (a new database on it).
+    Postgres(String),
+}
+
+/// A new, empty database on the PostgreSQL server at `admin_url`; its URL.
+async fn fresh_postgres_database(admin_url: &str) -> Result<String, String> {
+    use sqlx::Connection;
+    let name = format!("askwell_bench_{}", askwell_server::secret::random_id());
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .ok_or("a PostgreSQL URL names its database")?;
+    Ok(format!("{base}/{name}"))
 }
 
 /// Caps of 3 a day and two quiet hours starting six hours from now (UTC):
@@ -302,7 +341,12 @@ async fn fan_out_run(
     tokio::spawn(async move { axum::serve(listener, sink).await });
 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let store = Store::open_in_dir(dir.path()).await.map_err(|e| e.to_string())?;
+    let store = match &mode {
+        Mode::Postgres(admin_url) => Store::connect(&fresh_postgres_database(admin_url).await?)
+            .await
+            .map_err(|e| e.to_string())?,
+        _ => Store::open_in_dir(dir.path()).await.map_err(|e| e.to_string())?,
+    };
     let subs: Vec<NewSubscription> = (0..n)
         .map(|i| {
             let (p256dh, auth) = subscribers[i % subscribers.len()].clone();

@@ -164,7 +164,11 @@ async fn a_round_of_many_mixed_answers_records_each_one() {
         "{counts}"
     );
     assert_eq!(state.store.subscription_count().await.expect("count"), 225);
-    assert_eq!(state.store.queue_depth().await.expect("depth"), 75, "only the retries wait");
+    assert_eq!(
+        state.store.queue_depth().await.expect("depth"),
+        75,
+        "only the retries wait"
+    );
 }
 
 #[tokio::test]

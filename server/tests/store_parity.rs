@@ -20,8 +20,8 @@ use askwell::model::EventKind;
 use askwell_server::push::{DeliveryStatus, Urgency};
 use askwell_server::store::{
     device_subject, now_ms, user_subject, Admission, Attribution, Backend, Claimed, Created, DueRollout, Event,
-    Experiment, NewNotification, NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Rendered,
-    Recorded, RenderedRow, RolloutPlan, Schedule, StatsRange, StatusCounts, Swap, TopicsChange, Traits, Upsert, UserChanges,
+    Experiment, NewNotification, NewSubscription, NewUserEvent, Preferences, PutUser, Recipients, Recorded, Rendered,
+    RenderedRow, RolloutPlan, Schedule, StatsRange, StatusCounts, Swap, TopicsChange, Traits, Upsert, UserChanges,
     ZoneChange, DAY_MS, PAUSED_INDEFINITELY, ROLLOUT_REST,
 };
 use askwell_server::Store;

@@ -180,8 +180,17 @@ pub(crate) fn vite_app(run: &mut Run) {
     }
 }
 
+/// The delivery benchmarks; the fan-out is timed on PostgreSQL too, on a
+/// throwaway cluster that lives with this step (without one, the benchmark
+/// says so and times SQLite alone).
 pub(crate) fn delivery_bench(run: &mut Run) {
-    bench(run, "delivery benchmarks", "delivery_bench", &["100000"]);
+    let cluster = crate::postgres::Cluster::start();
+    let url = match &cluster {
+        Ok(cluster) => cluster.url.clone(),
+        Err(err) => format!("unavailable: {err}"),
+    };
+    let env = [("ASKWELL_BENCH_POSTGRES_URL", url.as_str())];
+    bench_with(run, "delivery benchmarks", "delivery_bench", &["100000"], &env);
 }
 
 pub(crate) fn journey_bench(run: &mut Run) {
@@ -197,9 +206,16 @@ pub(crate) fn funnel_bench(run: &mut Run) {
 /// One of the server's benchmark examples; its timings are printed, never
 /// asserted (they flake on a 2-core machine).
 fn bench(run: &mut Run, what: &str, example: &str, args: &[&str]) {
+    bench_with(run, what, example, args, &[]);
+}
+
+/// [`bench`] with environment variables.
+fn bench_with(run: &mut Run, what: &str, example: &str, args: &[&str], env: &[(&str, &str)]) {
     let release = ["run", "--release", "--quiet", "--package", "askwell-server"];
     let mut cmd = cargo(&run.root, &release);
-    cmd.args(["--example", example, "--"]).args(args);
+    cmd.args(["--example", example, "--"])
+        .args(args)
+        .envs(env.iter().copied());
     run.tally
         .step(&format!("{what} (release build; printed, not asserted)"), &mut cmd);
 }
