@@ -12,6 +12,7 @@
 use askwell::journey::{Deliver, LocalTime};
 use askwell::model::{PushAction, PushPayload};
 use askwell::one_tap;
+use askwell::template::is_safe_url;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -280,6 +281,7 @@ impl NotifyRequest {
         check_topic(self.topic.as_deref())?;
         check_idempotency_key(self.idempotency_key.as_deref())?;
         check_category(self.category.as_deref())?;
+        check_urls(&self.notification)?;
         let offers_mute = check_all_actions(&self.notification, self.to.topic.as_deref(), self.category.as_deref())?;
         let dry_run = self.dry_run.take().unwrap_or(false);
         let batch = self.batch.take();
@@ -641,6 +643,11 @@ fn check_actions(
             }
             offers_mute = true;
         }
+        for (field, url) in [(".url", &action.url), (".icon", &action.icon)] {
+            if url.as_deref().is_some_and(|url| !is_safe_url(url)) {
+                return Err(bad(i, format!("{field}: {NOT_A_SAFE_URL}")));
+            }
+        }
         if action.confirm.is_some() && !one_tap::is_reserved(id) {
             return Err(bad(
                 i,
@@ -649,6 +656,30 @@ fn check_actions(
         }
     }
     Ok(offers_mute)
+}
+
+/// Why a URL is refused: a click must not run script in the app's origin
+/// (`javascript:`), nor open or show a document a push made up (`data:`).
+const NOT_A_SAFE_URL: &str = "expected an http(s) or relative URL";
+
+/// The notification's own URLs, whatever their scheme is written like
+/// (the buttons' are checked with them, [`check_actions`]; templated ones
+/// again, stricter, by the copy's parse).
+fn check_urls(notification: &NotificationRequest) -> Result<(), AppError> {
+    for (field, url) in [
+        ("url", &notification.url),
+        ("icon", &notification.icon),
+        ("image", &notification.image),
+        ("badge", &notification.badge),
+    ] {
+        if url.as_deref().is_some_and(|url| !is_safe_url(url)) {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidNotification,
+                format!("notification.{field}: {NOT_A_SAFE_URL}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The notification's buttons and each variant's, checked as

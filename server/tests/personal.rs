@@ -985,3 +985,58 @@ async fn the_dashboards_list_and_csv_show_each_notifications_funnel_and_variants
         );
     }
 }
+
+/// Every URL a push carries is http(s) or relative: the page a click opens
+/// (the notification's and each button's) and the images the browser
+/// fetches. A `javascript:` or `data:` URL is refused at its own field,
+/// literal or templated, in the notification and in a variant alike.
+#[tokio::test]
+async fn a_script_or_data_url_is_refused_in_every_url_field() {
+    let db = inspectable_with(settings()).await;
+    let state = &db.state;
+    let notification = |extra: Value| {
+        let mut notification = json!({ "title": "Hi" });
+        for (key, value) in extra.as_object().expect("fields") {
+            notification[key] = value.clone();
+        }
+        json!({ "to": { "all": true }, "notification": notification })
+    };
+    let button = |field: &str, url: &str| json!([{ "action": "go", "title": "Go", field: url }]);
+    for hostile in [
+        "javascript:alert(document.domain)",
+        " JavaScript:alert(1)",
+        "data:text/html,<script>1</script>",
+    ] {
+        for (extra, field) in [
+            (json!({ "url": hostile }), "notification.url"),
+            (json!({ "icon": hostile }), "notification.icon"),
+            (json!({ "image": hostile }), "notification.image"),
+            (json!({ "badge": hostile }), "notification.badge"),
+            (
+                json!({ "actions": button("url", hostile) }),
+                "notification.actions[0].url",
+            ),
+            (
+                json!({ "actions": button("icon", hostile) }),
+                "notification.actions[0].icon",
+            ),
+            (
+                json!({ "variants": [{ "id": "a" }, { "id": "b", "actions": button("url", hostile) }] }),
+                "notification.variants[1].actions[0].url",
+            ),
+        ] {
+            let body = notification(extra);
+            let (code, message) = refused(state, body.clone()).await;
+            assert_eq!(code, "invalid_notification", "{body}");
+            assert!(
+                message.contains(&format!("{field}: expected an http(s) or relative URL")),
+                "{body}: {message}"
+            );
+        }
+    }
+    for fine in ["/threads/7", "https://example.com/a?b=c#d", "thread/7"] {
+        let body = notification(json!({ "url": fine, "icon": fine, "actions": button("url", fine) }));
+        let (status, reply) = notify(state, &body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body} → {reply}");
+    }
+}
