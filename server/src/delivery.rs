@@ -21,8 +21,8 @@ use crate::ssrf::{is_sendable, GuardedResolver};
 use crate::store::{device_subject, now_ms, Admission, Claimed, Recorded, Store};
 use crate::vapid::VapidSigner;
 
-/// Most outcomes written in one transaction (a claimed batch is 512 by
-/// default; two workers' answers can arrive together).
+/// Most outcomes written in one transaction (a round's recorder writes at
+/// most its batch, 512 by default; a larger `batch` is written in parts).
 const OUTCOMES_PER_WRITE: usize = 1024;
 
 /// Longest idle pause of a worker between polls of the outbox (ms).
@@ -162,8 +162,11 @@ impl Deliverer {
             let this = self.clone();
             let outcomes = outcomes.clone();
             tasks.spawn(async move {
-                // Closed only once every task has sent (the recorder ends last).
-                let _ = outcomes.send(this.deliver(delivery).await);
+                // The recorder ends only after every task has sent; if it
+                // died (a panic), the delivery is sent again after its lease.
+                if let Err(unrecorded) = outcomes.send(this.deliver(delivery).await) {
+                    tracing::error!(outcome = ?unrecorded.0, "the delivery recorder is gone; outcome not recorded");
+                }
             });
         }
         drop(outcomes);

@@ -567,9 +567,18 @@ impl Store {
             return Ok(());
         }
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        // PostgreSQL: rows a recorder holds are being finished, so they need
+        // no renewal; skipping them (and taking the rest in id order) keeps
+        // a renewal from deadlocking with it.
+        let rows = match self.backend {
+            Backend::Postgres => {
+                format!("SELECT id FROM deliveries WHERE id IN ({list}) ORDER BY id FOR UPDATE SKIP LOCKED")
+            }
+            Backend::Sqlite => list,
+        };
         let mut tx = self.write().await?;
         sqlx::query(&format!(
-            "UPDATE deliveries SET lease_until_ms = $1 WHERE lease_until_ms > 0 AND {} AND id IN ({list})",
+            "UPDATE deliveries SET lease_until_ms = $1 WHERE lease_until_ms > 0 AND {} AND id IN ({rows})",
             *WAITING
         ))
         .bind(now_ms() + lease_ms)
@@ -632,6 +641,9 @@ impl Store {
             }
         }
         let mut tx = self.write().await?;
+        if self.backend == Backend::Postgres {
+            lock_in_id_order(&mut tx, outcomes).await?;
+        }
         for ((status, code), ids) in &finished {
             for chunk in ids.chunks(IDS_PER_UPDATE) {
                 finish(&mut tx, self.backend, chunk, *status, *code).await?;
@@ -1204,7 +1216,37 @@ pub(super) async fn local_due_times(
     Ok((scheduled, defaulted))
 }
 
-/// Records a delivery's final status inside `tx`.
+/// PostgreSQL only (SQLite has one writer): locks every row the outcomes
+/// will change — their deliveries, and all of a pruned subscription's — in
+/// id order, before any statement changes one. The statements after take
+/// them in another order (by status, then one by one), and another worker's
+/// recorder or a lease renewal taking the same rows in its own order could
+/// otherwise deadlock with this one, losing the whole group.
+async fn lock_in_id_order(tx: &mut AnyConnection, outcomes: &[Recorded]) -> Result<(), sqlx::Error> {
+    let mut ids = Vec::with_capacity(outcomes.len());
+    let mut gone = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Recorded::Finish { id, .. } | Recorded::Retry { id, .. } => ids.push(*id),
+            Recorded::Prune { delivery, .. } => {
+                ids.push(delivery.id);
+                gone.push(delivery.subscription_id);
+            }
+        }
+    }
+    let sql = format!(
+        "SELECT id FROM deliveries WHERE id IN ({}) OR subscription_id IN ({}) ORDER BY id FOR UPDATE",
+        super::json_ids(Backend::Postgres, 1),
+        super::json_ids(Backend::Postgres, 2)
+    );
+    sqlx::query(&sql)
+        .bind(serde_json::json!(ids).to_string())
+        .bind(serde_json::json!(gone).to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// Gives the waiting deliveries `ids` a final status.
 async fn finish(
     tx: &mut AnyConnection,
