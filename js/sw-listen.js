@@ -6,7 +6,13 @@
 // and forward each event after `ready`. Nothing here calls skipWaiting() or
 // clients.claim(): the app's worker keeps control of its own lifecycle.
 // Pushes and notifications without Askwell's marker are left to the app.
-export function listen(ready, handlers) {
+//
+// What to show, where a click goes and what the server is told are decided
+// by the wasm (`decide`, src/web/sw.rs, on the core's wire contract); this
+// file only awaits the browser between those decisions. Awaiting in wasm
+// cost a polling state machine and a JS import per browser call: most of
+// the worker's download.
+export function listen(ready, decide) {
   const config = () => self.askwellConfig ?? {};
   const isAskwell = (event) => {
     try {
@@ -16,17 +22,112 @@ export function listen(ready, handlers) {
     }
   };
   const fromAskwell = (event) => event.notification?.data?.askwell === 1;
+  const when = (event, work) => event.waitUntil(ready.then(work));
 
   self.addEventListener("push", (event) => {
-    if (isAskwell(event)) event.waitUntil(ready.then(() => handlers.onPush(event, config())));
+    if (isAskwell(event)) when(event, () => showPush(event));
   });
   self.addEventListener("notificationclick", (event) => {
-    if (fromAskwell(event)) event.waitUntil(ready.then(() => handlers.onNotificationClick(event, config())));
+    if (fromAskwell(event)) when(event, () => handleClick(event));
   });
   self.addEventListener("notificationclose", (event) => {
-    if (fromAskwell(event)) event.waitUntil(ready.then(() => handlers.onNotificationClose(event, config())));
+    if (fromAskwell(event)) when(event, () => report(decide.closeReport(event.notification.data, config(), Date.now())));
   });
   self.addEventListener("pushsubscriptionchange", (event) => {
-    event.waitUntil(ready.then(() => handlers.onSubscriptionChange(event, config())));
+    when(event, () => changeSubscription(event));
   });
+
+  // `POST url` with a JSON body and keepalive (so a request started as the
+  // worker goes idle still arrives). Resolves to the Response.
+  const post = ({ url, body }) =>
+    fetch(url, {
+      method: "POST",
+      keepalive: true,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  // A report (or none): resolves either way, to whether it was sent. A
+  // report never stops a notification from showing or a click from opening.
+  const report = (request) => (request ? post(request).then(() => true, () => false) : Promise.resolve(false));
+
+  async function showPush(event) {
+    const push = decide.pushToShow(event.data?.text(), config(), self.Notification?.maxActions, Date.now());
+    if (!push) return false;
+    await self.registration.showNotification(push.title, push.options);
+    // Reported after showing, so a slow server never delays the notification.
+    await report(push.shown);
+    return true;
+  }
+
+  async function handleClick(event) {
+    const notification = event.notification;
+    notification.close();
+    const click = decide.clickToHandle(notification.data, event.action, config(), Date.now());
+    if (!click) return false;
+    const sent = report(click.report);
+    try {
+      return await (click.tap ? confirmTap(click.tap) : showPage(click.url));
+    } finally {
+      await sent;
+    }
+  }
+
+  // Focus, navigate or open, as the wasm routes it.
+  async function showPage(target) {
+    const url = new URL(target, self.registration.scope).href;
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    const route = decide.routeClick(url, windows.map((client) => client.url));
+    const index = route.focus ?? route.navigate;
+    if (index === undefined) {
+      await self.clients.openWindow(url);
+      return true;
+    }
+    const client = windows[index];
+    if (route.navigate !== undefined) {
+      // navigate() only works on windows this worker controls; an
+      // uncontrolled one (first visit) is focused and asked to navigate
+      // itself by the page module, rather than opening a second tab.
+      const navigated = await Promise.resolve()
+        .then(() => client.navigate(url))
+        .then(() => true, () => false);
+      if (!navigated) client.postMessage({ askwell: "navigate", url });
+    }
+    await client.focus();
+    return true;
+  }
+
+  // Tells the server what the tap turned off, then shows a quiet
+  // confirmation (replacing an earlier one) that says what happened — or
+  // that it could not be done, so a tap is never silently lost.
+  async function confirmTap(tap) {
+    const told = await tellServer(tap);
+    await self.registration.showNotification(told ? tap.confirmation : tap.failed, { tag: tap.tag, silent: true });
+    return told;
+  }
+
+  async function tellServer(tap) {
+    try {
+      const subscription = await self.registration.pushManager.getSubscription();
+      const body = decide.withPossession(tap.change, subscription);
+      return body !== undefined && (await post({ url: tap.url, body })).ok;
+    } catch {
+      return false;
+    }
+  }
+
+  async function changeSubscription(event) {
+    const change = decide.subscriptionChange(event.oldSubscription, config());
+    let subscription = event.newSubscription;
+    if (change.old) {
+      subscription ??= await within(self.registration.pushManager.subscribe(change.subscribe), change.timeoutMs);
+      return post({ url: change.url, body: { old: change.old, subscription } });
+    }
+    subscription ??= await self.registration.pushManager.getSubscription();
+    return subscription ? post({ url: change.url, body: { subscription } }) : false;
+  }
+
+  // `promise`, or a rejection after `ms` (a push service that cannot be
+  // reached may never settle a subscribe()).
+  const within = (promise, ms) =>
+    Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error("timed out")), ms))]);
 }

@@ -61,14 +61,14 @@ impl PushPayload {
                 let off = Value::Object(vec![(name.clone(), Value::Bool(false))]);
                 Some(Tap {
                     change: Value::object([(member, off)]),
-                    confirmation: confirmation(button, || format!("Muted: {name}")),
+                    confirmation: confirmation(button, || ["Muted: ", name].concat()),
                 })
             }
             SNOOZE => {
                 let hours = snooze_hours(button);
                 Some(Tap {
                     change: Value::object([("pause", Value::object([("hours", u64::from(hours).into())]))]),
-                    confirmation: confirmation(button, || format!("Paused for {}", duration(hours))),
+                    confirmation: confirmation(button, || ["Paused for ", &duration(hours)].concat()),
                 })
             }
             _ => None,
@@ -105,9 +105,23 @@ pub fn duration(hours: u32) -> String {
     };
     match (n, unit) {
         (1, "hour") => "an hour".to_owned(),
-        (1, unit) => format!("a {unit}"),
-        (n, unit) => format!("{n} {unit}s"),
+        (1, unit) => ["a ", unit].concat(),
+        (n, unit) => [&decimal(n), " ", unit, "s"].concat(),
     }
+}
+
+/// `n` in decimal digits. Not `format!`: the worker's wasm would carry
+/// Rust's formatting machinery (2 kB) for these few numbers.
+fn decimal(mut n: u32) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(char::from(b'0' + (n % 10) as u8));
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().collect()
 }
 
 #[cfg(test)]
@@ -178,6 +192,10 @@ mod tests {
             (168, "a week"),
             (336, "2 weeks"),
             (36, "36 hours"),
+            (100, "100 hours"),
+            (10 * 24, "10 days"),
+            (70 * 24, "10 weeks"),
+            (MAX_SNOOZE_HOURS + 1, "8785 hours"),
         ] {
             assert_eq!(duration(hours), text);
         }
