@@ -235,7 +235,11 @@ pub fn subscription_change(old: JsValue, config: JsValue) -> Result<JsValue, JsV
             set("url", &api::url(&server, api::SWAP).into())?;
             set("old", &api::possession_body(&endpoint, &auth))?;
             // The key stays a BufferSource: not through the core's Value.
-            let key = Reflect::get(&Reflect::get(&old, &"options".into())?, &"applicationServerKey".into())?;
+            // Read leniently: it is needed only if the browser gave no new
+            // subscription (without one, that subscribe() fails instead).
+            let key = Reflect::get(&old, &"options".into())
+                .and_then(|options| Reflect::get(&options, &"applicationServerKey".into()))
+                .unwrap_or(JsValue::UNDEFINED);
             set("subscribe", &api::subscribe_options(&key))?;
             set("timeoutMs", &api::SUBSCRIBE_TIMEOUT_MS.into())?;
         }
