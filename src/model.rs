@@ -4,6 +4,7 @@
 //! these is spelt once.
 
 use crate::error::{Error, Result};
+use crate::template::is_safe_url;
 use crate::value::Value;
 
 /// The variant id a holdout device is counted under.
@@ -355,6 +356,7 @@ impl PushPayload {
             return Err(Error::InvalidPayload("not an Askwell push".into()));
         }
         let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        let link = |key: &str| safe_url(value.get(key));
         let flag = |key: &str| matches!(value.get(key), Some(Value::Bool(true)));
         let title = text("title")
             .filter(|t| !t.trim().is_empty())
@@ -362,10 +364,10 @@ impl PushPayload {
         Ok(PushPayload {
             title,
             body: text("body").unwrap_or_default(),
-            icon: text("icon"),
-            image: text("image"),
-            badge: text("badge"),
-            url: text("url"),
+            icon: link("icon"),
+            image: link("image"),
+            badge: link("badge"),
+            url: link("url"),
             tag: text("tag"),
             renotify: flag("renotify"),
             require_interaction: flag("requireInteraction"),
@@ -475,6 +477,17 @@ fn origin_of(url: &str) -> Option<&str> {
     url.get(..end)
 }
 
+/// A URL field of a push, dropped unless [`is_safe_url`]: the server refuses
+/// other schemes at `/v1/notify`, but a push queued before it did, or sent
+/// by anyone holding the VAPID key, must not reach `openWindow`, `navigate`
+/// or an icon's fetch with `javascript:` or `data:`.
+fn safe_url(value: Option<&Value>) -> Option<String> {
+    value
+        .and_then(Value::as_str)
+        .filter(|url| is_safe_url(url))
+        .map(str::to_owned)
+}
+
 fn read_actions(value: Option<&Value>) -> Vec<PushAction> {
     let Some(Value::Array(items)) = value else {
         return Vec::new();
@@ -486,8 +499,8 @@ fn read_actions(value: Option<&Value>) -> Vec<PushAction> {
             Some(PushAction {
                 action: text("action")?,
                 title: text("title")?,
-                icon: text("icon"),
-                url: text("url"),
+                icon: safe_url(item.get("icon")),
+                url: safe_url(item.get("url")),
                 hours: item
                     .get("hours")
                     .and_then(Value::as_f64)
@@ -656,5 +669,23 @@ mod tests {
         assert_eq!(payload.click_url(""), Some("/thread"));
         assert_eq!(payload.click_url("mute"), Some("/settings"));
         assert_eq!(payload.click_url("later"), Some("/thread"));
+    }
+
+    #[test]
+    fn a_push_never_hands_the_browser_an_unsafe_url() {
+        // A push queued before the server refused such URLs (or sent by
+        // anything holding the VAPID key) may still carry one: the worker
+        // drops it, so a click opens the scope ("/") and nothing loads it.
+        let payload = PushPayload::read(&from_json(
+            r#"{"askwell":1,"title":"t","url":" JavaScript:alert(1)","icon":"data:image/svg+xml,<svg/>","image":"java\nscript:x","badge":"vbscript:x","actions":[{"action":"open","title":"Open","url":"javascript:alert(2)","icon":"data:x"},{"action":"ok","title":"OK","url":"https://app.test/ok","icon":"/i.png"}]}"#,
+        ))
+        .expect("the push still shows");
+        assert_eq!(payload.url, None);
+        assert_eq!((&payload.icon, &payload.image, &payload.badge), (&None, &None, &None));
+        assert_eq!(payload.click_url(""), None);
+        assert_eq!(payload.click_url("open"), None);
+        assert_eq!(payload.actions[0].icon, None);
+        assert_eq!(payload.click_url("ok"), Some("https://app.test/ok"));
+        assert_eq!(payload.actions[1].icon.as_deref(), Some("/i.png"));
     }
 }

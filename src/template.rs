@@ -214,10 +214,8 @@ pub(crate) fn is_confirm_shaming(label: &str) -> bool {
 /// Whether `url` may reach the DOM (an avatar's `src`, an action prompt's
 /// navigation): http(s) or relative only, never `javascript:`, `data:` or
 /// another scheme.
-/// The server checks every URL of a push with it before one is queued.
-// The worker's build has no use for it (its notifications' URLs are the
-// server's, checked there): unused, not missing.
-#[cfg_attr(not(any(feature = "page", feature = "journeys")), allow(dead_code))]
+/// The server checks every URL of a push with it before one is queued, and
+/// the worker again when it reads one.
 pub fn is_safe_url(url: &str) -> bool {
     let lower = url.trim_start().to_ascii_lowercase();
     match lower.split_once(':') {
