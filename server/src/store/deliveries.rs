@@ -533,6 +533,14 @@ impl Store {
         let now = now_ms();
         let history = send_history(&mut tx, self.backend, batch, now - window_ms).await?;
         let admissions = decide(&history, now);
+        if self.backend == Backend::Postgres {
+            // The answers are recorded one statement per kind, each taking
+            // its rows in its own order; a recorder or a cancel taking some
+            // of the same rows (a lease that ran out, say) must not deadlock
+            // with it, losing the batch's decisions.
+            let ids: Vec<i64> = batch.iter().map(|claimed| claimed.id).collect();
+            lock_rows_in_id_order(&mut tx, &ids, &[]).await?;
+        }
         record_admissions(&mut tx, self.backend, &admissions, now).await?;
         tx.commit().await?;
         Ok(admissions)
@@ -1234,6 +1242,12 @@ async fn lock_in_id_order(tx: &mut AnyConnection, outcomes: &[Recorded]) -> Resu
             }
         }
     }
+    lock_rows_in_id_order(tx, &ids, &gone).await
+}
+
+/// PostgreSQL only: locks the deliveries `ids`, and every delivery of the
+/// subscriptions `gone`, in id order (see [`lock_in_id_order`]).
+async fn lock_rows_in_id_order(tx: &mut AnyConnection, ids: &[i64], gone: &[i64]) -> Result<(), sqlx::Error> {
     let sql = format!(
         "SELECT id FROM deliveries WHERE id IN ({}) OR subscription_id IN ({}) ORDER BY id FOR UPDATE",
         super::json_ids(Backend::Postgres, 1),
