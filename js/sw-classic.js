@@ -8,6 +8,17 @@
 (() => {
   // A classic script cannot ask for its own URL; its stack trace knows it.
   const own = /(https?:\/\/[^\s()@]+?)sw-classic\.js/.exec(new Error().stack ?? "")?.[1] ?? null;
-  const base = (self.askwellConfig ?? {}).packageUrl ?? own ?? new URL("./", self.location.href).href;
-  listen(wasm_bindgen({ module_or_path: new URL("askwell_sw_classic_bg.wasm", base) }), wasm_bindgen);
+  // Nothing here may throw: an exception while the app's worker is first
+  // evaluated fails its registration, the app's own features with it. A
+  // relative packageUrl ("/pkg/") is resolved against the worker's URL; one
+  // that is no URL, or wasm that cannot load, leaves the listeners showing
+  // the fallback notification for Askwell's pushes.
+  let ready;
+  try {
+    const base = new URL((self.askwellConfig ?? {}).packageUrl ?? own ?? "./", self.location.href);
+    ready = wasm_bindgen({ module_or_path: new URL("askwell_sw_classic_bg.wasm", base) });
+  } catch (error) {
+    ready = Promise.reject(error);
+  }
+  listen(ready, wasm_bindgen);
 })();

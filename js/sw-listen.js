@@ -22,10 +22,20 @@ export function listen(ready, decide) {
     }
   };
   const fromAskwell = (event) => event.notification?.data?.askwell === 1;
-  const when = (event, work) => event.waitUntil(ready.then(work));
+  // Each event handles a failure of `ready` (wasm that cannot load: a 404
+  // after a deploy, a CSP without 'wasm-unsafe-eval'); this only keeps it
+  // from being reported as unhandled before one arrives.
+  ready.catch(() => {});
+  const when = (event, work, otherwise) => event.waitUntil(ready.then(work).catch(otherwise));
 
+  // With userVisibleOnly every push must show something (browsers penalise
+  // silent ones), so a push whose handling failed shows the fallback. The
+  // default title is FALLBACK_TITLE's in src/web/sw.rs: the wasm may be what
+  // failed.
+  const showFallback = () =>
+    self.registration.showNotification(config().fallbackTitle ?? "You have a new notification");
   self.addEventListener("push", (event) => {
-    if (isAskwell(event)) when(event, () => showPush(event));
+    if (isAskwell(event)) when(event, () => showPush(event), showFallback);
   });
   self.addEventListener("notificationclick", (event) => {
     if (fromAskwell(event)) when(event, () => handleClick(event));
