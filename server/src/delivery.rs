@@ -119,10 +119,16 @@ impl Deliverer {
         self
     }
 
-    /// Runs until `stop` is notified: claims due work, sends it, sleeps until
+    /// Runs until `stop` is raised (finishing the round under way): claims due work, sends it, sleeps until
     /// woken (`wake`) or until the next retry is due.
-    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, stop: Arc<Notify>) {
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, stop: crate::Stop) {
         loop {
+            // Checked between rounds too: with work waiting there is no
+            // sleep to interrupt, and a shutdown must not wait for the
+            // whole backlog.
+            if stop.is_raised() {
+                return;
+            }
             let sent = match self.round().await {
                 Ok(sent) => sent,
                 Err(err) => {
@@ -137,7 +143,7 @@ impl Deliverer {
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(pause) => {}
-                _ = stop.notified() => return,
+                () = stop.raised() => return,
             }
         }
     }

@@ -186,8 +186,8 @@ impl Runner {
 
     /// Ticks every `every` until `stop`, waking the delivery workers when a
     /// tick enqueued something. A failed tick is logged and retried.
-    pub async fn run(self, every: std::time::Duration, wake: Arc<tokio::sync::Notify>, stop: Arc<tokio::sync::Notify>) {
-        loop {
+    pub async fn run(self, every: std::time::Duration, wake: Arc<tokio::sync::Notify>, stop: crate::Stop) {
+        while !stop.is_raised() {
             match self.tick(crate::store::now_ms()).await {
                 Ok(tick) if tick.sent > 0 => wake.notify_waiters(),
                 Ok(_) => {}
@@ -195,7 +195,7 @@ impl Runner {
             }
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
-                () = stop.notified() => return,
+                () = stop.raised() => return,
             }
         }
     }

@@ -27,6 +27,7 @@ pub mod serve;
 pub mod simulate;
 pub mod ssrf;
 pub mod stats;
+pub mod stop;
 pub mod store;
 pub mod users;
 pub mod validate;
@@ -45,6 +46,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
 pub use error::{AppError, ErrorCode};
+pub use stop::Stop;
 pub use store::Store;
 pub use vapid::VapidKeys;
 

@@ -13,7 +13,6 @@ use askwell_server::vapid::check_subject;
 use askwell_server::{app, ErrorCode, Server, ServerConfig, Settings, StaticFiles, Store, VapidKeys};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 
 /// Askwell's server: subscriptions, topics, VAPID-signed Web Push, the prompt funnel.
 #[derive(Parser)]
@@ -300,7 +299,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         let stored = askwell_server::journeys::load_file(&state.store, path).await?;
         tracing::info!(journeys = stored, file = %path.display(), "journeys loaded");
     }
-    let stop = Arc::new(Notify::new());
+    let stop = askwell_server::Stop::new();
     let workers: Vec<_> = (0..args.workers.max(1))
         .map(|_| tokio::spawn(deliverer.clone().run(state.wake.clone(), stop.clone())))
         .collect();
@@ -326,7 +325,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // The demo tooling and tests wait for this exact line.
     println!("askwell-server listening on http://{address}/");
     let served = askwell_server::serve::serve(listener, app(state), limits, shutdown_signal()).await;
-    stop.notify_waiters();
+    stop.raise();
     for worker in workers {
         let _ = worker.await;
     }
@@ -359,8 +358,8 @@ fn default_time_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
 }
 
 /// Deletes funnel events past the retention period, at start and hourly.
-async fn sweep_events(store: Store, days: u32, stop: Arc<Notify>) {
-    loop {
+async fn sweep_events(store: Store, days: u32, stop: askwell_server::Stop) {
+    while !stop.is_raised() {
         let before = askwell_server::store::now_ms() - i64::from(days) * askwell_server::store::DAY_MS;
         match store.events_sweep(before).await {
             Ok(0) => {}
@@ -369,7 +368,7 @@ async fn sweep_events(store: Store, days: u32, stop: Arc<Notify>) {
         }
         tokio::select! {
             () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
-            () = stop.notified() => return,
+            () = stop.raised() => return,
         }
     }
 }

@@ -18,7 +18,6 @@
 //! transaction that writes it, so it happens once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use askwell::journey::Fields;
 use serde::{Deserialize, Serialize};
@@ -317,8 +316,8 @@ impl From<sqlx::Error> for Failure {
 
 /// Runs [`decide_due`] every `every` until `stop`, waking the delivery
 /// workers when a rest was queued.
-pub async fn run(state: AppState, every: std::time::Duration, stop: Arc<tokio::sync::Notify>) {
-    loop {
+pub async fn run(state: AppState, every: std::time::Duration, stop: crate::Stop) {
+    while !stop.is_raised() {
         match decide_due(&state, crate::store::now_ms()).await {
             Ok(0) => {}
             Ok(_) => state.wake.notify_waiters(),
@@ -326,7 +325,7 @@ pub async fn run(state: AppState, every: std::time::Duration, stop: Arc<tokio::s
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}
-            () = stop.notified() => return,
+            () = stop.raised() => return,
         }
     }
 }

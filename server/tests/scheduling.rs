@@ -14,11 +14,10 @@ use std::time::Duration;
 
 use askwell::journey::{zone, Deliver, LocalTime};
 use askwell_server::store::now_ms;
-use askwell_server::{AppState, Settings};
+use askwell_server::{AppState, Settings, Stop};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use support::*;
-use tokio::sync::Notify;
 
 /// A test state whose default zone is `default_zone`.
 async fn state_in(default_zone: &str) -> AppState {
@@ -54,9 +53,9 @@ fn due_of(times: &[(i64, i64)], sub: i64) -> i64 {
         .unwrap_or_else(|| panic!("no delivery to {sub} in {times:?}"))
 }
 
-/// Runs `workers` delivery loops until the returned handle is notified.
-fn run_workers(state: &AppState, workers: usize, config: askwell_server::delivery::DeliveryConfig) -> Arc<Notify> {
-    let stop = Arc::new(Notify::new());
+/// Runs `workers` delivery loops until the returned stop is raised.
+fn run_workers(state: &AppState, workers: usize, config: askwell_server::delivery::DeliveryConfig) -> Stop {
+    let stop = Stop::new();
     for _ in 0..workers {
         let deliverer = deliverer(state, config);
         tokio::spawn(deliverer.run(state.wake.clone(), stop.clone()));
@@ -179,7 +178,7 @@ async fn a_scheduled_delivery_is_not_sent_before_its_time_and_is_sent_after() {
     let counts = wait_for(&state, &id, Duration::from_secs(10), |c| c["delivered"] == 2).await;
     assert!(now_ms() >= at);
     assert_eq!((service.received_count(), count(&counts, "scheduled")), (2, 0));
-    stop.notify_waiters();
+    stop.raise();
 }
 
 #[tokio::test]
@@ -356,7 +355,7 @@ async fn a_cancel_racing_the_workers_ends_every_delivery_once_as_sent_or_cancell
     let total = |c: &Value| count(c, "delivered") + count(c, "cancelled");
     let n = i64::try_from(N).expect("small");
     let counts = wait_for(&state, &id, Duration::from_secs(30), |c| total(c) == n).await;
-    stop.notify_waiters();
+    stop.raise();
     assert_eq!(
         (
             count(&counts, "queued"),
@@ -527,4 +526,35 @@ async fn a_delivery_held_by_a_crashed_worker_when_cancelled_is_cancelled_when_cl
         (2, 0),
         "{counts}"
     );
+}
+
+#[tokio::test]
+async fn a_stop_raised_while_the_background_loops_are_busy_is_not_missed() {
+    // On SIGTERM the server raises its stop and waits for every loop; one
+    // that was busy (a delivery round, a journey tick) when it was raised
+    // must still see it, or shutdown waits forever for a loop that has gone
+    // back to sleep, until the orchestrator kills the process.
+    let state = state(true).await;
+    let stop = Stop::new();
+    let every = Duration::from_secs(3600);
+    let loops = [
+        tokio::spawn(deliverer(&state, FAST).run(state.wake.clone(), stop.clone())),
+        tokio::spawn(
+            askwell_server::journeys::Runner::new(state.store.clone(), jiff::tz::TimeZone::UTC).run(
+                every,
+                state.wake.clone(),
+                stop.clone(),
+            ),
+        ),
+        tokio::spawn(askwell_server::rollout::run(state.clone(), every, stop.clone())),
+    ];
+    // Raised before any loop has run (this runtime has one thread): each is
+    // still in its first round when the stop is raised.
+    stop.raise();
+    for task in loops {
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("the loop saw the stop and returned")
+            .expect("no panic");
+    }
 }
