@@ -37,8 +37,13 @@ export function listen(ready, decide) {
   self.addEventListener("push", (event) => {
     if (isAskwell(event)) when(event, () => showPush(event), showFallback);
   });
+  // Wasm that cannot load still lets a click open the app.
+  const openScope = (event) => {
+    event.notification.close();
+    return self.clients.openWindow(self.registration.scope);
+  };
   self.addEventListener("notificationclick", (event) => {
-    if (fromAskwell(event)) when(event, () => handleClick(event));
+    if (fromAskwell(event)) when(event, () => handleClick(event), () => openScope(event));
   });
   self.addEventListener("notificationclose", (event) => {
     if (fromAskwell(event)) when(event, () => report(decide.closeReport(event.notification.data, config(), Date.now())));
@@ -62,7 +67,8 @@ export function listen(ready, decide) {
 
   async function showPush(event) {
     const push = decide.pushToShow(event.data?.text(), config(), self.Notification?.maxActions, Date.now());
-    if (!push) return false;
+    // isAskwell accepted it, so something must show.
+    if (!push) return showFallback();
     await self.registration.showNotification(push.title, push.options);
     // Reported after showing, so a slow server never delays the notification.
     await report(push.shown);
@@ -84,7 +90,12 @@ export function listen(ready, decide) {
 
   // Focus, navigate or open, as the wasm routes it.
   async function showPage(target) {
-    const url = new URL(target, self.registration.scope).href;
+    const scope = self.registration.scope;
+    // A URL the parser refuses ("http://[") opens the scope instead.
+    let url = scope;
+    try {
+      url = new URL(target, scope).href;
+    } catch {}
     const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
     const route = decide.routeClick(url, windows.map((client) => client.url));
     const index = route.focus ?? route.navigate;
@@ -93,16 +104,18 @@ export function listen(ready, decide) {
       return true;
     }
     const client = windows[index];
+    // Focused first: the right to focus a window lasts only briefly after
+    // the click, and after navigate() this client object is stale.
+    await client.focus().catch(() => {});
     if (route.navigate !== undefined) {
       // navigate() only works on windows this worker controls; an
-      // uncontrolled one (first visit) is focused and asked to navigate
-      // itself by the page module, rather than opening a second tab.
+      // uncontrolled one (first visit) is asked to navigate itself by the
+      // page module, rather than opening a second tab.
       const navigated = await Promise.resolve()
         .then(() => client.navigate(url))
         .then(() => true, () => false);
       if (!navigated) client.postMessage({ askwell: "navigate", url });
     }
-    await client.focus();
     return true;
   }
 
@@ -125,15 +138,27 @@ export function listen(ready, decide) {
     }
   }
 
+  // Resolves to whether the server now knows the device's subscription.
   async function changeSubscription(event) {
     const change = decide.subscriptionChange(event.oldSubscription, config());
+    const manager = self.registration.pushManager;
     let subscription = event.newSubscription;
-    if (change.old) {
-      subscription ??= await within(self.registration.pushManager.subscribe(change.subscribe), change.timeoutMs);
-      return post({ url: change.url, body: { old: change.old, subscription } });
+    if (change.old && !subscription) {
+      // Subscribing again can fail (no key on the old one, permission gone,
+      // a push service that never answers): then whatever the browser has.
+      subscription = await within(manager.subscribe(change.subscribe), change.timeoutMs).catch(() => null);
     }
-    subscription ??= await self.registration.pushManager.getSubscription();
-    return subscription ? post({ url: change.url, body: { subscription } }) : false;
+    subscription ??= await manager.getSubscription();
+    if (!subscription) return false;
+    if (change.old) {
+      const swapped = await post({ url: change.url, body: { old: change.old, subscription } });
+      if (swapped.ok) return true;
+      // The server no longer knows the old endpoint (its push service's
+      // first 410 often comes before this event, and prunes it): stored as
+      // new rather than lost until the next visit, whose repair restores
+      // its topics.
+    }
+    return (await post({ url: change.store, body: { subscription } })).ok;
   }
 
   // `promise`, or a rejection after `ms` (a push service that cannot be

@@ -217,33 +217,32 @@ pub fn with_possession(change: JsValue, subscription: JsValue) -> JsValue {
     to_js(&body)
 }
 
-/// `pushsubscriptionchange` with the event's `oldSubscription`: with one,
-/// `{ url, old, subscribe, timeoutMs }` — swap the old endpoint (`old`:
-/// its possession) for the new one, keeping its topics and user;
-/// subscribing again with `subscribe` (the same key) within `timeoutMs`
-/// if the browser did not. Without one (some browsers give none),
-/// `{ url }`: store the current subscription, if any, so pushes resume (the
-/// page's start-time repair restores its topics, and the dead endpoint is
-/// pruned on its next 410).
+/// `pushsubscriptionchange` with the event's `oldSubscription`: `{ store }`
+/// always — where to store the current subscription as new, so pushes
+/// resume (the page's start-time repair restores its topics, and a dead
+/// endpoint is pruned on its next 410). With an old one (some browsers give
+/// none) also `{ url, old, subscribe, timeoutMs }`: first swap the old
+/// endpoint (`old`: its possession) for the new one, keeping its topics and
+/// user, subscribing again with `subscribe` (the same key) within
+/// `timeoutMs` if the browser did not; `store` is for a swap the server
+/// refuses (it pruned the old endpoint already).
 #[wasm_bindgen(js_name = subscriptionChange)]
 pub fn subscription_change(old: JsValue, config: JsValue) -> Result<JsValue, JsValue> {
     let server = server(&config);
     let plan = Object::new();
     let set = |key: &str, value: &JsValue| Reflect::set(&plan, &key.into(), value).map(|_| ());
-    match api::possession(&old) {
-        Some((endpoint, auth)) => {
-            set("url", &api::url(&server, api::SWAP).into())?;
-            set("old", &api::possession_body(&endpoint, &auth))?;
-            // The key stays a BufferSource: not through the core's Value.
-            // Read leniently: it is needed only if the browser gave no new
-            // subscription (without one, that subscribe() fails instead).
-            let key = Reflect::get(&old, &"options".into())
-                .and_then(|options| Reflect::get(&options, &"applicationServerKey".into()))
-                .unwrap_or(JsValue::UNDEFINED);
-            set("subscribe", &api::subscribe_options(&key))?;
-            set("timeoutMs", &api::SUBSCRIBE_TIMEOUT_MS.into())?;
-        }
-        None => set("url", &api::url(&server, api::SUBSCRIPTIONS).into())?,
+    set("store", &api::url(&server, api::SUBSCRIPTIONS).into())?;
+    if let Some((endpoint, auth)) = api::possession(&old) {
+        set("url", &api::url(&server, api::SWAP).into())?;
+        set("old", &api::possession_body(&endpoint, &auth))?;
+        // The key stays a BufferSource: not through the core's Value.
+        // Read leniently: it is needed only if the browser gave no new
+        // subscription (without one, that subscribe() fails instead).
+        let key = Reflect::get(&old, &"options".into())
+            .and_then(|options| Reflect::get(&options, &"applicationServerKey".into()))
+            .unwrap_or(JsValue::UNDEFINED);
+        set("subscribe", &api::subscribe_options(&key))?;
+        set("timeoutMs", &api::SUBSCRIBE_TIMEOUT_MS.into())?;
     }
     Ok(plan.unchecked_into())
 }

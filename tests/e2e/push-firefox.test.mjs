@@ -238,6 +238,25 @@ test("Firefox: the push service forgets the browser → pushsubscriptionchange �
   await page.close();
 });
 
+test("Firefox: pushsubscriptionchange after the server already pruned the old endpoint → the new one is stored anyway", { timeout: 120_000 }, async () => {
+  const { page, errors, outcomes } = await subscribeInChat();
+  assert.ok(outcomes.some((o) => o.name === "subscribed"), JSON.stringify(outcomes));
+  const before = await subscriptionOf(page);
+  // The push service's first 410 for the old endpoint often comes before
+  // the browser's event: the server has pruned it, and the swap finds
+  // nothing to swap (404). Deleting it with its possession stands in.
+  const deleted = await fetch(`${baseUrl}/v1/subscriptions`, { method: "DELETE", headers: { "content-type": "application/json" }, body: JSON.stringify({ endpoint: before.endpoint, auth: before.keys.auth }) });
+  assert.equal(deleted.status, 204);
+
+  service.forgetBrowsers();
+  const after = await waitFor(() => subscriptionOf(page), (sub) => sub && sub.endpoint !== before.endpoint, "a new subscription made by the worker");
+  const lookup = (sub) => fetch(`${baseUrl}/v1/subscriptions/lookup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ endpoint: sub.endpoint, auth: sub.keys.auth }) });
+  await waitFor(() => lookup(after).then((r) => r.status), (status) => status === 200, "the server to know the new endpoint (not lost until the next visit)");
+  assert.deepEqual(errors, []);
+  await page.evaluate(() => window.askwell.unsubscribe());
+  await page.close();
+});
+
 test("Firefox: the push service refuses the subscription → the prompt says so → a later visit finishes the Yes", { timeout: 120_000 }, async () => {
   service.refuseRegistrations(true);
   let page;
