@@ -82,3 +82,28 @@ fn routes_clicks_against_this_workers_origin() {
     assert_eq!(route_click(&thread, &[inbox.as_str()]), ClickRoute::Navigate(0));
     assert_eq!(route_click(&thread, &[]), ClickRoute::Open);
 }
+
+#[wasm_bindgen_test]
+fn a_malformed_askwell_push_is_still_reported_when_shown_and_clicked() {
+    use askwell::web::sw::{click_to_handle, push_to_show};
+    use js_sys::Reflect;
+    let get = |object: &wasm_bindgen::JsValue, key: &str| Reflect::get(object, &key.into()).expect("an object");
+    let config: wasm_bindgen::JsValue = js_sys::Object::new().into();
+    let push = Some(r#"{"askwell":1,"title":42,"delivery":"n:2"}"#.to_owned());
+    let shown = push_to_show(push, config.clone(), None, 1.0);
+    assert!(
+        get(&shown, "shown").is_object(),
+        "its notification_shown report is sent"
+    );
+    let data = get(&get(&shown, "options"), "data");
+    let click = click_to_handle(data, None, config, 2.0);
+    assert!(
+        get(&click, "report").is_object(),
+        "its notification_clicked report is sent"
+    );
+    assert_eq!(
+        get(&click, "url").as_string().as_deref(),
+        Some("./"),
+        "a click opens the worker's scope"
+    );
+}

@@ -50,13 +50,10 @@ pub fn push_to_show(text: Option<String>, config: JsValue, max_actions: Option<u
         Incoming::Ignore => JsValue::UNDEFINED,
         Incoming::Show(payload, raw) => {
             let limit = max_actions.map_or(usize::MAX, |n| n as usize);
-            let shown = report(
-                &config,
-                EventKind::NotificationShown,
-                payload.delivery.as_deref(),
-                "",
-                now,
-            );
+            // From the raw payload: the fallback for a malformed one keeps
+            // its delivery id there only, and is reported like any other.
+            let delivery = raw.get("delivery").and_then(Value::as_str);
+            let shown = report(&config, EventKind::NotificationShown, delivery, "", now);
             to_js(&Value::object([
                 ("title", payload.title.as_str().into()),
                 ("options", options(&payload, raw, limit)),
@@ -115,20 +112,20 @@ fn button(action: &PushAction) -> Value {
 /// for one of Askwell's own buttons (`tap`: `{ change, confirmation,
 /// failed, tag }`, told to the server with the device's possession, then
 /// confirmed quietly), else `{ report, url }` (the page to show, relative
-/// to the worker's scope); `undefined` when the data is not Askwell's.
+/// to the worker's scope; the scope itself without one); `undefined` when
+/// the data is not Askwell's.
 #[wasm_bindgen(js_name = clickToHandle)]
 pub fn click_to_handle(data: JsValue, action: Option<String>, config: JsValue, now: f64) -> JsValue {
-    let Ok(payload) = PushPayload::read(&from_js(&data)) else {
+    let raw = from_js(&data);
+    if !PushPayload::is_askwell(&raw) {
         return JsValue::UNDEFINED;
-    };
+    }
+    // The fallback shown for a malformed payload reads as one without
+    // buttons or a page: reported, and opening the scope.
+    let payload = PushPayload::read(&raw).unwrap_or_default();
     let action = action.unwrap_or_default();
-    let report = report(
-        &config,
-        EventKind::NotificationClicked,
-        payload.delivery.as_deref(),
-        &action,
-        now,
-    );
+    let delivery = raw.get("delivery").and_then(Value::as_str);
+    let report = report(&config, EventKind::NotificationClicked, delivery, &action, now);
     let next = match payload.tap(&action) {
         Some(tap) => (
             "tap",
@@ -140,7 +137,8 @@ pub fn click_to_handle(data: JsValue, action: Option<String>, config: JsValue, n
                 ("tag", one_tap::CONFIRMATION_TAG.into()),
             ]),
         ),
-        None => ("url", payload.click_url(&action).unwrap_or("/").into()),
+        // "./": the worker's scope (the app's start), not the origin's root.
+        None => ("url", payload.click_url(&action).unwrap_or("./").into()),
     };
     to_js(&Value::object([("report", report), next]))
 }
