@@ -70,6 +70,15 @@ pub fn endpoint(raw: &str, policy: EndpointPolicy) -> Result<reqwest::Url, AppEr
     Ok(url)
 }
 
+/// `raw` as [`endpoint`] stores it (the URL parser's spelling: lowercase
+/// scheme and host, no default port), for looking a device up by the
+/// endpoint it proves possession of; one that is no URL stays as it is (and
+/// matches nothing stored).
+#[must_use]
+pub fn canonical_endpoint(raw: &str) -> String {
+    reqwest::Url::parse(raw).map_or_else(|_| raw.to_owned(), String::from)
+}
+
 /// Refuses names no DNS server can hold, so they are not stored. `url` has
 /// already IDNA-encoded the name, so lengths are those on the wire
 /// (RFC 5890 §2.3.2.1); one trailing dot (the root) is allowed.

@@ -218,6 +218,31 @@ async fn reposting_a_known_endpoint_with_another_auth_secret_cannot_take_it_over
 }
 
 #[tokio::test]
+async fn another_spelling_of_a_known_endpoint_is_the_same_endpoint() {
+    // `HTTPS://PUSH.EXAMPLE.COM:443/…` is where the same device's pushes go:
+    // stored as its own row, it would dodge the guard above (the attacker's
+    // user and topics delivered to the victim's browser) and double every
+    // push. Endpoints are stored and looked up as the URL parser writes them.
+    let state = state(false).await;
+    let real = subscription_json(ENDPOINT, P256DH, AUTH, &["thread:1"]);
+    call(&state, "POST", "/v1/subscriptions", Some(&real), None).await;
+    let respelt = ENDPOINT.replacen("https://push.example.com/", "HTTPS://Push.Example.COM:443/", 1);
+    assert_ne!(respelt, ENDPOINT);
+    let attacker = subscription_json(&respelt, P256DH, OTHER_AUTH, &["spam"]);
+    let (status, body) = call(&state, "POST", "/v1/subscriptions", Some(&attacker), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("subscription_exists")),
+        "{body}"
+    );
+    assert_eq!(
+        lookup_topics(&state, &respelt, AUTH).await,
+        (StatusCode::OK, json!(["thread:1"])),
+        "the device is found under either spelling"
+    );
+}
+
+#[tokio::test]
 async fn swapping_onto_someone_elses_endpoint_is_refused() {
     let state = state(false).await;
     let victim = subscription_json(ENDPOINT, P256DH, AUTH, &["thread:1"]);

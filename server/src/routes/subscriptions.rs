@@ -100,7 +100,10 @@ fn checked(
     topics: Vec<String>,
     time_zone: Option<&Value>,
 ) -> Result<NewSubscription, AppError> {
-    validate::endpoint(&sub.endpoint, state.settings.endpoints)?;
+    // Stored as the URL parser writes it: another spelling of one endpoint
+    // (`HTTPS://HOST:443/…`) is the same device, and must meet the guards
+    // that hold an endpoint to its first subscriber.
+    let endpoint = String::from(validate::endpoint(&sub.endpoint, state.settings.endpoints)?);
     validate::p256dh(&sub.keys.p256dh)?;
     validate::auth(&sub.keys.auth)?;
     validate::topics("topics", &topics)?;
@@ -118,7 +121,7 @@ fn checked(
         .filter(|t| t.is_finite() && *t > 0.0)
         .map(|t| t as i64);
     Ok(NewSubscription {
-        endpoint: sub.endpoint.clone(),
+        endpoint,
         p256dh: validate::canonical_base64(&sub.keys.p256dh),
         auth: validate::canonical_base64(&sub.keys.auth),
         user,
@@ -131,7 +134,7 @@ fn checked(
 pub(super) async fn possessed(state: &AppState, endpoint: &str, auth: &str) -> Result<StoredSubscription, AppError> {
     state
         .store
-        .subscription_find(endpoint, auth)
+        .subscription_find(&validate::canonical_endpoint(endpoint), auth)
         .await?
         .ok_or(AppError::UnknownSubscription)
 }
