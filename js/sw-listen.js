@@ -32,10 +32,19 @@ export function listen(ready, decide) {
   // silent ones), so a push whose handling failed shows the fallback. The
   // default title is FALLBACK_TITLE's in src/web/sw.rs: the wasm may be what
   // failed.
-  const showFallback = () =>
-    self.registration.showNotification(config().fallbackTitle ?? "You have a new notification");
+  // Its data keeps the delivery id, so a click is still Askwell's to handle.
+  const showFallback = (event) => {
+    const title = config().fallbackTitle;
+    let delivery;
+    try {
+      delivery = event.data.json().delivery;
+    } catch {}
+    return self.registration.showNotification(typeof title === "string" ? title : "You have a new notification", {
+      data: { askwell: 1, delivery: typeof delivery === "string" ? delivery : undefined },
+    });
+  };
   self.addEventListener("push", (event) => {
-    if (isAskwell(event)) when(event, () => showPush(event), showFallback);
+    if (isAskwell(event)) when(event, () => showPush(event), () => showFallback(event));
   });
   // Wasm that cannot load still lets a click open the app.
   const openScope = (event) => {
@@ -68,7 +77,7 @@ export function listen(ready, decide) {
   async function showPush(event) {
     const push = decide.pushToShow(event.data?.text(), config(), self.Notification?.maxActions, Date.now());
     // isAskwell accepted it, so something must show.
-    if (!push) return showFallback();
+    if (!push) return showFallback(event);
     await self.registration.showNotification(push.title, push.options);
     // Reported after showing, so a slow server never delays the notification.
     await report(push.shown);

@@ -169,7 +169,7 @@ test("a push still shows when the worker's wasm cannot load (a 404 after a deplo
   const id = await registrationId;
   const notifications = () => page.evaluate(async (scope) => {
     const registration = await navigator.serviceWorker.getRegistration(scope);
-    return (await registration.getNotifications()).map((n) => n.title);
+    return (await registration.getNotifications()).map((n) => `${n.title} (${n.data?.askwell}, ${n.data?.delivery})`);
   }, scope);
   const data = JSON.stringify({ askwell: 1, title: "Bill replied", delivery: "n:3" });
   let shown = [];
@@ -180,7 +180,7 @@ test("a push still shows when the worker's wasm cannot load (a 404 after a deplo
       if (shown.length === 0) await new Promise((r) => setTimeout(r, 100));
     }
   }
-  assert.deepEqual(shown, ["Askwell could not load"]);
+  assert.deepEqual(shown, ["Askwell could not load (1, n:3)"], "its data keeps the delivery, so a click is still Askwell's");
   assert.deepEqual(errors, []);
   await page.evaluate(async (scope) => (await navigator.serviceWorker.getRegistration(scope))?.unregister(), scope);
   await page.close();
