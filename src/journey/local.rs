@@ -69,13 +69,33 @@ impl Deliver {
             Deliver::At(at) if time <= at.civil() => Some(local.date().to_datetime(at.civil())),
             Deliver::At(at) => next_day(local.date()).map(|d| d.to_datetime(at.civil())),
             Deliver::Within(start, end) if inside(time, start.civil(), end.civil()) => return now_ms,
-            Deliver::Within(start, _) if time < start.civil() => Some(local.date().to_datetime(start.civil())),
-            Deliver::Within(start, _) => next_day(local.date()).map(|d| d.to_datetime(start.civil())),
+            Deliver::Within(start, end) => {
+                let day = if time < start.civil() {
+                    Some(local.date())
+                } else {
+                    next_day(local.date())
+                };
+                return day
+                    .and_then(|day| window_start(day, start, end, zone))
+                    .map_or(now_ms, |ms| ms.max(now_ms));
+            }
         };
         target
             .and_then(|t| epoch_ms(t, zone))
             .map_or(now_ms, |ms| ms.max(now_ms))
     }
+}
+
+/// When the window opens on `day`, or, when DST skips all of it that day
+/// (02:00–03:00 on Berlin's spring-forward Sunday: its start resolves past
+/// the gap, to 03:00, outside the window), on the day after.
+fn window_start(day: Date, start: LocalTime, end: LocalTime, zone: &TimeZone) -> Option<u64> {
+    let opens = epoch_ms(day.to_datetime(start.civil()), zone)?;
+    let landed = timestamp(opens)?.to_zoned(zone.clone()).time();
+    if inside(landed, start.civil(), end.civil()) {
+        return Some(opens);
+    }
+    epoch_ms(next_day(day)?.to_datetime(start.civil()), zone)
 }
 
 fn inside(time: Time, start: Time, end: Time) -> bool {

@@ -664,3 +664,23 @@ fn a_local_time_is_exactly_two_digits_colon_two_digits() {
         assert_eq!(LocalTime::parse(bad), None, "{bad:?}");
     }
 }
+
+/// Found by the property above (a random run, kept in
+/// proptest-regressions/): on Berlin's spring-forward Sunday 02:00–03:00
+/// does not exist; its start resolved past the gap, to 03:00, outside the
+/// window. It opens the next day instead.
+#[test]
+fn a_window_dst_skips_entirely_opens_the_next_day() {
+    let berlin = super::zone("Europe/Berlin").expect("zone");
+    let rule = Deliver::Within(LocalTime { hour: 2, minute: 0 }, LocalTime { hour: 3, minute: 0 });
+    // Saturday 2027-03-27 12:00 local; the clocks go forward on Sunday.
+    let next = rule.next(ms("2027-03-27T11:00:00Z"), &berlin);
+    assert_eq!(next, ms("2027-03-29T00:00:00Z"), "Monday 02:00 CEST");
+    // A window the gap only shortens still opens that day, past the gap.
+    let longer = Deliver::Within(LocalTime { hour: 2, minute: 0 }, LocalTime { hour: 4, minute: 0 });
+    assert_eq!(
+        longer.next(ms("2027-03-27T11:00:00Z"), &berlin),
+        ms("2027-03-28T01:00:00Z"),
+        "Sunday 03:00 CEST"
+    );
+}
