@@ -86,16 +86,26 @@ impl Deliver {
     }
 }
 
-/// When the window opens on `day`, or, when DST skips all of it that day
-/// (02:00–03:00 on Berlin's spring-forward Sunday: its start resolves past
-/// the gap, to 03:00, outside the window), on the day after.
+/// When the window opens on `day`. A start DST skips resolves past the gap
+/// by the gap's length (02:30 → 03:30 on Berlin's spring-forward Sunday),
+/// so then the window opens as the gap ends (03:00) if that is inside it
+/// (02:30–03:15), and on the day after if DST skips all of it (02:00–03:00).
 fn window_start(day: Date, start: LocalTime, end: LocalTime, zone: &TimeZone) -> Option<u64> {
-    let opens = epoch_ms(day.to_datetime(start.civil()), zone)?;
-    let landed = timestamp(opens)?.to_zoned(zone.clone()).time();
-    if inside(landed, start.civil(), end.civil()) {
-        return Some(opens);
+    let is_inside = |at: Timestamp| inside(at.to_zoned(zone.clone()).time(), start.civil(), end.civil());
+    let opens = day.to_datetime(start.civil()).to_zoned(zone.clone()).ok()?.timestamp();
+    if is_inside(opens) {
+        return u64::try_from(opens.as_millisecond()).ok();
     }
-    epoch_ms(next_day(day)?.to_datetime(start.civil()), zone)
+    let gap_ends = zone
+        .following(opens.checked_sub(jiff::SignedDuration::from_hours(24)).ok()?)
+        .map(|transition| transition.timestamp())
+        .take_while(|at| *at <= opens)
+        .last()
+        .filter(|at| at.to_zoned(zone.clone()).date() == day && is_inside(*at));
+    match gap_ends {
+        Some(at) => u64::try_from(at.as_millisecond()).ok(),
+        None => epoch_ms(next_day(day)?.to_datetime(start.civil()), zone),
+    }
 }
 
 fn inside(time: Time, start: Time, end: Time) -> bool {

@@ -550,10 +550,14 @@ proptest! {
         let next = rule.next(now, &zone);
         prop_assert!(next >= now);
         prop_assert!(next - now <= 2 * DAY, "within a day or so");
-        let minutes = local_minutes(next, &zone);
         let (s, e) = (i32::from(start) * 60, i32::from(end) * 60);
-        let inside = if s < e { s <= minutes && minutes < e } else { minutes >= s || minutes < e };
-        prop_assert!(inside, "{} local minutes outside {start}:00-{end}:00", minutes);
+        let inside = |at: u64| {
+            let minutes = local_minutes(at, &zone);
+            if s < e { s <= minutes && minutes < e } else { minutes >= s || minutes < e }
+        };
+        prop_assert!(inside(next), "{} local minutes outside {start}:00-{end}:00", local_minutes(next, &zone));
+        // The earliest such minute: the one before it is outside, or past.
+        prop_assert!(next < now + 60_000 || !inside(next - 60_000), "not the earliest: a minute before is inside");
     }
 
     /// A time of day lands on that local time, except inside a DST gap,
@@ -676,11 +680,19 @@ fn a_window_dst_skips_entirely_opens_the_next_day() {
     // Saturday 2027-03-27 12:00 local; the clocks go forward on Sunday.
     let next = rule.next(ms("2027-03-27T11:00:00Z"), &berlin);
     assert_eq!(next, ms("2027-03-29T00:00:00Z"), "Monday 02:00 CEST");
-    // A window the gap only shortens still opens that day, past the gap.
+    // A window the gap only shortens still opens that day, as the gap ends.
     let longer = Deliver::Within(LocalTime { hour: 2, minute: 0 }, LocalTime { hour: 4, minute: 0 });
     assert_eq!(
         longer.next(ms("2027-03-27T11:00:00Z"), &berlin),
         ms("2027-03-28T01:00:00Z"),
         "Sunday 03:00 CEST"
+    );
+    // A start DST skips resolves past the gap by its length (03:30, outside
+    // 02:30–03:15): the window opens as the gap ends, 03:00.
+    let late = Deliver::Within(LocalTime { hour: 2, minute: 30 }, LocalTime { hour: 3, minute: 15 });
+    assert_eq!(
+        late.next(ms("2027-03-27T11:00:00Z"), &berlin),
+        ms("2027-03-28T01:00:00Z"),
+        "Sunday 03:00 CEST, not Monday"
     );
 }
