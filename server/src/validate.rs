@@ -52,6 +52,11 @@ pub fn endpoint(raw: &str, policy: EndpointPolicy) -> Result<reqwest::Url, AppEr
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not contain credentials"));
     }
+    // Never sent on the wire, so `…#1`, `…#2` would be many rows for one
+    // device (browsers never give one).
+    if url.fragment().is_some() {
+        return Err(bad("must not have a #fragment"));
+    }
     let host = url.host().ok_or_else(|| bad("has no host"))?;
     if let url::Host::Domain(name) = host {
         check_name(name).map_err(bad)?;
@@ -67,16 +72,33 @@ pub fn endpoint(raw: &str, policy: EndpointPolicy) -> Result<reqwest::Url, AppEr
             return Err(bad("must be a public host"));
         }
     }
-    Ok(url)
+    Ok(canonical(url))
 }
 
-/// `raw` as [`endpoint`] stores it (the URL parser's spelling: lowercase
-/// scheme and host, no default port), for looking a device up by the
+/// The one spelling kept of an endpoint, beyond the URL parser's (lowercase
+/// scheme and host, no default port): no root dot after the host and no
+/// empty query, which name the same push service and path.
+fn canonical(mut url: reqwest::Url) -> reqwest::Url {
+    let rooted = url
+        .host_str()
+        .and_then(|host| host.strip_suffix('.'))
+        .map(str::to_owned);
+    if let Some(host) = rooted {
+        // Fails only for URLs that cannot have a host; an https one has one.
+        let _ = url.set_host(Some(&host));
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    url
+}
+
+/// `raw` as [`endpoint`] stores it (see [`canonical`]), for looking a device up by the
 /// endpoint it proves possession of; one that is no URL stays as it is (and
 /// matches nothing stored).
 #[must_use]
 pub fn canonical_endpoint(raw: &str) -> String {
-    reqwest::Url::parse(raw).map_or_else(|_| raw.to_owned(), String::from)
+    reqwest::Url::parse(raw).map_or_else(|_| raw.to_owned(), |url| String::from(canonical(url)))
 }
 
 /// Refuses names no DNS server can hold, so they are not stored. `url` has

@@ -240,6 +240,23 @@ async fn another_spelling_of_a_known_endpoint_is_the_same_endpoint() {
         (StatusCode::OK, json!(["thread:1"])),
         "the device is found under either spelling"
     );
+    // The same push service and path: a root dot, an empty query.
+    for other in [
+        ENDPOINT.replacen("push.example.com/", "push.example.com./", 1),
+        format!("{ENDPOINT}?"),
+    ] {
+        let attacker = subscription_json(&other, P256DH, OTHER_AUTH, &["spam"]);
+        let (status, body) = call(&state, "POST", "/v1/subscriptions", Some(&attacker), None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{other}: {body}");
+    }
+    // A fragment is never sent: `…#1`, `…#2` would be rows for one device.
+    let fragment = subscription_json(&format!("{ENDPOINT}#1"), P256DH, OTHER_AUTH, &["spam"]);
+    let (status, body) = call(&state, "POST", "/v1/subscriptions", Some(&fragment), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_endpoint")),
+        "{body}"
+    );
 }
 
 #[tokio::test]

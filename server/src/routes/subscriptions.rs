@@ -132,11 +132,14 @@ fn checked(
 }
 
 pub(super) async fn possessed(state: &AppState, endpoint: &str, auth: &str) -> Result<StoredSubscription, AppError> {
-    state
-        .store
-        .subscription_find(&validate::canonical_endpoint(endpoint), auth)
-        .await?
-        .ok_or(AppError::UnknownSubscription)
+    let canonical = validate::canonical_endpoint(endpoint);
+    let mut found = state.store.subscription_find(&canonical, auth).await?;
+    if found.is_none() && canonical != endpoint {
+        // A row stored as sent, before endpoints were stored canonically,
+        // stays reachable by the device that holds it (to delete it, say).
+        found = state.store.subscription_find(endpoint, auth).await?;
+    }
+    found.ok_or(AppError::UnknownSubscription)
 }
 
 fn describe(sub: &StoredSubscription) -> Value {
