@@ -535,10 +535,19 @@ async fn a_stop_raised_while_the_background_loops_are_busy_is_not_missed() {
     // must still see it, or shutdown waits forever for a loop that has gone
     // back to sleep, until the orchestrator kills the process.
     let state = state(true).await;
+    for raised_after in [Duration::ZERO, Duration::from_millis(300)] {
+        stop_loops(&state, raised_after).await;
+    }
+}
+
+/// Starts the loops, raises their stop after `raised_after` (zero: before
+/// any has run, as if each were still busy in its first round; later: while
+/// each sleeps) and waits for every one to return.
+async fn stop_loops(state: &AppState, raised_after: Duration) {
     let stop = Stop::new();
     let every = Duration::from_secs(3600);
     let loops = [
-        tokio::spawn(deliverer(&state, FAST).run(state.wake.clone(), stop.clone())),
+        tokio::spawn(deliverer(state, FAST).run(state.wake.clone(), stop.clone())),
         tokio::spawn(
             askwell_server::journeys::Runner::new(state.store.clone(), jiff::tz::TimeZone::UTC).run(
                 every,
@@ -548,8 +557,10 @@ async fn a_stop_raised_while_the_background_loops_are_busy_is_not_missed() {
         ),
         tokio::spawn(askwell_server::rollout::run(state.clone(), every, stop.clone())),
     ];
-    // Raised before any loop has run (this runtime has one thread): each is
-    // still in its first round when the stop is raised.
+    // This runtime has one thread: nothing spawned runs before this sleeps.
+    if !raised_after.is_zero() {
+        tokio::time::sleep(raised_after).await;
+    }
     stop.raise();
     for task in loops {
         tokio::time::timeout(Duration::from_secs(20), task)
