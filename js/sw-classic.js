@@ -15,7 +15,9 @@
   // the fallback notification for Askwell's pushes.
   let ready;
   try {
-    const base = new URL((self.askwellConfig ?? {}).packageUrl ?? own ?? "./", self.location.href);
+    // A folder: "/pkg" means "/pkg/", not the file "pkg" next to the worker.
+    const folder = String((self.askwellConfig ?? {}).packageUrl ?? own ?? "./").replace(/\/*$/, "/");
+    const base = new URL(folder, self.location.href);
     ready = wasm_bindgen({ module_or_path: new URL("askwell_sw_classic_bg.wasm", base) });
   } catch (error) {
     ready = Promise.reject(error);

@@ -26,7 +26,8 @@ export function listen(ready, decide) {
   // after a deploy, a CSP without 'wasm-unsafe-eval'); this only keeps it
   // from being reported as unhandled before one arrives.
   ready.catch(() => {});
-  const when = (event, work, otherwise) => event.waitUntil(ready.then(work).catch(otherwise));
+  // `work` once the wasm is ready, or `otherwise` if it cannot load.
+  const when = (event, work, otherwise) => event.waitUntil(ready.then(work, otherwise));
 
   // With userVisibleOnly every push must show something (browsers penalise
   // silent ones), so a push whose handling failed shows the fallback. The
@@ -44,7 +45,9 @@ export function listen(ready, decide) {
     });
   };
   self.addEventListener("push", (event) => {
-    if (isAskwell(event)) when(event, () => showPush(event), () => showFallback(event));
+    const fallback = () => showFallback(event);
+    // Whatever failed (the wasm, or showNotification with its options).
+    if (isAskwell(event)) when(event, () => showPush(event).catch(fallback), fallback);
   });
   // Wasm that cannot load still lets a click open the app.
   const openScope = (event) => {
@@ -57,8 +60,15 @@ export function listen(ready, decide) {
   self.addEventListener("notificationclose", (event) => {
     if (fromAskwell(event)) when(event, () => report(decide.closeReport(event.notification.data, config(), Date.now())));
   });
+  // Wasm that cannot load still stores the new subscription, as new (the
+  // path is api::SUBSCRIPTIONS; the page's next start restores its topics).
+  const storeSubscription = async (event) => {
+    const subscription = event.newSubscription ?? (await self.registration.pushManager.getSubscription());
+    const server = String(config().server ?? "").replace(/\/+$/, "");
+    return subscription ? (await post({ url: `${server}/v1/subscriptions`, body: { subscription } })).ok : false;
+  };
   self.addEventListener("pushsubscriptionchange", (event) => {
-    when(event, () => changeSubscription(event));
+    when(event, () => changeSubscription(event), () => storeSubscription(event));
   });
 
   // `POST url` with a JSON body and keepalive (so a request started as the
