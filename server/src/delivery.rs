@@ -230,8 +230,8 @@ impl Deliverer {
         if fresh {
             self.metrics.set_paused_categories(&paused);
         }
-        let left_topic = batch.iter().any(|d| d.left_topic);
-        if preferences.is_empty() && paused.is_empty() && !left_topic && respect.policy().is_open() {
+        let left_audience = batch.iter().any(|d| d.left_audience);
+        if preferences.is_empty() && paused.is_empty() && !left_audience && respect.policy().is_open() {
             // Nothing to hold, drop, merge or silence: no ledger to read and
             // no admission to record (a policy-less server's fan-out pays
             // one preferences query per batch, nothing more).

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::error::ErrorCode;
 use crate::push::Urgency;
 use crate::secret::ordered_id;
-use crate::store::{NewNotification, Recipients, Schedule};
+use crate::store::{Audience, NewNotification, Recipients, Schedule};
 use crate::AppError;
 
 /// Largest plaintext every browser accepts (Firefox for Android: 3052 bytes).
@@ -511,11 +511,9 @@ fn recipients(to: Target) -> Result<Recipients, AppError> {
         (Some(topic), None, None, None) if !topic.is_empty() => Ok(Recipients::Topic(topic)),
         (None, Some(user), None, None) if !user.is_empty() => Ok(Recipients::User(user)),
         (None, None, Some(true), None) => Ok(Recipients::All),
-        (None, None, None, Some(segment)) => {
-            askwell::segment::Segment::read(&crate::journeys::core_value(&segment), "to.where")
-                .map(Recipients::Where)
-                .map_err(|problems| AppError::invalid(ErrorCode::InvalidTarget, problems.to_string()))
-        }
+        (None, None, None, Some(segment)) => Audience::read(&segment, "to.where")
+            .map(Recipients::Where)
+            .map_err(|problems| AppError::invalid(ErrorCode::InvalidTarget, problems.to_string())),
         _ => Err(AppError::invalid(
             ErrorCode::InvalidTarget,
             "to: expected exactly one of { topic }, { user }, { all: true } or { where }",

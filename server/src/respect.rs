@@ -106,7 +106,7 @@ impl Respect {
         let mut wanted = Vec::with_capacity(batch.len());
         for delivery in batch {
             // Left the topic: no longer its audience, whatever the category.
-            if delivery.left_topic || self.silenced(delivery, preferences, now_ms) {
+            if delivery.left_audience || self.silenced(delivery, preferences, now_ms) {
                 out.push(Admission::Mute(delivery.id));
             } else if delivery.category.as_ref().is_some_and(|c| paused.contains(c)) {
                 out.push(Admission::Pause(delivery.id));
@@ -286,14 +286,14 @@ pub async fn paused_categories(
 mod tests {
     use super::*;
 
-    fn held(id: i64, audience_topic: Option<&str>, left_topic: bool) -> Claimed {
+    fn held(id: i64, audience_topic: Option<&str>, left_audience: bool) -> Claimed {
         Claimed {
             id,
             notification_id: format!("n{id}"),
             subscription_id: 1,
             payload: r#"{"title":"Bill","tag":"thread-bill"}"#.into(),
             audience_topic: audience_topic.map(str::to_owned),
-            left_topic,
+            left_audience,
             held: true,
             person: "device:1".into(),
             count: 1,
@@ -305,7 +305,7 @@ mod tests {
     /// whether it is still meant for the device on its own: a push to a
     /// topic the device left is muted, the others in its digest still go.
     #[test]
-    fn a_left_topic_mutes_only_its_own_push_in_a_digest() {
+    fn a_left_audience_mutes_only_its_own_push_in_a_digest() {
         let respect = Respect::new(DeliveryPolicy::default(), TimeZone::UTC);
         let cases = [
             // The newest (the digest's lead) was sent to the topic left.

@@ -30,8 +30,8 @@ use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use deliveries::{
-    Admission, Claimed, Created, NewNotification, NotificationSummary, Recipients, Recorded, Schedule, SendHistory,
-    StatusCounts,
+    Admission, Audience, Claimed, Created, NewNotification, NotificationSummary, Recipients, Recorded, Schedule,
+    SendHistory, StatusCounts,
 };
 pub use events::Event;
 pub use journeys::{InstanceRow, JourneyCounts, JourneyWrites, SendRow, StoredJourney, UserFacts};
@@ -74,6 +74,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/sqlite/0013_segments.sql")),
     (14, include_str!("../migrations/sqlite/0014_rollout.sql")),
     (15, include_str!("../migrations/sqlite/0015_notifications_view.sql")),
+    (16, include_str!("../migrations/sqlite/0016_audience_where.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_subscriptions.sql")),
@@ -91,6 +92,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/postgres/0013_segments.sql")),
     (14, include_str!("../migrations/postgres/0014_rollout.sql")),
     (15, include_str!("../migrations/postgres/0015_notifications_view.sql")),
+    (16, include_str!("../migrations/postgres/0016_audience_where.sql")),
 ];
 
 /// SQLite settings per connection: WAL + NORMAL is durable across process

@@ -517,6 +517,38 @@ async fn a_device_that_leaves_a_topic_before_its_push_goes_out_is_not_sent_it() 
     assert_eq!(service.received_count(), 1, "only the topic it is still on");
 }
 
+/// The same for a push to a segment (`to: { where }`): its audience is
+/// judged again when it goes out, so a device that left a topic the segment
+/// names (a scheduled send, a held push) is not sent it and ends `muted`,
+/// while one still matching is.
+#[tokio::test]
+async fn a_device_that_leaves_a_segments_topic_before_its_push_goes_out_is_not_sent_it() {
+    let state = state_with_categories().await;
+    let service = push_service_for(&state).await;
+    let (leaving, leaving_auth) = device(&state, &service, "leaving", None).await;
+    let (staying, staying_auth) = device(&state, &service, "staying", None).await;
+    for (endpoint, auth) in [(&leaving, &leaving_auth), (&staying, &staying_auth)] {
+        let body = json!({ "endpoint": endpoint, "auth": auth, "add": ["thread:7"] });
+        let (status, reply) = post(&state, "/v1/subscriptions/topics", body).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+    }
+    let to_segment = send(
+        &state,
+        json!({ "where": { "all": [{ "topic": "thread:*" }, { "not": { "topic": "muted:*" } }] } }),
+        "security",
+    )
+    .await;
+
+    let body = json!({ "endpoint": leaving, "auth": leaving_auth, "remove": ["thread:7"] });
+    let (status, reply) = post(&state, "/v1/subscriptions/topics", body).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    round(&state).await;
+    let counts = notification_counts(&state, &to_segment).await;
+    assert_eq!(count(&counts, "muted"), 1, "{counts}");
+    assert_eq!(count(&counts, "delivered"), 1, "{counts}");
+    assert_eq!(service.received_count(), 1, "only the device still in the segment");
+}
+
 #[tokio::test]
 async fn askwells_buttons_are_checked_when_a_push_is_queued() {
     let state = state_with_categories().await;

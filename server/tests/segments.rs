@@ -284,7 +284,8 @@ async fn the_store_sql_and_the_core_agree_on_every_condition_of_the_table() {
             .filter(|device| core_matches(&segment, &known(device, now), ids[device.0], now))
             .map(|(name, _, _)| ids[name])
             .collect();
-        let found = store.recipients(&Recipients::Where(segment.clone())).await.expect(json);
+        let audience = askwell_server::store::Audience::read(&value, "to.where").expect(json);
+        let found = store.recipients(&Recipients::Where(audience)).await.expect(json);
         let got: Vec<i64> = found.iter().map(|r| r.subscription_id).collect();
         let names = |list: &[i64]| -> Vec<&str> {
             list.iter()

@@ -1044,12 +1044,13 @@ async fn rendered(run: &mut Run, store: &Store) {
     let stored = run.ok("segment_get", store.segment_get("adas").await).expect("stored");
     assert_eq!((stored.condition.clone(), stored.updated_ms), (condition.clone(), 6));
     assert_eq!(run.ok("segments_list", store.segments_list().await), vec![stored]);
-    let segment =
-        askwell::segment::Segment::read(&askwell_server::journeys::core_value(&condition), "where").expect("valid");
+    let audience = run
+        .call("read", askwell_server::store::Audience::read(&condition, "where"))
+        .expect("valid");
     assert_eq!(
         run.ok(
             "recipient_count",
-            store.recipient_count(&Recipients::Where(segment)).await
+            store.recipient_count(&Recipients::Where(audience)).await
         ),
         2
     );

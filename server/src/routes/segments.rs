@@ -13,7 +13,7 @@ use super::path_id;
 use crate::error::ErrorCode;
 use crate::extract::{Admin, ApiJson};
 use crate::notification::Target;
-use crate::store::{now_ms, Recipients, StoredSegment};
+use crate::store::{now_ms, Audience, Recipients, StoredSegment};
 use crate::{AppError, AppState};
 
 fn segment_id(path: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
@@ -31,7 +31,7 @@ fn segment_id(path: Result<Path<String>, PathRejection>) -> Result<String, AppEr
 /// A condition as the core reads it, or `invalid_target` naming every bad
 /// field under `path`.
 fn checked(condition: &Value, path: &str) -> Result<Recipients, AppError> {
-    askwell::segment::Segment::read(&crate::journeys::core_value(condition), path)
+    Audience::read(condition, path)
         .map(Recipients::Where)
         .map_err(|problems| AppError::invalid(ErrorCode::InvalidTarget, problems.to_string()))
 }

@@ -40,7 +40,33 @@ pub enum Recipients {
     /// The subscriptions of these users (a `batch`).
     Users(Vec<String>),
     /// The devices in this segment (`to: { where }`).
-    Where(askwell::segment::Segment),
+    Where(Audience),
+}
+
+/// A segment and the condition it was read from. The condition is kept
+/// with the notification, so each push is judged again when it goes out:
+/// a device that left a topic the segment names, or whose user no longer
+/// matches, is not sent it (as a device that left a `to: { topic }`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audience {
+    /// The segment, as the core reads it.
+    pub segment: askwell::segment::Segment,
+    /// Its JSON, as sent (`to.where`, or a named segment's definition).
+    pub condition: String,
+}
+
+impl Audience {
+    /// Reads a condition, naming every bad field under `path`.
+    ///
+    /// # Errors
+    /// The problems found, as the core reports them.
+    pub fn read(condition: &serde_json::Value, path: &str) -> Result<Self, askwell::error::FieldProblems> {
+        let segment = askwell::segment::Segment::read(&crate::journeys::core_value(condition), path)?;
+        Ok(Self {
+            segment,
+            condition: condition.to_string(),
+        })
+    }
 }
 
 /// A notification to enqueue.
@@ -155,9 +181,10 @@ pub struct Claimed {
     pub category: Option<String>,
     /// The topic it was sent to (`to: { topic }`), which people can mute.
     pub audience_topic: Option<String>,
-    /// Whether its device left that topic since it was queued (it is then
-    /// no longer meant for it).
-    pub left_topic: bool,
+    /// Whether its device left the audience it was sent to since it was
+    /// queued — that topic, or that segment (see [`Audience`]): it is then
+    /// no longer meant for it.
+    pub left_audience: bool,
     /// Whether the delivery policy held it before (a digest may merge it).
     pub held: bool,
     /// Who receives it, for the caps: `user:{id}`, or `device:{subscription}`
@@ -375,9 +402,18 @@ impl Store {
         // `lease_until_ms <= now`: not held by a live worker. PostgreSQL
         // re-checks this on a row a claim locked meanwhile (it then holds a
         // lease and is skipped); SQLite runs one writer at a time.
+        // PostgreSQL: the rows are locked in id order, as admissions lock
+        // theirs; a bare UPDATE would lock them in its index's order (by
+        // status), and two transactions could wait on each other.
+        let in_id_order = if self.backend == Backend::Postgres {
+            "ORDER BY id FOR UPDATE"
+        } else {
+            ""
+        };
         let cancelled = sqlx::query(&format!(
             "UPDATE deliveries SET status = '{cancelled}', lease_until_ms = 0, updated_ms = $1 \
-             WHERE notification_id = $2 AND ({waiting} OR status = '{awaiting}') AND lease_until_ms <= $1",
+             WHERE id IN (SELECT id FROM deliveries WHERE notification_id = $2 AND ({waiting} OR status = '{awaiting}') \
+             AND lease_until_ms <= $1 {in_id_order}) AND ({waiting} OR status = '{awaiting}') AND lease_until_ms <= $1",
             cancelled = DeliveryStatus::Cancelled.as_str(),
             awaiting = DeliveryStatus::AwaitingWinner.as_str(),
             waiting = *WAITING
@@ -446,15 +482,16 @@ impl Store {
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let rows = sqlx::query(&format!(
             "SELECT d.id, d.notification_id, d.subscription_id, d.attempts, d.status, s.endpoint, s.p256dh, s.auth, s.user_id, \
-             COALESCE(u.time_zone, s.time_zone) AS time_zone, COALESCE(d.payload, n.payload) AS payload, n.ttl, n.urgency, n.topic, n.category, n.audience_topic, n.cancelled_ms, \
+             COALESCE(u.time_zone, s.time_zone) AS time_zone, COALESCE(d.payload, n.payload) AS payload, n.ttl, n.urgency, n.topic, n.category, n.audience_topic, n.audience_where, n.cancelled_ms, \
              CAST(CASE WHEN n.audience_topic IS NOT NULL AND NOT EXISTS (SELECT 1 FROM subscription_topics t \
-             WHERE t.subscription_id = d.subscription_id AND t.topic = n.audience_topic) THEN 1 ELSE 0 END AS BIGINT) AS left_topic \
+             WHERE t.subscription_id = d.subscription_id AND t.topic = n.audience_topic) THEN 1 ELSE 0 END AS BIGINT) AS left_audience \
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN subscriptions s ON s.id = d.subscription_id \
              LEFT JOIN users u ON u.id = s.user_id WHERE d.id IN ({list}) ORDER BY d.id"
         ))
         .fetch_all(&self.pool)
         .await?;
         let mut claimed = Vec::with_capacity(rows.len());
+        let mut segments: BTreeMap<String, String> = BTreeMap::new();
         for row in rows {
             // Cancelled while a worker held it (a lease that ran out, a claim
             // released at start-up, a retry): this claim is the last hand it
@@ -472,6 +509,9 @@ impl Store {
                 continue;
             };
             let subscription_id: i64 = row.try_get("subscription_id")?;
+            if let Some(condition) = row.try_get::<Option<String>, _>("audience_where")? {
+                segments.insert(row.try_get("notification_id")?, condition);
+            }
             let person = match row.try_get::<Option<String>, _>("user_id")? {
                 Some(user) => format!("user:{user}"),
                 None => format!("device:{subscription_id}"),
@@ -490,14 +530,60 @@ impl Store {
                 topic: row.try_get("topic")?,
                 category: row.try_get("category")?,
                 audience_topic: row.try_get("audience_topic")?,
-                left_topic: row.try_get::<i64, _>("left_topic")? == 1,
+                left_audience: row.try_get::<i64, _>("left_audience")? == 1,
                 held: row.try_get::<String, _>("status")? == DeliveryStatus::Held.as_str(),
                 person,
                 time_zone: row.try_get("time_zone")?,
                 count: 1,
             });
         }
+        for (notification, condition) in &segments {
+            self.judge_segment_again(&mut claimed, notification, condition).await?;
+        }
         Ok(claimed)
+    }
+
+    /// Marks the claimed deliveries of `notification` (sent to the segment
+    /// `condition`) whose device no longer matches it as having left their
+    /// audience, judged now (activity windows from now, today's traits and
+    /// topics). A condition this version cannot read (a newer server's
+    /// vocabulary) keeps the audience it was queued for.
+    async fn judge_segment_again(
+        &self,
+        claimed: &mut [Claimed],
+        notification: &str,
+        condition: &str,
+    ) -> Result<(), sqlx::Error> {
+        let Some(audience) = serde_json::from_str(condition)
+            .ok()
+            .and_then(|json| Audience::read(&json, "where").ok())
+        else {
+            tracing::warn!(
+                notification,
+                "a stored segment this version cannot read: sent as queued"
+            );
+            return Ok(());
+        };
+        let devices: Vec<i64> = (claimed.iter())
+            .filter(|d| d.notification_id == notification)
+            .map(|d| d.subscription_id)
+            .collect();
+        let list = devices.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let mut compiler = super::segment_sql::Compiler::new(self.backend, 1, now_ms());
+        let matching = compiler.condition(&audience.segment);
+        let query = format!(
+            "SELECT s.id FROM subscriptions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id IN ({list}) AND ({matching})"
+        );
+        let still: std::collections::HashSet<i64> = super::segment_sql::bind_all(sqlx::query(&query), &compiler.params)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        for delivery in claimed.iter_mut().filter(|d| d.notification_id == notification) {
+            delivery.left_audience |= !still.contains(&delivery.subscription_id);
+        }
+        Ok(())
     }
 
     /// Runs the delivery policy over a claimed batch in one transaction:
@@ -1041,12 +1127,13 @@ pub(super) async fn insert_notification(
     n: &NewNotification,
     now: i64,
 ) -> Result<Option<Created>, sqlx::Error> {
-    let audience_topic = match &n.to {
-        Recipients::Topic(topic) => Some(topic.as_str()),
-        Recipients::User(_) | Recipients::All | Recipients::Users(_) | Recipients::Where(_) => None,
+    let (audience_topic, audience_where) = match &n.to {
+        Recipients::Topic(topic) => (Some(topic.as_str()), None),
+        Recipients::Where(audience) => (None, Some(audience.condition.as_str())),
+        Recipients::User(_) | Recipients::All | Recipients::Users(_) => (None, None),
     };
-    let inserted = sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, category, audience_topic, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) ON CONFLICT (idempotency_key) DO NOTHING")
-        .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(&n.category).bind(audience_topic).bind(now)
+    let inserted = sqlx::query("INSERT INTO notifications (id, idempotency_key, payload, ttl, urgency, topic, category, audience_topic, audience_where, recipients, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) ON CONFLICT (idempotency_key) DO NOTHING")
+        .bind(&n.id).bind(&n.idempotency_key).bind(&n.payload).bind(i64::from(n.ttl)).bind(n.urgency.map(Urgency::as_str)).bind(&n.topic).bind(&n.category).bind(audience_topic).bind(audience_where).bind(now)
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -1108,9 +1195,9 @@ async fn create_in(
                 .execute(&mut *conn)
                 .await?
         }
-        Recipients::Where(segment) => {
+        Recipients::Where(audience) => {
             let mut compiler = super::segment_sql::Compiler::new(backend, 4, now);
-            let condition = compiler.condition(segment);
+            let condition = compiler.condition(&audience.segment);
             let query = format!("{insert} LEFT JOIN users u ON u.id = s.user_id WHERE {condition}{lock}");
             let query = sqlx::query(&query).bind(&n.id).bind(not_before).bind(now);
             super::segment_sql::bind_all(query, &compiler.params)

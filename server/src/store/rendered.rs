@@ -170,9 +170,9 @@ impl Store {
                 format!(" WHERE s.user_id IN ({})", super::json_texts(self.backend, 1)),
                 vec![Param::Text(serde_json::Value::from(users.clone()).to_string())],
             ),
-            Recipients::Where(segment) => {
+            Recipients::Where(audience) => {
                 let mut compiler = super::segment_sql::Compiler::new(self.backend, 1, now_ms());
-                let condition = compiler.condition(segment);
+                let condition = compiler.condition(&audience.segment);
                 (format!(" WHERE {condition}"), compiler.params)
             }
         }
