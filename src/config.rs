@@ -13,7 +13,7 @@
 //!   "user": { "traits": { "plan": "pro" } } }
 //! ```
 
-use std::collections::BTreeMap;
+use crate::sorted::SortedMap;
 
 use crate::error::{FieldProblems, Result};
 use crate::model::EventKind;
@@ -45,7 +45,7 @@ pub struct Config {
     pub user_proof: Option<String>,
     /// User traits for the rules' `{ trait }` conditions, typed as the
     /// server's segments compare them.
-    pub traits: BTreeMap<String, crate::segment::Scalar>,
+    pub traits: SortedMap<crate::segment::Scalar>,
     /// `user.traits` as given (checked with the server's rules by
     /// [`crate::funnel::read_traits`]; `null` deletes one): sent to the
     /// server with the proof, once per change.
@@ -388,7 +388,7 @@ fn read_days(value: &Value, path: String, problems: &mut FieldProblems) -> Optio
 type User = (
     Option<String>,
     Option<String>,
-    BTreeMap<String, crate::segment::Scalar>,
+    SortedMap<crate::segment::Scalar>,
     Vec<(String, Value)>,
 );
 
@@ -410,7 +410,7 @@ fn read_user(value: &Value, problems: &mut FieldProblems) -> User {
     };
     // `null` (a deletion on the server) is no value for a rule to compare.
     // Inserted one by one: `collect` into a map sorts (4 kB of wasm).
-    let mut traits = BTreeMap::new();
+    let mut traits = SortedMap::new();
     for (name, value) in &sent {
         if let Some(scalar) = crate::segment::as_scalar(value) {
             traits.insert(name.clone(), scalar);

@@ -155,7 +155,7 @@ impl Engine {
     }
 
     /// The start-up repair confirmed the subscription with these topics.
-    pub fn subscription_repaired(&mut self, topics: std::collections::BTreeSet<String>) {
+    pub fn subscription_repaired(&mut self, topics: crate::sorted::SortedSet) {
         self.state.subscribed = true;
         self.state.topics = topics;
     }

@@ -174,7 +174,7 @@ fn holdout_users_never_see_the_prompt_and_variants_are_sticky() {
     let json = r#"{ "prompts": [{ "id": "reply", "holdout": 0.5, "variants": [
         { "id": "a", "message": "A {entity.name}?" }, { "id": "b", "message": "B {entity.name}?" } ] }],
         "rules": [{ "prompt": "reply", "on": "message_sent" }] }"#;
-    let (mut holdouts, mut seen) = (0, std::collections::BTreeSet::new());
+    let (mut holdouts, mut seen) = (0, crate::sorted::SortedSet::new());
     for i in 0..200 {
         let mut engine = engine(json);
         engine.state.anon_id = format!("anon-{i}");

@@ -25,6 +25,7 @@ pub mod privacy;
 pub mod repair;
 pub mod rules;
 pub mod segment;
+pub mod sorted;
 pub mod state;
 pub mod template;
 pub mod value;

@@ -4,7 +4,7 @@
 //! `SystemTime::now()` panics on wasm32). Defaults are the README's *Never nagging*
 //! list (cool-offs 3 → 7 → 30 days, 30 s apart, 1 per session, 3 per week).
 
-use std::collections::BTreeSet;
+use crate::sorted::SortedSet;
 
 use crate::rules::{days, Permission};
 
@@ -120,7 +120,7 @@ pub struct PromptState {
     /// When the last "Not now" happened.
     pub last_dismissed_ms: Option<u64>,
     /// Keys (topic or entity id, `""` for none) the user said "Yes" to.
-    pub accepted: BTreeSet<String>,
+    pub accepted: SortedSet,
 }
 
 /// Device-wide history across prompts.
@@ -140,7 +140,7 @@ pub struct PushStatus<'a> {
     /// Whether a push subscription exists.
     pub subscribed: bool,
     /// Topics of that subscription.
-    pub topics: &'a BTreeSet<String>,
+    pub topics: &'a SortedSet,
 }
 
 /// One candidate prompt, as the engine asks about it.

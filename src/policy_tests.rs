@@ -1,10 +1,8 @@
-use std::collections::BTreeSet;
-
 use super::*;
 
-const NO_TOPICS: &BTreeSet<String> = &BTreeSet::new();
+const NO_TOPICS: &SortedSet = &SortedSet::new();
 
-fn push(permission: Permission, subscribed: bool, topics: &BTreeSet<String>) -> PushStatus<'_> {
+fn push(permission: Permission, subscribed: bool, topics: &SortedSet) -> PushStatus<'_> {
     PushStatus {
         permission,
         subscribed,
@@ -58,7 +56,7 @@ fn cools_off_three_then_seven_then_thirty_days_then_stops() {
 
 #[test]
 fn permission_table() {
-    let topics: BTreeSet<String> = ["thread:1".to_owned()].into();
+    let topics: SortedSet = ["thread:1".to_owned()].into();
     let table = [
         (
             Kind::Push,

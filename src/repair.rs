@@ -8,7 +8,7 @@
 //! database), the VAPID key is rotated, or a "Yes" could not be finished.
 //! Each start makes the browser's subscription and the server's record agree.
 
-use std::collections::BTreeSet;
+use crate::sorted::SortedSet;
 
 use crate::rules::Permission;
 
@@ -64,11 +64,7 @@ pub fn plan(facts: Facts) -> Plan {
 /// holds (`None`: it does not know the subscription), and the pending "Yes".
 /// A union: a topic is dropped only by the person (`removeTopic`), never by
 /// drift on either side.
-pub fn topics(
-    remembered: &BTreeSet<String>,
-    on_server: Option<Vec<String>>,
-    pending: Option<Vec<String>>,
-) -> BTreeSet<String> {
+pub fn topics(remembered: &SortedSet, on_server: Option<Vec<String>>, pending: Option<Vec<String>>) -> SortedSet {
     let mut all = remembered.clone();
     all.extend(on_server.into_iter().flatten());
     all.extend(pending.into_iter().flatten());
@@ -137,7 +133,7 @@ mod tests {
 
     #[test]
     fn topics_are_the_union_of_both_sides_and_the_pending_yes() {
-        let remembered: BTreeSet<String> = ["a".to_owned(), "b".to_owned()].into();
+        let remembered: SortedSet = ["a".to_owned(), "b".to_owned()].into();
         let all = topics(&remembered, Some(vec!["b".into(), "c".into()]), Some(vec!["d".into()]));
         assert_eq!(all.into_iter().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
         assert_eq!(

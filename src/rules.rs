@@ -9,7 +9,7 @@
 //! and judged, by the code the server's segments use, so `{ "trait":
 //! "seats", "gte": 5 }` means the same on the page as in `POST /v1/notify`.
 
-use std::collections::BTreeMap;
+use crate::sorted::SortedMap;
 
 use crate::segment::{Scalar, Segment};
 
@@ -179,9 +179,9 @@ pub struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Activity {
     /// Recent times of each action (bounded), for count-within-window rules.
-    pub recent: BTreeMap<String, Vec<u64>>,
+    pub recent: SortedMap<Vec<u64>>,
     /// Lifetime count of each action, for milestones.
-    pub totals: BTreeMap<String, u64>,
+    pub totals: SortedMap<u64>,
     /// Lifetime page views.
     pub page_views: u64,
     /// Last time anything happened (before the current signal).
@@ -207,7 +207,7 @@ impl Activity {
             }
             let mine = self.recent.entry(action.clone()).or_default();
             mine.extend(times);
-            mine.sort_unstable();
+            sort_short(mine);
             mine.dedup();
             if mine.len() > RECENT_LIMIT {
                 mine.drain(..mine.len() - RECENT_LIMIT);
@@ -218,11 +218,24 @@ impl Activity {
     }
 }
 
+/// Sorts a list of at most 2 × [`RECENT_LIMIT`] times: an insertion sort,
+/// as `sort_unstable` would put 3.5 kB of quicksort into the page's wasm
+/// for lists this short (and already almost in order).
+fn sort_short(times: &mut [u64]) {
+    for i in 1..times.len() {
+        let mut j = i;
+        while j > 0 && times[j - 1] > times[j] {
+            times.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// What the engine remembers about this tab session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Session {
     /// Occurrences of each action in this session.
-    pub counts: BTreeMap<String, u64>,
+    pub counts: SortedMap<u64>,
     /// When the current page was loaded.
     pub page_start_ms: u64,
     /// Prompts shown in this session (for the per-session budget).
@@ -282,7 +295,7 @@ pub struct Context<'a> {
     /// Current `location.pathname`.
     pub path: &'a str,
     /// User traits from the config's `user.traits`.
-    pub traits: &'a BTreeMap<String, Scalar>,
+    pub traits: &'a SortedMap<Scalar>,
     /// The topics of this device's subscription (none without one).
     pub topics: &'a [String],
     /// Notification permission.
@@ -398,10 +411,27 @@ pub const fn minutes(n: u64) -> u64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn merged_recent_times_are_sorted_unique_and_bounded() {
+        let mut mine = Activity::default();
+        mine.recent.insert("sent".into(), (0..50).map(|t| t * 3).collect());
+        let mut theirs = Activity::default();
+        // Another tab's copy, out of order (storage anyone can edit).
+        theirs
+            .recent
+            .insert("sent".into(), (0..50).rev().map(|t| t * 2).collect());
+        mine.merge(&theirs);
+        let mut expected: Vec<u64> = (0..50).map(|t| t * 3).chain((0..50).map(|t| t * 2)).collect();
+        expected.sort_unstable();
+        expected.dedup();
+        let expected = expected[expected.len() - RECENT_LIMIT..].to_vec();
+        assert_eq!(mine.recent["sent"], expected);
+    }
+
     struct World {
         activity: Activity,
         session: Session,
-        traits: BTreeMap<String, Scalar>,
+        traits: SortedMap<Scalar>,
         topics: Vec<String>,
         away: Option<u64>,
     }
@@ -411,7 +441,7 @@ mod tests {
             Self {
                 activity: Activity::default(),
                 session: Session::default(),
-                traits: BTreeMap::new(),
+                traits: SortedMap::new(),
                 topics: Vec::new(),
                 away: None,
             }

@@ -16,7 +16,7 @@
 //! it (and so matches its `not`) — which the SQL spells out, since SQL's
 //! `NULL` would otherwise make `not` drop those devices too.
 
-use std::collections::BTreeMap;
+use crate::sorted::SortedMap;
 
 use crate::error::FieldProblems;
 use crate::rules::glob_match;
@@ -136,7 +136,7 @@ pub const BUCKETS: i64 = 100;
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     /// The user's traits (empty for a device bound to no user).
-    pub traits: &'a BTreeMap<String, Scalar>,
+    pub traits: &'a SortedMap<Scalar>,
     /// The device's topics.
     pub topics: &'a [String],
     /// The user's events, `(name, at ms)` (none without a user).
@@ -153,7 +153,7 @@ pub struct Facts<'a> {
 
 impl<'a> Facts<'a> {
     /// A device with these traits and topics, and nothing else known.
-    pub fn new(traits: &'a BTreeMap<String, Scalar>, topics: &'a [String]) -> Self {
+    pub fn new(traits: &'a SortedMap<Scalar>, topics: &'a [String]) -> Self {
         Self {
             traits,
             topics,
@@ -256,7 +256,7 @@ impl Segment {
     /// judging of the atoms [`read_page_atom`] reads (the others, facts a
     /// page does not have, never hold there). Its own entry, so the page's
     /// wasm links only these.
-    pub fn matches_on_page(&self, traits: &BTreeMap<String, Scalar>, topics: &[String]) -> bool {
+    pub fn matches_on_page(&self, traits: &SortedMap<Scalar>, topics: &[String]) -> bool {
         match self {
             Segment::Trait { name, test } => traits.get(name).is_some_and(|value| test.passes(value)),
             Segment::Topic(pattern) => topics.iter().any(|topic| glob_match(pattern, topic)),

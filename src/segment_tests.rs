@@ -5,7 +5,7 @@ fn read(json: &str) -> Result<Segment, String> {
     Segment::read(&value, "to.where").map_err(|p| p.to_string())
 }
 
-fn traits(pairs: &[(&str, Scalar)]) -> BTreeMap<String, Scalar> {
+fn traits(pairs: &[(&str, Scalar)]) -> SortedMap<Scalar> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
 }
 
@@ -36,21 +36,21 @@ fn reads_and_evaluates_traits_topics_and_combinations() {
         "a number test needs a number"
     );
     assert!(
-        !segment.matches(&Facts::new(&BTreeMap::new(), &[])),
+        !segment.matches(&Facts::new(&SortedMap::new(), &[])),
         "no user: no trait matches"
     );
     assert!(
         read(r#"{ "not": { "trait": "plan", "equals": "pro" } }"#)
             .expect("valid")
-            .matches(&Facts::new(&BTreeMap::new(), &[])),
+            .matches(&Facts::new(&SortedMap::new(), &[])),
         "and so its not does"
     );
     assert!(read(r#"{ "all": [] }"#)
         .expect("valid")
-        .matches(&Facts::new(&BTreeMap::new(), &[])));
+        .matches(&Facts::new(&SortedMap::new(), &[])));
     assert!(!read(r#"{ "any": [] }"#)
         .expect("valid")
-        .matches(&Facts::new(&BTreeMap::new(), &[])));
+        .matches(&Facts::new(&SortedMap::new(), &[])));
     let ten = traits(&[("n", Scalar::Number(10.0))]);
     assert!(read(r#"{ "trait": "n", "lte": 10 }"#)
         .expect("valid")
@@ -131,7 +131,7 @@ fn every_bad_condition_is_named_by_its_path() {
 fn activity_age_browser_and_bucket_are_judged_on_the_facts_clock() {
     const DAY: i64 = 24 * 3600 * 1000;
     let now = 100 * DAY;
-    let none = BTreeMap::new();
+    let none = SortedMap::new();
     let events = [
         ("purchased".to_owned(), now - 2 * DAY),
         ("purchased".to_owned(), now - 20 * DAY),

@@ -14,7 +14,7 @@
 //! limit), no time is later than now (a far-future "Not now" would hold its
 //! cool-off for ever), and lists are no longer than the code ever writes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::sorted::{SortedMap, SortedSet};
 
 use crate::policy::{Ledger, PromptState, NATIVE_LIMIT};
 use crate::rules::{Activity, RECENT_LIMIT};
@@ -28,11 +28,11 @@ pub struct State {
     /// Past actions and visits.
     pub activity: Activity,
     /// Per-prompt history.
-    pub prompts: BTreeMap<String, PromptState>,
+    pub prompts: SortedMap<PromptState>,
     /// Prompts shown and native outcomes.
     pub ledger: Ledger,
     /// Topics of the current push subscription, as last confirmed.
-    pub topics: BTreeSet<String>,
+    pub topics: SortedSet,
     /// Whether a push subscription exists, as last confirmed.
     pub subscribed: bool,
     /// Topics the person said "Yes" to whose subscription is not finished yet
@@ -40,7 +40,7 @@ pub struct State {
     /// without a topic. The start-up repair finishes them while permission
     /// is granted, backing off by [`Retry`]. (A set of strings like `topics`:
     /// a map type of its own would add ~2 kB gz of B-tree code to the page.)
-    pub pending: BTreeSet<String>,
+    pub pending: SortedSet,
     /// The prompt and variant of the latest pending "Yes", credited with
     /// the subscription when it is finished.
     pub credit: Option<Attribution>,
@@ -289,8 +289,8 @@ fn read_times(value: Option<&Value>, now_ms: u64) -> Vec<u64> {
     items(value).filter_map(whole).map(|t| t.min(now_ms)).collect()
 }
 
-fn read_strings(value: Option<&Value>) -> BTreeSet<String> {
-    let mut set = BTreeSet::new();
+fn read_strings(value: Option<&Value>) -> SortedSet {
+    let mut set = SortedSet::new();
     for text in items(value).filter_map(Value::as_str).filter(|t| fits(t)) {
         if set.len() == SET_LIMIT {
             break;
@@ -305,7 +305,7 @@ fn named_members(value: Option<&Value>, limit: usize) -> impl Iterator<Item = &(
     members(value).filter(|(name, _)| fits(name)).take(limit)
 }
 
-fn read_pending(value: Option<&Value>) -> BTreeSet<String> {
+fn read_pending(value: Option<&Value>) -> SortedSet {
     let mut pending = read_strings(value);
     while pending.len() > PENDING_LIMIT {
         pending.pop_last();
@@ -330,8 +330,8 @@ fn read_retry(value: Option<&Value>, now_ms: u64) -> Retry {
 
 /// Inserts one by one: `collect()` into a B-tree sorts its input first, and
 /// each sort instantiation costs ~2 kB of wasm per key/value type.
-fn map_from<V>(pairs: impl Iterator<Item = (String, V)>) -> BTreeMap<String, V> {
-    let mut map = BTreeMap::new();
+fn map_from<V>(pairs: impl Iterator<Item = (String, V)>) -> SortedMap<V> {
+    let mut map = SortedMap::new();
     for (key, value) in pairs {
         map.insert(key, value);
     }

@@ -9,6 +9,8 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use askwell::sorted::SortedMap;
+
 use askwell::segment::{Facts, Scalar, Segment};
 use askwell_server::store::{
     now_ms, NewSubscription, NewUserEvent, Recipients, Traits, Upsert, UserChanges, ZoneChange,
@@ -55,9 +57,9 @@ fn devices() -> Vec<Device> {
     ]
 }
 
-fn scalars(traits: &Value) -> BTreeMap<String, Scalar> {
+fn scalars(traits: &Value) -> SortedMap<Scalar> {
     let Value::Object(map) = traits else {
-        return BTreeMap::new();
+        return SortedMap::new();
     };
     map.iter()
         .filter_map(|(k, v)| {
@@ -111,7 +113,7 @@ fn events(user: &str) -> &'static [(&'static str, i64)] {
 
 /// What the core is told of device `name` at `now`.
 struct Known {
-    traits: BTreeMap<String, Scalar>,
+    traits: SortedMap<Scalar>,
     topics: Vec<String>,
     events: Vec<(String, i64)>,
     endpoint: String,
