@@ -7,6 +7,7 @@
 mod demo;
 mod disk;
 mod fuzz;
+mod names;
 mod package;
 mod postgres;
 mod run;

@@ -1,6 +1,7 @@
 //! Builds the npm package in `pkg/`: two wasm binaries from one crate (the page
 //! module and the service-worker module), wasm-bindgen `--target web` glue,
-//! TypeScript declarations, `wasm-opt -Oz`, package.json and README.
+//! TypeScript declarations, `wasm-opt -Oz`, short import and export names
+//! (see `names`), package.json and README.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ const BINARIES: [Binary; 2] = [
 
 /// wasm features rustc enables by default for wasm32-unknown-unknown; wasm-opt
 /// must accept them (and may use no others, for browser compatibility).
-const WASM_FEATURES: [&str; 6] = [
+pub(crate) const WASM_FEATURES: [&str; 6] = [
     "--enable-bulk-memory",
     "--enable-mutable-globals",
     "--enable-nontrapping-float-to-int",
@@ -62,6 +63,12 @@ pub fn build() -> Result<Report, String> {
         bindgen(&root, &pkg, &wasm, binary.name)?;
         reference_disposable_lib(&pkg.join(format!("{}.d.ts", binary.name)))?;
         optimize(&root, &pkg.join(format!("{}_bg.wasm", binary.name)))?;
+        crate::names::minify(
+            &root,
+            &pkg.join(format!("{}_bg.wasm", binary.name)),
+            &pkg.join(format!("{}.js", binary.name)),
+            Some(&pkg.join(format!("{}_bg.wasm.d.ts", binary.name))),
+        )?;
         minify(&root, &pkg.join(format!("{}.js", binary.name)), Script::Module)?;
         if let Some(extra) = binary.extra_js {
             copy(&root.join("js").join(extra), &pkg.join(extra))?;
@@ -213,6 +220,7 @@ fn classic_worker(root: &Path, pkg: &Path, wasm: &Path) -> Result<Entry, String>
     let bg = pkg.join("askwell_sw_classic_bg.wasm");
     copy(&out.join("askwell_sw_classic_bg.wasm"), &bg)?;
     optimize(root, &bg)?;
+    crate::names::minify(root, &bg, &out.join("askwell_sw_classic.js"), None)?;
     let glue = fs::read_to_string(out.join("askwell_sw_classic.js")).map_err(|e| format!("classic glue: {e}"))?;
     let read = |name: &str| fs::read_to_string(root.join("js").join(name)).map_err(|e| format!("js/{name}: {e}"));
     // A classic script cannot `export`: the shared listeners become a plain function.
