@@ -51,6 +51,13 @@ impl Value {
 
     /// Builds an object from `(key, value)` pairs.
     pub fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
+        // One body for every N (each instantiation of the loop cost the
+        // wasm ~230 bytes); only the move into a Vec is per N.
+        Self::object_of(Vec::from(members))
+    }
+
+    #[inline(never)]
+    fn object_of(members: Vec<(&str, Value)>) -> Value {
         Value::Object(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
     }
 }
